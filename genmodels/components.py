@@ -1,0 +1,151 @@
+"""Ready-made parts: MLP encoders and decoder, the standard and fitted Gaussian priors, and losses."""
+
+from __future__ import annotations
+
+import genmodels.backend  # noqa: F401  (TensorFlow, imported quietly)
+
+from collections.abc import Sequence
+from typing import Any
+
+import keras
+from keras import ops
+
+from genmodels.distributions import LOG_2PI, Bernoulli, DiagonalGaussian, PointMass
+from genmodels.interfaces import Decoder, Encoder, ForwardPass, LatentPrior, Loss
+
+
+def mlp(hidden: Sequence[int], activation: str, initializer: str, name: str) -> keras.Sequential:
+    """A stack of Dense layers with the same activation and initializer."""
+    return keras.Sequential(
+        [
+            keras.layers.Dense(units, activation=activation, kernel_initializer=initializer, name=f"hidden{i}")
+            for i, units in enumerate(hidden, start=1)
+        ],
+        name=name,
+    )
+
+
+class _MLPPart:
+    """Shared config of the MLP-based parts."""
+
+    def _mlp_init(self, hidden: Sequence[int], activation: str, initializer: str) -> None:
+        self.hidden = tuple(int(units) for units in hidden)
+        self.activation = activation
+        self.initializer = initializer
+        self.body = mlp(self.hidden, activation, initializer, name="mlp")
+
+    def _dense(self, units: int, name: str) -> keras.layers.Dense:
+        return keras.layers.Dense(units, kernel_initializer=self.initializer, name=name)
+
+    def _mlp_config(self) -> dict[str, Any]:
+        return {"hidden": list(self.hidden), "activation": self.activation, "initializer": self.initializer}
+
+
+class GaussianMLPEncoder(_MLPPart, Encoder):
+    """MLP to a diagonal Gaussian q(z|x): one head for the mean, one for gamma = log(sigma^2)."""
+
+    def __init__(self, latent_dim: int, hidden=(500, 500), activation="elu", initializer="he_normal", **kwargs):
+        super().__init__(**kwargs)
+        self._mlp_init(hidden, activation, initializer)
+        self.latent_dim = latent_dim
+        self.mean_head = self._dense(latent_dim, "mean")
+        self.log_var_head = self._dense(latent_dim, "log_var")
+
+    def call(self, x, training=False):
+        h = self.body(x, training=training)
+        return DiagonalGaussian(self.mean_head(h), self.log_var_head(h))
+
+    def get_config(self):
+        return {**super().get_config(), **self._mlp_config(), "latent_dim": self.latent_dim}
+
+
+class DeterministicMLPEncoder(_MLPPart, Encoder):
+    """MLP to a single coding: the plain autoencoder's encoder."""
+
+    def __init__(self, latent_dim: int, hidden=(500, 500), activation="elu", initializer="he_normal", **kwargs):
+        super().__init__(**kwargs)
+        self._mlp_init(hidden, activation, initializer)
+        self.latent_dim = latent_dim
+        self.coding_head = self._dense(latent_dim, "coding")
+
+    def call(self, x, training=False):
+        return PointMass(self.coding_head(self.body(x, training=training)))
+
+    def get_config(self):
+        return {**super().get_config(), **self._mlp_config(), "latent_dim": self.latent_dim}
+
+
+class BernoulliMLPDecoder(_MLPPart, Decoder):
+    """MLP from codings to the logits of independent Bernoulli pixels."""
+
+    def __init__(self, output_dim: int, hidden=(500, 500), activation="elu", initializer="he_normal", **kwargs):
+        super().__init__(**kwargs)
+        self._mlp_init(hidden, activation, initializer)
+        self.output_dim = output_dim
+        self.logits_head = self._dense(output_dim, "logits")
+
+    def call(self, z, training=False):
+        return Bernoulli(self.logits_head(self.body(z, training=training)))
+
+    def get_config(self):
+        return {**super().get_config(), **self._mlp_config(), "output_dim": self.output_dim}
+
+
+class StandardNormalPrior(LatentPrior):
+    """p(z) = N(0, I), with the closed-form KL for Gaussian posteriors."""
+
+    def sample(self, n, seed=None):
+        return keras.random.normal((n, self.latent_dim), seed=seed)
+
+    def log_prob(self, z):
+        return -0.5 * ops.sum(LOG_2PI + ops.square(z), axis=-1)
+
+    def kl(self, posterior, z):
+        if isinstance(posterior, DiagonalGaussian):
+            return posterior.kl_to_standard_normal()
+        return super().kl(posterior, z)
+
+
+class FittedGaussianPrior(LatentPrior):
+    """A diagonal Gaussian fitted to the training codings after training (for models with no prior of their own).
+
+    Its mean and log-variance are non-trainable weights, so they are saved with the model.
+    """
+
+    def build(self, input_shape=None):
+        self.loc = self.add_weight(shape=(self.latent_dim,), initializer="zeros", trainable=False, name="loc")
+        self.log_var = self.add_weight(shape=(self.latent_dim,), initializer="zeros", trainable=False, name="log_var")
+        self.built = True
+
+    def _distribution(self, n):
+        loc = ops.broadcast_to(self.loc, (n, self.latent_dim))
+        return DiagonalGaussian(loc, ops.broadcast_to(self.log_var, (n, self.latent_dim)))
+
+    def sample(self, n, seed=None):
+        return self._distribution(n).sample(seed)
+
+    def log_prob(self, z):
+        return self._distribution(ops.shape(z)[0]).log_prob(z)
+
+    def adapt(self, codings):
+        codings = ops.convert_to_tensor(codings)
+        self.loc.assign(ops.mean(codings, axis=0))
+        self.log_var.assign(ops.log(ops.var(codings, axis=0) + 1e-6))
+
+
+class Reconstruction(Loss):
+    """-log p(x|z) under the decoder's distribution; for Bernoulli pixels, the summed sigmoid cross-entropy."""
+
+    name = "reconstruction"
+
+    def __call__(self, forward: ForwardPass):
+        return -forward.likelihood.log_prob(forward.x)
+
+
+class KLDivergence(Loss):
+    """KL(q(z|x) || p(z)), the VAE's latent loss; exact when the prior knows a closed form."""
+
+    name = "kl"
+
+    def __call__(self, forward: ForwardPass):
+        return forward.prior.kl(forward.posterior, forward.z)

@@ -1,0 +1,44 @@
+"""The few named errors genmodels raises; the CLI turns each into one readable line."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+
+class GenmodelsError(Exception):
+    """Base class: an error the user can fix, reported without a traceback."""
+
+
+class ConfigError(GenmodelsError, ValueError):
+    """A hyperparameter, option or run configuration is invalid."""
+
+
+class UnknownNameError(GenmodelsError, KeyError):
+    """A model or dataset name that no plugin registered."""
+
+    def __init__(self, kind: str, name: str, known: Iterable[str]):
+        known = sorted(known)
+        close = difflib.get_close_matches(name, known, n=1)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        listing = ", ".join(known) or "none"
+        super().__init__(f"Unknown {kind} {name!r}.{hint} Known {kind}s: {listing}.")
+
+    def __str__(self) -> str:  # KeyError would otherwise quote the message
+        return str(self.args[0])
+
+
+class DuplicateNameError(GenmodelsError):
+    """Two plugins registered the same model or dataset name."""
+
+
+class DatasetError(GenmodelsError):
+    """A dataset is missing, unreachable, corrupt or of the wrong shape."""
+
+
+class ChecksumError(DatasetError):
+    """A downloaded or cached file does not have the expected checksum."""
+
+
+class RunError(GenmodelsError):
+    """A run directory is missing, incomplete or belongs to another model."""

@@ -1,0 +1,80 @@
+"""The four parts a model is made of. A plugin implements some of them and reuses the rest."""
+
+from __future__ import annotations
+
+import genmodels.backend  # noqa: F401  (TensorFlow, imported quietly)
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Any
+
+import keras
+
+from genmodels.distributions import Distribution
+
+
+class Encoder(keras.layers.Layer):
+    """Maps a batch of inputs x to the posterior q(z|x) over codings, a `Distribution`."""
+
+    def call(self, x, training: bool = False) -> Distribution:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+
+class Decoder(keras.layers.Layer):
+    """Maps a batch of codings z to the likelihood p(x|z) over inputs, a `Distribution`."""
+
+    def call(self, z, training: bool = False) -> Distribution:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+
+class LatentPrior(keras.layers.Layer):
+    """The prior p(z) over codings: draws codings and scores them."""
+
+    def __init__(self, latent_dim: int, **kwargs: Any):
+        super().__init__(**kwargs)
+        self.latent_dim = latent_dim
+
+    def sample(self, n: int, seed=None):
+        """`n` codings drawn from the prior, shaped (n, latent_dim)."""
+        raise NotImplementedError
+
+    def log_prob(self, z):
+        """log p(z) per row of `z`."""
+        raise NotImplementedError
+
+    def kl(self, posterior: Distribution, z):
+        """KL(q(z|x) || p(z)) per example; this default is the one-sample estimate log q(z|x) - log p(z)."""
+        return posterior.log_prob(z) - self.log_prob(z)
+
+    def adapt(self, codings) -> None:
+        """Fit to the training set's codings once training ends; most priors have nothing to fit."""
+
+    def call(self, z):
+        return self.log_prob(z)
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "latent_dim": self.latent_dim}
+
+
+@dataclass
+class ForwardPass:
+    """One pass through a model: the input, q(z|x), the sampled coding, p(x|z) and the prior."""
+
+    x: Any
+    posterior: Distribution
+    z: Any
+    likelihood: Distribution
+    prior: LatentPrior
+
+
+class Loss(ABC):
+    """A named term of the cost: one value per example; the model minimises the sum of their means."""
+
+    name: str = "loss"
+
+    @abstractmethod
+    def __call__(self, forward: ForwardPass) -> Any:
+        """The term for each example of the batch, shaped (batch,)."""
+
+    def get_config(self) -> dict[str, Any]:
+        return {"name": self.name}

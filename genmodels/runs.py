@@ -1,0 +1,132 @@
+"""Run directories: what training leaves behind and everything needed to rebuild the model from it.
+
+A run directory holds `config.json` (model name and hyperparameters, the training recipe, the
+dataset, package versions), `model.weights.h5` (Keras weights; no pickle anywhere),
+`metrics.jsonl` (one line of train and test loss terms per epoch) and `samples.png`.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+from dataclasses import asdict, dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from genmodels.atomic import atomic_path
+from genmodels.errors import ConfigError, RunError
+from genmodels.registry import Registry
+
+CONFIG_FILE = "config.json"
+WEIGHTS_FILE = "model.weights.h5"
+METRICS_FILE = "metrics.jsonl"
+SAMPLES_FILE = "samples.png"
+FORMAT_VERSION = 1
+RUNS_ROOT = Path("runs")
+
+
+def default_run_dir(model: str) -> Path:
+    """Where `genmodels train MODEL` writes unless told otherwise: runs/MODEL."""
+    return RUNS_ROOT / model
+
+
+@dataclass
+class RunConfig:
+    """The contents of config.json."""
+
+    model: str
+    model_config: dict[str, Any]
+    train: dict[str, Any]
+    dataset: dict[str, Any]
+    versions: dict[str, str] = field(default_factory=lambda: package_versions())
+    format: int = FORMAT_VERSION
+
+    @property
+    def image_shape(self) -> tuple[int, int]:
+        """Height and width of one image of the training data."""
+        height, width = self.dataset["image_shape"]
+        return int(height), int(width)
+
+
+def package_versions() -> dict[str, str]:
+    """Versions of the packages that shape a run's numbers."""
+    versions = {"python": platform.python_version()}
+    for package in ("genmodels", "tensorflow", "keras", "numpy"):
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            versions[package] = "not installed"
+    return versions
+
+
+def write_config(run_dir: Path, config: RunConfig) -> Path:
+    """Write config.json atomically."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    path = run_dir / CONFIG_FILE
+    with atomic_path(path) as partial:
+        partial.write_text(json.dumps(asdict(config), indent=2) + "\n")
+    return path
+
+
+def read_config(run_dir: Path, expected_model: str | None = None) -> RunConfig:
+    """Read and check config.json; the error for a missing run says what to run."""
+    path = Path(run_dir) / CONFIG_FILE
+    if not path.is_file():
+        model = expected_model or "MODEL"
+        hint = f"genmodels train {model}" + (f" --run-dir {run_dir}" if Path(run_dir) != default_run_dir(model) else "")
+        raise RunError(f"No trained model in {run_dir} (no {CONFIG_FILE}). Train one first: {hint}")
+    try:
+        data = json.loads(path.read_text())
+        config = RunConfig(**data)
+    except (ValueError, TypeError) as exc:
+        raise RunError(f"{path} is not a genmodels run configuration ({exc}).") from None
+    if config.format != FORMAT_VERSION:
+        raise RunError(f"{path} has format {config.format}; this genmodels reads format {FORMAT_VERSION}.")
+    if expected_model is not None and config.model != expected_model:
+        raise RunError(
+            f"{run_dir} holds a {config.model!r} model, not {expected_model!r}. "
+            f"Use genmodels sample {config.model} --run-dir {run_dir}, or point --run-dir at a {expected_model!r} run."
+        )
+    return config
+
+
+def load_model(run_dir: Path, registry: Registry, expected_model: str | None = None):
+    """Rebuild a run's model from its config through the registry and load its weights.
+
+    Returns (model, run config). Nothing in the run directory names code: the model is looked up
+    by its registered name and built by its plugin.
+    """
+    run_dir = Path(run_dir)
+    config = read_config(run_dir, expected_model)
+    spec = registry.model(config.model)
+    try:
+        model_config = spec.config.from_dict(config.model_config)
+    except ConfigError as exc:
+        raise RunError(f"{run_dir / CONFIG_FILE} does not fit the {spec.name!r} model: {exc}") from None
+    weights = run_dir / WEIGHTS_FILE
+    if not weights.is_file():
+        raise RunError(f"{run_dir} has no {WEIGHTS_FILE}: training stopped before its first epoch ended.")
+    model = spec.build(model_config)
+    model.build_for(model_config.input_dim)
+    try:
+        model.load_weights(weights)
+    except Exception as exc:
+        raise RunError(f"cannot load {weights} into the {spec.name!r} model: {exc}") from None
+    return model, config
+
+
+def save_weights(model, run_dir: Path) -> Path:
+    """Write the model's weights atomically into the run directory."""
+    path = Path(run_dir) / WEIGHTS_FILE
+    with atomic_path(path) as partial:
+        model.save_weights(partial)
+    return path
+
+
+def read_metrics(run_dir: Path) -> list[dict[str, Any]]:
+    """The per-epoch records of metrics.jsonl."""
+    path = Path(run_dir) / METRICS_FILE
+    if not path.is_file():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]

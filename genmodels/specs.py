@@ -1,0 +1,45 @@
+"""What plugins register: a model spec and a dataset spec. Neither imports TensorFlow."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from genmodels.config import ModelConfig, TrainConfig
+
+if TYPE_CHECKING:
+    from genmodels.data import Dataset
+    from genmodels.model import GenerativeModel
+
+NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A trainable model: its name, its config class and a function that builds it from a config.
+
+    `build` receives an instance of `config` and returns a `genmodels.GenerativeModel`. Import
+    TensorFlow inside `build` (not at module level) so that `genmodels list` stays instant.
+    """
+
+    name: str
+    description: str
+    build: Callable[[ModelConfig], GenerativeModel]
+    config: type[ModelConfig] = ModelConfig
+    train: TrainConfig = field(default_factory=TrainConfig)
+    plugin: str = ""
+    package: str = ""
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """A named dataset: `load(data_dir)` returns a `genmodels.data.Dataset`, downloading into data_dir if needed."""
+
+    name: str
+    description: str
+    load: Callable[[Path], Dataset]
+    plugin: str = ""
+    package: str = ""

@@ -1,0 +1,132 @@
+"""Training: from a model spec, configs and a dataset to a complete run directory."""
+
+from __future__ import annotations
+
+import genmodels.backend  # noqa: F401  (TensorFlow, imported quietly)
+
+import json
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from genmodels.config import ModelConfig, TrainConfig
+from genmodels.data import Dataset
+from genmodels.model import GenerativeModel
+from genmodels.plots import save_image_grid
+from genmodels.runs import METRICS_FILE, SAMPLES_FILE, RunConfig, save_weights, write_config
+from genmodels.specs import ModelSpec
+
+SAMPLE_GRID_SIZE = 60
+EVAL_BATCH_SIZE = 1000
+
+
+@dataclass
+class TrainResult:
+    """What a finished training returns: the model, where its run lives and its per-epoch metrics."""
+
+    model: GenerativeModel
+    run_dir: Path
+    history: list[dict[str, Any]]
+
+    @property
+    def final(self) -> dict[str, Any]:
+        """The last epoch's record."""
+        return self.history[-1]
+
+
+class _EpochRecorder(keras.callbacks.Callback):
+    """Appends each epoch's train and test metrics to metrics.jsonl and saves the weights atomically."""
+
+    def __init__(self, run_dir: Path, history: list[dict[str, Any]]):
+        super().__init__()
+        self.run_dir = run_dir
+        self.history = history
+        self.path = run_dir / METRICS_FILE
+        self.path.write_text("")
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.started = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = {key: float(value) for key, value in (logs or {}).items()}
+        record = {
+            "epoch": epoch + 1,
+            "seconds": round(time.perf_counter() - self.started, 3),
+            "train": {key: value for key, value in logs.items() if not key.startswith("val_")},
+            "test": {key[4:]: value for key, value in logs.items() if key.startswith("val_")},
+        }
+        self.history.append(record)
+        with open(self.path, "a") as out:
+            out.write(json.dumps(record) + "\n")
+        save_weights(self.model, self.run_dir)
+
+
+def train(
+    spec: ModelSpec,
+    model_config: ModelConfig,
+    train_config: TrainConfig,
+    dataset: Dataset,
+    run_dir: Path,
+    *,
+    verbose: int | str = "auto",
+) -> TrainResult:
+    """Train `spec`'s model on `dataset` with Adam and write the run directory.
+
+    The run is repeatable: the seed fixes initialisation, shuffling and sampling. The config is
+    written first and the weights after every epoch, so an interrupted run keeps its last epoch.
+    """
+    run_dir = Path(run_dir)
+    model_config = model_config.replace(input_dim=dataset.input_dim)
+    write_config(
+        run_dir,
+        RunConfig(
+            model=spec.name,
+            model_config=model_config.to_dict(),
+            train=train_config.to_dict(),
+            dataset={
+                "name": dataset.name,
+                "image_shape": list(dataset.image_shape),
+                "train_size": len(dataset.train),
+                "test_size": len(dataset.test),
+            },
+        ),
+    )
+    keras.utils.set_random_seed(train_config.seed)
+    model = spec.build(model_config)
+    model.build_for(model_config.input_dim)
+    model.compile(optimizer=keras.optimizers.Adam(train_config.learning_rate), jit_compile=True)
+
+    train_data = (
+        tf.data.Dataset.from_tensor_slices(dataset.train)
+        .shuffle(len(dataset.train), seed=train_config.seed, reshuffle_each_iteration=True)
+        .batch(train_config.batch_size)
+        .prefetch(tf.data.AUTOTUNE)
+    )
+    test_data = tf.data.Dataset.from_tensor_slices(dataset.test).batch(EVAL_BATCH_SIZE)
+    history: list[dict[str, Any]] = []
+    model.fit(
+        train_data,
+        epochs=train_config.epochs,
+        validation_data=test_data,
+        callbacks=[_EpochRecorder(run_dir, history)],
+        shuffle=False,  # tf.data shuffles, seeded
+        verbose=(1 if sys.stdout.isatty() else 2) if verbose == "auto" else verbose,
+    )
+    model.prior.adapt(encode(model, dataset.train))
+    save_weights(model, run_dir)
+    images = np.asarray(model.generate(SAMPLE_GRID_SIZE, seed=train_config.seed))
+    save_image_grid(images, run_dir / SAMPLES_FILE, dataset.image_shape)
+    return TrainResult(model=model, run_dir=run_dir, history=history)
+
+
+def encode(model: GenerativeModel, images: np.ndarray, batch_size: int = EVAL_BATCH_SIZE) -> np.ndarray:
+    """Mean codings of `images`, computed in batches."""
+    return np.concatenate(
+        [np.asarray(model.encode(images[start : start + batch_size])) for start in range(0, len(images), batch_size)]
+    )

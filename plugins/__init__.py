@@ -1,0 +1,1 @@
+"""The built-in genmodels plugins, installed as `genmodels_plugins` and found through entry points."""

@@ -1,0 +1,101 @@
+"""Built-in datasets: statically binarized MNIST and grayscale MNIST, downloaded once and cached."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+
+from genmodels import hookimpl
+from genmodels.atomic import atomic_path
+from genmodels.data import Dataset, fetch
+from genmodels.errors import ChecksumError, DatasetError
+from genmodels.specs import DatasetSpec
+
+BINARIZED_URL = "http://www.cs.toronto.edu/~larocheh/public/datasets/binarized_mnist/binarized_mnist_{split}.amat"
+BINARIZED_FILE = "binarized_mnist.npz"
+# SHA-256 of each split's uint8 pixels in row-major order (what the .amat text holds, as bytes).
+BINARIZED_SPLITS = {
+    "train": (50000, "43490d4d6ac9002727af4426d8748609fdb7e4094fa65ad8d681ea60082a7a5a"),
+    "valid": (10000, "069b4f0beb389b776478c3e872b4df71c95ac4be64d7cbe6d32e24ebac8e6d5e"),
+    "test": (10000, "ca0294c3b8d984c7a1dc891015a8eea6f37bae59a34e35ea0fc8c47110a8dd86"),
+}
+
+MNIST_URL = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/mnist.npz"
+MNIST_FILE = "mnist.npz"
+MNIST_SHA256 = "731c5ac602752760c8e48fbffcf8c3b850d9dc2a2aedcf2cc48468fc17b673d1"
+
+
+def load_binarized_mnist(data_dir: Path, *, url: str = BINARIZED_URL, splits=BINARIZED_SPLITS) -> Dataset:
+    """Larochelle & Murray's statically binarized MNIST; the .amat texts are fetched once into one .npz."""
+    path = Path(data_dir) / BINARIZED_FILE
+    if not path.exists():
+        _convert_amat(path, url, splits)
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            arrays = {split: npz[split] for split in splits}
+    except Exception as exc:
+        raise DatasetError(f"{path} is not a readable binarized MNIST file ({exc}); delete it to download it again.") from None
+    for split, (rows, digest) in splits.items():
+        _check_split(arrays[split], split, rows, digest, source=str(path))
+    return Dataset("binarized-mnist", train=arrays["train"], test=arrays["test"])
+
+
+def _convert_amat(path: Path, url: str, splits) -> None:
+    arrays = {}
+    for split, (rows, digest) in splits.items():
+        text_path = fetch(url.format(split=split), path.parent / f"binarized_mnist_{split}.amat")
+        try:
+            array = np.loadtxt(text_path, dtype=np.uint8, ndmin=2)
+        except ValueError as exc:
+            raise DatasetError(f"{text_path} is not a binarized MNIST .amat file ({exc}); delete it.") from None
+        _check_split(array, split, rows, digest, source=str(text_path))
+        arrays[split] = array
+    with atomic_path(path) as partial:
+        with open(partial, "wb") as out:
+            np.savez_compressed(out, **arrays)
+    for split in splits:
+        (path.parent / f"binarized_mnist_{split}.amat").unlink(missing_ok=True)
+
+
+def _check_split(array: np.ndarray, split: str, rows: int, digest: str, *, source: str) -> None:
+    if array.shape != (rows, 784) or array.dtype != np.uint8:
+        raise DatasetError(f"{source}: '{split}' should be {rows}x784 uint8, found {array.shape} {array.dtype}.")
+    actual = hashlib.sha256(np.ascontiguousarray(array).tobytes()).hexdigest()
+    if actual != digest:
+        raise ChecksumError(
+            f"{source}: the '{split}' images differ from Larochelle's binarized MNIST "
+            f"(SHA-256 {actual}, expected {digest}); delete the file to download it again."
+        )
+
+
+def load_mnist(data_dir: Path, *, url: str = MNIST_URL, sha256: str = MNIST_SHA256) -> Dataset:
+    """Grayscale MNIST (60000 train, 10000 test) from the Keras mirror, scaled to [0, 1], with labels."""
+    path = fetch(url, Path(data_dir) / MNIST_FILE, sha256=sha256)
+    with np.load(path, allow_pickle=False) as npz:
+        return Dataset(
+            "mnist",
+            train=npz["x_train"],
+            test=npz["x_test"],
+            train_labels=npz["y_train"],
+            test_labels=npz["y_test"],
+        )
+
+
+@hookimpl
+def register_datasets(register):
+    register(
+        DatasetSpec(
+            name="binarized-mnist",
+            description="Statically binarized MNIST (Larochelle & Murray 2011): 50000 train, 10000 test.",
+            load=load_binarized_mnist,
+        )
+    )
+    register(
+        DatasetSpec(
+            name="mnist",
+            description="Grayscale MNIST scaled to [0, 1]: 60000 train, 10000 test, with labels.",
+            load=load_mnist,
+        )
+    )
