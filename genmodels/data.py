@@ -126,7 +126,8 @@ def _download(url: str, out, label: str, *, quiet: bool) -> None:
     from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
 
     with urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT_S) as response:
-        total = response.length
+        length = response.headers.get("Content-Length")
+        total = int(length) if length and length.isdigit() else None
         columns = (TextColumn(f"Downloading {label}"), BarColumn(), DownloadColumn(), TransferSpeedColumn())
         from rich.console import Console
 

@@ -1,0 +1,145 @@
+"""The command line, end to end: instant help and listing, training and sampling on real data, clear errors."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from matplotlib import image as mpimg
+from typer.testing import CliRunner
+
+from genmodels.cli import app
+from genmodels.plots import PAD, SCALE
+
+
+def run_cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    """`genmodels ARGS` in a fresh interpreter."""
+    return subprocess.run(
+        [sys.executable, "-m", "genmodels.cli", *args], capture_output=True, text=True, timeout=300, env=env
+    )
+
+
+def grid_size(count: int, columns: int = 10, side: int = 28) -> tuple[int, int]:
+    """Pixel (height, width) of the PNG grid of `count` images."""
+    columns = min(columns, count)
+    rows = -(-count // columns)
+    return (rows * (side + PAD) + PAD) * SCALE, (columns * (side + PAD) + PAD) * SCALE
+
+
+@pytest.mark.parametrize("command", [["--help"], ["list"], ["info", "vae"], ["train", "--help"]])
+def test_help_and_listing_never_import_tensorflow(command):
+    probe = (
+        "import sys; from genmodels.cli import main; sys.argv = ['genmodels', *sys.argv[1:]]\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+        "print('TENSORFLOW IMPORTED' if 'tensorflow' in sys.modules else 'no tensorflow')"
+    )
+    result = subprocess.run([sys.executable, "-c", probe, *command], capture_output=True, text=True, timeout=60)
+    assert result.stdout.strip().endswith("no tensorflow"), result.stdout + result.stderr
+
+
+def test_list_shows_the_builtin_models_with_their_plugin():
+    result = run_cli("list")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert any(line.split()[0] == "vae" and line.endswith("vae (genmodels)") for line in lines if line.strip())
+    assert any(line.split()[0] == "ae" and line.endswith("ae (genmodels)") for line in lines if line.strip())
+    assert any(line.strip().startswith("binarized-mnist") for line in lines)
+
+
+def test_the_documented_option_names_exist():
+    train_help = run_cli("train", "--help").stdout
+    for name in ("--epochs", "--batch-size", "--learning-rate", "--latent-dim", "--dataset", "--run-dir", "--seed", "--option"):
+        assert name in train_help
+    sample_help = run_cli("sample", "--help").stdout
+    for name in ("-n", "--run-dir", "--out", "--seed", "--npy"):
+        assert name in sample_help
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["train", "vea"], "Error: Unknown model 'vea'. Did you mean 'vae'?"),
+        (["sample", "vae", "--run-dir", "nowhere"], "Error: No trained model in nowhere (no config.json). Train one first: genmodels train vae --run-dir nowhere"),
+        (["train", "vae", "-o", "hidden"], "Error: options are given as KEY=VALUE"),
+        (["train", "vae", "-o", "depth=3"], "Error: MLPConfig has no option 'depth'"),
+        (["train", "vae", "--learning-rate", "-1"], "Error: learning_rate must be positive, received -1.0."),
+        (["train", "vae", "--dataset", "mnsit"], "Error: Unknown dataset 'mnsit'. Did you mean 'mnist'?"),
+    ],
+)
+def test_bad_input_gets_one_readable_line_and_a_non_zero_exit(args, message, tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "genmodels.cli", *args], capture_output=True, text=True, timeout=120, cwd=tmp_path
+    )
+    assert result.returncode == 1
+    assert result.stderr.strip().startswith(message), result.stderr
+    assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_a_count_below_one_is_a_usage_error():
+    result = run_cli("sample", "vae", "-n", "0")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+
+
+
+
+def test_train_then_sample_end_to_end_on_real_data(mnist_slice, tmp_path):
+    runner = CliRunner()
+    run_dir = tmp_path / "run"
+    trained = runner.invoke(
+        app, ["train", "vae", "--epochs", "2", "--dataset", str(mnist_slice), "--run-dir", str(run_dir), "--latent-dim", "8"]
+    )
+    assert trained.exit_code == 0, trained.output
+    assert "Test after 2 epochs" in trained.output
+
+    config = json.loads((run_dir / "config.json").read_text())
+    assert config["model"] == "vae" and config["model_config"]["latent_dim"] == 8
+    assert config["train"]["epochs"] == 2 and config["train"]["batch_size"] == 150
+    assert config["dataset"] == {"name": "slice.npz", "image_shape": [28, 28], "train_size": 1500, "test_size": 500}
+    assert {"tensorflow", "keras", "numpy", "genmodels"} <= set(config["versions"])
+    records = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in records] == [1, 2]
+    for record in records:
+        assert set(record["train"]) == set(record["test"]) == {"loss", "reconstruction", "kl"}
+        assert record["test"]["loss"] == pytest.approx(record["test"]["reconstruction"] + record["test"]["kl"], rel=1e-4)
+    assert mpimg.imread(run_dir / "samples.png").shape[:2] == grid_size(60)
+
+    out = tmp_path / "sixty.png"
+    sampled = runner.invoke(app, ["sample", "vae", "-n", "60", "--run-dir", str(run_dir), "--out", str(out), "--npy"])
+    assert sampled.exit_code == 0, sampled.output
+    assert str(out) in sampled.output
+    assert mpimg.imread(out).shape[:2] == grid_size(60) == (364, 604)
+    pixels = np.load(out.with_suffix(".npy"))
+    assert pixels.shape == (60, 784) and 0.0 <= pixels.min() and pixels.max() <= 1.0
+
+    again = runner.invoke(app, ["sample", "vae", "-n", "60", "--run-dir", str(run_dir), "--out", str(tmp_path / "again.png"), "--npy"])
+    assert again.exit_code == 0
+    np.testing.assert_array_equal(np.load(tmp_path / "again.npy"), pixels)  # same seed, same images
+
+    seven = runner.invoke(app, ["sample", "vae", "-n", "7", "--run-dir", str(run_dir)])
+    assert seven.exit_code == 0
+    assert mpimg.imread(run_dir / "samples-7-seed0.png").shape[:2] == grid_size(7)
+
+    wrong = runner.invoke(app, ["sample", "ae", "--run-dir", str(run_dir)])
+    assert "holds a 'vae' model, not 'ae'" in str(wrong.exception)
+
+
+def test_the_autoencoder_samples_from_a_gaussian_fitted_to_its_codings(mnist_slice, tmp_path):
+    runner = CliRunner()
+    run_dir = tmp_path / "ae"
+    trained = runner.invoke(app, ["train", "ae", "--epochs", "1", "--dataset", str(mnist_slice), "--run-dir", str(run_dir)])
+    assert trained.exit_code == 0, trained.output
+    assert set(json.loads((run_dir / "metrics.jsonl").read_text())["test"]) == {"loss", "reconstruction"}
+
+    from genmodels.plugins import build_registry
+    from genmodels.runs import load_model
+    from genmodels.trainer import encode
+
+    model, _ = load_model(run_dir, build_registry(), "ae")
+    codings = encode(model, np.load(mnist_slice)["train"].astype(np.float32))
+    np.testing.assert_allclose(model.prior.loc.numpy(), codings.mean(axis=0), rtol=1e-3, atol=1e-4)
+    sampled = runner.invoke(app, ["sample", "ae", "-n", "60", "--run-dir", str(run_dir)])
+    assert sampled.exit_code == 0, sampled.output
+    assert mpimg.imread(run_dir / "samples-60-seed0.png").shape[:2] == grid_size(60)

@@ -1,0 +1,43 @@
+"""Configs: JSON round trips, typed overrides from the command line, and clear refusals."""
+
+import pytest
+
+from genmodels import MLPConfig, TrainConfig
+from genmodels.errors import ConfigError
+
+
+def test_round_trip_through_a_dict_keeps_every_value():
+    config = MLPConfig(latent_dim=7, hidden=(32, 16), activation="relu")
+    assert MLPConfig.from_dict(config.to_dict()) == config
+
+
+def test_strings_from_the_command_line_are_coerced_to_the_field_type():
+    config = MLPConfig().replace(latent_dim="3", hidden="64, 32")
+    assert config.latent_dim == 3 and config.hidden == (64, 32)
+    assert TrainConfig().replace(learning_rate="2e-4").learning_rate == pytest.approx(2e-4)
+
+
+def test_an_unknown_field_is_refused_with_the_list_of_fields():
+    with pytest.raises(ConfigError, match="no option 'depth'.*latent_dim"):
+        MLPConfig.from_dict({"depth": 3})
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("latent_dim", "two", "latent_dim must be an integer, received 'two'"),
+        ("latent_dim", 0, "latent_dim must be positive, received 0"),
+        ("latent_dim", 2.5, "latent_dim must be an integer"),
+        ("hidden", "500,-1", "hidden must list positive layer sizes"),
+    ],
+)
+def test_bad_model_values_say_what_was_received(field, value, message):
+    with pytest.raises(ConfigError, match=message):
+        MLPConfig().replace(**{field: value})
+
+
+def test_bad_training_values_are_refused():
+    with pytest.raises(ConfigError, match="learning_rate must be positive"):
+        TrainConfig().replace(learning_rate=0.0)
+    with pytest.raises(ConfigError, match="epochs must be an integer"):
+        TrainConfig().replace(epochs=True)

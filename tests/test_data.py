@@ -1,0 +1,124 @@
+"""Datasets: offline loading from a local folder, verified atomic downloads, clear errors."""
+
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+import pytest
+
+from genmodels.data import DATA_DIR_VARIABLE, data_dir, fetch, load_dataset, load_npz
+from genmodels.errors import ChecksumError, DatasetError, UnknownNameError
+from genmodels.plugins import build_registry
+from genmodels_plugins import datasets as builtin
+
+from conftest import random_binary_images
+
+UNREACHABLE = "http://127.0.0.1:9/nothing-here.bin"  # the discard port: refused at once, offline or not
+
+
+def test_binarized_mnist_loads_offline_from_the_shared_folder(shared_data):
+    data = load_dataset("binarized-mnist", build_registry())
+    assert data.train.shape == (50000, 784) and data.test.shape == (10000, 784)
+    assert data.train.dtype == np.float32 and set(np.unique(data.test)) == {0.0, 1.0}
+    assert data.train.mean() == pytest.approx(0.1306, abs=1e-4)  # the figure in shared/data/README.md
+
+
+def test_the_data_folder_comes_from_the_environment(monkeypatch, tmp_path):
+    monkeypatch.setenv(DATA_DIR_VARIABLE, str(tmp_path))
+    assert data_dir() == tmp_path
+    monkeypatch.delenv(DATA_DIR_VARIABLE)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    assert data_dir() == tmp_path / "cache" / "genmodels"
+
+
+def test_a_missing_file_offline_names_the_file_the_url_and_the_variable(empty_data_dir):
+    with pytest.raises(DatasetError) as error:
+        builtin.load_mnist(empty_data_dir, url=UNREACHABLE)
+    message = str(error.value)
+    assert "mnist.npz" in message and UNREACHABLE in message and DATA_DIR_VARIABLE in message
+    assert list(empty_data_dir.iterdir()) == []  # nothing half-written left behind
+
+
+def test_a_download_lands_whole_and_verified(tmp_path):
+    source = tmp_path / "remote.bin"
+    source.write_bytes(b"x" * 300_000)
+    digest = hashlib.sha256(source.read_bytes()).hexdigest()
+    dest = fetch(source.as_uri(), tmp_path / "cache" / "local.bin", sha256=digest, quiet=True)
+    assert dest.read_bytes() == source.read_bytes()
+    assert sorted(p.name for p in dest.parent.iterdir()) == ["local.bin"]
+
+
+def test_a_download_with_the_wrong_checksum_is_refused_and_not_kept(tmp_path):
+    source = tmp_path / "remote.bin"
+    source.write_bytes(b"not the file you want")
+    with pytest.raises(ChecksumError, match="expected SHA-256"):
+        fetch(source.as_uri(), tmp_path / "cache" / "local.bin", sha256="0" * 64, quiet=True)
+    assert list((tmp_path / "cache").iterdir()) == []
+
+
+def test_a_cached_file_with_the_wrong_checksum_is_reported(empty_data_dir):
+    (empty_data_dir / "mnist.npz").write_bytes(b"truncated")
+    with pytest.raises(ChecksumError, match="mnist.npz does not have the expected SHA-256"):
+        load_dataset("mnist", build_registry())
+
+
+def test_binarized_mnist_with_altered_pixels_fails_its_content_check(shared_data, tmp_path):
+    with np.load(shared_data / "binarized_mnist.npz") as npz:
+        arrays = {key: npz[key] for key in npz.files}
+    arrays["test"][0, 0] ^= 1
+    np.savez_compressed(tmp_path / "binarized_mnist.npz", **arrays)
+    with pytest.raises(ChecksumError, match="'test' images differ"):
+        builtin.load_binarized_mnist(tmp_path)
+
+
+def test_binarized_mnist_is_built_from_amat_downloads_into_the_shared_format(tmp_path):
+    remote = tmp_path / "remote"
+    remote.mkdir()
+    splits = {}
+    for index, (split, rows) in enumerate({"train": 6, "valid": 2, "test": 3}.items()):
+        images = random_binary_images(rows, seed=index)
+        np.savetxt(remote / f"binarized_mnist_{split}.amat", images, fmt="%d")
+        splits[split] = (rows, hashlib.sha256(images.tobytes()).hexdigest())
+    cache = tmp_path / "cache"
+    data = builtin.load_binarized_mnist(cache, url=remote.as_uri() + "/binarized_mnist_{split}.amat", splits=splits)
+    assert data.train.shape == (6, 784) and data.test.shape == (3, 784)
+    assert sorted(p.name for p in cache.iterdir()) == ["binarized_mnist.npz"]  # the .amat texts are removed
+    with np.load(cache / "binarized_mnist.npz") as npz:
+        assert sorted(npz.files) == ["test", "train", "valid"] and npz["valid"].dtype == np.uint8
+
+
+def test_a_users_npz_is_loaded_by_path(tmp_path):
+    path = tmp_path / "mine.npz"
+    np.savez(path, train=np.full((4, 8, 8), 255, np.uint8), test=np.zeros((2, 64), np.float32))
+    data = load_dataset(str(path), build_registry())
+    assert data.image_shape == (8, 8) and data.input_dim == 64
+    assert data.train.max() == 1.0 and data.name == "mine.npz"
+
+
+@pytest.mark.parametrize(
+    ("arrays", "message"),
+    [
+        ({"train": np.zeros((3, 784))}, "lacks the array\\(s\\) test"),
+        ({"train": np.zeros((0, 784)), "test": np.zeros((1, 784))}, "expected a non-empty array"),
+        ({"train": np.zeros((3, 780)), "test": np.zeros((1, 780))}, "with square D"),
+        ({"train": np.full((3, 784), 2.0), "test": np.zeros((1, 784))}, "values must lie in \\[0, 1\\]"),
+        ({"train": np.zeros((3, 784)), "test": np.zeros((1, 100))}, "received shape \\(1, 100\\)"),
+    ],
+)
+def test_a_bad_users_npz_gets_a_clear_error(tmp_path, arrays, message):
+    path = tmp_path / "bad.npz"
+    np.savez(path, **arrays)
+    with pytest.raises(DatasetError, match=message):
+        load_npz(path)
+
+
+def test_a_file_that_is_not_npz_and_an_unknown_name_get_clear_errors(tmp_path):
+    junk = tmp_path / "junk.npz"
+    junk.write_text("hello")
+    with pytest.raises(DatasetError, match="not a readable .npz"):
+        load_npz(junk)
+    with pytest.raises(DatasetError, match="no dataset file"):
+        load_dataset(str(tmp_path / "absent.npz"), build_registry())
+    with pytest.raises(UnknownNameError, match="Did you mean 'mnist'"):
+        load_dataset("mnsit", build_registry())

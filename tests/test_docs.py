@@ -1,0 +1,58 @@
+"""The docs are true: their snippets run, their files are the repo's files, every hook is documented and tested."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from genmodels import hookspecs
+
+from conftest import REPO
+
+DOCS = sorted((REPO / "docs").glob("*.md")) + [REPO / "README.md"]
+BLOCK = re.compile(r"(?:<!-- (?P<marker>[\w-]+)(?:: (?P<path>\S+))? -->\n)?```(?P<lang>\w*)\n(?P<body>.*?)```", re.S)
+HOOKS = sorted(name for name in dir(hookspecs) if name.startswith("register_"))
+
+
+def blocks(path, lang=None):
+    return [m for m in BLOCK.finditer(path.read_text()) if lang is None or m["lang"] == lang]
+
+
+def test_there_are_hooks_to_check():
+    assert HOOKS == ["register_datasets", "register_models"]
+
+
+@pytest.mark.parametrize("hook", HOOKS)
+def test_every_hook_is_documented_for_plugin_authors(hook):
+    assert f"`{hook}(register)`" in (REPO / "docs" / "plugins.md").read_text()
+
+
+@pytest.mark.parametrize("hook", HOOKS)
+def test_every_hook_is_exercised_by_the_registry_tests(hook):
+    assert f"def {hook}(register)" in (REPO / "tests" / "test_registry.py").read_text()
+
+
+def test_files_shown_in_the_docs_are_the_files_in_the_repo():
+    shown = [m for path in DOCS for m in blocks(path) if m["marker"] == "file"]
+    assert len(shown) >= 2
+    for match in shown:
+        assert match["body"] == (REPO / match["path"]).read_text(), f"{match['path']} differs from its copy in the docs"
+
+
+@pytest.mark.parametrize("doc", [path for path in DOCS if any(not m["marker"] for m in blocks(path, "python"))], ids=lambda p: p.name)
+def test_python_snippets_in_the_docs_run(doc):
+    for match in blocks(doc, "python"):
+        if not match["marker"]:
+            exec(compile(match["body"], str(doc), "exec"), {})
+
+
+def test_ci_runs_the_test_command_that_the_readme_gives():
+    (command,) = [m["body"].strip() for m in blocks(REPO / "README.md") if m["marker"] == "test-command"]
+    assert "pytest" in command
+    assert command in (REPO / ".ci" / "run").read_text().splitlines()
+
+
+def test_the_readme_main_command_installs_trains_and_samples_the_vae():
+    (command,) = [m["body"].strip() for m in blocks(REPO / "README.md") if m["marker"] == "main-command"]
+    assert "pip install" in command and "genmodels train vae" in command and "genmodels sample vae -n 60" in command

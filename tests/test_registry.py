@@ -1,0 +1,162 @@
+"""The registry over pluggy: built-ins through entry points, fake plugins, duplicates, broken plugins."""
+
+from __future__ import annotations
+
+import sys
+import textwrap
+import types
+from pathlib import Path
+
+import pytest
+
+import genmodels
+from genmodels import DatasetSpec, ModelSpec, hookimpl
+from genmodels.errors import DuplicateNameError, UnknownNameError
+from genmodels.plugins import build_registry
+from genmodels.registry import PluginWarning
+
+
+def fake_plugin(name: str, models=(), datasets=(), fail_in=None):
+    """A plugin module whose hooks register the given names, or raise in the named hook."""
+    module = types.ModuleType(name)
+
+    @hookimpl
+    def register_models(register):
+        if fail_in == "register_models":
+            raise RuntimeError("boom")
+        for model in models:
+            register(model if not isinstance(model, str) else ModelSpec(model, f"{model} model", build=lambda c: None))
+
+    @hookimpl
+    def register_datasets(register):
+        if fail_in == "register_datasets":
+            raise RuntimeError("kaput")
+        for dataset in datasets:
+            register(DatasetSpec(dataset, f"{dataset} data", load=lambda folder: None))
+
+    module.register_models = register_models
+    module.register_datasets = register_datasets
+    return module
+
+
+def test_builtin_plugins_arrive_through_the_entry_points_of_the_genmodels_package():
+    registry = build_registry()
+    assert {"vae", "ae"} <= {spec.name for spec in registry.models}
+    assert {"binarized-mnist", "mnist"} <= {spec.name for spec in registry.datasets}
+    assert registry.model("vae").plugin == "vae" and registry.model("vae").package == "genmodels"
+    assert registry.dataset("binarized-mnist").plugin == "datasets"
+
+
+def test_core_never_imports_a_builtin_plugin_by_name():
+    core = Path(genmodels.__file__).parent
+    assert all("genmodels_plugins" not in source.read_text() for source in core.glob("*.py"))
+
+
+def test_a_plugin_registers_models_and_datasets():
+    registry = build_registry([fake_plugin("extra", models=["toy"], datasets=["toy-data"])], entry_points=False)
+    assert registry.model("toy").plugin == "extra"
+    assert registry.dataset("toy-data").description == "toy-data data"
+    assert registry.problems == []
+
+
+def test_two_plugins_registering_one_name_make_it_an_error_naming_both():
+    with pytest.warns(PluginWarning, match="'alpha'.*'beta'"):
+        registry = build_registry(
+            [fake_plugin("alpha", models=["twin", "solo"]), fake_plugin("beta", models=["twin"])], entry_points=False
+        )
+    with pytest.raises(DuplicateNameError, match="model 'twin' is registered by more than one plugin: 'alpha' and 'beta'"):
+        registry.model("twin")
+    assert registry.model("solo").plugin == "alpha"  # the rest still works
+    assert "twin" not in [spec.name for spec in registry.models]
+
+
+def test_a_plugin_raising_in_its_hook_is_reported_and_the_others_still_work():
+    with pytest.warns(PluginWarning, match="plugin 'broken' failed in register_models: RuntimeError: boom"):
+        registry = build_registry(
+            [fake_plugin("broken", models=["lost"], fail_in="register_models"), fake_plugin("fine", models=["kept"])],
+            entry_points=False,
+        )
+    assert registry.model("kept").plugin == "fine"
+    with pytest.raises(UnknownNameError):
+        registry.model("lost")
+    assert len(registry.problems) == 1
+
+
+def test_a_dataset_hook_failure_is_reported_too():
+    with pytest.warns(PluginWarning, match="failed in register_datasets: RuntimeError: kaput"):
+        registry = build_registry([fake_plugin("bad-data", datasets=["x"], fail_in="register_datasets")], entry_points=False)
+    assert list(registry.datasets) == []
+
+
+def test_registering_something_that_is_not_a_spec_is_reported():
+    with pytest.warns(PluginWarning, match="registered 'vae' as a model; expected a ModelSpec"):
+        registry = build_registry([_registers("vae")], entry_points=False)
+    assert list(registry.models) == []
+
+
+def _registers(obj):
+    module = types.ModuleType("sloppy")
+
+    @hookimpl
+    def register_models(register):
+        register(obj)
+
+    module.register_models = register_models
+    return module
+
+
+def test_a_badly_spelled_name_is_refused():
+    with pytest.warns(PluginWarning, match="names are lower-case"):
+        registry = build_registry([fake_plugin("shouty", models=["My Model"])], entry_points=False)
+    assert list(registry.models) == []
+
+
+def test_an_unknown_name_suggests_the_closest():
+    registry = build_registry([fake_plugin("p", models=["vae", "ae"])], entry_points=False)
+    with pytest.raises(UnknownNameError, match="Unknown model 'vea'. Did you mean 'vae'\\? Known models: ae, vae."):
+        registry.model("vea")
+
+
+def test_a_plugin_whose_import_fails_is_reported_and_skipped(tmp_path, monkeypatch):
+    install_fake_distribution(tmp_path, "genmodels-broken", {"broken": "genmodels_broken"}, "raise ImportError('no such thing')")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.warns(PluginWarning, match="plugin 'broken' \\(package genmodels-broken\\) could not be loaded: ImportError"):
+        registry = build_registry()
+    assert "vae" in registry.models
+
+
+def test_the_allowlist_keeps_third_party_plugins_out_but_never_the_builtins(tmp_path, monkeypatch):
+    install_fake_distribution(
+        tmp_path,
+        "genmodels-extra",
+        {"extra": "genmodels_extra"},
+        textwrap.dedent(
+            """
+            from genmodels import ModelSpec, hookimpl
+
+            @hookimpl
+            def register_models(register):
+                register(ModelSpec("extra-model", "from a third party", build=lambda config: None))
+            """
+        ),
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert "extra-model" in build_registry().models
+    monkeypatch.setenv("GENMODELS_PLUGINS", "")
+    assert "extra-model" not in build_registry().models
+    assert "vae" in build_registry().models
+    monkeypatch.setenv("GENMODELS_PLUGINS", "genmodels_extra")
+    assert build_registry().model("extra-model").package == "genmodels-extra"
+    sys.modules.pop("genmodels_extra", None)
+
+
+def install_fake_distribution(folder, name: str, entry_points: dict[str, str], source: str) -> None:
+    """What `pip install` leaves behind: a module and a .dist-info folder with its entry points."""
+    module = next(iter(entry_points.values()))
+    (folder / f"{module}.py").write_text(source)
+    info = folder / f"{name.replace('-', '_')}-0.1.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 0.1\n")
+    lines = "\n".join(f"{ep} = {target}" for ep, target in entry_points.items())
+    (info / "entry_points.txt").write_text(f"[genmodels]\n{lines}\n")
+    sys.modules.pop(module, None)
