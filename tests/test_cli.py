@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -143,3 +144,24 @@ def test_the_autoencoder_samples_from_a_gaussian_fitted_to_its_codings(mnist_sli
     sampled = runner.invoke(app, ["sample", "ae", "-n", "60", "--run-dir", str(run_dir)])
     assert sampled.exit_code == 0, sampled.output
     assert mpimg.imread(run_dir / "samples-60-seed0.png").shape[:2] == grid_size(60)
+
+
+def test_a_broken_third_party_plugin_is_named_and_the_cli_still_works(tmp_path):
+    from test_registry import install_fake_distribution
+
+    install_fake_distribution(tmp_path, "genmodels-broken", {"broken": "genmodels_broken"}, "import no_such_module\n")
+    env = {**os.environ, "PYTHONPATH": str(tmp_path)}
+    result = run_cli("list", env=env)
+    assert result.returncode == 0
+    assert result.stderr.startswith("Warning: plugin 'broken' (package genmodels-broken) could not be loaded: ModuleNotFoundError")
+    assert "vae" in result.stdout and "Traceback" not in result.stderr
+    assert "laplace" not in result.stdout
+
+
+def test_a_run_without_weights_says_that_training_never_finished_an_epoch(tmp_path):
+    from genmodels.runs import RunConfig, write_config
+
+    write_config(tmp_path, RunConfig("vae", {"latent_dim": 20}, {}, {"name": "x", "image_shape": [28, 28]}))
+    result = run_cli("sample", "vae", "--run-dir", str(tmp_path))
+    assert result.returncode == 1
+    assert "has no model.weights.h5: training stopped before its first epoch ended" in result.stderr

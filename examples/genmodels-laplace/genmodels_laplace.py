@@ -3,12 +3,18 @@
 from dataclasses import dataclass
 
 from genmodels import ModelConfig, ModelSpec, TrainConfig, hookimpl, option
+from genmodels.errors import ConfigError
 
 
 @dataclass
 class LaplaceConfig(ModelConfig):
     hidden: int = option(300, "Units of the encoder's and decoder's single hidden layer.")
     scale: float = option(1.0, "Scale b of the Laplace prior, density exp(-|z|/b) / 2b.")
+
+    def validate(self):
+        super().validate()
+        if self.scale <= 0:
+            raise ConfigError(f"scale must be positive, received {self.scale}.")
 
 
 def build(config: LaplaceConfig):
