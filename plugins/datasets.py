@@ -47,16 +47,29 @@ def _convert_amat(path: Path, url: str, splits) -> None:
     for split, (rows, digest) in splits.items():
         text_path = fetch(url.format(split=split), path.parent / f"binarized_mnist_{split}.amat")
         try:
-            array = np.loadtxt(text_path, dtype=np.uint8, ndmin=2)
-        except ValueError as exc:
-            raise DatasetError(f"{text_path} is not a binarized MNIST .amat file ({exc}); delete it.") from None
-        _check_split(array, split, rows, digest, source=str(text_path))
+            array = _parse_amat(text_path)
+            _check_split(array, split, rows, digest, source=str(text_path))
+        except DatasetError:
+            text_path.unlink()  # a bad download is not kept: the next try fetches it again
+            raise
         arrays[split] = array
     with atomic_path(path) as partial:
         with open(partial, "wb") as out:
             np.savez_compressed(out, **arrays)
     for split in splits:
         (path.parent / f"binarized_mnist_{split}.amat").unlink(missing_ok=True)
+
+
+def _parse_amat(path: Path) -> np.ndarray:
+    """An .amat text (one image a line, 784 space-separated 0/1) as uint8 rows, parsed in one pass."""
+    chars = np.frombuffer(path.read_bytes(), dtype=np.uint8)
+    is_digit = (chars == ord("0")) | (chars == ord("1"))
+    if not np.isin(chars[~is_digit], np.frombuffer(b" \t\r\n", dtype=np.uint8)).all():
+        raise DatasetError(f"{path} holds characters other than 0, 1 and spaces: not a binarized MNIST .amat file.")
+    digits = chars[is_digit] - ord("0")
+    if digits.size % 784:
+        raise DatasetError(f"{path} holds {digits.size} pixels, not a whole number of 784-pixel images.")
+    return digits.reshape(-1, 784)
 
 
 def _check_split(array: np.ndarray, split: str, rows: int, digest: str, *, source: str) -> None:

@@ -88,6 +88,16 @@ def test_binarized_mnist_is_built_from_amat_downloads_into_the_shared_format(tmp
         assert sorted(npz.files) == ["test", "train", "valid"] and npz["valid"].dtype == np.uint8
 
 
+def test_a_corrupt_amat_download_is_refused_and_removed(tmp_path):
+    remote = tmp_path / "remote"
+    remote.mkdir()
+    (remote / "binarized_mnist_train.amat").write_text("0 1 2\n")
+    cache = tmp_path / "cache"
+    with pytest.raises(DatasetError, match="characters other than 0, 1 and spaces"):
+        builtin.load_binarized_mnist(cache, url=remote.as_uri() + "/binarized_mnist_{split}.amat", splits={"train": (1, "")})
+    assert list(cache.iterdir()) == []
+
+
 def test_a_users_npz_is_loaded_by_path(tmp_path):
     path = tmp_path / "mine.npz"
     np.savez(path, train=np.full((4, 8, 8), 255, np.uint8), test=np.zeros((2, 64), np.float32))
