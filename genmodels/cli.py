@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import warnings
+from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -23,6 +25,9 @@ app = typer.Typer(
 ModelArgument = Annotated[str, typer.Argument(help="A registered model name (see `genmodels list`).", show_default=False)]
 RunDirOption = Annotated[
     Optional[Path], typer.Option("--run-dir", help="Run directory. [default: runs/MODEL]", show_default=False)
+]
+OutOption = Annotated[
+    Optional[Path], typer.Option("--out", help="PNG to write. [default: a file in the run directory]", show_default=False)
 ]
 SeedOption = Annotated[int, typer.Option("--seed", min=0, help="Random seed; the same seed gives the same result.")]
 
@@ -84,7 +89,7 @@ def train(
     test = result.final["test"]
     terms = ", ".join(f"{name} {value:.2f}" for name, value in test.items())
     typer.echo(f"Test after {result.final['epoch']} epochs: {terms}")
-    typer.echo(f"Samples: {run_dir / 'samples.png'}")
+    typer.echo(f"Samples: {run_dir / 'samples.png'}\nCurves: {run_dir / 'curves.png'}")
 
 
 @app.command()
@@ -120,6 +125,213 @@ def sample(
         typer.echo(str(out.with_suffix(".npy")))
 
 
+class Split(str, Enum):
+    test = "test"
+    train = "train"
+
+
+@app.command()
+def evaluate(
+    model: ModelArgument,
+    run_dir: RunDirOption = None,
+    split: Annotated[Split, typer.Option(help="Which images to score.")] = Split.test,
+    k: Annotated[int, typer.Option("--k", min=1, help="Importance samples per image for the NLL estimate.")] = 5000,
+    seed: SeedOption = 0,
+    batch_size: Annotated[int, typer.Option(min=1, help="Images per batch (each batch is decoded k times).")] = 100,
+    n: Annotated[Optional[int], typer.Option("-n", min=1, help="Score a random (seeded) subset of N images. [default: all]", show_default=False)] = None,
+) -> None:
+    """Score MODEL: its loss terms, the negative ELBO and the importance-weighted NLL, in nats per image.
+
+    Writes the figures to RUN_DIR/evaluation-SPLIT.json (with k, seed and the number of images).
+    """
+    registry, spec, run_dir, loaded, config = _load_run(model, run_dir)
+    from genmodels.evaluation import evaluate as run_evaluation
+
+    images = _split(config, registry, split.value)
+    if n is not None:
+        images = images[_subset(len(images), n, seed)]
+    with _progress(f"Evaluating {spec.name} (k={k})", len(images)) as advance:
+        result = run_evaluation(loaded, images, model_name=spec.name, split=split.value, k=k, seed=seed, batch_size=batch_size, progress=advance)
+    name = f"evaluation-{split.value}.json" if n is None else f"evaluation-{split.value}-n{len(images)}.json"
+    _write_json(run_dir / name, result.to_dict())
+    rows = [(f"{term} (one coding per image)", f"{value:.2f}") for term, value in result.terms.items()]
+    if result.nll is not None:
+        rows.append((f"negative ELBO (mean over {k} codings)", f"{result.negative_elbo:.2f}"))
+        rows.append((f"NLL, importance-weighted, k={k}", f"{result.nll:.2f} ± {result.nll_standard_error:.2f}"))
+    typer.echo(f"{spec.name} on {len(images)} {split.value} images, nats per image ({result.seconds:.0f} s):")
+    _table(rows)
+    if result.note:
+        typer.echo(result.note)
+    typer.echo(str(run_dir / name))
+
+
+@app.command()
+def reconstruct(
+    model: ModelArgument,
+    n: Annotated[int, typer.Option("-n", min=1, help="How many test images.")] = 20,
+    run_dir: RunDirOption = None,
+    out: OutOption = None,
+    seed: SeedOption = 0,
+) -> None:
+    """Show N random test images above their reconstructions (decoded mean codings), as a PNG."""
+    registry, spec, run_dir, loaded, config = _load_run(model, run_dir)
+    from genmodels.latent import decode, encode
+    from genmodels.plots import paired_rows, save_image_grid
+
+    images = _split(config, registry, "test")
+    images = images[_subset(len(images), n, seed)]
+    rebuilt = decode(loaded, encode(loaded, images))
+    typer.echo(str(save_image_grid(paired_rows(images, rebuilt), out or run_dir / "reconstructions.png", config.image_shape)))
+
+
+@app.command()
+def interpolate(
+    model: ModelArgument,
+    n: Annotated[int, typer.Option("-n", min=1, help="How many paths (one per row).")] = 6,
+    steps: Annotated[int, typer.Option(min=2, help="Images per path, both ends included.")] = 10,
+    spherical: Annotated[bool, typer.Option("--spherical", help="Follow great circles (slerp) instead of straight lines.")] = False,
+    run_dir: RunDirOption = None,
+    out: OutOption = None,
+    seed: SeedOption = 0,
+) -> None:
+    """Decode paths between the codings of random pairs of test images, one path per row, as a PNG."""
+    registry, spec, run_dir, loaded, config = _load_run(model, run_dir)
+    import numpy as np
+
+    from genmodels.latent import decode, encode, interpolate as path_between
+    from genmodels.plots import save_image_grid
+
+    images = _split(config, registry, "test")
+    codings = encode(loaded, images[_subset(len(images), 2 * n, seed, sort=False)])
+    paths = np.concatenate([path_between(codings[2 * i], codings[2 * i + 1], steps, spherical) for i in range(n)])
+    grid = save_image_grid(decode(loaded, paths), out or run_dir / "interpolations.png", config.image_shape, columns=steps)
+    typer.echo(str(grid))
+
+
+@app.command()
+def latent(
+    model: ModelArgument,
+    run_dir: RunDirOption = None,
+    side: Annotated[int, typer.Option(min=2, help="Images per side of the decoded manifold grid (2-D codings only).")] = 20,
+) -> None:
+    """Picture the latent space: test codings coloured by digit; for 2-D codings also the decoded manifold."""
+    registry, spec, run_dir, loaded, config = _load_run(model, run_dir)
+    from genmodels.data import load_dataset
+    from genmodels.latent import decode, encode, manifold_codings, project_2d
+    from genmodels.plots import save_image_grid, save_scatter
+
+    data = load_dataset(config.train["dataset"], registry)
+    codings = encode(loaded, data.test)
+    points, axis = project_2d(codings)
+    labels = data.test_labels
+    if labels is None:
+        typer.echo(f"Note: {data.name} has no test labels here, so the points are not coloured by digit.", err=True)
+    title = f"{spec.name}: {len(codings)} test codings" + ("" if codings.shape[1] == 2 else f" ({codings.shape[1]}-D, projected)")
+    typer.echo(str(save_scatter(points, run_dir / "latent-scatter.png", labels, axis, title)))
+    if codings.shape[1] == 2:
+        manifold = decode(loaded, manifold_codings(side))
+        typer.echo(str(save_image_grid(manifold, run_dir / "latent-manifold.png", config.image_shape, columns=side)))
+
+
+@app.command()
+def curves(model: ModelArgument, run_dir: RunDirOption = None, out: OutOption = None) -> None:
+    """Plot every loss term per epoch (train and test) from the run's metrics, as a PNG."""
+    spec = get_registry().model(model)
+    run_dir = run_dir or _default_run_dir(spec.name)
+    from genmodels.plots import save_training_curves
+    from genmodels.runs import read_config, read_metrics
+
+    read_config(run_dir, spec.name)
+    records = read_metrics(run_dir)
+    if not records:
+        raise GenmodelsError(f"{run_dir} has no metrics yet: no epoch has finished.")
+    typer.echo(str(save_training_curves(records, out or run_dir / "curves.png")))
+
+
+@app.command()
+def compare(
+    run_dirs: Annotated[list[Path], typer.Argument(help="Run directories to compare.", show_default=False)],
+    split: Annotated[Split, typer.Option(help="Which evaluation to show.")] = Split.test,
+) -> None:
+    """One table of the evaluated figures of several runs (run `genmodels evaluate` on each first)."""
+    from genmodels.runs import read_config, read_evaluation, read_metrics
+
+    rows = [("run", "model", "epochs", "images", "k", "loss", "-ELBO", "NLL", "seconds")]
+    missing = []
+    for run_dir in run_dirs:
+        config = read_config(run_dir)
+        figures = read_evaluation(run_dir, split.value)
+        if figures is None:
+            missing.append(str(run_dir))
+            figures = {}
+        rows.append(
+            (
+                str(run_dir),
+                config.model,
+                str(len(read_metrics(run_dir))),
+                str(figures.get("images", "-")),
+                str(figures.get("k", "-")),
+                _number(figures.get("terms", {}).get("loss")),
+                _number(figures.get("negative_elbo")),
+                _number(figures.get("nll")),
+                str(figures.get("seconds", "-")),
+            )
+        )
+    _table(rows)
+    if missing:
+        typer.echo(f"Not evaluated on {split.value} yet: {', '.join(missing)} (run genmodels evaluate MODEL --run-dir ...).", err=True)
+
+
+def _load_run(model: str, run_dir: Optional[Path]):
+    """The registry, the model's spec, the run directory, the rebuilt model and its run config."""
+    registry = get_registry()
+    spec = registry.model(model)
+    run_dir = run_dir or _default_run_dir(spec.name)
+    from genmodels.runs import read_config
+
+    read_config(run_dir, spec.name)  # a friendly error before TensorFlow is imported
+    from genmodels.runs import load_model
+
+    loaded, config = load_model(run_dir, registry, spec.name)
+    return registry, spec, run_dir, loaded, config
+
+
+def _split(config, registry, split: str):
+    from genmodels.data import load_dataset
+
+    return getattr(load_dataset(config.train["dataset"], registry), split)
+
+
+def _subset(count: int, n: int, seed: int, sort: bool = True):
+    """`n` distinct indices out of `count`, drawn with `seed` (test sets can be sorted by class)."""
+    import numpy as np
+
+    if n > count:
+        raise GenmodelsError(f"asked for {n} images, but the split has only {count}.")
+    chosen = np.random.default_rng(seed).choice(count, size=n, replace=False)
+    return np.sort(chosen) if sort else chosen
+
+
+@contextlib.contextmanager
+def _progress(label: str, total: int):
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    columns = (TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn())
+    with Progress(*columns, console=Console(stderr=True), transient=True) as progress:
+        task = progress.add_task(label, total=total)
+        yield lambda count: progress.advance(task, count)
+
+
+def _write_json(path: Path, data: dict) -> None:
+    import json
+
+    from genmodels.atomic import atomic_path
+
+    with atomic_path(path) as partial:
+        partial.write_text(json.dumps(data, indent=2) + "\n")
+
+
 def _default_run_dir(model: str) -> Path:
     from genmodels.runs import default_run_dir
 
@@ -131,6 +343,10 @@ def _key_value(item: str) -> tuple[str, str]:
     if not sep or not key.strip():
         raise GenmodelsError(f"options are given as KEY=VALUE (for example -o hidden=500,500); received {item!r}.")
     return key.strip().replace("-", "_"), value.strip()
+
+
+def _number(value) -> str:
+    return "-" if value is None else f"{value:.2f}"
 
 
 def _provider(spec) -> str:

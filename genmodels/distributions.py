@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import genmodels.backend  # noqa: F401  (TensorFlow, imported quietly)
 
+import copy
 import math
 from abc import ABC, abstractmethod
 
@@ -30,6 +31,17 @@ class Distribution(ABC):
     def log_prob(self, value):
         """log density (or mass) of `value`, summed over the last axis."""
         raise NotImplementedError(f"{type(self).__name__} has no density.")
+
+    def repeat(self, k: int) -> Distribution:
+        """The whole batch k times over, stacked along the first axis (rows 0..B-1, then again).
+
+        This default tiles every tensor attribute; a distribution with other state overrides it.
+        """
+        repeated = copy.copy(self)
+        for name, value in vars(self).items():
+            if keras.ops.is_tensor(value):
+                setattr(repeated, name, ops.tile(value, [k] + [1] * (len(value.shape) - 1)))
+        return repeated
 
 
 class DiagonalGaussian(Distribution):

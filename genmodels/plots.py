@@ -40,3 +40,65 @@ def save_image_grid(images: np.ndarray, path: Path, image_shape: tuple[int, int]
     with atomic_path(path) as partial:
         mpimg.imsave(partial, grid, cmap="binary", vmin=0.0, vmax=1.0, format="png")
     return path
+
+
+def paired_rows(top: np.ndarray, bottom: np.ndarray, columns: int = GRID_COLUMNS) -> np.ndarray:
+    """Images ordered so that a grid of `columns` shows each row of `top` above the matching row of `bottom`."""
+    count = len(top)
+    columns = max(1, min(columns, count))
+    blank = np.zeros_like(top[:1])
+    ordered = []
+    for start in range(0, count, columns):
+        for source in (top, bottom):
+            chunk = source[start : start + columns]
+            ordered.append(np.concatenate([chunk, np.repeat(blank, columns - len(chunk), axis=0)]))
+    return np.concatenate(ordered)
+
+
+def _save_figure(figure, path: Path) -> Path:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    FigureCanvasAgg(figure)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path) as partial:
+        figure.savefig(partial, format="png", dpi=100, bbox_inches="tight")
+    return path
+
+
+def save_training_curves(records: list[dict], path: Path) -> Path:
+    """One panel per loss term: its train and test value after every epoch."""
+    from matplotlib.figure import Figure
+
+    terms = list(records[0]["train"])
+    epochs = [record["epoch"] for record in records]
+    figure = Figure(figsize=(4 * len(terms), 3.2))
+    for index, term in enumerate(terms, start=1):
+        axes = figure.add_subplot(1, len(terms), index)
+        axes.plot(epochs, [r["train"].get(term) for r in records], label="train", marker="." if len(epochs) < 30 else None)
+        if any(term in r.get("test", {}) for r in records):
+            axes.plot(epochs, [r["test"].get(term) for r in records], label="test", marker="." if len(epochs) < 30 else None)
+        axes.set_title(term)
+        axes.set_xlabel("epoch")
+        axes.set_ylabel("nats per image")
+        axes.grid(alpha=0.3)
+        axes.legend()
+    figure.tight_layout()
+    return _save_figure(figure, path)
+
+
+def save_scatter(points: np.ndarray, path: Path, labels: np.ndarray | None, axes_names: tuple[str, str], title: str) -> Path:
+    """2-D points, coloured by digit label when labels are known."""
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(6.4, 5.6))
+    axes = figure.add_subplot(1, 1, 1)
+    if labels is None:
+        axes.scatter(points[:, 0], points[:, 1], s=2, alpha=0.5)
+    else:
+        scatter = axes.scatter(points[:, 0], points[:, 1], c=labels, cmap="tab10", s=2, alpha=0.7, vmin=-0.5, vmax=9.5)
+        figure.colorbar(scatter, ax=axes, ticks=range(10), label="digit")
+    axes.set_xlabel(axes_names[0])
+    axes.set_ylabel(axes_names[1])
+    axes.set_title(title)
+    return _save_figure(figure, path)

@@ -2,7 +2,8 @@
 
 A run directory holds `config.json` (model name and hyperparameters, the training recipe, the
 dataset, package versions), `model.weights.h5` (Keras weights; no pickle anywhere),
-`metrics.jsonl` (one line of train and test loss terms per epoch) and `samples.png`.
+`metrics.jsonl` (one line of train and test loss terms per epoch), `samples.png` and `curves.png`;
+`genmodels evaluate` adds `evaluation-SPLIT.json`.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.weights.h5"
 METRICS_FILE = "metrics.jsonl"
 SAMPLES_FILE = "samples.png"
+CURVES_FILE = "curves.png"
 FORMAT_VERSION = 1
 RUNS_ROOT = Path("runs")
 
@@ -122,6 +124,17 @@ def save_weights(model, run_dir: Path) -> Path:
     with atomic_path(path) as partial:
         model.save_weights(partial)
     return path
+
+
+def read_evaluation(run_dir: Path, split: str) -> dict[str, Any] | None:
+    """The figures `genmodels evaluate` wrote for a whole split, or None."""
+    path = Path(run_dir) / f"evaluation-{split}.json"
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text())
+    except ValueError as exc:
+        raise RunError(f"{path} is not valid JSON ({exc}).") from None
 
 
 def read_metrics(run_dir: Path) -> list[dict[str, Any]]:

@@ -17,9 +17,10 @@ import tensorflow as tf
 
 from genmodels.config import ModelConfig, TrainConfig
 from genmodels.data import Dataset
+from genmodels.latent import encode
 from genmodels.model import GenerativeModel
-from genmodels.plots import save_image_grid
-from genmodels.runs import METRICS_FILE, SAMPLES_FILE, RunConfig, save_weights, write_config
+from genmodels.plots import save_image_grid, save_training_curves
+from genmodels.runs import CURVES_FILE, METRICS_FILE, SAMPLES_FILE, RunConfig, save_weights, write_config
 from genmodels.specs import ModelSpec
 
 SAMPLE_GRID_SIZE = 60
@@ -122,11 +123,6 @@ def train(
     save_weights(model, run_dir)
     images = np.asarray(model.generate(SAMPLE_GRID_SIZE, seed=train_config.seed))
     save_image_grid(images, run_dir / SAMPLES_FILE, dataset.image_shape)
+    save_training_curves(history, run_dir / CURVES_FILE)
     return TrainResult(model=model, run_dir=run_dir, history=history)
 
-
-def encode(model: GenerativeModel, images: np.ndarray, batch_size: int = EVAL_BATCH_SIZE) -> np.ndarray:
-    """Mean codings of `images`, computed in batches."""
-    return np.concatenate(
-        [np.asarray(model.encode(images[start : start + batch_size])) for start in range(0, len(images), batch_size)]
-    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 from pathlib import Path
 
@@ -9,7 +10,7 @@ import numpy as np
 
 from genmodels import hookimpl
 from genmodels.atomic import atomic_path
-from genmodels.data import Dataset, fetch
+from genmodels.data import Dataset, fetch, verify
 from genmodels.errors import ChecksumError, DatasetError
 from genmodels.specs import DatasetSpec
 
@@ -21,6 +22,12 @@ BINARIZED_SPLITS = {
     "valid": (10000, "069b4f0beb389b776478c3e872b4df71c95ac4be64d7cbe6d32e24ebac8e6d5e"),
     "test": (10000, "ca0294c3b8d984c7a1dc891015a8eea6f37bae59a34e35ea0fc8c47110a8dd86"),
 }
+
+# Labels of the binarized test images: Larochelle's test split is the MNIST test set sorted by digit
+# (checked image by image against t10k-images), so its labels are MNIST's test labels, sorted.
+TEST_LABELS_URL = "https://storage.googleapis.com/cvdf-datasets/mnist/t10k-labels-idx1-ubyte.gz"
+TEST_LABELS_FILE = "t10k-labels-idx1-ubyte.gz"
+TEST_LABELS_SHA256 = "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6"
 
 MNIST_URL = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/mnist.npz"
 MNIST_FILE = "mnist.npz"
@@ -39,7 +46,18 @@ def load_binarized_mnist(data_dir: Path, *, url: str = BINARIZED_URL, splits=BIN
         raise DatasetError(f"{path} is not a readable binarized MNIST file ({exc}); delete it to download it again.") from None
     for split, (rows, digest) in splits.items():
         _check_split(arrays[split], split, rows, digest, source=str(path))
-    return Dataset("binarized-mnist", train=arrays["train"], test=arrays["test"])
+    return Dataset("binarized-mnist", train=arrays["train"], test=arrays["test"], test_labels=_sorted_test_labels(path.parent))
+
+
+def _sorted_test_labels(data_dir: Path) -> np.ndarray | None:
+    """Labels of the binarized test images when t10k-labels-idx1-ubyte.gz is in the data folder (never downloaded
+    just for training); pictures that colour codings by digit say where to get it when it is not."""
+    path = data_dir / TEST_LABELS_FILE
+    if not path.is_file():
+        return None
+    verify(path, TEST_LABELS_SHA256, TEST_LABELS_URL)
+    raw = gzip.decompress(path.read_bytes())
+    return np.sort(np.frombuffer(raw[8:], dtype=np.uint8))
 
 
 def _convert_amat(path: Path, url: str, splits) -> None:

@@ -136,7 +136,7 @@ def test_the_autoencoder_samples_from_a_gaussian_fitted_to_its_codings(mnist_sli
 
     from genmodels.plugins import build_registry
     from genmodels.runs import load_model
-    from genmodels.trainer import encode
+    from genmodels.latent import encode
 
     model, _ = load_model(run_dir, build_registry(), "ae")
     codings = encode(model, np.load(mnist_slice)["train"].astype(np.float32))

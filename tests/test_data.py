@@ -24,6 +24,19 @@ def test_binarized_mnist_loads_offline_from_the_shared_folder(shared_data):
     assert data.train.mean() == pytest.approx(0.1306, abs=1e-4)  # the figure in shared/data/README.md
 
 
+def test_binarized_test_images_carry_the_sorted_mnist_labels(shared_data):
+    import gzip
+
+    data = load_dataset("binarized-mnist", build_registry())
+    assert data.test_labels is not None and np.all(np.diff(data.test_labels.astype(int)) >= 0)
+    grey = np.frombuffer(gzip.decompress((shared_data / "t10k-images-idx3-ubyte.gz").read_bytes())[16:], np.uint8)
+    labels = np.frombuffer(gzip.decompress((shared_data / "t10k-labels-idx1-ubyte.gz").read_bytes())[8:], np.uint8)
+    grey = grey.reshape(-1, 784)[np.argsort(labels, kind="stable")] / 255.0
+    for index in range(0, 10000, 997):  # each binarized image is its sorted grey original, binarized
+        b, g = data.test[index] - data.test[index].mean(), grey[index] - grey[index].mean()
+        assert b @ g / (np.linalg.norm(b) * np.linalg.norm(g)) > 0.75
+
+
 def test_the_data_folder_comes_from_the_environment(monkeypatch, tmp_path):
     monkeypatch.setenv(DATA_DIR_VARIABLE, str(tmp_path))
     assert data_dir() == tmp_path
