@@ -22,7 +22,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-ModelArgument = Annotated[str, typer.Argument(help="A registered model name (see `genmodels list`).", show_default=False)]
+ModelArgument = Annotated[str, typer.Argument(metavar="MODEL", help="A registered model name (see `genmodels list`).", show_default=False)]
 RunDirOption = Annotated[
     Optional[Path], typer.Option("--run-dir", help="Run directory. [default: runs/MODEL]", show_default=False)
 ]
@@ -176,12 +176,14 @@ def reconstruct(
     """Show N random test images above their reconstructions (decoded mean codings), as a PNG."""
     registry, spec, run_dir, loaded, config = _load_run(model, run_dir)
     from genmodels.latent import decode, encode
-    from genmodels.plots import paired_rows, save_image_grid
+    from genmodels.plots import GRID_COLUMNS, paired_rows, save_image_grid
 
     images = _split(config, registry, "test")
     images = images[_subset(len(images), n, seed)]
     rebuilt = decode(loaded, encode(loaded, images))
-    typer.echo(str(save_image_grid(paired_rows(images, rebuilt), out or run_dir / "reconstructions.png", config.image_shape)))
+    columns = min(GRID_COLUMNS, n)
+    pairs = paired_rows(images, rebuilt, columns)
+    typer.echo(str(save_image_grid(pairs, out or run_dir / "reconstructions.png", config.image_shape, columns=columns)))
 
 
 @app.command()

@@ -21,14 +21,27 @@ def shared_data(monkeypatch) -> Path:
     return SHARED_DATA
 
 
-@pytest.fixture
-def mnist_slice(shared_data, tmp_path) -> Path:
-    """A user-format .npz with 1500 train and 500 test images of real binarized MNIST."""
-    with np.load(shared_data / "binarized_mnist.npz") as npz:
-        train, test = npz["train"][:1500], npz["test"][:500]
-    path = tmp_path / "slice.npz"
-    np.savez(path, train=train, test=test)
+@pytest.fixture(scope="session")
+def slice_file(tmp_path_factory) -> Path:
+    """A user-format .npz of real binarized MNIST: 1500 train and 500 random test images with their labels."""
+    if not (SHARED_DATA / "binarized_mnist.npz").is_file():
+        pytest.skip(f"the real data is not at {SHARED_DATA}; set GENMODELS_DATA_DIR")
+    from genmodels_plugins.datasets import load_binarized_mnist
+
+    data = load_binarized_mnist(SHARED_DATA)
+    pick = np.random.default_rng(0).choice(len(data.test), size=500, replace=False)
+    path = tmp_path_factory.mktemp("slice") / "slice.npz"
+    arrays = {"train": data.train[:1500].astype(np.uint8), "test": data.test[pick].astype(np.uint8)}
+    if data.test_labels is not None:
+        arrays["test_labels"] = data.test_labels[pick]
+    np.savez(path, **arrays)
     return path
+
+
+@pytest.fixture
+def mnist_slice(shared_data, slice_file) -> Path:
+    """The slice above, with GENMODELS_DATA_DIR pointing at the real data."""
+    return slice_file
 
 
 @pytest.fixture

@@ -1,0 +1,90 @@
+"""The evaluation and picture commands on a trained run: files of the right size, clear errors."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from matplotlib import image as mpimg
+from typer.testing import CliRunner
+
+from genmodels.cli import app
+
+from test_cli import grid_size, run_cli
+
+
+@pytest.fixture(scope="module")
+def run_2d(slice_file, tmp_path_factory):
+    """A VAE with 2-D codings, trained for one epoch on the slice of real data."""
+    run_dir = tmp_path_factory.mktemp("runs") / "vae2d"
+    result = CliRunner().invoke(
+        app, ["train", "vae", "--epochs", "1", "--latent-dim", "2", "--dataset", str(slice_file), "--run-dir", str(run_dir)]
+    )
+    assert result.exit_code == 0, result.output
+    return run_dir
+
+
+def invoke(*args):
+    result = CliRunner().invoke(app, list(args))
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def png_shape(path):
+    return mpimg.imread(path).shape[:2]
+
+
+def test_training_writes_the_curves(run_2d):
+    assert png_shape(run_2d / "curves.png")[1] > 600
+    out = run_2d / "again.png"
+    assert str(out) in invoke("curves", "vae", "--run-dir", str(run_2d), "--out", str(out))
+    assert out.is_file()
+
+
+def test_evaluate_writes_its_figures_and_compare_tabulates_them(run_2d):
+    output = invoke("evaluate", "vae", "--run-dir", str(run_2d), "--k", "20")
+    assert "NLL, importance-weighted, k=20" in output
+    figures = json.loads((run_2d / "evaluation-test.json").read_text())
+    assert figures["images"] == 500 and figures["k"] == 20 and figures["seed"] == 0
+    assert figures["nll"] <= figures["negative_elbo"] + 0.5
+    assert set(figures["terms"]) == {"loss", "reconstruction", "kl"}
+    table = invoke("compare", str(run_2d))
+    header, row = table.splitlines()[:2]
+    assert header.split() == ["run", "model", "epochs", "images", "k", "loss", "-ELBO", "NLL", "seconds"]
+    assert row.split()[1:5] == ["vae", "1", "500", "20"] and f"{figures['nll']:.2f}" in row
+
+
+def test_evaluate_on_a_subset_names_its_file_by_the_count(run_2d):
+    invoke("evaluate", "vae", "--run-dir", str(run_2d), "--k", "5", "-n", "30")
+    assert json.loads((run_2d / "evaluation-test-n30.json").read_text())["images"] == 30
+
+
+def test_reconstruct_puts_originals_above_reconstructions(run_2d):
+    invoke("reconstruct", "vae", "--run-dir", str(run_2d), "-n", "7")
+    assert png_shape(run_2d / "reconstructions.png") == grid_size(14, columns=7)
+
+
+def test_interpolate_draws_one_path_per_row(run_2d):
+    invoke("interpolate", "vae", "--run-dir", str(run_2d), "-n", "3", "--steps", "5", "--spherical")
+    assert png_shape(run_2d / "interpolations.png") == grid_size(15, columns=5)
+
+
+def test_latent_draws_the_scatter_and_for_2d_codings_the_manifold(run_2d):
+    output = invoke("latent", "vae", "--run-dir", str(run_2d), "--side", "4")
+    assert "latent-scatter.png" in output and png_shape(run_2d / "latent-scatter.png")[0] > 300
+    assert png_shape(run_2d / "latent-manifold.png") == grid_size(16, columns=4)
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "message"),
+    [
+        (["interpolate", "vae", "--steps", "1"], 2, "Invalid value for '--steps'"),
+        (["evaluate", "vae", "--k", "0"], 2, "Invalid value for '--k'"),
+        (["reconstruct", "vae", "-n", "100000"], 1, "Error: asked for 100000 images, but the split has only 500."),
+        (["curves", "ae"], 1, "holds a 'vae' model, not 'ae'"),
+    ],
+)
+def test_bad_arguments_get_clear_errors(run_2d, args, code, message):
+    result = run_cli(*args, "--run-dir", str(run_2d))
+    assert result.returncode == code
+    assert message in " ".join(result.stderr.split()) and "Traceback" not in result.stderr
