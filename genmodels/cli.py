@@ -147,9 +147,7 @@ def evaluate(
     registry, spec, run_dir, loaded, config = _load_run(model, run_dir)
     from genmodels.evaluation import evaluate as run_evaluation
 
-    images = _split(config, registry, split.value)
-    if n is not None:
-        images = images[_subset(len(images), n, seed)]
+    images = _images(config, registry, split.value, n, seed)
     with _progress(f"Evaluating {spec.name} (k={k})", len(images)) as advance:
         result = run_evaluation(loaded, images, model_name=spec.name, split=split.value, k=k, seed=seed, batch_size=batch_size, progress=advance)
     name = f"evaluation-{split.value}.json" if n is None else f"evaluation-{split.value}-n{len(images)}.json"
@@ -178,8 +176,7 @@ def reconstruct(
     from genmodels.latent import decode, encode
     from genmodels.plots import GRID_COLUMNS, paired_rows, save_image_grid
 
-    images = _split(config, registry, "test")
-    images = images[_subset(len(images), n, seed)]
+    images = _images(config, registry, "test", n, seed)
     rebuilt = decode(loaded, encode(loaded, images))
     columns = min(GRID_COLUMNS, n)
     pairs = paired_rows(images, rebuilt, columns)
@@ -203,8 +200,7 @@ def interpolate(
     from genmodels.latent import decode, encode, interpolate as path_between
     from genmodels.plots import save_image_grid
 
-    images = _split(config, registry, "test")
-    codings = encode(loaded, images[_subset(len(images), 2 * n, seed, sort=False)])
+    codings = encode(loaded, _images(config, registry, "test", 2 * n, seed, sort=False))
     paths = np.concatenate([path_between(codings[2 * i], codings[2 * i + 1], steps, spherical) for i in range(n)])
     grid = save_image_grid(decode(loaded, paths), out or run_dir / "interpolations.png", config.image_shape, columns=steps)
     typer.echo(str(grid))
@@ -298,20 +294,19 @@ def _load_run(model: str, run_dir: Optional[Path]):
     return registry, spec, run_dir, loaded, config
 
 
-def _split(config, registry, split: str):
-    from genmodels.data import load_dataset
-
-    return getattr(load_dataset(config.train["dataset"], registry), split)
-
-
-def _subset(count: int, n: int, seed: int, sort: bool = True):
-    """`n` distinct indices out of `count`, drawn with `seed` (test sets can be sorted by class)."""
+def _images(config, registry, split: str, n: int | None, seed: int, sort: bool = True):
+    """The run's dataset split, or `n` of its images drawn with `seed` (test sets can be sorted by class)."""
     import numpy as np
 
-    if n > count:
-        raise GenmodelsError(f"asked for {n} images, but the split has only {count}.")
-    chosen = np.random.default_rng(seed).choice(count, size=n, replace=False)
-    return np.sort(chosen) if sort else chosen
+    from genmodels.data import load_dataset
+
+    images = getattr(load_dataset(config.train["dataset"], registry), split)
+    if n is None:
+        return images
+    if n > len(images):
+        raise GenmodelsError(f"asked for {n} images, but the split has only {len(images)}.")
+    chosen = np.random.default_rng(seed).choice(len(images), size=n, replace=False)
+    return images[np.sort(chosen) if sort else chosen]
 
 
 @contextlib.contextmanager
