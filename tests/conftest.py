@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "benchmarks"))  # the independent checks there are reused by tests
 SHARED_DATA = Path(os.environ.get("GENMODELS_DATA_DIR") or REPO.parent / "shared" / "data")
 
 
