@@ -24,10 +24,10 @@ app = typer.Typer(
 
 ModelArgument = Annotated[str, typer.Argument(metavar="MODEL", help="A registered model name (see `genmodels list`).", show_default=False)]
 RunDirOption = Annotated[
-    Optional[Path], typer.Option("--run-dir", help="Run directory. [default: runs/MODEL]", show_default=False)
+    Optional[Path], typer.Option("--run-dir", help="Run directory. \\[default: runs/MODEL]", show_default=False)
 ]
 OutOption = Annotated[
-    Optional[Path], typer.Option("--out", help="PNG to write. [default: a file in the run directory]", show_default=False)
+    Optional[Path], typer.Option("--out", help="PNG to write. \\[default: a file in the run directory]", show_default=False)
 ]
 SeedOption = Annotated[int, typer.Option("--seed", min=0, help="Random seed; the same seed gives the same result.")]
 
@@ -55,13 +55,13 @@ def info(model: ModelArgument) -> None:
 @app.command()
 def train(
     model: ModelArgument,
-    epochs: Annotated[Optional[int], typer.Option(min=1, help="Passes over the training set. [default: the model's, 50 for vae]", show_default=False)] = None,
-    batch_size: Annotated[Optional[int], typer.Option(min=1, help="Images per gradient step. [default: the model's, 150 for vae]", show_default=False)] = None,
-    learning_rate: Annotated[Optional[float], typer.Option(help="Adam's learning rate. [default: the model's, 0.001 for vae]", show_default=False)] = None,
-    latent_dim: Annotated[Optional[int], typer.Option(min=1, help="Dimension of the codings. [default: the model's, 20 for vae]", show_default=False)] = None,
-    dataset: Annotated[Optional[str], typer.Option(help="A dataset name (see `genmodels list`) or a path to an .npz file. [default: binarized-mnist]", show_default=False)] = None,
+    epochs: Annotated[Optional[int], typer.Option(min=1, help="Passes over the training set. \\[default: the model's, 50 for vae]", show_default=False)] = None,
+    batch_size: Annotated[Optional[int], typer.Option(min=1, help="Images per gradient step. \\[default: the model's, 150 for vae]", show_default=False)] = None,
+    learning_rate: Annotated[Optional[float], typer.Option(help="Adam's learning rate. \\[default: the model's, 0.001 for vae]", show_default=False)] = None,
+    latent_dim: Annotated[Optional[int], typer.Option(min=1, help="Dimension of the codings. \\[default: the model's, 20 for vae]", show_default=False)] = None,
+    dataset: Annotated[Optional[str], typer.Option(help="A dataset name (see `genmodels list`) or a path to an .npz file. \\[default: binarized-mnist]", show_default=False)] = None,
     run_dir: RunDirOption = None,
-    seed: Annotated[Optional[int], typer.Option(min=0, help="Random seed; the same seed gives the same run. [default: 0]", show_default=False)] = None,
+    seed: Annotated[Optional[int], typer.Option(min=0, help="Random seed; the same seed gives the same run. \\[default: 0]", show_default=False)] = None,
     option: Annotated[list[str], typer.Option("--option", "-o", help="A model-specific option KEY=VALUE, repeatable; `genmodels info MODEL` lists them.")] = [],
 ) -> None:
     """Train MODEL and write its run directory (config, weights, metrics, sample grid)."""
@@ -97,7 +97,7 @@ def sample(
     model: ModelArgument,
     n: Annotated[int, typer.Option("-n", min=1, help="How many images to generate.")] = 60,
     run_dir: RunDirOption = None,
-    out: Annotated[Optional[Path], typer.Option("--out", help="PNG to write. [default: RUN_DIR/samples-N-seedS.png]", show_default=False)] = None,
+    out: Annotated[Optional[Path], typer.Option("--out", help="PNG to write. \\[default: RUN_DIR/samples-N-seedS.png]", show_default=False)] = None,
     seed: SeedOption = 0,
     npy: Annotated[bool, typer.Option("--npy", help="Also save the images' pixel probabilities as an .npy beside the PNG.")] = False,
 ) -> None:
@@ -138,7 +138,7 @@ def evaluate(
     k: Annotated[int, typer.Option("--k", min=1, help="Importance samples per image for the NLL estimate.")] = 5000,
     seed: SeedOption = 0,
     batch_size: Annotated[int, typer.Option(min=1, help="Images per batch (each batch is decoded k times).")] = 100,
-    n: Annotated[Optional[int], typer.Option("-n", min=1, help="Score a random (seeded) subset of N images. [default: all]", show_default=False)] = None,
+    n: Annotated[Optional[int], typer.Option("-n", min=1, help="Score a random (seeded) subset of N images. \\[default: all]", show_default=False)] = None,
 ) -> None:
     """Score MODEL: its loss terms, the negative ELBO and the importance-weighted NLL, in nats per image.
 
