@@ -54,7 +54,8 @@ def test_the_documented_option_names_exist():
     train_help = run_cli("train", "--help").stdout
     for name in ("--epochs", "--batch-size", "--learning-rate", "--latent-dim", "--dataset", "--run-dir", "--seed", "--option"):
         assert name in train_help
-    assert "[default: runs/MODEL]" in train_help and "[default: binarized-mnist]" in " ".join(train_help.split())
+    flat = " ".join(train_help.replace("│", " ").split())
+    assert "[default: runs/MODEL]" in flat and "[default: binarized-mnist]" in flat
     sample_help = run_cli("sample", "--help").stdout
     for name in ("-n", "--run-dir", "--out", "--seed", "--npy"):
         assert name in sample_help
