@@ -102,18 +102,11 @@ def sample(
     npy: Annotated[bool, typer.Option("--npy", help="Also save the images' pixel probabilities as an .npy beside the PNG.")] = False,
 ) -> None:
     """Draw N codings from MODEL's prior and decode them into a PNG grid of new images."""
-    registry = get_registry()
-    spec = registry.model(model)
-    run_dir = run_dir or _default_run_dir(spec.name)
-    from genmodels.runs import read_config
-
-    read_config(run_dir, spec.name)  # a friendly error before TensorFlow is imported
+    _registry, _spec, run_dir, loaded, config = _load_run(model, run_dir)
     import numpy as np
 
     from genmodels.plots import save_image_grid
-    from genmodels.runs import load_model
 
-    loaded, config = load_model(run_dir, registry, spec.name)
     images = np.asarray(loaded.generate(n, seed=seed))
     out = out or run_dir / f"samples-{n}-seed{seed}.png"
     if out.suffix.lower() != ".png":
