@@ -93,6 +93,9 @@ def save_scatter(points: np.ndarray, path: Path, labels: np.ndarray | None, axes
 
     figure = Figure(figsize=(6.4, 5.6))
     axes = figure.add_subplot(1, 1, 1)
+    order = np.random.default_rng(0).permutation(len(points))  # no class painted over the others by file order
+    points = points[order]
+    labels = None if labels is None else labels[order]
     if labels is None:
         axes.scatter(points[:, 0], points[:, 1], s=2, alpha=0.5)
     else:
