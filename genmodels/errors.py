@@ -42,3 +42,7 @@ class ChecksumError(DatasetError):
 
 class RunError(GenmodelsError):
     """A run directory is missing, incomplete or belongs to another model."""
+
+
+class TrainingError(GenmodelsError):
+    """Training cannot go on: a loss became NaN or infinite, or the run is locked by another training."""

@@ -8,15 +8,20 @@ dataset, package versions), `model.weights.h5` (Keras weights; no pickle anywher
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import platform
+import socket
+import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 from genmodels.atomic import atomic_path
-from genmodels.errors import ConfigError, RunError
+from genmodels.errors import ConfigError, RunError, TrainingError
 from genmodels.registry import Registry
 
 CONFIG_FILE = "config.json"
@@ -24,6 +29,7 @@ WEIGHTS_FILE = "model.weights.h5"
 METRICS_FILE = "metrics.jsonl"
 SAMPLES_FILE = "samples.png"
 CURVES_FILE = "curves.png"
+LOCK_FILE = ".lock"
 FORMAT_VERSION = 1
 RUNS_ROOT = Path("runs")
 
@@ -60,6 +66,52 @@ def package_versions() -> dict[str, str]:
         except metadata.PackageNotFoundError:
             versions[package] = "not installed"
     return versions
+
+
+@contextlib.contextmanager
+def run_lock(run_dir: Path) -> Iterator[None]:
+    """Hold the run directory's lock for one writer; a lock left by a process that is gone is taken over."""
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    path = run_dir / LOCK_FILE
+    while True:
+        try:
+            handle = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            owner = _lock_owner(path)
+            if owner is not None:
+                raise TrainingError(
+                    f"{run_dir} is being written by another training (process {owner['pid']} on {owner['host']}, "
+                    f"since {owner['started']}). Wait for it to finish or train into another --run-dir; if that "
+                    f"process is really gone, delete {path}."
+                ) from None
+            path.unlink(missing_ok=True)  # stale: the process that held it is gone
+            continue
+        with os.fdopen(handle, "w") as out:
+            json.dump({"pid": os.getpid(), "host": socket.gethostname(), "started": time.strftime("%Y-%m-%d %H:%M:%S")}, out)
+        break
+    try:
+        yield
+    finally:
+        path.unlink(missing_ok=True)
+
+
+def _lock_owner(path: Path) -> dict[str, Any] | None:
+    """Who holds the lock at `path`, or None when the lock is stale (its process is gone) or unreadable."""
+    try:
+        owner = json.loads(path.read_text())
+        pid, host = int(owner["pid"]), str(owner["host"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    if host != socket.gethostname():
+        return owner  # another machine's process: cannot tell, so assume it is alive
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return None
+    except PermissionError:
+        pass  # alive, owned by another user
+    return owner
 
 
 def write_config(run_dir: Path, config: RunConfig) -> Path:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import genmodels.backend  # noqa: F401  (TensorFlow, imported quietly)
 
 import json
+import math
 import sys
 import time
 from dataclasses import dataclass
@@ -17,10 +18,11 @@ import tensorflow as tf
 
 from genmodels.config import ModelConfig, TrainConfig
 from genmodels.data import Dataset
+from genmodels.errors import TrainingError
 from genmodels.latent import encode
 from genmodels.model import GenerativeModel
 from genmodels.plots import save_image_grid, save_training_curves
-from genmodels.runs import CURVES_FILE, METRICS_FILE, SAMPLES_FILE, RunConfig, save_weights, write_config
+from genmodels.runs import CURVES_FILE, METRICS_FILE, SAMPLES_FILE, RunConfig, run_lock, save_weights, write_config
 from genmodels.specs import ModelSpec
 
 SAMPLE_GRID_SIZE = 60
@@ -42,7 +44,11 @@ class TrainResult:
 
 
 class _EpochRecorder(keras.callbacks.Callback):
-    """Appends each epoch's train and test metrics to metrics.jsonl and saves the weights atomically."""
+    """Appends each epoch's train and test metrics to metrics.jsonl and saves the weights atomically.
+
+    The first NaN or infinite loss stops training with a TrainingError naming the epoch, the step
+    and the loss terms, before anything is saved: the last complete epoch's weights stay as they were.
+    """
 
     def __init__(self, run_dir: Path, history: list[dict[str, Any]]):
         super().__init__()
@@ -50,11 +56,17 @@ class _EpochRecorder(keras.callbacks.Callback):
         self.history = history
         self.path = run_dir / METRICS_FILE
         self.path.write_text("")
+        self.epoch = 0
 
     def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch + 1
         self.started = time.perf_counter()
 
+    def on_train_batch_end(self, batch, logs=None):
+        self._check(logs, f"step {batch + 1} of epoch {self.epoch}")
+
     def on_epoch_end(self, epoch, logs=None):
+        self._check(logs, f"the test pass after epoch {self.epoch}")
         logs = {key: float(value) for key, value in (logs or {}).items()}
         record = {
             "epoch": epoch + 1,
@@ -66,6 +78,16 @@ class _EpochRecorder(keras.callbacks.Callback):
         with open(self.path, "a") as out:
             out.write(json.dumps(record) + "\n")
         save_weights(self.model, self.run_dir)
+
+    def _check(self, logs, where: str) -> None:
+        bad = {key: float(value) for key, value in (logs or {}).items() if not math.isfinite(float(value))}
+        if bad:
+            terms = ", ".join(f"{key} = {value}" for key, value in bad.items())
+            kept = f"the weights of epoch {len(self.history)} are kept" if self.history else "no weights were saved"
+            raise TrainingError(
+                f"training stopped at {where}: {terms}. Nothing of this epoch was saved; {kept} in {self.run_dir}. "
+                "A lower --learning-rate often helps."
+            )
 
 
 def train(
@@ -81,8 +103,14 @@ def train(
 
     The run is repeatable: the seed fixes initialisation, shuffling and sampling. The config is
     written first and the weights after every epoch, so an interrupted run keeps its last epoch.
+    One training at a time may write a run directory; a second one gets a TrainingError.
     """
     run_dir = Path(run_dir)
+    with run_lock(run_dir):
+        return _train(spec, model_config, train_config, dataset, run_dir, verbose)
+
+
+def _train(spec, model_config, train_config, dataset, run_dir: Path, verbose) -> TrainResult:
     model_config = model_config.replace(input_dim=dataset.input_dim)
     write_config(
         run_dir,
