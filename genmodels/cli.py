@@ -11,7 +11,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from genmodels.errors import GenmodelsError
+from genmodels.errors import ConfigError, GenmodelsError
 from genmodels.plugins import get_registry
 from genmodels.registry import PluginWarning
 
@@ -63,17 +63,33 @@ def train(
     run_dir: RunDirOption = None,
     seed: Annotated[Optional[int], typer.Option(min=0, help="Random seed; the same seed gives the same run. \\[default: 0]", show_default=False)] = None,
     option: Annotated[list[str], typer.Option("--option", "-o", help="A model-specific option KEY=VALUE, repeatable; `genmodels info MODEL` lists them.")] = [],
+    resume: Annotated[bool, typer.Option("--resume", help="Continue the run in RUN_DIR from its last complete epoch, with its own settings (only --epochs may change).")] = False,
 ) -> None:
-    """Train MODEL and write its run directory (config, weights, metrics, sample grid)."""
+    """Train MODEL and write its run directory (config, weights, metrics, sample grid).
+
+    A checkpoint is written after every epoch; after a crash or Ctrl-C, `--resume` continues from it.
+    """
     registry = get_registry()
     spec = registry.model(model)
-    overrides = dict(_key_value(item) for item in option)
-    if latent_dim is not None:
-        overrides["latent_dim"] = latent_dim
-    model_config = spec.config().replace(**overrides)
-    recipe = {"epochs": epochs, "batch_size": batch_size, "learning_rate": learning_rate, "dataset": dataset, "seed": seed}
-    train_config = spec.train.replace(**{key: value for key, value in recipe.items() if value is not None})
     run_dir = run_dir or _default_run_dir(spec.name)
+    recipe = {"batch_size": batch_size, "learning_rate": learning_rate, "dataset": dataset, "seed": seed}
+    if resume:
+        from genmodels.runs import read_config
+
+        changed = [f"--{key.replace('_', '-')}" for key, value in {**recipe, "latent_dim": latent_dim}.items() if value is not None]
+        if changed or option:
+            raise ConfigError(f"--resume continues a run with its own settings; only --epochs may change (received {', '.join(changed + option)}).")
+        stored = read_config(run_dir, spec.name)
+        model_config = spec.config.from_dict(stored.model_config)
+        train_config = spec.train.from_dict(stored.train)
+    else:
+        overrides = dict(_key_value(item) for item in option)
+        if latent_dim is not None:
+            overrides["latent_dim"] = latent_dim
+        model_config = spec.config().replace(**overrides)
+        train_config = spec.train.replace(**{key: value for key, value in recipe.items() if value is not None})
+    if epochs is not None:
+        train_config = train_config.replace(epochs=epochs)
 
     from genmodels.data import load_dataset
 
@@ -82,9 +98,13 @@ def train(
     from genmodels.trainer import train as run_training
 
     try:
-        result = run_training(spec, model_config, train_config, data, run_dir)
+        result = run_training(spec, model_config, train_config, data, run_dir, resume=resume)
     except KeyboardInterrupt:
-        typer.echo(f"\nInterrupted. The weights of the last complete epoch are in {run_dir}.", err=True)
+        typer.echo(
+            f"\nInterrupted. The checkpoint of the last complete epoch is in {run_dir}; continue with "
+            f"genmodels train {spec.name} --resume" + (f" --run-dir {run_dir}" if run_dir != _default_run_dir(spec.name) else ""),
+            err=True,
+        )
         raise typer.Exit(130) from None
     test = result.final["test"]
     terms = ", ".join(f"{name} {value:.2f}" for name, value in test.items())

@@ -20,6 +20,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from genmodels.atomic import atomic_path
 from genmodels.errors import ConfigError, RunError, TrainingError
 from genmodels.registry import Registry
@@ -30,6 +32,7 @@ METRICS_FILE = "metrics.jsonl"
 SAMPLES_FILE = "samples.png"
 CURVES_FILE = "curves.png"
 LOCK_FILE = ".lock"
+CHECKPOINT_FILE = "checkpoint.json"
 FORMAT_VERSION = 1
 RUNS_ROOT = Path("runs")
 
@@ -176,6 +179,34 @@ def save_weights(model, run_dir: Path) -> Path:
     with atomic_path(path) as partial:
         model.save_weights(partial)
     return path
+
+
+def save_checkpoint(model, run_dir: Path, epoch: int) -> None:
+    """After an epoch: the weights with the optimizer's state, then checkpoint.json (epoch, random state).
+
+    checkpoint.json is written last, so it never names an epoch whose weights are not on disk.
+    """
+    save_weights(model, run_dir)
+    state = {"epoch": epoch, "seed_state": [int(v) for v in model.seed_generator.state.numpy().ravel()]}
+    with atomic_path(Path(run_dir) / CHECKPOINT_FILE) as partial:
+        partial.write_text(json.dumps(state) + "\n")
+
+
+def load_checkpoint(model, run_dir: Path) -> int:
+    """Restore weights, optimizer and random state into a compiled model; return the epochs completed."""
+    path = Path(run_dir) / CHECKPOINT_FILE
+    weights = Path(run_dir) / WEIGHTS_FILE
+    if not path.is_file() or not weights.is_file():
+        raise RunError(f"{run_dir} has no checkpoint to resume from; train it without --resume.")
+    try:
+        state = json.loads(path.read_text())
+        epoch = int(state["epoch"])
+        model.load_weights(weights)
+        seed_state = model.seed_generator.state
+        seed_state.assign(np.asarray(state["seed_state"]).astype(seed_state.dtype).reshape(seed_state.shape))
+    except Exception as exc:
+        raise RunError(f"cannot resume from {run_dir}: {exc}") from None
+    return epoch
 
 
 def read_evaluation(run_dir: Path, split: str) -> dict[str, Any] | None:

@@ -22,7 +22,18 @@ from genmodels.errors import TrainingError
 from genmodels.latent import encode
 from genmodels.model import GenerativeModel
 from genmodels.plots import save_image_grid, save_training_curves
-from genmodels.runs import CURVES_FILE, METRICS_FILE, SAMPLES_FILE, RunConfig, run_lock, save_weights, write_config
+from genmodels.runs import (
+    CURVES_FILE,
+    METRICS_FILE,
+    SAMPLES_FILE,
+    RunConfig,
+    load_checkpoint,
+    read_metrics,
+    run_lock,
+    save_checkpoint,
+    save_weights,
+    write_config,
+)
 from genmodels.specs import ModelSpec
 
 SAMPLE_GRID_SIZE = 60
@@ -55,8 +66,8 @@ class _EpochRecorder(keras.callbacks.Callback):
         self.run_dir = run_dir
         self.history = history
         self.path = run_dir / METRICS_FILE
-        self.path.write_text("")
-        self.epoch = 0
+        self.path.write_text("".join(json.dumps(record) + "\n" for record in history))
+        self.epoch = len(history)
 
     def on_epoch_begin(self, epoch, logs=None):
         self.epoch = epoch + 1
@@ -77,7 +88,7 @@ class _EpochRecorder(keras.callbacks.Callback):
         self.history.append(record)
         with open(self.path, "a") as out:
             out.write(json.dumps(record) + "\n")
-        save_weights(self.model, self.run_dir)
+        save_checkpoint(self.model, self.run_dir, epoch + 1)
 
     def _check(self, logs, where: str) -> None:
         bad = {key: float(value) for key, value in (logs or {}).items() if not math.isfinite(float(value))}
@@ -97,21 +108,32 @@ def train(
     dataset: Dataset,
     run_dir: Path,
     *,
+    resume: bool = False,
     verbose: int | str = "auto",
 ) -> TrainResult:
     """Train `spec`'s model on `dataset` with Adam and write the run directory.
 
-    The run is repeatable: the seed fixes initialisation, shuffling and sampling. The config is
-    written first and the weights after every epoch, so an interrupted run keeps its last epoch.
-    One training at a time may write a run directory; a second one gets a TrainingError.
+    The run is repeatable: the seed fixes initialisation, each epoch's shuffling and sampling. The
+    config is written first, and a checkpoint (weights, optimizer state, epoch, random state) after
+    every epoch, so an interrupted run loses at most the epoch in progress; `resume=True` continues
+    from the last complete epoch. One training at a time may write a run directory.
     """
     run_dir = Path(run_dir)
     with run_lock(run_dir):
-        return _train(spec, model_config, train_config, dataset, run_dir, verbose)
+        return _train(spec, model_config, train_config, dataset, run_dir, resume, verbose)
 
 
-def _train(spec, model_config, train_config, dataset, run_dir: Path, verbose) -> TrainResult:
+def _train(spec, model_config, train_config, dataset, run_dir: Path, resume: bool, verbose) -> TrainResult:
     model_config = model_config.replace(input_dim=dataset.input_dim)
+    history: list[dict[str, Any]] = []
+    keras.utils.set_random_seed(train_config.seed)
+    model = spec.build(model_config)
+    model.build_for(model_config.input_dim)
+    model.compile(optimizer=keras.optimizers.Adam(train_config.learning_rate), jit_compile=True)
+    if resume:
+        model.optimizer.build(model.trainable_variables)
+        done = load_checkpoint(model, run_dir)
+        history = read_metrics(run_dir)[:done]
     write_config(
         run_dir,
         RunConfig(
@@ -126,25 +148,16 @@ def _train(spec, model_config, train_config, dataset, run_dir: Path, verbose) ->
             },
         ),
     )
-    keras.utils.set_random_seed(train_config.seed)
-    model = spec.build(model_config)
-    model.build_for(model_config.input_dim)
-    model.compile(optimizer=keras.optimizers.Adam(train_config.learning_rate), jit_compile=True)
-
-    train_data = (
-        tf.data.Dataset.from_tensor_slices(dataset.train)
-        .shuffle(len(dataset.train), seed=train_config.seed, reshuffle_each_iteration=True)
-        .batch(train_config.batch_size)
-        .prefetch(tf.data.AUTOTUNE)
-    )
-    test_data = tf.data.Dataset.from_tensor_slices(dataset.test).batch(EVAL_BATCH_SIZE)
-    history: list[dict[str, Any]] = []
+    start = len(history)
+    steps = math.ceil(len(dataset.train) / train_config.batch_size)
     model.fit(
-        train_data,
+        _epochs_of_batches(dataset.train, train_config, start),
         epochs=train_config.epochs,
-        validation_data=test_data,
+        initial_epoch=start,
+        steps_per_epoch=steps,
+        validation_data=tf.data.Dataset.from_tensor_slices(dataset.test).batch(EVAL_BATCH_SIZE),
         callbacks=[_EpochRecorder(run_dir, history)],
-        shuffle=False,  # tf.data shuffles, seeded
+        shuffle=False,  # each epoch is shuffled by _epochs_of_batches
         verbose=(1 if sys.stdout.isatty() else 2) if verbose == "auto" else verbose,
     )
     model.prior.adapt(encode(model, dataset.train))
@@ -154,3 +167,17 @@ def _train(spec, model_config, train_config, dataset, run_dir: Path, verbose) ->
     save_training_curves(history, run_dir / CURVES_FILE)
     return TrainResult(model=model, run_dir=run_dir, history=history)
 
+
+def _epochs_of_batches(images: np.ndarray, config: TrainConfig, start: int) -> tf.data.Dataset:
+    """Batches of epochs start+1 .. config.epochs, each shuffled by a seed that depends only on (seed, epoch),
+    so a resumed run sees exactly the batches the uninterrupted one would have."""
+    pixels = tf.constant(images)
+    count = len(images)
+
+    def epoch(index):
+        order = tf.random.experimental.stateless_shuffle(
+            tf.range(count, dtype=tf.int64), seed=tf.stack([tf.constant(config.seed, tf.int64), index])
+        )
+        return tf.data.Dataset.from_tensor_slices(order).batch(config.batch_size).map(lambda rows: tf.gather(pixels, rows))
+
+    return tf.data.Dataset.range(start, config.epochs).flat_map(epoch).prefetch(tf.data.AUTOTUNE)

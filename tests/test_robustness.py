@@ -111,3 +111,55 @@ def test_a_nan_loss_stops_training_naming_the_step_and_term_and_keeps_the_last_g
     registry = build_registry([fake_plugin("fragile-plugin", models=[spec])], entry_points=False)
     model, _ = load_model(tmp_path, registry)  # the epoch-1 checkpoint is intact and loads
     assert np.all(np.isfinite(model.encoder.mean_head.kernel.numpy()))
+
+
+@pytest.fixture(scope="module")
+def longer_slice(slice_file, tmp_path_factory):
+    """10000 real training images and 500 test images: epochs long enough to be killed in the middle."""
+    from conftest import SHARED_DATA
+
+    with np.load(SHARED_DATA / "binarized_mnist.npz") as npz:
+        train_images = npz["train"][:10000]
+    path = tmp_path_factory.mktemp("longer") / "longer.npz"
+    np.savez(path, train=train_images, test=np.load(slice_file)["test"])
+    return path
+
+
+def test_a_run_killed_mid_epoch_resumes_to_the_same_result_as_an_uninterrupted_one(longer_slice, tmp_path, shared_data):
+    import time
+
+    common = ["train", "vae", "--epochs", "4", "--batch-size", "50", "--dataset", str(longer_slice), "--latent-dim", "8"]
+    whole = subprocess.run([sys.executable, "-m", "genmodels.cli", *common, "--run-dir", str(tmp_path / "whole")],
+                           capture_output=True, text=True, timeout=300)
+    assert whole.returncode == 0, whole.stderr
+
+    killed = tmp_path / "killed"
+    process = subprocess.Popen([sys.executable, "-m", "genmodels.cli", *common, "--run-dir", str(killed)],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 240
+    while len(read_metrics(killed)) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.5)  # into epoch 3 (about 1.2 s long here)
+    process.kill()  # SIGKILL: no cleanup, the lock stays behind
+    process.wait()
+    assert len(read_metrics(killed)) == 2 and (killed / LOCK_FILE).exists()
+
+    resumed = subprocess.run([sys.executable, "-m", "genmodels.cli", "train", "vae", "--resume", "--run-dir", str(killed)],
+                             capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr
+    expected, got = read_metrics(tmp_path / "whole"), read_metrics(killed)
+    assert [r["epoch"] for r in got] == [1, 2, 3, 4]
+    for mine, theirs in zip(got, expected):
+        assert mine["test"] == pytest.approx(theirs["test"], rel=1e-4)
+    for artefact in ("samples.png", "curves.png", "model.weights.h5", "checkpoint.json"):
+        assert (killed / artefact).is_file()
+    assert not (killed / LOCK_FILE).exists()
+
+
+def test_resume_refuses_new_settings_and_runs_without_a_checkpoint(tmp_path):
+    from test_cli import run_cli
+
+    changed = run_cli("train", "vae", "--resume", "--batch-size", "10", "--run-dir", str(tmp_path))
+    assert changed.returncode == 1 and "only --epochs may change (received --batch-size)" in changed.stderr
+    absent = run_cli("train", "vae", "--resume", "--run-dir", str(tmp_path))
+    assert absent.returncode == 1 and "No trained model in" in absent.stderr
