@@ -16,7 +16,7 @@ import genmodels.backend  # noqa: F401  (TensorFlow, imported quietly)
 import math
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 
 import keras
 import numpy as np
@@ -45,7 +45,6 @@ class Evaluation:
     negative_elbo: float | None = None
     note: str = ""
     seconds: float = 0.0
-    extra: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -46,7 +46,6 @@ def build_registry(extra_plugins: Iterable[object] = (), *, entry_points: bool =
             registry.problems(f"plugin {name!r}{_from(package)} could not be loaded: {_describe(exc)}")
             continue
         packages[name] = package
-        registry.plugins.append((name, package))
 
     for hook, catalog in (
         (manager.hook.register_models, registry.models),

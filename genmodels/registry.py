@@ -91,7 +91,6 @@ class Registry:
     models: Catalog[ModelSpec] = field(default_factory=lambda: Catalog("model", ModelSpec))
     datasets: Catalog[DatasetSpec] = field(default_factory=lambda: Catalog("dataset", DatasetSpec))
     problems: PluginProblems = field(default_factory=PluginProblems)
-    plugins: list[tuple[str, str]] = field(default_factory=list)
 
     def model(self, name: str) -> ModelSpec:
         """The model spec called `name`."""
