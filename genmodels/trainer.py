@@ -19,7 +19,7 @@ import tensorflow as tf
 from genmodels.config import ModelConfig, TrainConfig
 from genmodels.data import Dataset
 from genmodels.errors import TrainingError
-from genmodels.latent import encode
+from genmodels.latent import EVAL_BATCH_SIZE, encode
 from genmodels.model import GenerativeModel
 from genmodels.plots import save_image_grid, save_training_curves
 from genmodels.runs import (
@@ -37,7 +37,6 @@ from genmodels.runs import (
 from genmodels.specs import ModelSpec
 
 SAMPLE_GRID_SIZE = 60
-EVAL_BATCH_SIZE = 1000
 
 
 @dataclass
