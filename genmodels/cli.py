@@ -62,6 +62,7 @@ def train(
     dataset: Annotated[Optional[str], typer.Option(help="A dataset name (see `genmodels list`) or a path to an .npz file. \\[default: binarized-mnist]", show_default=False)] = None,
     run_dir: RunDirOption = None,
     seed: Annotated[Optional[int], typer.Option(min=0, help="Random seed; the same seed gives the same run. \\[default: 0]", show_default=False)] = None,
+    precision: Annotated[Optional[str], typer.Option(help="Layer arithmetic: float32, or bfloat16 (mixed: bf16 matrix products, float32 weights and losses; faster on CPUs with bf16 units, see docs/performance.md). \\[default: float32]", show_default=False)] = None,
     option: Annotated[list[str], typer.Option("--option", "-o", help="A model-specific option KEY=VALUE, repeatable; `genmodels info MODEL` lists them.")] = [],
     resume: Annotated[bool, typer.Option("--resume", help="Continue the run in RUN_DIR from its last complete epoch, with its own settings (only --epochs may change).")] = False,
 ) -> None:
@@ -72,7 +73,7 @@ def train(
     registry = get_registry()
     spec = registry.model(model)
     run_dir = run_dir or _default_run_dir(spec.name)
-    recipe = {"batch_size": batch_size, "learning_rate": learning_rate, "dataset": dataset, "seed": seed}
+    recipe = {"batch_size": batch_size, "learning_rate": learning_rate, "dataset": dataset, "seed": seed, "precision": precision}
     if resume:
         from genmodels.runs import read_config
 

@@ -88,6 +88,9 @@ class MLPConfig(ModelConfig):
             raise ConfigError(f"hidden must list positive layer sizes, received {self.hidden!r}.")
 
 
+PRECISIONS = ("float32", "bfloat16")
+
+
 @dataclass
 class TrainConfig(Config):
     """The training recipe: data, optimisation and randomness."""
@@ -97,11 +100,14 @@ class TrainConfig(Config):
     batch_size: int = option(150, "Images per gradient step.")
     learning_rate: float = option(1e-3, "Adam's step size.")
     seed: int = option(0, "Seed for initialisation, shuffling and sampling; same seed, same run.")
+    precision: str = option("float32", "Arithmetic of the layers: float32, or bfloat16 (mixed; weights and losses stay float32).")
 
     def validate(self) -> None:
         _positive(self, "epochs", "batch_size", "learning_rate")
         if self.seed < 0:
             raise ConfigError(f"seed must be >= 0, received {self.seed}.")
+        if self.precision not in PRECISIONS:
+            raise ConfigError(f"precision must be one of {', '.join(PRECISIONS)}, received {self.precision!r}.")
 
 
 def _positive(config: Config, *names: str) -> None:

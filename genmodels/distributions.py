@@ -17,6 +17,11 @@ from keras import ops
 LOG_2PI = math.log(2.0 * math.pi)
 
 
+def as_float32(tensor):
+    """`tensor` in float32: the probability maths stays in full precision when layers compute in bfloat16."""
+    return ops.cast(tensor, "float32")
+
+
 class Distribution(ABC):
     """A batch of distributions, one per row."""
 
@@ -48,8 +53,8 @@ class DiagonalGaussian(Distribution):
     """N(mean, diag(exp(log_var))), sampled by reparameterisation so gradients reach both parameters."""
 
     def __init__(self, mean, log_var):
-        self.loc = mean
-        self.log_var = log_var
+        self.loc = as_float32(mean)
+        self.log_var = as_float32(log_var)
 
     def sample(self, seed=None):
         eps = keras.random.normal(ops.shape(self.loc), seed=seed, dtype=self.loc.dtype)
@@ -71,7 +76,7 @@ class Bernoulli(Distribution):
     """Independent Bernoulli variables given by their logits; the decoder's output for binary images."""
 
     def __init__(self, logits):
-        self.logits = logits
+        self.logits = as_float32(logits)
 
     def sample(self, seed=None):
         uniform = keras.random.uniform(ops.shape(self.logits), seed=seed, dtype=self.logits.dtype)
@@ -91,7 +96,7 @@ class PointMass(Distribution):
     """A deterministic value (the plain autoencoder's coding): sampling returns it, it has no density."""
 
     def __init__(self, value):
-        self.value = value
+        self.value = as_float32(value)
 
     def sample(self, seed=None):
         return self.value

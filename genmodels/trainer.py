@@ -8,6 +8,8 @@ import json
 import math
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,6 +22,7 @@ from genmodels.config import ModelConfig, TrainConfig
 from genmodels.data import Dataset
 from genmodels.errors import TrainingError
 from genmodels.latent import EVAL_BATCH_SIZE, encode
+from genmodels.loops import StepLoop, first_non_finite
 from genmodels.model import GenerativeModel
 from genmodels.plots import save_image_grid, save_training_curves
 from genmodels.runs import (
@@ -39,6 +42,17 @@ from genmodels.specs import ModelSpec
 SAMPLE_GRID_SIZE = 60
 
 
+@contextmanager
+def dtype_policy(precision: str) -> Iterator[None]:
+    """Layers built inside compute in `precision` ("bfloat16": Keras' mixed_bfloat16, float32 weights)."""
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy("mixed_bfloat16" if precision == "bfloat16" else "float32")
+    try:
+        yield
+    finally:
+        keras.config.set_dtype_policy(previous)
+
+
 @dataclass
 class TrainResult:
     """What a finished training returns: the model, where its run lives and its per-epoch metrics."""
@@ -53,51 +67,79 @@ class TrainResult:
         return self.history[-1]
 
 
-class _EpochRecorder(keras.callbacks.Callback):
-    """Appends each epoch's train and test metrics to metrics.jsonl and saves the weights atomically.
+class _Epochs:
+    """Runs the epochs of a training: compiled steps over resident images, a test pass, and after each
+    epoch its record appended to metrics.jsonl and a checkpoint written atomically.
 
     The first NaN or infinite loss stops training with a TrainingError naming the epoch, the step
-    and the loss terms, before anything is saved: the last complete epoch's weights stay as they were.
+    and the loss terms, before anything of that epoch is saved: the last complete epoch stays as it was.
     """
 
-    def __init__(self, run_dir: Path, history: list[dict[str, Any]]):
-        super().__init__()
+    def __init__(self, model: GenerativeModel, config: TrainConfig, dataset: Dataset, run_dir: Path, history, verbose):
+        self.model = model
+        self.config = config
         self.run_dir = run_dir
         self.history = history
+        self.verbose = verbose
+        self.names = [metric.name for metric in model.metrics]
+        jit = config.precision == "float32"  # bfloat16 reaches the CPU's matrix units through oneDNN, not XLA
+        self.train_loop = StepLoop(model.train_step, self.names, dataset.train, jit_compile=jit)
+        self.test_loop = StepLoop(model.test_step, self.names, dataset.test, jit_compile=jit)
+        self.train_size = len(dataset.train)
+        self.test_order = np.arange(len(dataset.test))
         self.path = run_dir / METRICS_FILE
         self.path.write_text("".join(json.dumps(record) + "\n" for record in history))
-        self.epoch = len(history)
 
-    def on_epoch_begin(self, epoch, logs=None):
-        self.epoch = epoch + 1
-        self.started = time.perf_counter()
+    def run(self) -> None:
+        for epoch in range(len(self.history) + 1, self.config.epochs + 1):
+            self._epoch(epoch)
 
-    def on_train_batch_end(self, batch, logs=None):
-        self._check(logs, f"step {batch + 1} of epoch {self.epoch}")
-
-    def on_epoch_end(self, epoch, logs=None):
-        self._check(logs, f"the test pass after epoch {self.epoch}")
-        logs = {key: float(value) for key, value in (logs or {}).items()}
-        record = {
-            "epoch": epoch + 1,
-            "seconds": round(time.perf_counter() - self.started, 3),
-            "train": {key: value for key, value in logs.items() if not key.startswith("val_")},
-            "test": {key[4:]: value for key, value in logs.items() if key.startswith("val_")},
-        }
+    def _epoch(self, epoch: int) -> None:
+        started = time.perf_counter()
+        steps = math.ceil(self.train_size / self.config.batch_size)
+        if self.verbose:
+            print(f"Epoch {epoch}/{self.config.epochs}", flush=True)
+        bar = keras.utils.Progbar(steps, verbose=self.verbose, stateful_metrics=self.names) if self.verbose else None
+        train = self._pass(self.train_loop, shuffled_order(self.train_size, self.config.seed, epoch - 1), self.config.batch_size, epoch, bar)
+        test = self._pass(self.test_loop, self.test_order, EVAL_BATCH_SIZE, epoch, None)
+        if bar is not None:
+            bar.update(steps, [*train.items(), *((f"val_{name}", value) for name, value in test.items())], finalize=True)
+        record = {"epoch": epoch, "seconds": round(time.perf_counter() - started, 3), "train": train, "test": test}
         self.history.append(record)
         with open(self.path, "a") as out:
             out.write(json.dumps(record) + "\n")
-        save_checkpoint(self.model, self.run_dir, epoch + 1)
+        save_checkpoint(self.model, self.run_dir, epoch)
 
-    def _check(self, logs, where: str) -> None:
-        bad = {key: float(value) for key, value in (logs or {}).items() if not math.isfinite(float(value))}
-        if bad:
-            terms = ", ".join(f"{key} = {value}" for key, value in bad.items())
-            kept = f"the weights of epoch {len(self.history)} are kept" if self.history else "no weights were saved"
-            raise TrainingError(
-                f"training stopped at {where}: {terms}. Nothing of this epoch was saved; {kept} in {self.run_dir}. "
-                "A lower --learning-rate often helps."
-            )
+    def _pass(self, loop: StepLoop, order, batch_size: int, epoch: int, bar) -> dict[str, float]:
+        """One pass of `loop` over `order`; the metrics' means over the pass (checked finite)."""
+        for metric in self.model.metrics:
+            metric.reset_state()
+        done = 0
+        for logs in loop.run(order, batch_size):
+            bad = first_non_finite(logs)
+            if bad is not None:
+                where = f"step {done + bad + 1} of epoch {epoch}" if loop is self.train_loop else f"the test pass after epoch {epoch}"
+                self._stop(where, logs[bad])
+            done += len(logs)
+            if bar is not None and done < bar.target:
+                bar.update(done, list(zip(self.names, logs[-1].tolist())))
+        return dict(zip(self.names, logs[-1].tolist()))
+
+    def _stop(self, where: str, values) -> None:
+        terms = ", ".join(f"{name} = {value}" for name, value in zip(self.names, values.tolist()) if not math.isfinite(value))
+        kept = f"the weights of epoch {len(self.history)} are kept" if self.history else "no weights were saved"
+        raise TrainingError(
+            f"training stopped at {where}: {terms}. Nothing of this epoch was saved; {kept} in {self.run_dir}. "
+            "A lower --learning-rate often helps."
+        )
+
+
+def shuffled_order(count: int, seed: int, epoch: int) -> tf.Tensor:
+    """The order of the training images in `epoch` (counted from 0): a function of (seed, epoch) only,
+    so a resumed run sees exactly the batches the uninterrupted one would have."""
+    return tf.random.experimental.stateless_shuffle(
+        tf.range(count, dtype=tf.int64), seed=tf.constant([seed, epoch], dtype=tf.int64)
+    )
 
 
 def train(
@@ -126,11 +168,12 @@ def _train(spec, model_config, train_config, dataset, run_dir: Path, resume: boo
     model_config = model_config.replace(input_dim=dataset.input_dim)
     history: list[dict[str, Any]] = []
     keras.utils.set_random_seed(train_config.seed)
-    model = spec.build(model_config)
+    with dtype_policy(train_config.precision):
+        model = spec.build(model_config)
     model.build_for(model_config.input_dim)
-    model.compile(optimizer=keras.optimizers.Adam(train_config.learning_rate), jit_compile=True)
+    model.compile(optimizer=keras.optimizers.Adam(train_config.learning_rate))
+    model.optimizer.build(model.trainable_variables)
     if resume:
-        model.optimizer.build(model.trainable_variables)
         done = load_checkpoint(model, run_dir)
         history = read_metrics(run_dir)[:done]
     write_config(
@@ -147,36 +190,11 @@ def _train(spec, model_config, train_config, dataset, run_dir: Path, resume: boo
             },
         ),
     )
-    start = len(history)
-    steps = math.ceil(len(dataset.train) / train_config.batch_size)
-    model.fit(
-        _epochs_of_batches(dataset.train, train_config, start),
-        epochs=train_config.epochs,
-        initial_epoch=start,
-        steps_per_epoch=steps,
-        validation_data=tf.data.Dataset.from_tensor_slices(dataset.test).batch(EVAL_BATCH_SIZE),
-        callbacks=[_EpochRecorder(run_dir, history)],
-        shuffle=False,  # each epoch is shuffled by _epochs_of_batches
-        verbose=(1 if sys.stdout.isatty() else 2) if verbose == "auto" else verbose,
-    )
+    verbose = (1 if sys.stdout.isatty() else 2) if verbose == "auto" else verbose
+    _Epochs(model, train_config, dataset, run_dir, history, verbose).run()
     model.prior.adapt(encode(model, dataset.train))
     save_weights(model, run_dir)
     images = np.asarray(model.generate(SAMPLE_GRID_SIZE, seed=train_config.seed))
     save_image_grid(images, run_dir / SAMPLES_FILE, dataset.image_shape)
     save_training_curves(history, run_dir / CURVES_FILE)
     return TrainResult(model=model, run_dir=run_dir, history=history)
-
-
-def _epochs_of_batches(images: np.ndarray, config: TrainConfig, start: int) -> tf.data.Dataset:
-    """Batches of epochs start+1 .. config.epochs, each shuffled by a seed that depends only on (seed, epoch),
-    so a resumed run sees exactly the batches the uninterrupted one would have."""
-    pixels = tf.constant(images)
-    count = len(images)
-
-    def epoch(index):
-        order = tf.random.experimental.stateless_shuffle(
-            tf.range(count, dtype=tf.int64), seed=tf.stack([tf.constant(config.seed, tf.int64), index])
-        )
-        return tf.data.Dataset.from_tensor_slices(order).batch(config.batch_size).map(lambda rows: tf.gather(pixels, rows))
-
-    return tf.data.Dataset.range(start, config.epochs).flat_map(epoch).prefetch(tf.data.AUTOTUNE)
