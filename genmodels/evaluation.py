@@ -27,7 +27,9 @@ from genmodels.model import GenerativeModel
 
 DEFAULT_K = 5000
 DEFAULT_BATCH_SIZE = 100
-SAMPLES_PER_STEP = 50_000  # rows (images x samples) decoded at once: about 160 MB of logits
+# Rows (images x samples) decoded per compiled call: 10000 keeps each layer's activations (20-30 MB)
+# near the cache; 50000 was 1.5x slower on 2 cores (docs/performance.md).
+SAMPLES_PER_STEP = 10_000
 
 
 @dataclass
@@ -81,7 +83,9 @@ class ImportanceSampler:
         self.k = k
         self.samples_per_step = samples_per_step
         self.seed_generator = keras.random.SeedGenerator(seed)
-        self._step = tf.function(self._chunk, jit_compile=True)
+        # A plain TensorFlow graph, not XLA: at thousands of rows per product, TensorFlow's oneDNN
+        # matmuls beat XLA's own (2.8x per chunk here), and per-op overhead no longer matters.
+        self._step = tf.function(self._chunk, jit_compile=False)
 
     def _chunk(self, x, repeats: int):
         """log-sum-exp over `repeats` samples of log w, and their sum, for each image of `x`."""
