@@ -1,0 +1,6 @@
+"""`python -m genmodels` runs the command line."""
+
+from genmodels.cli import main
+
+if __name__ == "__main__":
+    main()
