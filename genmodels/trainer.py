@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import genmodels.backend  # noqa: F401  (TensorFlow, imported quietly)
 
-import json
 import math
 import sys
 import time
@@ -24,15 +23,14 @@ from genmodels.model import GenerativeModel
 from genmodels.plots import save_image_grid, save_training_curves
 from genmodels.runs import (
     CURVES_FILE,
-    METRICS_FILE,
     SAMPLES_FILE,
     RunConfig,
-    load_checkpoint,
-    read_metrics,
+    restore_checkpoint,
     run_lock,
     save_checkpoint,
-    save_weights,
+    start_fresh,
     write_config,
+    write_metrics,
 )
 from genmodels.specs import ModelSpec
 
@@ -54,7 +52,7 @@ class TrainResult:
 
 
 class _EpochRecorder(keras.callbacks.Callback):
-    """Appends each epoch's train and test metrics to metrics.jsonl and saves the weights atomically.
+    """Saves each epoch's train and test metrics with a checkpoint (see `save_checkpoint`).
 
     The first NaN or infinite loss stops training with a TrainingError naming the epoch, the step
     and the loss terms, before anything is saved: the last complete epoch's weights stay as they were.
@@ -64,8 +62,7 @@ class _EpochRecorder(keras.callbacks.Callback):
         super().__init__()
         self.run_dir = run_dir
         self.history = history
-        self.path = run_dir / METRICS_FILE
-        self.path.write_text("".join(json.dumps(record) + "\n" for record in history))
+        write_metrics(run_dir, history)
         self.epoch = len(history)
 
     def on_epoch_begin(self, epoch, logs=None):
@@ -85,9 +82,7 @@ class _EpochRecorder(keras.callbacks.Callback):
             "test": {key[4:]: value for key, value in logs.items() if key.startswith("val_")},
         }
         self.history.append(record)
-        with open(self.path, "a") as out:
-            out.write(json.dumps(record) + "\n")
-        save_checkpoint(self.model, self.run_dir, epoch + 1)
+        save_checkpoint(self.model, self.run_dir, self.history)
 
     def _check(self, logs, where: str) -> None:
         bad = {key: float(value) for key, value in (logs or {}).items() if not math.isfinite(float(value))}
@@ -108,6 +103,7 @@ def train(
     run_dir: Path,
     *,
     resume: bool = False,
+    overwrite: bool = False,
     verbose: int | str = "auto",
 ) -> TrainResult:
     """Train `spec`'s model on `dataset` with Adam and write the run directory.
@@ -115,14 +111,15 @@ def train(
     The run is repeatable: the seed fixes initialisation, each epoch's shuffling and sampling. The
     config is written first, and a checkpoint (weights, optimizer state, epoch, random state) after
     every epoch, so an interrupted run loses at most the epoch in progress; `resume=True` continues
-    from the last complete epoch. One training at a time may write a run directory.
+    from the last complete epoch. One training at a time may write a run directory, and a fresh
+    training refuses a directory that already holds a run unless `overwrite` (which removes it).
     """
     run_dir = Path(run_dir)
     with run_lock(run_dir):
-        return _train(spec, model_config, train_config, dataset, run_dir, resume, verbose)
+        return _train(spec, model_config, train_config, dataset, run_dir, resume, overwrite, verbose)
 
 
-def _train(spec, model_config, train_config, dataset, run_dir: Path, resume: bool, verbose) -> TrainResult:
+def _train(spec, model_config, train_config, dataset, run_dir: Path, resume: bool, overwrite: bool, verbose) -> TrainResult:
     model_config = model_config.replace(input_dim=dataset.input_dim)
     history: list[dict[str, Any]] = []
     keras.utils.set_random_seed(train_config.seed)
@@ -131,8 +128,9 @@ def _train(spec, model_config, train_config, dataset, run_dir: Path, resume: boo
     model.compile(optimizer=keras.optimizers.Adam(train_config.learning_rate), jit_compile=True)
     if resume:
         model.optimizer.build(model.trainable_variables)
-        done = load_checkpoint(model, run_dir)
-        history = read_metrics(run_dir)[:done]
+        history = restore_checkpoint(model, run_dir)
+    else:
+        start_fresh(run_dir, overwrite)
     write_config(
         run_dir,
         RunConfig(
@@ -160,7 +158,7 @@ def _train(spec, model_config, train_config, dataset, run_dir: Path, resume: boo
         verbose=(1 if sys.stdout.isatty() else 2) if verbose == "auto" else verbose,
     )
     model.prior.adapt(encode(model, dataset.train))
-    save_weights(model, run_dir)
+    save_checkpoint(model, run_dir, history)
     images = np.asarray(model.generate(SAMPLE_GRID_SIZE, seed=train_config.seed))
     save_image_grid(images, run_dir / SAMPLES_FILE, dataset.image_shape)
     save_training_curves(history, run_dir / CURVES_FILE)
