@@ -284,7 +284,7 @@ def curves(model: ModelArgument, run_dir: RunDirOption = None, out: OutOption = 
 
 @app.command()
 def compare(
-    run_dirs: Annotated[list[Path], typer.Argument(help="Run directories to compare.", show_default=False)],
+    run_dirs: Annotated[list[Path], typer.Argument(metavar="RUN_DIR", help="Run directories to compare.", show_default=False)],
     split: Annotated[Split, typer.Option(help="Which evaluation to show.")] = Split.test,
 ) -> None:
     """One table of the evaluated figures of several runs (run `genmodels evaluate` on each first)."""
@@ -428,7 +428,7 @@ def main(argv: list[str] | None = None) -> None:
     """
     warnings.showwarning = _show_warning
     try:
-        status = app(args=argv, standalone_mode=False)
+        status = app(args=argv, prog_name="genmodels", standalone_mode=False)
     except _UsageError as exc:
         if type(exc).__name__ == "NoArgsIsHelpError":  # `genmodels` alone: show the help (rich has printed it)
             if exc.format_message().strip():

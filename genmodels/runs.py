@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from genmodels.atomic import atomic_path
+from genmodels.atomic import atomic_files, atomic_path
 from genmodels.config import ModelConfig, TrainConfig
 from genmodels.data import sha256_of
 from genmodels.errors import ConfigError, DuplicateNameError, GenmodelsError, RunError, TrainingError, UnknownNameError
@@ -312,7 +312,7 @@ def write_config(run_dir: Path, config: RunConfig) -> Path:
     run_dir.mkdir(parents=True, exist_ok=True)
     path = run_dir / CONFIG_FILE
     with atomic_path(path) as partial:
-        partial.write_text(json.dumps(asdict(config), indent=2) + "\n")
+        partial.write_text(_config_text(config))
     return path
 
 
@@ -322,27 +322,25 @@ def write_metrics(run_dir: Path, history: list[dict[str, Any]]) -> None:
         partial.write_text(_metrics_text(history))
 
 
-def save_checkpoint(model, run_dir: Path, history: list[dict[str, Any]]) -> None:
-    """After an epoch and at the end of training: metrics.jsonl, the weights with the optimizer's state, and
-    checkpoint.json (epochs done, random state, the weights' SHA-256), saved as one group.
+def save_checkpoint(model, run_dir: Path, history: list[dict[str, Any]], config: RunConfig) -> None:
+    """After an epoch and at the end of training: config.json, metrics.jsonl, the weights with the optimizer's
+    state, and checkpoint.json (epochs done, random state, the weights' SHA-256), saved as one group.
 
-    All three are written to temporary files first; only when all are complete are they renamed into
+    All four are written to temporary files first; only when all are complete are they renamed into
     place, checkpoint.json last. A failure while writing (a full disk) leaves the previous checkpoint
-    exactly as it was, and no temporary file behind.
+    and its config exactly as they were, and no temporary file behind.
     """
     run_dir = Path(run_dir)
-    with contextlib.ExitStack() as stack:  # entered in reverse: renamed metrics, weights, then checkpoint
-        checkpoint = stack.enter_context(atomic_path(run_dir / CHECKPOINT_FILE))
-        weights = stack.enter_context(atomic_path(run_dir / WEIGHTS_FILE))
-        metrics = stack.enter_context(atomic_path(run_dir / METRICS_FILE))
-        metrics.write_text(_metrics_text(history))
-        model.save_weights(weights)
+    with atomic_files() as group:  # renamed in the order written: checkpoint.json last
+        group.write(run_dir / CONFIG_FILE, lambda path: path.write_text(_config_text(config)))
+        group.write(run_dir / METRICS_FILE, lambda path: path.write_text(_metrics_text(history)))
+        weights = group.write(run_dir / WEIGHTS_FILE, model.save_weights)
         state = {
             "epoch": len(history),
             "seed_state": [int(v) for v in model.seed_generator.state.numpy().ravel()],
             "weights_sha256": sha256_of(weights),
         }
-        checkpoint.write_text(json.dumps(state) + "\n")
+        group.write(run_dir / CHECKPOINT_FILE, lambda path: path.write_text(json.dumps(state) + "\n"))
 
 
 def restore_checkpoint(model, run_dir: Path) -> list[dict[str, Any]]:
@@ -428,6 +426,10 @@ def _is_metrics_record(record: Any, epoch: int) -> bool:
         )
 
     return isinstance(record, dict) and record.get("epoch") == epoch and losses(record.get("train")) and losses(record.get("test"))
+
+
+def _config_text(config: RunConfig) -> str:
+    return json.dumps(asdict(config), indent=2) + "\n"
 
 
 def _metrics_text(history: list[dict[str, Any]]) -> str:

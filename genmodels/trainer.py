@@ -58,11 +58,11 @@ class _EpochRecorder(keras.callbacks.Callback):
     and the loss terms, before anything is saved: the last complete epoch's weights stay as they were.
     """
 
-    def __init__(self, run_dir: Path, history: list[dict[str, Any]]):
+    def __init__(self, run_dir: Path, history: list[dict[str, Any]], config: RunConfig):
         super().__init__()
         self.run_dir = run_dir
         self.history = history
-        write_metrics(run_dir, history)
+        self.config = config
         self.epoch = len(history)
 
     def on_epoch_begin(self, epoch, logs=None):
@@ -82,7 +82,7 @@ class _EpochRecorder(keras.callbacks.Callback):
             "test": {key[4:]: value for key, value in logs.items() if key.startswith("val_")},
         }
         self.history.append(record)
-        save_checkpoint(self.model, self.run_dir, self.history)
+        save_checkpoint(self.model, self.run_dir, self.history, self.config)
 
     def _check(self, logs, where: str) -> None:
         bad = {key: float(value) for key, value in (logs or {}).items() if not math.isfinite(float(value))}
@@ -126,25 +126,24 @@ def _train(spec, model_config, train_config, dataset, run_dir: Path, resume: boo
     model = spec.build(model_config)
     model.build_for(model_config.input_dim)
     model.compile(optimizer=keras.optimizers.Adam(train_config.learning_rate), jit_compile=True)
-    if resume:
+    run_config = RunConfig(
+        model=spec.name,
+        model_config=model_config.to_dict(),
+        train=train_config.to_dict(),
+        dataset={
+            "name": dataset.name,
+            "image_shape": list(dataset.image_shape),
+            "train_size": len(dataset.train),
+            "test_size": len(dataset.test),
+        },
+    )
+    if resume:  # the run's files change only with its next checkpoint, all together
         model.optimizer.build(model.trainable_variables)
         history = restore_checkpoint(model, run_dir)
     else:
         start_fresh(run_dir, overwrite)
-    write_config(
-        run_dir,
-        RunConfig(
-            model=spec.name,
-            model_config=model_config.to_dict(),
-            train=train_config.to_dict(),
-            dataset={
-                "name": dataset.name,
-                "image_shape": list(dataset.image_shape),
-                "train_size": len(dataset.train),
-                "test_size": len(dataset.test),
-            },
-        ),
-    )
+        write_config(run_dir, run_config)
+        write_metrics(run_dir, history)
     start = len(history)
     steps = math.ceil(len(dataset.train) / train_config.batch_size)
     model.fit(
@@ -153,12 +152,12 @@ def _train(spec, model_config, train_config, dataset, run_dir: Path, resume: boo
         initial_epoch=start,
         steps_per_epoch=steps,
         validation_data=tf.data.Dataset.from_tensor_slices(dataset.test).batch(EVAL_BATCH_SIZE),
-        callbacks=[_EpochRecorder(run_dir, history)],
+        callbacks=[_EpochRecorder(run_dir, history, run_config)],
         shuffle=False,  # each epoch is shuffled by _epochs_of_batches
         verbose=(1 if sys.stdout.isatty() else 2) if verbose == "auto" else verbose,
     )
     model.prior.adapt(encode(model, dataset.train))
-    save_checkpoint(model, run_dir, history)
+    save_checkpoint(model, run_dir, history, run_config)
     images = np.asarray(model.generate(SAMPLE_GRID_SIZE, seed=train_config.seed))
     save_image_grid(images, run_dir / SAMPLES_FILE, dataset.image_shape)
     save_training_curves(history, run_dir / CURVES_FILE)

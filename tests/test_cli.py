@@ -81,11 +81,11 @@ def test_bad_input_gets_one_readable_line_and_a_non_zero_exit(args, message, tmp
     assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
 
 
-def test_a_count_below_one_is_a_usage_error():
+def test_a_usage_error_is_one_line_too():
     result = run_cli("sample", "vae", "-n", "0")
-    assert result.returncode == 2 and "Traceback" not in result.stderr
-
-
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith("Error: Invalid value for '-n': ") and line.endswith("(see genmodels sample --help)")
 
 
 def test_train_then_sample_end_to_end_on_real_data(mnist_slice, tmp_path):
