@@ -20,6 +20,7 @@ from genmodels.errors import ChecksumError, DatasetError
 DATA_DIR_VARIABLE = "GENMODELS_DATA_DIR"
 DOWNLOAD_TIMEOUT_S = 30
 GREY_LEVELS = 256
+PIXEL_KINDS = "biuf"  # numpy kinds of bool, signed and unsigned integers, floats (not complex, dates, strings, objects)
 USER_ARRAYS = ("train", "test", "train_labels", "test_labels")
 
 
@@ -69,12 +70,12 @@ def as_images(array: np.ndarray, what: str, image_shape: tuple[int, int], *, bin
             f"{what}: expected a non-empty array of {height}x{width} images, shaped "
             f"(N, {size}) or (N, {height}, {width}); received shape {array.shape}."
         )
-    if not (array.dtype == bool or np.issubdtype(array.dtype, np.integer) or np.issubdtype(array.dtype, np.floating)):
+    if array.dtype.kind not in PIXEL_KINDS:
         raise DatasetError(f"{what}: expected numbers (bool, integer or float pixels), received dtype {array.dtype}.")
     array = array.reshape(array.shape[0], size)
     if array.dtype == bool:
         return array.astype(np.float32)
-    if np.issubdtype(array.dtype, np.floating) and not np.isfinite(array).all():
+    if array.dtype.kind == "f" and not np.isfinite(array).all():
         raise DatasetError(f"{what}: holds NaN or infinite values; pixels must be numbers in [0, 1].")
     low, high = array.min(), array.max()
     in_unit_range = low >= 0 and high <= 1
@@ -103,7 +104,7 @@ def _are_greys(array: np.ndarray, low, high) -> bool:
     """Whole numbers within 0..255: 8-bit grey levels."""
     if not (low >= 0 and high <= GREY_LEVELS - 1):
         return False
-    return bool(np.issubdtype(array.dtype, np.integer) or np.all(array == np.round(array)))
+    return bool(array.dtype.kind in "iu" or np.all(array == np.round(array)))
 
 
 def as_labels(labels: np.ndarray | None, count: int, what: str) -> np.ndarray | None:
@@ -111,7 +112,7 @@ def as_labels(labels: np.ndarray | None, count: int, what: str) -> np.ndarray | 
     if labels is None:
         return None
     labels = np.asarray(labels)
-    if labels.ndim != 1 or len(labels) != count or not (labels.dtype == bool or np.issubdtype(labels.dtype, np.integer)):
+    if labels.ndim != 1 or len(labels) != count or labels.dtype.kind not in "biu":
         raise DatasetError(
             f"{what}: expected one integer label per image ({count},); received shape {labels.shape}, dtype {labels.dtype}."
         )

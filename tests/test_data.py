@@ -162,6 +162,7 @@ def test_a_registered_dataset_can_be_binarized_too(tmp_path):
         ({"train": np.zeros((2, 2, 28, 28)), "test": np.zeros((1, 784))}, "'train' has shape \\(2, 2, 28, 28\\)"),
         ({"train": np.full((3, 784), "0"), "test": np.zeros((1, 784))}, "expected numbers .* received dtype <U1"),
         ({"train": np.zeros((3, 784), complex), "test": np.zeros((1, 784))}, "received dtype complex128"),
+        ({"train": np.zeros((3, 784), "timedelta64[s]"), "test": np.zeros((1, 784))}, "received dtype timedelta64\\[s\\]"),
         ({"train": np.full((3, 784), np.nan), "test": np.zeros((1, 784))}, "NaN or infinite"),
         ({"train": np.full((3, 784), 254.0), "test": np.zeros((1, 784))}, "look like greys 0..255"),
         ({"train": np.full((3, 784), -0.5), "test": np.zeros((1, 784))}, "received range \\[-0.5, -0.5\\].*Rescale"),
