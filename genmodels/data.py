@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import http.client
 import math
 import os
 import sys
@@ -19,6 +20,8 @@ from genmodels.errors import ChecksumError, DatasetError
 
 DATA_DIR_VARIABLE = "GENMODELS_DATA_DIR"
 DOWNLOAD_TIMEOUT_S = 30
+# What a failed download raises; other OSErrors (a full disk while saving it) reach cli.main as they are.
+NETWORK_ERRORS = (urllib.error.URLError, http.client.HTTPException, ConnectionError, TimeoutError)
 GREY_LEVELS = 256
 PIXEL_KINDS = "biuf"  # numpy kinds of bool, signed and unsigned integers, floats (not complex, dates, strings, objects)
 USER_ARRAYS = ("train", "test", "train_labels", "test_labels")
@@ -159,17 +162,14 @@ def fetch(url: str, dest: Path, *, sha256: str | None = None, quiet: bool = Fals
         if sha256:
             verify(dest, sha256, url)
         return dest
-    try:
-        dest.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise DatasetError(f"cannot create the data folder {dest.parent}: {exc.strerror}.") from None
+    dest.parent.mkdir(parents=True, exist_ok=True)  # an OSError here (no permission, a full disk) is for cli.main to report
     try:
         with atomic_path(dest) as partial:
             with open(partial, "wb") as out:
                 _download(url, out, dest.name, quiet=quiet)
             if sha256:
                 verify(partial, sha256, url)
-    except (urllib.error.URLError, OSError) as exc:
+    except NETWORK_ERRORS as exc:
         reason = getattr(exc, "reason", None) or exc
         raise DatasetError(
             f"{dest.name} is not in {dest.parent} and could not be downloaded from {url} ({reason}). "

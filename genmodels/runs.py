@@ -241,7 +241,7 @@ def load_model(run_dir: Path, registry: Registry, expected_model: str | None = N
         why = (
             "training stopped before its first epoch ended"
             if not (run_dir / CHECKPOINT_FILE).is_file()
-            else f"it was deleted after training; {CHECKPOINT_FILE} says {_epochs_text(run_dir)}"
+            else f"the file is missing, though {_epochs_text(run_dir)}"
         )
         raise RunError(f"{run_dir} has no {WEIGHTS_FILE}: {why}.")
     model = _build(stored, run_dir)

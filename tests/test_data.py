@@ -70,6 +70,24 @@ def test_a_download_with_the_wrong_checksum_is_refused_and_not_kept(tmp_path):
     assert list((tmp_path / "cache").iterdir()) == []
 
 
+def test_a_full_disk_while_downloading_leaves_nothing_behind_and_names_the_file(tmp_path, monkeypatch):
+    import errno
+    import os
+
+    from genmodels import data as data_module
+
+    def fills_the_disk(url, out, label, *, quiet):
+        out.write(b"the first bytes")
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(data_module, "_download", fills_the_disk)
+    dest = tmp_path / "cache" / "local.bin"
+    with pytest.raises(OSError) as error:  # not a DatasetError: cli.main reports it as a full disk
+        fetch((tmp_path / "remote.bin").as_uri(), dest, quiet=True)
+    assert error.value.errno == errno.ENOSPC and error.value.filename == str(dest)
+    assert list(dest.parent.iterdir()) == []
+
+
 def test_a_cached_file_with_the_wrong_checksum_is_reported(empty_data_dir):
     (empty_data_dir / "mnist.npz").write_bytes(b"truncated")
     with pytest.raises(ChecksumError, match="mnist.npz does not have the expected SHA-256"):

@@ -43,7 +43,7 @@ def cut_short(path):
 LOADING = {
     "weights-garbage": (lambda run: garbage(run / WEIGHTS_FILE), f"{{run}}/{WEIGHTS_FILE} is not a readable Keras weights file"),
     "weights-truncated": (lambda run: cut_short(run / WEIGHTS_FILE), "truncated or corrupt"),
-    "weights-missing": (lambda run: (run / WEIGHTS_FILE).unlink(), f"{{run}} has no {WEIGHTS_FILE}: it was deleted after training"),
+    "weights-missing": (lambda run: (run / WEIGHTS_FILE).unlink(), f"{{run}} has no {WEIGHTS_FILE}: the file is missing, though 1 epoch finished"),
     "weights-of-another-model": (
         lambda run: save_weights_of(run, "ae", latent_dim=2, hidden="16"),
         "was made by another model or architecture than config.json describes (latent_dim=2, input_dim=784, hidden=16",
