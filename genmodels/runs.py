@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from genmodels.atomic import atomic_files, atomic_path
+from genmodels.atomic import TEMPORARY_PREFIX, atomic_files, atomic_path
 from genmodels.config import ModelConfig, TrainConfig
 from genmodels.data import sha256_of
 from genmodels.errors import ConfigError, DuplicateNameError, GenmodelsError, RunError, TrainingError, UnknownNameError
@@ -131,7 +131,8 @@ def package_versions() -> dict[str, str]:
 
 @contextlib.contextmanager
 def run_lock(run_dir: Path) -> Iterator[None]:
-    """Hold the run directory's lock for one writer; a lock left by a process that is gone is taken over."""
+    """Hold the run directory's lock for one writer; a lock left by a process that is gone is taken over, with
+    the temporary files of a checkpoint that process never finished."""
     run_dir = Path(run_dir)
     _refuse_a_file(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -152,6 +153,9 @@ def run_lock(run_dir: Path) -> Iterator[None]:
         with os.fdopen(handle, "w") as out:
             json.dump({"pid": os.getpid(), "host": socket.gethostname(), "started": time.strftime("%Y-%m-%d %H:%M:%S")}, out)
         break
+    for name in RUN_FILES:  # temporaries of a checkpoint that a killed writer never finished
+        for partial in run_dir.glob(f"{TEMPORARY_PREFIX}*-{name}"):
+            partial.unlink(missing_ok=True)
     try:
         yield
     finally:
