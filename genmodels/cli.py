@@ -415,8 +415,8 @@ def _show_warning(message, category, filename, lineno, file=None, line=None) -> 
 _default_showwarning = warnings.showwarning
 
 
-# click's base class of usage errors (a bad option value, a missing argument), whichever click typer uses
-_UsageError = next(kind for kind in typer.BadParameter.__mro__ if kind.__name__ == "ClickException")
+# the base class of click's usage errors (a bad option value, a missing argument), whichever click typer uses
+_ClickError = next(kind for kind in typer.BadParameter.__mro__ if kind.__name__ == "ClickException")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -429,7 +429,7 @@ def main(argv: list[str] | None = None) -> None:
     warnings.showwarning = _show_warning
     try:
         status = app(args=argv, prog_name="genmodels", standalone_mode=False)
-    except _UsageError as exc:
+    except _ClickError as exc:
         if type(exc).__name__ == "NoArgsIsHelpError":  # `genmodels` alone: show the help (rich has printed it)
             if exc.format_message().strip():
                 typer.echo(exc.format_message().rstrip())
