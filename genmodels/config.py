@@ -98,10 +98,10 @@ class MLPConfig(ModelConfig):
         super().validate()
         if not self.hidden or min(self.hidden) <= 0:
             raise ConfigError(f"hidden must list positive layer sizes, received {self.hidden!r}.")
-        for name in ("activation", "initializer"):
+        for name, example in (("activation", "elu"), ("initializer", "he_normal")):
             value = getattr(self, name)
             if not KERAS_NAME.match(value):
-                raise ConfigError(f"{name} must be the name of a Keras {name} (such as elu or he_normal), received {value!r}.")
+                raise ConfigError(f"{name} must be the plain name of a Keras {name} (such as {example}), received {value!r}.")
 
 
 @dataclass

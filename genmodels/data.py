@@ -237,7 +237,8 @@ def _read_npz(path: Path) -> dict[str, np.ndarray]:
     try:
         loaded = np.load(path, allow_pickle=False)
     except Exception as exc:  # numpy raises many kinds for a file that is not an .npz
-        raise DatasetError(f"{path} is not a readable .npz file ({type(exc).__name__}: {exc}).") from None
+        reason = "not a zip archive of arrays" if "pickle" in str(exc) else f"{type(exc).__name__}: {exc}"
+        raise DatasetError(f"{path} is not a readable .npz file ({reason}).") from None
     if not isinstance(loaded, np.lib.npyio.NpzFile):
         raise DatasetError(f"{path} holds a single array, not an .npz archive with 'train' and 'test' arrays.")
     arrays = {}

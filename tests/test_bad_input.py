@@ -55,7 +55,7 @@ def test_a_bad_dataset_file_is_refused_before_anything_is_written(tmp_path, caps
         (lambda whole: whole[: len(whole) // 2], "bad.npz"),
         (lambda whole: whole[:40], "bad.npz is not a readable .npz file"),
         (lambda whole: b"", "bad.npz is not a readable .npz file"),
-        (lambda whole: bytes(range(256)) * 4, "bad.npz is not a readable .npz file"),
+        (lambda whole: bytes(range(256)) * 4, "bad.npz is not a readable .npz file (not a zip archive of arrays)"),
     ],
     ids=["truncated-half", "truncated-header", "empty-file", "random-bytes"],
 )
@@ -115,7 +115,7 @@ def test_every_count_option_refuses_zero_negative_and_non_integer_values(tmp_pat
         (["train", "vae", "--seed", "-1"], "Invalid value for '--seed'"),
         (["train", "vae", "--seed", str(2**32)], "Invalid value for '--seed'"),
         (["sample", "vae", "--seed", str(2**40)], "Invalid value for '--seed'"),
-        (["train", "vae", "-o", "activation=os.system"], "activation must be the name of a Keras activation"),
+        (["train", "vae", "-o", "activation=os.system"], "activation must be the plain name of a Keras activation (such as elu)"),
         (["train", "vae", "--resume", "--force"], "--resume continues the run in RUN_DIR and --force replaces it"),
         (["train", "vae", "--resume", "--binarize"], "only --epochs may change (received --binarize)"),
         (["train"], "Missing argument 'MODEL'"),

@@ -68,10 +68,10 @@ def test_no_module_unpickles_evaluates_or_loads_whole_keras_models(path):
     ("change", "words"),
     [
         (lambda c: c.update(model="os.system"), "holds a 'os.system' model, not 'vae'"),
-        (lambda c: c["model_config"].update(activation="builtins.eval"), "activation must be the name of a Keras activation"),
+        (lambda c: c["model_config"].update(activation="builtins.eval"), "activation must be the plain name of a Keras activation (such as elu)"),
         (lambda c: c["model_config"].update(activation="eval"), "'eval' is not a Keras activation name"),
         (lambda c: c["model_config"].update(initializer={"class_name": "Lambda", "module": "os", "config": {}}), "initializer must be a string"),
-        (lambda c: c["model_config"].update(initializer="keras.src.legacy>Lambda"), "initializer must be the name of a Keras initializer"),
+        (lambda c: c["model_config"].update(initializer="keras.src.legacy>Lambda"), "initializer must be the plain name of a Keras initializer (such as he_normal)"),
         (lambda c: c["train"].update(dataset={"module": "os", "class_name": "system"}), "dataset must be a string"),
         (lambda c: c.update(build="os:system"), "unknown field 'build'"),
     ],
