@@ -1,29 +1,83 @@
-"""Atomic file writes: a file is either its old self or complete, never half written."""
+"""Atomic file writes: a file is either its old self or complete, never half written; and a group of files
+is replaced only when every one of them has been written completely."""
 
 from __future__ import annotations
 
 import contextlib
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+
+TEMPORARY_PREFIX = ".tmp-"
 
 
 @contextlib.contextmanager
 def atomic_path(dest: Path) -> Iterator[Path]:
     """Yield a temporary path beside `dest` that replaces `dest` only if the block succeeds.
 
-    The temporary name keeps `dest`'s suffixes (Keras insists on `.weights.h5`).
+    The temporary name keeps `dest`'s suffixes (Keras insists on `.weights.h5`). Whatever fails,
+    the temporary file is removed and `dest` is left as it was; an OSError (a full disk, a
+    read-only folder) is re-raised naming `dest`, the file the user knows, not the temporary one.
     """
-    dest = Path(dest)
-    handle, partial = tempfile.mkstemp(dir=dest.parent, prefix=".tmp-", suffix=f"-{dest.name}")
-    os.close(handle)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(partial, 0o666 & ~umask)  # mkstemp makes files private; give them the usual mode
+    with atomic_files() as group:
+        yield group.reserve(dest)
+
+
+class FileGroup:
+    """Files written to temporaries beside their destinations, to be renamed into place together."""
+
+    def __init__(self) -> None:
+        self.pending: list[tuple[Path, Path]] = []
+
+    def reserve(self, dest: Path) -> Path:
+        """A new temporary file beside `dest` that will replace it."""
+        dest = Path(dest)
+        try:
+            handle, partial = tempfile.mkstemp(dir=dest.parent, prefix=TEMPORARY_PREFIX, suffix=f"-{dest.name}")
+        except OSError as exc:
+            raise _naming(exc, dest) from None
+        os.close(handle)
+        self.pending.append((Path(partial), dest))
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(partial, 0o666 & ~umask)  # mkstemp makes files private; give them the usual mode
+        return Path(partial)
+
+    def write(self, dest: Path, writer: Callable[[Path], object]) -> Path:
+        """Call `writer` on a temporary file for `dest` now; an OSError it raises names `dest`."""
+        partial = self.reserve(dest)
+        try:
+            writer(partial)
+        except OSError as exc:
+            raise _naming(exc, dest, partial)
+        return partial
+
+
+@contextlib.contextmanager
+def atomic_files() -> Iterator[FileGroup]:
+    """A group of atomic writes: if the block succeeds, each temporary replaces its destination in the order
+    they were reserved; if anything fails, every destination is left as it was and no temporary remains."""
+    group = FileGroup()
     try:
-        yield Path(partial)
-        os.replace(partial, dest)
+        yield group
+        for partial, dest in group.pending:
+            try:
+                os.replace(partial, dest)
+            except OSError as exc:
+                raise _naming(exc, dest, partial)
+    except OSError as exc:
+        if len(group.pending) == 1:  # a single file: whatever failed in the block concerns it
+            _naming(exc, *reversed(group.pending[0]))
+        raise
     finally:
-        if os.path.exists(partial):
-            os.unlink(partial)
+        for partial, _dest in group.pending:
+            if partial.exists():
+                partial.unlink()
+
+
+def _naming(exc: OSError, dest: Path, partial: Path | None = None) -> OSError:
+    """`exc`, naming `dest` when it named no file or only the temporary one."""
+    if exc.filename is None or (partial is not None and str(exc.filename) == str(partial)):
+        exc.filename = str(dest)
+    return exc

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import errno
+import os
 import sys
 import warnings
 from enum import Enum
@@ -11,8 +13,9 @@ from typing import Annotated, Optional
 
 import typer
 
-from genmodels.errors import ConfigError, GenmodelsError
-from genmodels.plugins import get_registry
+from genmodels.config import MAX_SEED
+from genmodels.errors import ConfigError, GenmodelsError, RunError
+from genmodels.plugins import STRICT_VARIABLE, get_registry
 from genmodels.registry import PluginWarning
 
 app = typer.Typer(
@@ -29,7 +32,19 @@ RunDirOption = Annotated[
 OutOption = Annotated[
     Optional[Path], typer.Option("--out", help="PNG to write. \\[default: a file in the run directory]", show_default=False)
 ]
-SeedOption = Annotated[int, typer.Option("--seed", min=0, help="Random seed; the same seed gives the same result.")]
+SeedOption = Annotated[int, typer.Option("--seed", min=0, max=MAX_SEED, help="Random seed; the same seed gives the same result.")]
+
+
+@app.callback()
+def options(
+    strict_plugins: Annotated[
+        bool,
+        typer.Option("--strict-plugins", help=f"Make every plugin warning an error (as {STRICT_VARIABLE}=1 does); for plugin authors' CI."),
+    ] = False,
+) -> None:
+    """Train, sample and compare autoencoder-family generative models. Models come from plugins."""
+    if strict_plugins:
+        os.environ[STRICT_VARIABLE] = "1"
 
 
 @app.command("list")
@@ -61,29 +76,35 @@ def train(
     latent_dim: Annotated[Optional[int], typer.Option(min=1, help="Dimension of the codings. \\[default: the model's, 20 for vae]", show_default=False)] = None,
     dataset: Annotated[Optional[str], typer.Option(help="A dataset name (see `genmodels list`) or a path to an .npz file. \\[default: binarized-mnist]", show_default=False)] = None,
     run_dir: RunDirOption = None,
-    seed: Annotated[Optional[int], typer.Option(min=0, help="Random seed; the same seed gives the same run. \\[default: 0]", show_default=False)] = None,
+    seed: Annotated[Optional[int], typer.Option(min=0, max=MAX_SEED, help="Random seed; the same seed gives the same run. \\[default: 0]", show_default=False)] = None,
     precision: Annotated[Optional[str], typer.Option(help="Layer arithmetic: float32, or bfloat16 (mixed: bf16 matrix products, float32 weights and losses; faster on CPUs with bf16 units, see docs/performance.md). \\[default: float32]", show_default=False)] = None,
     option: Annotated[list[str], typer.Option("--option", "-o", help="A model-specific option KEY=VALUE, repeatable; `genmodels info MODEL` lists them.")] = [],
+    binarize: Annotated[bool, typer.Option("--binarize", help="Threshold the images to 0/1 first: 1 where a value in [0, 1] is >= 0.5, or a grey 0..255 is >= 128.")] = False,
     resume: Annotated[bool, typer.Option("--resume", help="Continue the run in RUN_DIR from its last complete epoch, with its own settings (only --epochs may change).")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Replace the run that RUN_DIR already holds (its weights, checkpoint, metrics and evaluations are deleted).")] = False,
 ) -> None:
     """Train MODEL and write its run directory (config, weights, metrics, sample grid).
 
     A checkpoint is written after every epoch; after a crash or Ctrl-C, `--resume` continues from it.
+    A directory that already holds a run is never overwritten without `--force`.
     """
+    from genmodels.runs import load_run, refuse_existing_run
+
     registry = get_registry()
     spec = registry.model(model)
     run_dir = run_dir or _default_run_dir(spec.name)
-    recipe = {"batch_size": batch_size, "learning_rate": learning_rate, "dataset": dataset, "seed": seed, "precision": precision}
+    recipe = {"batch_size": batch_size, "learning_rate": learning_rate, "dataset": dataset, "seed": seed, "binarize": binarize or None, "precision": precision}
+    if resume and force:
+        raise ConfigError("--resume continues the run in RUN_DIR and --force replaces it: give one of them.")
     if resume:
-        from genmodels.runs import read_config
-
         changed = [f"--{key.replace('_', '-')}" for key, value in {**recipe, "latent_dim": latent_dim}.items() if value is not None]
         if changed or option:
             raise ConfigError(f"--resume continues a run with its own settings; only --epochs may change (received {', '.join(changed + option)}).")
-        stored = read_config(run_dir, spec.name)
-        model_config = spec.config.from_dict(stored.model_config)
-        train_config = spec.train.from_dict(stored.train)
+        stored = load_run(run_dir, registry, spec.name)
+        model_config, train_config = stored.model_config, stored.train_config
     else:
+        if not force:
+            refuse_existing_run(run_dir)  # before the data and TensorFlow load; checked again under the run's lock
         overrides = dict(_key_value(item) for item in option)
         if latent_dim is not None:
             overrides["latent_dim"] = latent_dim
@@ -94,12 +115,12 @@ def train(
 
     from genmodels.data import load_dataset
 
-    data = load_dataset(train_config.dataset, registry)
+    data = load_dataset(train_config.dataset, registry, binarize=train_config.binarize)
     typer.echo(f"Training {spec.name} on {data.name} ({len(data.train)} train, {len(data.test)} test images) into {run_dir}")
     from genmodels.trainer import train as run_training
 
     try:
-        result = run_training(spec, model_config, train_config, data, run_dir, resume=resume)
+        result = run_training(spec, model_config, train_config, data, run_dir, resume=resume, overwrite=force)
     except KeyboardInterrupt:
         typer.echo(
             f"\nInterrupted. The checkpoint of the last complete epoch is in {run_dir}; continue with "
@@ -135,7 +156,10 @@ def sample(
     save_image_grid(images, out, config.image_shape)
     typer.echo(str(out))
     if npy:
-        np.save(out.with_suffix(".npy"), images, allow_pickle=False)
+        from genmodels.atomic import atomic_path
+
+        with atomic_path(out.with_suffix(".npy")) as partial, open(partial, "wb") as handle:
+            np.save(handle, images, allow_pickle=False)
         typer.echo(str(out.with_suffix(".npy")))
 
 
@@ -228,11 +252,10 @@ def latent(
 ) -> None:
     """Picture the latent space: test codings coloured by digit; for 2-D codings also the decoded manifold."""
     registry, spec, run_dir, loaded, config = _load_run(model, run_dir)
-    from genmodels.data import load_dataset
     from genmodels.latent import decode, encode, manifold_codings, project_2d
     from genmodels.plots import save_image_grid, save_scatter
 
-    data = load_dataset(config.train["dataset"], registry)
+    data = _run_dataset(config, registry)
     codings = encode(loaded, data.test)
     points, axis = project_2d(codings)
     labels = data.test_labels
@@ -256,13 +279,13 @@ def curves(model: ModelArgument, run_dir: RunDirOption = None, out: OutOption = 
     read_config(run_dir, spec.name)
     records = read_metrics(run_dir)
     if not records:
-        raise GenmodelsError(f"{run_dir} has no metrics yet: no epoch has finished.")
+        raise RunError(f"{run_dir} has no metrics yet: no epoch has finished.")
     typer.echo(str(save_training_curves(records, out or run_dir / "curves.png")))
 
 
 @app.command()
 def compare(
-    run_dirs: Annotated[list[Path], typer.Argument(help="Run directories to compare.", show_default=False)],
+    run_dirs: Annotated[list[Path], typer.Argument(metavar="RUN_DIR", help="Run directories to compare.", show_default=False)],
     split: Annotated[Split, typer.Option(help="Which evaluation to show.")] = Split.test,
 ) -> None:
     """One table of the evaluated figures of several runs (run `genmodels evaluate` on each first)."""
@@ -299,9 +322,9 @@ def _load_run(model: str, run_dir: Optional[Path]):
     registry = get_registry()
     spec = registry.model(model)
     run_dir = run_dir or _default_run_dir(spec.name)
-    from genmodels.runs import read_config
+    from genmodels.runs import load_run
 
-    read_config(run_dir, spec.name)  # a friendly error before TensorFlow is imported
+    load_run(run_dir, registry, spec.name)  # a friendly error before TensorFlow is imported
     from genmodels.runs import load_model
 
     loaded, config = load_model(run_dir, registry, spec.name)
@@ -312,15 +335,20 @@ def _images(config, registry, split: str, n: int | None, seed: int, sort: bool =
     """The run's dataset split, or `n` of its images drawn with `seed` (test sets can be sorted by class)."""
     import numpy as np
 
-    from genmodels.data import load_dataset
-
-    images = getattr(load_dataset(config.train["dataset"], registry), split)
+    images = getattr(_run_dataset(config, registry), split)
     if n is None:
         return images
     if n > len(images):
-        raise GenmodelsError(f"asked for {n} images, but the split has only {len(images)}.")
+        raise ConfigError(f"asked for {n} images, but the split has only {len(images)}.")
     chosen = np.random.default_rng(seed).choice(len(images), size=n, replace=False)
     return images[np.sort(chosen) if sort else chosen]
+
+
+def _run_dataset(config, registry):
+    """The dataset a run was trained on, prepared as it was for training (binarized or not)."""
+    from genmodels.data import load_dataset
+
+    return load_dataset(config.train["dataset"], registry, binarize=bool(config.train.get("binarize", False)))
 
 
 @contextlib.contextmanager
@@ -352,7 +380,7 @@ def _default_run_dir(model: str) -> Path:
 def _key_value(item: str) -> tuple[str, str]:
     key, sep, value = item.partition("=")
     if not sep or not key.strip():
-        raise GenmodelsError(f"options are given as KEY=VALUE (for example -o hidden=500,500); received {item!r}.")
+        raise ConfigError(f"options are given as KEY=VALUE (for example -o hidden=500,500); received {item!r}.")
     return key.strip().replace("-", "_"), value.strip()
 
 
@@ -388,14 +416,55 @@ def _show_warning(message, category, filename, lineno, file=None, line=None) -> 
 _default_showwarning = warnings.showwarning
 
 
-def main() -> None:
-    """Entry point of the `genmodels` script: every GenmodelsError becomes one line and exit status 1."""
+# the base class of click's usage errors (a bad option value, a missing argument), whichever click typer uses
+_ClickError = next(kind for kind in typer.BadParameter.__mro__ if kind.__name__ == "ClickException")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the `genmodels` script, and the one place where errors become messages.
+
+    Every error a user can act on (a GenmodelsError, a usage error, a strict-mode plugin warning,
+    an OSError such as a full disk) is printed as one line `Error: ...` on standard error, with
+    exit status 1; Ctrl-C exits with 130. Set GENMODELS_DEBUG=1 to see the traceback instead.
+    """
     warnings.showwarning = _show_warning
     try:
-        app()
-    except GenmodelsError as exc:
-        typer.echo(f"Error: {exc}", err=True)
-        sys.exit(1)
+        status = app(args=argv, prog_name="genmodels", standalone_mode=False)
+    except _ClickError as exc:
+        if type(exc).__name__ == "NoArgsIsHelpError":  # `genmodels` alone: show the help (rich has printed it)
+            if exc.format_message().strip():
+                typer.echo(exc.format_message().rstrip())
+            sys.exit(exc.exit_code)
+        _fail(f"{exc.format_message()}{_help_hint(exc)}", exc)
+    except (GenmodelsError, PluginWarning) as exc:
+        _fail(str(exc), exc)
+    except OSError as exc:
+        _fail(_os_error_message(exc), exc)
+    except typer.Abort:
+        sys.exit(130)
+    sys.exit(status if isinstance(status, int) else 0)
+
+
+def _fail(message: str, exc: BaseException) -> None:
+    if os.environ.get("GENMODELS_DEBUG"):
+        raise exc
+    typer.echo("Error: " + " ".join(line.strip() for line in message.splitlines() if line.strip()), err=True)
+    sys.exit(1)
+
+
+def _help_hint(exc) -> str:
+    ctx = getattr(exc, "ctx", None)
+    return f" (see {ctx.command_path} --help)" if ctx is not None else ""
+
+
+def _os_error_message(exc: OSError) -> str:
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return (
+            f"the disk is full: could not write {exc.filename or 'a file'}. Files saved before are unchanged; "
+            "free some space and run the command again (a training continues with --resume)."
+        )
+    reason = exc.strerror or str(exc)
+    return f"{reason}: {exc.filename}" if exc.filename else reason
 
 
 if __name__ == "__main__":

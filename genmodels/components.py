@@ -11,11 +11,26 @@ import keras
 from keras import ops
 
 from genmodels.distributions import LOG_2PI, Bernoulli, DiagonalGaussian, PointMass
+from genmodels.errors import ConfigError
 from genmodels.interfaces import Decoder, Encoder, ForwardPass, LatentPrior, Loss
+
+
+def keras_name(kind: str, name: str) -> str:
+    """`name` if Keras knows it as an activation or initializer, else a ConfigError.
+
+    Keras looks plain names up in its own tables; nothing is imported, whatever a config says.
+    """
+    lookup = {"activation": keras.activations.get, "initializer": keras.initializers.get}[kind]
+    try:
+        lookup(name)
+    except ValueError:
+        raise ConfigError(f"{name!r} is not a Keras {kind} name (such as {'elu' if kind == 'activation' else 'he_normal'}).") from None
+    return name
 
 
 def mlp(hidden: Sequence[int], activation: str, initializer: str, name: str) -> keras.Sequential:
     """A stack of Dense layers with the same activation and initializer."""
+    activation, initializer = keras_name("activation", activation), keras_name("initializer", initializer)
     return keras.Sequential(
         [
             keras.layers.Dense(units, activation=activation, kernel_initializer=initializer, name=f"hidden{i}")

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import math
+import re
 import typing
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -10,6 +12,9 @@ from typing import Any, TypeVar
 from genmodels.errors import ConfigError
 
 C = TypeVar("C", bound="Config")
+
+MAX_SEED = 2**32 - 1  # NumPy's seeds are 32-bit
+KERAS_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")  # a plain name: never a dotted path to import
 
 
 @dataclass
@@ -22,13 +27,20 @@ class Config:
 
     @classmethod
     def from_dict(cls: type[C], data: dict[str, Any]) -> C:
-        """Build from a dict, refusing fields that do not belong and values of the wrong type."""
+        """Build from a dict (a config.json section), refusing fields that do not belong and values whose JSON
+        type is not the field's: strings are not parsed here, as they are from the command line."""
         if not isinstance(data, dict):
             raise ConfigError(f"{cls.__name__} expects a mapping, received {type(data).__name__}.")
-        return cls().replace(**data)
+        bad_keys = [key for key in data if not isinstance(key, str)]
+        if bad_keys:
+            raise ConfigError(f"{cls.__name__} option names are strings, received {bad_keys[0]!r}.")
+        return cls()._with(data, strict=True)
 
     def replace(self: C, **overrides: Any) -> C:
         """A copy with some fields changed; values are checked (and strings coerced) to the field's type."""
+        return self._with(overrides, strict=False)
+
+    def _with(self: C, overrides: dict[str, Any], strict: bool) -> C:
         hints = typing.get_type_hints(type(self))
         names = [f.name for f in dataclasses.fields(self)]
         values = {}
@@ -37,7 +49,7 @@ class Config:
                 raise ConfigError(
                     f"{type(self).__name__} has no option {key!r}; its options are: {', '.join(names)}."
                 )
-            values[key] = coerce(value, hints[key], key)
+            values[key] = coerce(value, hints[key], key, strict=strict)
         new = dataclasses.replace(self, **values)
         new.validate()
         return new
@@ -86,6 +98,10 @@ class MLPConfig(ModelConfig):
         super().validate()
         if not self.hidden or min(self.hidden) <= 0:
             raise ConfigError(f"hidden must list positive layer sizes, received {self.hidden!r}.")
+        for name, example in (("activation", "elu"), ("initializer", "he_normal")):
+            value = getattr(self, name)
+            if not KERAS_NAME.match(value):
+                raise ConfigError(f"{name} must be the plain name of a Keras {name} (such as {example}), received {value!r}.")
 
 
 PRECISIONS = ("float32", "bfloat16")
@@ -101,11 +117,14 @@ class TrainConfig(Config):
     learning_rate: float = option(1e-3, "Adam's step size.")
     seed: int = option(0, "Seed for initialisation, shuffling and sampling; same seed, same run.")
     precision: str = option("float32", "Arithmetic of the layers: float32, or bfloat16 (mixed; weights and losses stay float32).")
+    binarize: bool = option(False, "Threshold the images to 0/1 before training (1 where a value is >= 0.5, a uint8 grey >= 128).")
 
     def validate(self) -> None:
         _positive(self, "epochs", "batch_size", "learning_rate")
-        if self.seed < 0:
-            raise ConfigError(f"seed must be >= 0, received {self.seed}.")
+        if not 0 <= self.seed <= MAX_SEED:
+            raise ConfigError(f"seed must be between 0 and {MAX_SEED}, received {self.seed}.")
+        if not self.dataset.strip():
+            raise ConfigError("dataset must be a dataset name or a path to an .npz file, received an empty string.")
         if self.precision not in PRECISIONS:
             raise ConfigError(f"precision must be one of {', '.join(PRECISIONS)}, received {self.precision!r}.")
 
@@ -113,13 +132,19 @@ class TrainConfig(Config):
 def _positive(config: Config, *names: str) -> None:
     for name in names:
         value = getattr(config, name)
-        if value <= 0:
+        if (isinstance(value, float) and not math.isfinite(value)) or value <= 0:
             raise ConfigError(f"{name} must be positive, received {value!r}.")
 
 
-def coerce(value: Any, kind: Any, name: str = "value") -> Any:
-    """Convert `value` (possibly a CLI string) to the annotated type `kind`, or raise ConfigError."""
+def coerce(value: Any, kind: Any, name: str = "value", *, strict: bool = False) -> Any:
+    """Convert `value` (possibly a CLI string) to the annotated type `kind`, or raise ConfigError.
+
+    With `strict`, `value` must already have the JSON type of `kind` (an int for int, a list for a
+    tuple, ...): what config.json holds is checked, never parsed.
+    """
     origin = typing.get_origin(kind)
+    if strict and not _has_json_type(value, kind):
+        raise ConfigError(f"{name} must be {_type_name(kind, strict=True)}, received {value!r}.")
     try:
         if kind is bool:
             if isinstance(value, str):
@@ -151,14 +176,28 @@ def coerce(value: Any, kind: Any, name: str = "value") -> Any:
             if not isinstance(value, (list, tuple)):
                 raise ValueError
             return tuple(coerce(v, item, name) for v in value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise ConfigError(f"{name} must be {_type_name(kind)}, received {value!r}.") from None
     raise ConfigError(f"{name} has an unsupported type {kind!r}.")
 
 
-def _type_name(kind: Any) -> str:
+def _has_json_type(value: Any, kind: Any) -> bool:
     if typing.get_origin(kind) is tuple:
-        return f"a comma-separated list of {_type_name(typing.get_args(kind)[0])}"
+        return isinstance(value, (list, tuple)) and all(_has_json_type(v, typing.get_args(kind)[0]) for v in value)
+    if kind is bool:
+        return isinstance(value, bool)
+    if kind is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if kind is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if kind is str:
+        return isinstance(value, str)
+    return True  # other types are refused by coerce as unsupported
+
+
+def _type_name(kind: Any, strict: bool = False) -> str:
+    if typing.get_origin(kind) is tuple:
+        return f"a {'' if strict else 'comma-separated '}list of {_type_name(typing.get_args(kind)[0])}"
     return {int: "an integer", float: "a number", str: "a string", bool: "true or false"}.get(kind, str(kind))
 
 

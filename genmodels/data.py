@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+import http.client
+import math
 import os
 import sys
 import urllib.error
@@ -17,6 +20,11 @@ from genmodels.errors import ChecksumError, DatasetError
 
 DATA_DIR_VARIABLE = "GENMODELS_DATA_DIR"
 DOWNLOAD_TIMEOUT_S = 30
+# What a failed download raises; other OSErrors (a full disk while saving it) reach cli.main as they are.
+NETWORK_ERRORS = (urllib.error.URLError, http.client.HTTPException, ConnectionError, TimeoutError)
+GREY_LEVELS = 256
+PIXEL_KINDS = "biuf"  # numpy kinds of bool, signed and unsigned integers, floats (not complex, dates, strings, objects)
+USER_ARRAYS = ("train", "test", "train_labels", "test_labels")
 
 
 @dataclass
@@ -33,34 +41,85 @@ class Dataset:
     def __post_init__(self) -> None:
         self.train = as_images(self.train, f"{self.name} train", self.image_shape)
         self.test = as_images(self.test, f"{self.name} test", self.image_shape)
+        self.train_labels = as_labels(self.train_labels, len(self.train), f"{self.name} train_labels")
+        self.test_labels = as_labels(self.test_labels, len(self.test), f"{self.name} test_labels")
 
     @property
     def input_dim(self) -> int:
         """Values in one flattened image."""
         return int(self.train.shape[1])
 
+    def binarized(self) -> Dataset:
+        """The same dataset with every pixel thresholded to 0/1 (1 where it is at least 0.5)."""
+        return dataclasses.replace(
+            self,
+            train=as_images(self.train, f"{self.name} train", self.image_shape, binarize=True),
+            test=as_images(self.test, f"{self.name} test", self.image_shape, binarize=True),
+        )
 
-def as_images(array: np.ndarray, what: str, image_shape: tuple[int, int]) -> np.ndarray:
-    """`array` as (N, H*W) float32 in [0, 1]; uint8 greys 0..255 are scaled. Raises DatasetError otherwise."""
+
+def as_images(array: np.ndarray, what: str, image_shape: tuple[int, int], *, binarize: bool = False) -> np.ndarray:
+    """`array` as (N, H*W) float32 in [0, 1], or raise DatasetError saying what is wrong with it.
+
+    Values must already lie in [0, 1] (0/1 pixels or grey levels as probabilities). With `binarize`,
+    values in [0, 1] become 1 where they are >= 0.5, and whole-number greys 0..255 (uint8 images)
+    become 1 where they are >= 128; nothing else is accepted. Nothing is rescaled silently.
+    """
     array = np.asarray(array)
-    size = image_shape[0] * image_shape[1]
-    if array.ndim not in (2, 3) or array.shape[0] == 0 or int(np.prod(array.shape[1:])) != size:
+    height, width = image_shape
+    size = height * width
+    if array.ndim not in (2, 3) or array.shape[0] == 0 or size <= 0 or int(np.prod(array.shape[1:])) != size:
         raise DatasetError(
-            f"{what}: expected a non-empty array of {image_shape[0]}x{image_shape[1]} images, shaped "
-            f"(N, {size}) or (N, {image_shape[0]}, {image_shape[1]}); received shape {array.shape}."
+            f"{what}: expected a non-empty array of {height}x{width} images, shaped "
+            f"(N, {size}) or (N, {height}, {width}); received shape {array.shape}."
         )
-    if not (np.issubdtype(array.dtype, np.number) or array.dtype == bool):
-        raise DatasetError(f"{what}: expected numbers, received dtype {array.dtype}.")
+    if array.dtype.kind not in PIXEL_KINDS:
+        raise DatasetError(f"{what}: expected numbers (bool, integer or float pixels), received dtype {array.dtype}.")
     array = array.reshape(array.shape[0], size)
-    if array.dtype == np.uint8 and array.max() > 1:
-        return array.astype(np.float32) / 255.0
-    array = array.astype(np.float32)
-    if not np.isfinite(array).all() or array.min() < 0 or array.max() > 1:
+    if array.dtype == bool:
+        return array.astype(np.float32)
+    if array.dtype.kind == "f" and not np.isfinite(array).all():
+        raise DatasetError(f"{what}: holds NaN or infinite values; pixels must be numbers in [0, 1].")
+    low, high = array.min(), array.max()
+    in_unit_range = low >= 0 and high <= 1
+    if binarize:
+        if in_unit_range:
+            return (array >= 0.5).astype(np.float32)
+        if _are_greys(array, low, high):
+            return (array >= 128).astype(np.float32)
         raise DatasetError(
-            f"{what}: values must lie in [0, 1] (or be uint8 greys 0..255); "
-            f"received range [{array.min()}, {array.max()}]."
+            f"{what}: --binarize takes values in [0, 1] or whole-number greys 0..255; received range [{low:g}, {high:g}]."
         )
-    return array
+    if in_unit_range:
+        return array.astype(np.float32)
+    if _are_greys(array, low, high):
+        raise DatasetError(
+            f"{what}: values must lie in [0, 1], but these look like greys 0..255 ({array.dtype}, range [{low:g}, {high:g}]). "
+            "Train with --binarize to threshold them (a pixel becomes 1 where its grey is >= 128), or save them divided by 255."
+        )
+    raise DatasetError(
+        f"{what}: values must lie in [0, 1]; received range [{low:g}, {high:g}] ({array.dtype}). "
+        "Rescale them to [0, 1], then train on them as they are or with --binarize (1 where a value is >= 0.5)."
+    )
+
+
+def _are_greys(array: np.ndarray, low, high) -> bool:
+    """Whole numbers within 0..255: 8-bit grey levels."""
+    if not (low >= 0 and high <= GREY_LEVELS - 1):
+        return False
+    return bool(array.dtype.kind in "iu" or np.all(array == np.round(array)))
+
+
+def as_labels(labels: np.ndarray | None, count: int, what: str) -> np.ndarray | None:
+    """Class labels: one integer per image, or None."""
+    if labels is None:
+        return None
+    labels = np.asarray(labels)
+    if labels.ndim != 1 or len(labels) != count or labels.dtype.kind not in "biu":
+        raise DatasetError(
+            f"{what}: expected one integer label per image ({count},); received shape {labels.shape}, dtype {labels.dtype}."
+        )
+    return labels
 
 
 def data_dir() -> Path:
@@ -103,17 +162,14 @@ def fetch(url: str, dest: Path, *, sha256: str | None = None, quiet: bool = Fals
         if sha256:
             verify(dest, sha256, url)
         return dest
-    try:
-        dest.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise DatasetError(f"cannot create the data folder {dest.parent}: {exc.strerror}.") from None
+    dest.parent.mkdir(parents=True, exist_ok=True)  # an OSError here (no permission, a full disk) is for cli.main to report
     try:
         with atomic_path(dest) as partial:
             with open(partial, "wb") as out:
                 _download(url, out, dest.name, quiet=quiet)
             if sha256:
                 verify(partial, sha256, url)
-    except (urllib.error.URLError, OSError) as exc:
+    except NETWORK_ERRORS as exc:
         reason = getattr(exc, "reason", None) or exc
         raise DatasetError(
             f"{dest.name} is not in {dest.parent} and could not be downloaded from {url} ({reason}). "
@@ -139,19 +195,17 @@ def _download(url: str, out, label: str, *, quiet: bool) -> None:
                 progress.advance(task, len(block))
 
 
-def load_npz(path: Path) -> Dataset:
+def load_npz(path: Path, *, binarize: bool = False) -> Dataset:
     """A user's own dataset: an .npz with `train` and `test` images (and optional `*_labels`).
 
-    Images are (N, H, W) or (N, H*W) with square H*W; values 0/1, floats in [0, 1] or uint8 greys.
+    Images are (N, H, W) or (N, H*W) with square H*W, values in [0, 1]; with `binarize`, values in
+    [0, 1] or uint8 greys are thresholded to 0/1 (see `as_images`). Arrays of Python objects are
+    refused: they would have to be unpickled, and loading a dataset never runs code.
     """
     path = Path(path)
     if not path.is_file():
         raise DatasetError(f"no dataset file at {path}.")
-    try:
-        with np.load(path, allow_pickle=False) as npz:
-            arrays = {key: npz[key] for key in npz.files}
-    except Exception as exc:
-        raise DatasetError(f"{path} is not a readable .npz file ({exc}).") from None
+    arrays = _read_npz(path)
     missing = [key for key in ("train", "test") if key not in arrays]
     if missing:
         raise DatasetError(
@@ -159,30 +213,59 @@ def load_npz(path: Path) -> Dataset:
             f"images (and optionally 'train_labels', 'test_labels'); found: {', '.join(arrays) or 'nothing'}."
         )
     train = arrays["train"]
-    if train.ndim == 3:
+    if train.ndim == 3 and min(train.shape[1:]) > 0:
         shape = (int(train.shape[1]), int(train.shape[2]))
     else:
-        side = int(round(np.sqrt(train.shape[-1]))) if train.ndim == 2 else 0
-        if train.ndim != 2 or side * side != train.shape[-1]:
+        side = math.isqrt(train.shape[-1]) if train.ndim == 2 else 0
+        if train.ndim != 2 or side == 0 or side * side != train.shape[-1]:
             raise DatasetError(
                 f"{path}: 'train' has shape {train.shape}; give images as (N, H, W), or as (N, D) with square D."
             )
         shape = (side, side)
     return Dataset(
         name=path.name,
-        train=train,
-        test=arrays["test"],
+        train=as_images(train, f"{path.name} train", shape, binarize=binarize),
+        test=as_images(arrays["test"], f"{path.name} test", shape, binarize=binarize),
         image_shape=shape,
         train_labels=arrays.get("train_labels"),
         test_labels=arrays.get("test_labels"),
     )
 
 
-def load_dataset(name_or_path: str, registry) -> Dataset:
-    """A registered dataset by name (cached in `data_dir()`), or a user's .npz by path."""
+def _read_npz(path: Path) -> dict[str, np.ndarray]:
+    """The arrays of USER_ARRAYS that the .npz at `path` holds, read without pickle."""
+    try:
+        loaded = np.load(path, allow_pickle=False)
+    except Exception as exc:  # numpy raises many kinds for a file that is not an .npz
+        reason = "not a zip archive of arrays" if "pickle" in str(exc) else f"{type(exc).__name__}: {exc}"
+        raise DatasetError(f"{path} is not a readable .npz file ({reason}).") from None
+    if not isinstance(loaded, np.lib.npyio.NpzFile):
+        raise DatasetError(f"{path} holds a single array, not an .npz archive with 'train' and 'test' arrays.")
+    arrays = {}
+    with loaded as npz:
+        for key in (key for key in USER_ARRAYS if key in npz.files):
+            try:
+                arrays[key] = npz[key]
+            except ValueError as exc:
+                if "allow_pickle" in str(exc):
+                    raise DatasetError(
+                        f"{path}: '{key}' is an array of Python objects; genmodels never unpickles data. Save numeric arrays."
+                    ) from None
+                raise DatasetError(f"{path}: '{key}' cannot be read ({exc}); the file is truncated or corrupt.") from None
+            except Exception as exc:
+                raise DatasetError(
+                    f"{path}: '{key}' cannot be read ({type(exc).__name__}: {exc}); the file is truncated or corrupt."
+                ) from None
+    return arrays
+
+
+def load_dataset(name_or_path: str, registry, *, binarize: bool = False) -> Dataset:
+    """A registered dataset by name (cached in `data_dir()`), or a user's .npz by path; thresholded to 0/1
+    when `binarize` is set (`genmodels train --binarize`)."""
     if name_or_path in registry.datasets or not _looks_like_path(name_or_path):
-        return registry.dataset(name_or_path).load(data_dir())
-    return load_npz(Path(name_or_path))
+        dataset = registry.dataset(name_or_path).load(data_dir())
+        return dataset.binarized() if binarize else dataset
+    return load_npz(Path(name_or_path), binarize=binarize)
 
 
 def _looks_like_path(value: str) -> bool:

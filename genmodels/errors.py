@@ -44,5 +44,9 @@ class RunError(GenmodelsError):
     """A run directory is missing, incomplete or belongs to another model."""
 
 
+class PluginError(GenmodelsError):
+    """A plugin failed to load, raised in its hook or registered something invalid, in strict plugin mode."""
+
+
 class TrainingError(GenmodelsError):
     """Training cannot go on: a loss became NaN or infinite, or the run is locked by another training."""

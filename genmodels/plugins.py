@@ -10,11 +10,14 @@ from importlib import metadata
 import pluggy
 
 from genmodels import hookspecs
+from genmodels.errors import ConfigError
 from genmodels.registry import Registry
 
 ENTRY_POINT_GROUP = "genmodels"
 BUILTIN_PACKAGE = "genmodels"
 ALLOWLIST_VARIABLE = "GENMODELS_PLUGINS"
+STRICT_VARIABLE = "GENMODELS_STRICT_PLUGINS"
+_ON, _OFF = ("1", "true", "yes", "on"), ("", "0", "false", "no", "off")
 
 
 def allowed_packages() -> set[str] | None:
@@ -25,13 +28,24 @@ def allowed_packages() -> set[str] | None:
     return {_normalise(name) for name in value.split(",") if name.strip()}
 
 
-def build_registry(extra_plugins: Iterable[object] = (), *, entry_points: bool = True) -> Registry:
+def strict_mode() -> bool:
+    """Whether GENMODELS_STRICT_PLUGINS asks for strict plugin mode (1/true/yes/on; unset, 0/false/no/off: not)."""
+    value = os.environ.get(STRICT_VARIABLE, "").strip().lower()
+    if value not in _ON + _OFF:
+        raise ConfigError(f"{STRICT_VARIABLE} must be 1 or 0 (or true/false), received {value!r}.")
+    return value in _ON
+
+
+def build_registry(
+    extra_plugins: Iterable[object] = (), *, entry_points: bool = True, strict: bool | None = None
+) -> Registry:
     """Load the plugins and collect what they register. Broken plugins are reported and skipped.
 
     `extra_plugins` are modules or objects with hook implementations registered after the entry
-    points; tests use it to add fake plugins without installing a package.
+    points; tests use it to add fake plugins without installing a package. In strict mode (`strict`,
+    by default from GENMODELS_STRICT_PLUGINS) the first problem raises a PluginError naming the plugin.
     """
-    registry = Registry()
+    registry = Registry(strict=strict_mode() if strict is None else strict)
     manager = pluggy.PluginManager(ENTRY_POINT_GROUP)
     manager.add_hookspecs(hookspecs)
     packages: dict[str, str] = {}
@@ -66,10 +80,14 @@ def build_registry(extra_plugins: Iterable[object] = (), *, entry_points: bool =
     return registry
 
 
-@functools.lru_cache(maxsize=1)
 def get_registry() -> Registry:
-    """The registry of all installed plugins, built once per process."""
-    return build_registry()
+    """The registry of all installed plugins, built once per process (and per strictness)."""
+    return _registry(strict_mode())
+
+
+@functools.lru_cache(maxsize=2)
+def _registry(strict: bool) -> Registry:
+    return build_registry(strict=strict)
 
 
 def _entry_points():

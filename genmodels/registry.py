@@ -7,7 +7,7 @@ import warnings
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
-from genmodels.errors import DuplicateNameError, UnknownNameError
+from genmodels.errors import DuplicateNameError, PluginError, UnknownNameError
 from genmodels.specs import NAME_PATTERN, DatasetSpec, ModelSpec
 
 
@@ -77,9 +77,18 @@ def _who(spec: ModelSpec | DatasetSpec) -> str:
 
 
 class PluginProblems(list):
-    """Messages about plugins that were skipped; each is also issued as a PluginWarning."""
+    """Messages about plugins that were skipped; each is also issued as a PluginWarning.
+
+    In strict mode the first problem raises a PluginError instead: nothing is skipped silently.
+    """
+
+    def __init__(self, strict: bool = False):
+        super().__init__()
+        self.strict = strict
 
     def __call__(self, message: str) -> None:
+        if self.strict:
+            raise PluginError(f"{message} (strict plugin mode)")
         self.append(message)
         warnings.warn(message, PluginWarning, stacklevel=3)
 
@@ -88,9 +97,13 @@ class PluginProblems(list):
 class Registry:
     """The models and datasets of every loaded plugin, and what went wrong loading the others."""
 
+    strict: dataclasses.InitVar[bool] = False
     models: Catalog[ModelSpec] = field(default_factory=lambda: Catalog("model", ModelSpec))
     datasets: Catalog[DatasetSpec] = field(default_factory=lambda: Catalog("dataset", DatasetSpec))
     problems: PluginProblems = field(default_factory=PluginProblems)
+
+    def __post_init__(self, strict: bool) -> None:
+        self.problems.strict = strict
 
     def model(self, name: str) -> ModelSpec:
         """The model spec called `name`."""

@@ -2,8 +2,13 @@
 
 A run directory holds `config.json` (model name and hyperparameters, the training recipe, the
 dataset, package versions), `model.weights.h5` (Keras weights; no pickle anywhere),
-`metrics.jsonl` (one line of train and test loss terms per epoch), `samples.png` and `curves.png`;
-`genmodels evaluate` adds `evaluation-SPLIT.json`.
+`checkpoint.json` (the last complete epoch and the random state), `metrics.jsonl` (one line of
+train and test loss terms per epoch), `samples.png` and `curves.png`; `genmodels evaluate` adds
+`evaluation-SPLIT.json`.
+
+Everything read from a run directory is data, checked before use: config.json's fields and types,
+the model name against the registry, the hyperparameters against the model's config class. No file
+names a Python object to import, and nothing is unpickled.
 """
 
 from __future__ import annotations
@@ -15,16 +20,19 @@ import platform
 import socket
 import time
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from genmodels.atomic import atomic_path
-from genmodels.errors import ConfigError, RunError, TrainingError
+from genmodels.atomic import TEMPORARY_PREFIX, atomic_files, atomic_path
+from genmodels.config import ModelConfig, TrainConfig
+from genmodels.data import sha256_of
+from genmodels.errors import ConfigError, DuplicateNameError, GenmodelsError, RunError, TrainingError, UnknownNameError
 from genmodels.registry import Registry
+from genmodels.specs import NAME_PATTERN, ModelSpec
 
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.weights.h5"
@@ -35,6 +43,10 @@ LOCK_FILE = ".lock"
 CHECKPOINT_FILE = "checkpoint.json"
 FORMAT_VERSION = 1
 RUNS_ROOT = Path("runs")
+# The files that make a folder a run; `train --force` removes them (checkpoint.json first), with the
+# pictures and evaluations that belong to the old run.
+RUN_FILES = (CHECKPOINT_FILE, WEIGHTS_FILE, METRICS_FILE, CONFIG_FILE)
+STALE_FILES = (SAMPLES_FILE, CURVES_FILE, "evaluation-*.json")
 
 
 def default_run_dir(model: str) -> Path:
@@ -59,6 +71,52 @@ class RunConfig:
         height, width = self.dataset["image_shape"]
         return int(height), int(width)
 
+    @classmethod
+    def from_json(cls, data: Any, path: Path) -> RunConfig:
+        """config.json's contents, refused (RunError naming `path`) unless they have exactly the fields and
+        types that genmodels writes. The hyperparameters are checked against the model by `load_run`."""
+
+        def refuse(problem: str) -> RunError:
+            return RunError(f"{path} is not a genmodels run configuration: {problem}.")
+
+        if not isinstance(data, dict):
+            raise refuse(f"expected a JSON object, found {type(data).__name__}")
+        known = [f.name for f in fields(cls)]
+        unknown = [key for key in data if key not in known]
+        if unknown:
+            raise refuse(f"unknown field {unknown[0]!r} (its fields are {', '.join(known)})")
+        missing = [name for name in ("model", "model_config", "train", "dataset") if name not in data]
+        if missing:
+            raise refuse(f"the field {missing[0]!r} is missing")
+        version = data.get("format", FORMAT_VERSION)
+        if not _is_int(version) or version != FORMAT_VERSION:
+            raise RunError(f"{path} has format {version!r}; this genmodels reads format {FORMAT_VERSION}.")
+        if not isinstance(data["model"], str) or not NAME_PATTERN.match(data["model"]):
+            raise refuse(f"'model' must be a model name, found {data['model']!r}")
+        for name in ("model_config", "train", "dataset", "versions"):
+            if name in data and not isinstance(data[name], dict):
+                raise refuse(f"{name!r} must be an object, found {type(data[name]).__name__}")
+        if not all(isinstance(value, str) for value in data.get("versions", {}).values()):
+            raise refuse("'versions' must map package names to version strings")
+        shape = data["dataset"].get("image_shape")
+        if not (isinstance(shape, list) and len(shape) == 2 and all(_is_int(n) and n > 0 for n in shape)):
+            raise refuse(f"dataset.image_shape must be [height, width], found {shape!r}")
+        return cls(**data)
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+@dataclass
+class StoredRun:
+    """A run directory's configuration, checked against the registry: its model's spec and configs."""
+
+    spec: ModelSpec
+    config: RunConfig
+    model_config: ModelConfig
+    train_config: TrainConfig
+
 
 def package_versions() -> dict[str, str]:
     """Versions of the packages that shape a run's numbers."""
@@ -73,8 +131,10 @@ def package_versions() -> dict[str, str]:
 
 @contextlib.contextmanager
 def run_lock(run_dir: Path) -> Iterator[None]:
-    """Hold the run directory's lock for one writer; a lock left by a process that is gone is taken over."""
+    """Hold the run directory's lock for one writer; a lock left by a process that is gone is taken over, with
+    the temporary files of a checkpoint that process never finished."""
     run_dir = Path(run_dir)
+    _refuse_a_file(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     path = run_dir / LOCK_FILE
     while True:
@@ -93,6 +153,9 @@ def run_lock(run_dir: Path) -> Iterator[None]:
         with os.fdopen(handle, "w") as out:
             json.dump({"pid": os.getpid(), "host": socket.gethostname(), "started": time.strftime("%Y-%m-%d %H:%M:%S")}, out)
         break
+    for name in RUN_FILES:  # temporaries of a checkpoint that a killed writer never finished
+        for partial in run_dir.glob(f"{TEMPORARY_PREFIX}*-{name}"):
+            partial.unlink(missing_ok=True)
     try:
         yield
     finally:
@@ -117,29 +180,16 @@ def _lock_owner(path: Path) -> dict[str, Any] | None:
     return owner
 
 
-def write_config(run_dir: Path, config: RunConfig) -> Path:
-    """Write config.json atomically."""
-    run_dir.mkdir(parents=True, exist_ok=True)
-    path = run_dir / CONFIG_FILE
-    with atomic_path(path) as partial:
-        partial.write_text(json.dumps(asdict(config), indent=2) + "\n")
-    return path
-
-
 def read_config(run_dir: Path, expected_model: str | None = None) -> RunConfig:
     """Read and check config.json; the error for a missing run says what to run."""
-    path = Path(run_dir) / CONFIG_FILE
+    run_dir = Path(run_dir)
+    _refuse_a_file(run_dir)
+    path = run_dir / CONFIG_FILE
     if not path.is_file():
         model = expected_model or "MODEL"
-        hint = f"genmodels train {model}" + (f" --run-dir {run_dir}" if Path(run_dir) != default_run_dir(model) else "")
+        hint = f"genmodels train {model}" + (f" --run-dir {run_dir}" if run_dir != default_run_dir(model) else "")
         raise RunError(f"No trained model in {run_dir} (no {CONFIG_FILE}). Train one first: {hint}")
-    try:
-        data = json.loads(path.read_text())
-        config = RunConfig(**data)
-    except (ValueError, TypeError) as exc:
-        raise RunError(f"{path} is not a genmodels run configuration ({exc}).") from None
-    if config.format != FORMAT_VERSION:
-        raise RunError(f"{path} has format {config.format}; this genmodels reads format {FORMAT_VERSION}.")
+    config = RunConfig.from_json(_read_json(path), path)
     if expected_model is not None and config.model != expected_model:
         raise RunError(
             f"{run_dir} holds a {config.model!r} model, not {expected_model!r}. "
@@ -148,65 +198,199 @@ def read_config(run_dir: Path, expected_model: str | None = None) -> RunConfig:
     return config
 
 
+def load_run(run_dir: Path, registry: Registry, expected_model: str | None = None) -> StoredRun:
+    """config.json checked against the registry: its model must be registered, and its hyperparameters and
+    training recipe must be exactly the fields of that model's config classes, with values of their types."""
+    run_dir = Path(run_dir)
+    config = read_config(run_dir, expected_model)
+    path = run_dir / CONFIG_FILE
+    try:
+        spec = registry.model(config.model)
+    except UnknownNameError:
+        known = ", ".join(spec.name for spec in registry.models) or "none"
+        raise RunError(
+            f"{path} is a run of the model {config.model!r}, which no installed plugin provides (known models: {known})."
+        ) from None
+    except DuplicateNameError as exc:
+        raise RunError(f"{path} is a run of the model {config.model!r}, which cannot be used: {exc}") from None
+    try:
+        model_config = spec.config.from_dict(config.model_config)
+    except ConfigError as exc:
+        raise RunError(f"{path}: model_config does not fit the {spec.name!r} model: {exc}") from None
+    try:
+        train_config = spec.train.from_dict(config.train)
+    except ConfigError as exc:
+        raise RunError(f"{path}: train is not a training recipe: {exc}") from None
+    height, width = config.image_shape
+    if model_config.input_dim != height * width:
+        raise RunError(
+            f"{path}: model_config.input_dim is {model_config.input_dim}, but the images are {height}x{width} "
+            f"({height * width} values)."
+        )
+    return StoredRun(spec, config, model_config, train_config)
+
+
 def load_model(run_dir: Path, registry: Registry, expected_model: str | None = None):
     """Rebuild a run's model from its config through the registry and load its weights.
 
     Returns (model, run config). Nothing in the run directory names code: the model is looked up
-    by its registered name and built by its plugin.
+    by its registered name and built by its plugin; the weights are arrays assigned to its variables.
     """
+    from genmodels.weights import load_weights
+
     run_dir = Path(run_dir)
-    config = read_config(run_dir, expected_model)
-    spec = registry.model(config.model)
-    try:
-        model_config = spec.config.from_dict(config.model_config)
-    except ConfigError as exc:
-        raise RunError(f"{run_dir / CONFIG_FILE} does not fit the {spec.name!r} model: {exc}") from None
+    stored = load_run(run_dir, registry, expected_model)
     weights = run_dir / WEIGHTS_FILE
     if not weights.is_file():
-        raise RunError(f"{run_dir} has no {WEIGHTS_FILE}: training stopped before its first epoch ended.")
-    model = spec.build(model_config)
-    model.build_for(model_config.input_dim)
+        why = (
+            "training stopped before its first epoch ended"
+            if not (run_dir / CHECKPOINT_FILE).is_file()
+            else f"the file is missing, though {_epochs_text(run_dir)}"
+        )
+        raise RunError(f"{run_dir} has no {WEIGHTS_FILE}: {why}.")
+    model = _build(stored, run_dir)
+    load_weights(model, weights, architecture(stored.model_config.to_dict()))
+    return model, stored.config
+
+
+def _build(stored: StoredRun, run_dir: Path):
     try:
-        model.load_weights(weights)
-    except Exception as exc:
-        raise RunError(f"cannot load {weights} into the {spec.name!r} model: {exc}") from None
-    return model, config
+        model = stored.spec.build(stored.model_config)
+    except ConfigError as exc:
+        raise RunError(f"{run_dir / CONFIG_FILE}: {exc}") from None
+    model.build_for(stored.model_config.input_dim)
+    return model
 
 
-def save_weights(model, run_dir: Path) -> Path:
-    """Write the model's weights atomically into the run directory."""
-    path = Path(run_dir) / WEIGHTS_FILE
+def architecture(values: dict[str, Any]) -> str:
+    """A model config's values in one line, for messages: latent_dim=20, input_dim=784, hidden=500,500, ..."""
+    shown = {key: ",".join(map(str, value)) if isinstance(value, list) else value for key, value in values.items()}
+    return ", ".join(f"{key}={value}" for key, value in shown.items())
+
+
+def refuse_existing_run(run_dir: Path) -> None:
+    """Raise RunError if `run_dir` already holds a run: a fresh training never overwrites one by accident."""
+    run_dir = Path(run_dir)
+    _refuse_a_file(run_dir)
+    present = [name for name in RUN_FILES if (run_dir / name).exists()]
+    if not present:
+        return
+    try:
+        what = f"a {read_config(run_dir).model!r} run ({_epochs_text(run_dir)})"
+    except GenmodelsError:
+        what = f"a run ({', '.join(present)})"
+    raise RunError(
+        f"{run_dir} already holds {what}. Continue it with --resume, replace it with --force, or train into another --run-dir."
+    )
+
+
+def start_fresh(run_dir: Path, overwrite: bool) -> None:
+    """Make way for a new training in `run_dir`: refuse if it holds a run, unless `overwrite`, which removes
+    that run's files (checkpoint.json first, so no checkpoint ever outlives its weights)."""
+    run_dir = Path(run_dir)
+    if not overwrite:
+        refuse_existing_run(run_dir)
+        return
+    for name in RUN_FILES:
+        (run_dir / name).unlink(missing_ok=True)
+    for pattern in STALE_FILES:
+        for path in run_dir.glob(pattern):
+            path.unlink(missing_ok=True)
+
+
+def _epochs_text(run_dir: Path) -> str:
+    try:
+        count = len(read_metrics(run_dir))
+    except GenmodelsError:
+        return "its metrics are unreadable"
+    return f"{count} epoch{'' if count == 1 else 's'} finished"
+
+
+def _refuse_a_file(run_dir: Path) -> None:
+    if run_dir.exists() and not run_dir.is_dir():
+        raise RunError(f"{run_dir} is a file, not a run directory.")
+
+
+def write_config(run_dir: Path, config: RunConfig) -> Path:
+    """Write config.json atomically."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    path = run_dir / CONFIG_FILE
     with atomic_path(path) as partial:
-        model.save_weights(partial)
+        partial.write_text(_config_text(config))
     return path
 
 
-def save_checkpoint(model, run_dir: Path, epoch: int) -> None:
-    """After an epoch: the weights with the optimizer's state, then checkpoint.json (epoch, random state).
+def write_metrics(run_dir: Path, history: list[dict[str, Any]]) -> None:
+    """Write metrics.jsonl (one record per epoch) atomically."""
+    with atomic_path(Path(run_dir) / METRICS_FILE) as partial:
+        partial.write_text(_metrics_text(history))
 
-    checkpoint.json is written last, so it never names an epoch whose weights are not on disk.
+
+def save_checkpoint(model, run_dir: Path, history: list[dict[str, Any]], config: RunConfig) -> None:
+    """After an epoch and at the end of training: config.json, metrics.jsonl, the weights with the optimizer's
+    state, and checkpoint.json (epochs done, random state, the weights' SHA-256), saved as one group.
+
+    All four are written to temporary files first; only when all are complete are they renamed into
+    place, checkpoint.json last. A failure while writing (a full disk) leaves the previous checkpoint
+    and its config exactly as they were, and no temporary file behind.
     """
-    save_weights(model, run_dir)
-    state = {"epoch": epoch, "seed_state": [int(v) for v in model.seed_generator.state.numpy().ravel()]}
-    with atomic_path(Path(run_dir) / CHECKPOINT_FILE) as partial:
-        partial.write_text(json.dumps(state) + "\n")
+    run_dir = Path(run_dir)
+    with atomic_files() as group:  # renamed in the order written: checkpoint.json last
+        group.write(run_dir / CONFIG_FILE, lambda path: path.write_text(_config_text(config)))
+        group.write(run_dir / METRICS_FILE, lambda path: path.write_text(_metrics_text(history)))
+        weights = group.write(run_dir / WEIGHTS_FILE, model.save_weights)
+        state = {
+            "epoch": len(history),
+            "seed_state": [int(v) for v in model.seed_generator.state.numpy().ravel()],
+            "weights_sha256": sha256_of(weights),
+        }
+        group.write(run_dir / CHECKPOINT_FILE, lambda path: path.write_text(json.dumps(state) + "\n"))
 
 
-def load_checkpoint(model, run_dir: Path) -> int:
-    """Restore weights, optimizer and random state into a compiled model; return the epochs completed."""
-    path = Path(run_dir) / CHECKPOINT_FILE
-    weights = Path(run_dir) / WEIGHTS_FILE
-    if not path.is_file() or not weights.is_file():
-        raise RunError(f"{run_dir} has no checkpoint to resume from; train it without --resume.")
+def restore_checkpoint(model, run_dir: Path) -> list[dict[str, Any]]:
+    """Restore weights, optimizer and random state into a compiled model; return the finished epochs' metrics."""
+    from genmodels.weights import load_weights
+
+    run_dir = Path(run_dir)
+    path, weights = run_dir / CHECKPOINT_FILE, run_dir / WEIGHTS_FILE
+    if not path.is_file():
+        raise RunError(f"{run_dir} has no {CHECKPOINT_FILE}: no epoch finished, so there is nothing to resume; start again with --force.")
+    if not weights.is_file():
+        raise RunError(f"{run_dir} has a {CHECKPOINT_FILE} but no {WEIGHTS_FILE}, so it cannot be resumed; start again with --force.")
+    state = _read_json(path)
+    seed_state = model.seed_generator.state
+    if not (
+        isinstance(state, dict)
+        and _is_int(state.get("epoch"))
+        and state["epoch"] >= 1
+        and isinstance(state.get("seed_state"), list)
+        and len(state["seed_state"]) == int(np.prod(seed_state.shape))
+        and all(_is_int(v) for v in state["seed_state"])
+        and isinstance(state.get("weights_sha256", ""), str)
+    ):
+        raise RunError(f"{path} is not a genmodels checkpoint (expected epoch, seed_state and weights_sha256).")
+    done = state["epoch"]
+    if state.get("weights_sha256") and sha256_of(weights) != state["weights_sha256"]:
+        raise RunError(
+            f"{weights} is not the file that {path} describes (its SHA-256 differs): it was replaced or damaged "
+            f"after epoch {done} was saved."
+        )
+    history = read_metrics(run_dir)
+    if len(history) < done:
+        raise RunError(f"{run_dir / METRICS_FILE} has {len(history)} epochs, but {path} says {done} finished.")
+    load_weights(model, weights, _stored_architecture(run_dir))
     try:
-        state = json.loads(path.read_text())
-        epoch = int(state["epoch"])
-        model.load_weights(weights)
-        seed_state = model.seed_generator.state
-        seed_state.assign(np.asarray(state["seed_state"]).astype(seed_state.dtype).reshape(seed_state.shape))
-    except Exception as exc:
-        raise RunError(f"cannot resume from {run_dir}: {exc}") from None
-    return epoch
+        seed_state.assign(np.asarray(state["seed_state"], dtype=np.int64).astype(seed_state.dtype).reshape(seed_state.shape))
+    except (ValueError, OverflowError) as exc:
+        raise RunError(f"{path}: seed_state does not fit the model's random generator ({exc}).") from None
+    return history[:done]
+
+
+def _stored_architecture(run_dir: Path) -> str:
+    try:
+        return architecture(read_config(run_dir).model_config)
+    except GenmodelsError:
+        return f"{CONFIG_FILE} unreadable"
 
 
 def read_evaluation(run_dir: Path, split: str) -> dict[str, Any] | None:
@@ -214,15 +398,57 @@ def read_evaluation(run_dir: Path, split: str) -> dict[str, Any] | None:
     path = Path(run_dir) / f"evaluation-{split}.json"
     if not path.is_file():
         return None
-    try:
-        return json.loads(path.read_text())
-    except ValueError as exc:
-        raise RunError(f"{path} is not valid JSON ({exc}).") from None
+    figures = _read_json(path)
+    if not isinstance(figures, dict) or not isinstance(figures.get("terms", {}), dict):
+        raise RunError(f"{path} is not an evaluation written by genmodels evaluate.")
+    return figures
 
 
 def read_metrics(run_dir: Path) -> list[dict[str, Any]]:
-    """The per-epoch records of metrics.jsonl."""
+    """The per-epoch records of metrics.jsonl; a RunError names the file and line of anything else."""
     path = Path(run_dir) / METRICS_FILE
     if not path.is_file():
         return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    records = []
+    for number, line in enumerate(_read_text(path).splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except (ValueError, RecursionError) as exc:
+            raise RunError(f"{path}, line {number}, is not valid JSON ({exc}).") from None
+        if not _is_metrics_record(record, len(records) + 1):
+            raise RunError(f"{path}, line {number}, is not the record of epoch {len(records) + 1} (epoch, train and test losses).")
+        records.append(record)
+    return records
+
+
+def _is_metrics_record(record: Any, epoch: int) -> bool:
+    def losses(value: Any) -> bool:
+        return isinstance(value, dict) and all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) for v in value.values()
+        )
+
+    return isinstance(record, dict) and record.get("epoch") == epoch and losses(record.get("train")) and losses(record.get("test"))
+
+
+def _config_text(config: RunConfig) -> str:
+    return json.dumps(asdict(config), indent=2) + "\n"
+
+
+def _metrics_text(history: list[dict[str, Any]]) -> str:
+    return "".join(json.dumps(record) + "\n" for record in history)
+
+
+def _read_text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise RunError(f"{path} is not a text file; it is corrupt.") from None
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(_read_text(path))
+    except (ValueError, RecursionError) as exc:
+        raise RunError(f"{path} is not valid JSON ({exc}); it is corrupt or was cut short.") from None

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import genmodels.backend  # noqa: F401  (TensorFlow, imported quietly)
 
-import json
 import math
 import sys
 import time
@@ -27,15 +26,14 @@ from genmodels.model import GenerativeModel
 from genmodels.plots import save_image_grid, save_training_curves
 from genmodels.runs import (
     CURVES_FILE,
-    METRICS_FILE,
     SAMPLES_FILE,
     RunConfig,
-    load_checkpoint,
-    read_metrics,
+    restore_checkpoint,
     run_lock,
     save_checkpoint,
-    save_weights,
+    start_fresh,
     write_config,
+    write_metrics,
 )
 from genmodels.specs import ModelSpec
 
@@ -69,17 +67,18 @@ class TrainResult:
 
 class _Epochs:
     """Runs the epochs of a training: compiled steps over resident images, a test pass, and after each
-    epoch its record appended to metrics.jsonl and a checkpoint written atomically.
+    epoch its record and a checkpoint saved together (see `save_checkpoint`).
 
     The first NaN or infinite loss stops training with a TrainingError naming the epoch, the step
     and the loss terms, before anything of that epoch is saved: the last complete epoch stays as it was.
     """
 
-    def __init__(self, model: GenerativeModel, config: TrainConfig, dataset: Dataset, run_dir: Path, history, verbose):
+    def __init__(self, model: GenerativeModel, config: TrainConfig, dataset: Dataset, run_dir: Path, history, run_config: RunConfig, verbose):
         self.model = model
         self.config = config
         self.run_dir = run_dir
         self.history = history
+        self.run_config = run_config
         self.verbose = verbose
         self.names = [metric.name for metric in model.metrics]
         jit = config.precision == "float32"  # bfloat16 reaches the CPU's matrix units through oneDNN, not XLA
@@ -87,8 +86,6 @@ class _Epochs:
         self.test_loop = StepLoop(model.test_step, self.names, dataset.test, jit_compile=jit)
         self.train_size = len(dataset.train)
         self.test_order = np.arange(len(dataset.test))
-        self.path = run_dir / METRICS_FILE
-        self.path.write_text("".join(json.dumps(record) + "\n" for record in history))
 
     def run(self) -> None:
         for epoch in range(len(self.history) + 1, self.config.epochs + 1):
@@ -106,9 +103,7 @@ class _Epochs:
             bar.update(steps, [*train.items(), *((f"val_{name}", value) for name, value in test.items())], finalize=True)
         record = {"epoch": epoch, "seconds": round(time.perf_counter() - started, 3), "train": train, "test": test}
         self.history.append(record)
-        with open(self.path, "a") as out:
-            out.write(json.dumps(record) + "\n")
-        save_checkpoint(self.model, self.run_dir, epoch)
+        save_checkpoint(self.model, self.run_dir, self.history, self.run_config)
 
     def _pass(self, loop: StepLoop, order, batch_size: int, epoch: int, bar) -> dict[str, float]:
         """One pass of `loop` over `order`; the metrics' means over the pass (checked finite)."""
@@ -150,6 +145,7 @@ def train(
     run_dir: Path,
     *,
     resume: bool = False,
+    overwrite: bool = False,
     verbose: int | str = "auto",
 ) -> TrainResult:
     """Train `spec`'s model on `dataset` with Adam and write the run directory.
@@ -157,14 +153,15 @@ def train(
     The run is repeatable: the seed fixes initialisation, each epoch's shuffling and sampling. The
     config is written first, and a checkpoint (weights, optimizer state, epoch, random state) after
     every epoch, so an interrupted run loses at most the epoch in progress; `resume=True` continues
-    from the last complete epoch. One training at a time may write a run directory.
+    from the last complete epoch. One training at a time may write a run directory, and a fresh
+    training refuses a directory that already holds a run unless `overwrite` (which removes it).
     """
     run_dir = Path(run_dir)
     with run_lock(run_dir):
-        return _train(spec, model_config, train_config, dataset, run_dir, resume, verbose)
+        return _train(spec, model_config, train_config, dataset, run_dir, resume, overwrite, verbose)
 
 
-def _train(spec, model_config, train_config, dataset, run_dir: Path, resume: bool, verbose) -> TrainResult:
+def _train(spec, model_config, train_config, dataset, run_dir: Path, resume: bool, overwrite: bool, verbose) -> TrainResult:
     model_config = model_config.replace(input_dim=dataset.input_dim)
     history: list[dict[str, Any]] = []
     keras.utils.set_random_seed(train_config.seed)
@@ -173,27 +170,27 @@ def _train(spec, model_config, train_config, dataset, run_dir: Path, resume: boo
     model.build_for(model_config.input_dim)
     model.compile(optimizer=keras.optimizers.Adam(train_config.learning_rate))
     model.optimizer.build(model.trainable_variables)
-    if resume:
-        done = load_checkpoint(model, run_dir)
-        history = read_metrics(run_dir)[:done]
-    write_config(
-        run_dir,
-        RunConfig(
-            model=spec.name,
-            model_config=model_config.to_dict(),
-            train=train_config.to_dict(),
-            dataset={
-                "name": dataset.name,
-                "image_shape": list(dataset.image_shape),
-                "train_size": len(dataset.train),
-                "test_size": len(dataset.test),
-            },
-        ),
+    run_config = RunConfig(
+        model=spec.name,
+        model_config=model_config.to_dict(),
+        train=train_config.to_dict(),
+        dataset={
+            "name": dataset.name,
+            "image_shape": list(dataset.image_shape),
+            "train_size": len(dataset.train),
+            "test_size": len(dataset.test),
+        },
     )
+    if resume:  # the run's files change only with its next checkpoint, all together
+        history = restore_checkpoint(model, run_dir)
+    else:
+        start_fresh(run_dir, overwrite)
+        write_config(run_dir, run_config)
+        write_metrics(run_dir, history)
     verbose = (1 if sys.stdout.isatty() else 2) if verbose == "auto" else verbose
-    _Epochs(model, train_config, dataset, run_dir, history, verbose).run()
+    _Epochs(model, train_config, dataset, run_dir, history, run_config, verbose).run()
     model.prior.adapt(encode(model, dataset.train))
-    save_weights(model, run_dir)
+    save_checkpoint(model, run_dir, history, run_config)
     images = np.asarray(model.generate(SAMPLE_GRID_SIZE, seed=train_config.seed))
     save_image_grid(images, run_dir / SAMPLES_FILE, dataset.image_shape)
     save_training_curves(history, run_dir / CURVES_FILE)

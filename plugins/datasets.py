@@ -107,8 +107,8 @@ def load_mnist(data_dir: Path, *, url: str = MNIST_URL, sha256: str = MNIST_SHA2
     with np.load(path, allow_pickle=False) as npz:
         return Dataset(
             "mnist",
-            train=npz["x_train"],
-            test=npz["x_test"],
+            train=npz["x_train"].astype(np.float32) / 255.0,  # greys 0..255 as probabilities in [0, 1]
+            test=npz["x_test"].astype(np.float32) / 255.0,
             train_labels=npz["y_train"],
             test_labels=npz["y_test"],
         )

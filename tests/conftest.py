@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -58,3 +59,67 @@ def empty_data_dir(tmp_path, monkeypatch) -> Path:
 def random_binary_images(count: int, seed: int = 0, side: int = 28) -> np.ndarray:
     """Random 0/1 images, flattened: small synthetic data for unit tests."""
     return (np.random.default_rng(seed).random((count, side * side)) < 0.2).astype(np.uint8)
+
+
+@pytest.fixture(scope="session")
+def tiny_npz(tmp_path_factory) -> Path:
+    """A user-format .npz of random 0/1 images: 300 train, 100 test (for fast runs that need no real data)."""
+    path = tmp_path_factory.mktemp("tiny") / "tiny.npz"
+    np.savez(path, train=random_binary_images(300), test=random_binary_images(100, seed=1))
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tiny_npz, tmp_path_factory) -> Path:
+    """A 'vae' run (2-D codings, one hidden layer of 16) trained for one epoch on tiny_npz. Copy it before changing it."""
+    from genmodels.data import load_npz
+    from genmodels.plugins import build_registry
+    from genmodels.trainer import train
+
+    spec = build_registry().model("vae")
+    run_dir = tmp_path_factory.mktemp("tiny-run") / "vae"
+    recipe = spec.train.replace(epochs=1, batch_size=100, dataset=str(tiny_npz))
+    train(spec, spec.config().replace(latent_dim=2, hidden="16"), recipe, load_npz(tiny_npz), run_dir, verbose=0)
+    return run_dir
+
+
+@pytest.fixture
+def run_copy(tiny_run, tmp_path) -> Path:
+    """A copy of tiny_run that a test may damage."""
+    import shutil
+
+    return Path(shutil.copytree(tiny_run, tmp_path / "run"))
+
+
+@dataclass
+class Outcome:
+    """What `genmodels ARGS` did, run in this process through cli.main."""
+
+    code: int
+    out: str
+    err: str
+
+    def assert_one_error_line(self, *fragments: str) -> str:
+        """Exit status 1, one line on standard error that starts with 'Error:' and holds every fragment; no traceback."""
+        lines = self.err.strip().splitlines()
+        assert self.code == 1, f"exit status {self.code}: {self.err}"
+        assert len(lines) == 1 and lines[0].startswith("Error: "), self.err
+        for fragment in fragments:
+            assert fragment in lines[0], f"{fragment!r} not in {lines[0]!r}"
+        return lines[0]
+
+
+def run_main(capsys, *args: str) -> Outcome:
+    """`genmodels ARGS` through cli.main (its one error mapping) in this process."""
+    from genmodels.cli import main
+
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exit:
+        main([str(arg) for arg in args])
+    captured = capsys.readouterr()
+    return Outcome(exit.value.code or 0, captured.out, captured.err)
+
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    """Every file under `folder` by relative path, with its bytes: to show that nothing saved was touched."""
+    return {str(path.relative_to(folder)): path.read_bytes() for path in sorted(folder.rglob("*")) if path.is_file()}

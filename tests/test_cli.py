@@ -30,7 +30,7 @@ def grid_size(count: int, columns: int = 10, side: int = 28) -> tuple[int, int]:
     return (rows * (side + PAD) + PAD) * SCALE, (columns * (side + PAD) + PAD) * SCALE
 
 
-@pytest.mark.parametrize("command", [["--help"], ["list"], ["info", "vae"], ["train", "--help"]])
+@pytest.mark.parametrize("command", [["--help"], ["list"], ["--strict-plugins", "list"], ["info", "vae"], ["train", "--help"]])
 def test_help_and_listing_never_import_tensorflow(command):
     probe = (
         "import sys; from genmodels.cli import main; sys.argv = ['genmodels', *sys.argv[1:]]\n"
@@ -81,11 +81,11 @@ def test_bad_input_gets_one_readable_line_and_a_non_zero_exit(args, message, tmp
     assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
 
 
-def test_a_count_below_one_is_a_usage_error():
+def test_a_usage_error_is_one_line_too():
     result = run_cli("sample", "vae", "-n", "0")
-    assert result.returncode == 2 and "Traceback" not in result.stderr
-
-
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith("Error: Invalid value for '-n': ") and line.endswith("(see genmodels sample --help)")
 
 
 def test_train_then_sample_end_to_end_on_real_data(mnist_slice, tmp_path):
@@ -158,6 +158,19 @@ def test_a_broken_third_party_plugin_is_named_and_the_cli_still_works(tmp_path):
     assert result.stderr.startswith("Warning: plugin 'broken' (package genmodels-broken) could not be loaded: ModuleNotFoundError")
     assert "vae" in result.stdout and "Traceback" not in result.stderr
     assert "laplace" not in result.stdout
+
+
+@pytest.mark.parametrize("strict", [["--strict-plugins"], []], ids=["option", "variable"])
+def test_strict_plugin_mode_makes_a_broken_plugin_an_error_naming_it(tmp_path, strict):
+    from test_registry import install_fake_distribution
+
+    install_fake_distribution(tmp_path, "genmodels-broken", {"broken": "genmodels_broken"}, "import no_such_module\n")
+    env = {**os.environ, "PYTHONPATH": str(tmp_path), **({} if strict else {"GENMODELS_STRICT_PLUGINS": "1"})}
+    result = run_cli(*strict, "list", env=env)
+    assert result.returncode == 1 and result.stdout == ""
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith("Error: plugin 'broken' (package genmodels-broken) could not be loaded: ModuleNotFoundError")
+    assert line.endswith("(strict plugin mode)")
 
 
 def test_a_run_without_weights_says_that_training_never_finished_an_epoch(tmp_path):

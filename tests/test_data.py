@@ -70,6 +70,24 @@ def test_a_download_with_the_wrong_checksum_is_refused_and_not_kept(tmp_path):
     assert list((tmp_path / "cache").iterdir()) == []
 
 
+def test_a_full_disk_while_downloading_leaves_nothing_behind_and_names_the_file(tmp_path, monkeypatch):
+    import errno
+    import os
+
+    from genmodels import data as data_module
+
+    def fills_the_disk(url, out, label, *, quiet):
+        out.write(b"the first bytes")
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(data_module, "_download", fills_the_disk)
+    dest = tmp_path / "cache" / "local.bin"
+    with pytest.raises(OSError) as error:  # not a DatasetError: cli.main reports it as a full disk
+        fetch((tmp_path / "remote.bin").as_uri(), dest, quiet=True)
+    assert error.value.errno == errno.ENOSPC and error.value.filename == str(dest)
+    assert list(dest.parent.iterdir()) == []
+
+
 def test_a_cached_file_with_the_wrong_checksum_is_reported(empty_data_dir):
     (empty_data_dir / "mnist.npz").write_bytes(b"truncated")
     with pytest.raises(ChecksumError, match="mnist.npz does not have the expected SHA-256"):
@@ -113,10 +131,40 @@ def test_a_corrupt_amat_download_is_refused_and_removed(tmp_path):
 
 def test_a_users_npz_is_loaded_by_path(tmp_path):
     path = tmp_path / "mine.npz"
-    np.savez(path, train=np.full((4, 8, 8), 255, np.uint8), test=np.zeros((2, 64), np.float32))
+    np.savez(path, train=np.ones((4, 8, 8), np.uint8), test=np.full((2, 64), 0.25, np.float32))
     data = load_dataset(str(path), build_registry())
-    assert data.image_shape == (8, 8) and data.input_dim == 64
-    assert data.train.max() == 1.0 and data.name == "mine.npz"
+    assert data.image_shape == (8, 8) and data.input_dim == 64 and data.name == "mine.npz"
+    assert data.train.dtype == np.float32 and data.train.max() == 1.0 and data.test.max() == 0.25
+
+
+def test_grey_levels_0_to_255_are_refused_with_an_offer_to_binarize(tmp_path):
+    path = tmp_path / "greys.npz"
+    greys = np.tile(np.array([0, 127, 128, 255], np.uint8), (3, 4))  # three 4x4 images
+    np.savez(path, train=greys, test=greys[:1])
+    with pytest.raises(DatasetError, match="look like greys 0..255 .*Train with --binarize"):
+        load_dataset(str(path), build_registry())
+    data = load_dataset(str(path), build_registry(), binarize=True)
+    np.testing.assert_array_equal(data.train[0, :4], [0.0, 0.0, 1.0, 1.0])  # 1 where the grey is >= 128
+    assert data.train.dtype == np.float32 and set(np.unique(data.train)) == {0.0, 1.0}
+
+
+def test_binarize_thresholds_values_in_0_1_at_one_half_and_refuses_other_ranges(tmp_path):
+    path = tmp_path / "probabilities.npz"
+    values = np.tile(np.array([0.0, 0.49, 0.5, 1.0], np.float32), (2, 4))
+    np.savez(path, train=values, test=values)
+    np.testing.assert_array_equal(load_npz(path, binarize=True).train[0, :4], [0.0, 0.0, 1.0, 1.0])
+    np.testing.assert_array_equal(load_npz(path).train[0, :4], values[0, :4])  # unchanged without it
+    np.savez(path, train=values - 0.5, test=values)
+    with pytest.raises(DatasetError, match="--binarize takes values in \\[0, 1\\] or whole-number greys"):
+        load_npz(path, binarize=True)
+
+
+def test_a_registered_dataset_can_be_binarized_too(tmp_path):
+    from genmodels.data import Dataset
+
+    grey = Dataset("grey", train=np.full((2, 784), 0.6, np.float32), test=np.full((1, 784), 0.4, np.float32))
+    black_and_white = grey.binarized()
+    assert black_and_white.train.max() == 1.0 and black_and_white.test.max() == 0.0
 
 
 @pytest.mark.parametrize(
@@ -127,6 +175,17 @@ def test_a_users_npz_is_loaded_by_path(tmp_path):
         ({"train": np.zeros((3, 780)), "test": np.zeros((1, 780))}, "with square D"),
         ({"train": np.full((3, 784), 2.0), "test": np.zeros((1, 784))}, "values must lie in \\[0, 1\\]"),
         ({"train": np.zeros((3, 784)), "test": np.zeros((1, 100))}, "received shape \\(1, 100\\)"),
+        ({"train": np.zeros((3, 28, 28)), "test": np.zeros((2, 27, 27))}, "received shape \\(2, 27, 27\\)"),
+        ({"train": np.zeros((3, 0, 0)), "test": np.zeros((1, 0))}, "'train' has shape \\(3, 0, 0\\)"),
+        ({"train": np.zeros((2, 2, 28, 28)), "test": np.zeros((1, 784))}, "'train' has shape \\(2, 2, 28, 28\\)"),
+        ({"train": np.full((3, 784), "0"), "test": np.zeros((1, 784))}, "expected numbers .* received dtype <U1"),
+        ({"train": np.zeros((3, 784), complex), "test": np.zeros((1, 784))}, "received dtype complex128"),
+        ({"train": np.zeros((3, 784), "timedelta64[s]"), "test": np.zeros((1, 784))}, "received dtype timedelta64\\[s\\]"),
+        ({"train": np.full((3, 784), np.nan), "test": np.zeros((1, 784))}, "NaN or infinite"),
+        ({"train": np.full((3, 784), 254.0), "test": np.zeros((1, 784))}, "look like greys 0..255"),
+        ({"train": np.full((3, 784), -0.5), "test": np.zeros((1, 784))}, "received range \\[-0.5, -0.5\\].*Rescale"),
+        ({"train": np.zeros((3, 784)), "test": np.zeros((1, 784)), "test_labels": np.zeros(2, int)}, "one integer label per image"),
+        ({"train": np.zeros((3, 784)), "test": np.zeros((1, 784)), "train_labels": np.zeros(3)}, "dtype float64"),
     ],
 )
 def test_a_bad_users_npz_gets_a_clear_error(tmp_path, arrays, message):
@@ -134,6 +193,25 @@ def test_a_bad_users_npz_gets_a_clear_error(tmp_path, arrays, message):
     np.savez(path, **arrays)
     with pytest.raises(DatasetError, match=message):
         load_npz(path)
+
+
+def test_arrays_of_python_objects_are_refused_without_unpickling(tmp_path):
+    path = tmp_path / "objects.npz"
+    np.savez(path, train=np.array([{"pixels": 1}] * 3, dtype=object), test=np.zeros((1, 784)))
+    with pytest.raises(DatasetError, match="'train' is an array of Python objects; genmodels never unpickles"):
+        load_npz(path)
+
+
+def test_a_truncated_npz_and_a_single_npy_array_get_clear_errors(tmp_path):
+    whole = tmp_path / "whole.npz"
+    np.savez(whole, train=np.zeros((300, 784)), test=np.zeros((10, 784)))
+    for cut in (100, len(whole.read_bytes()) // 2, len(whole.read_bytes()) - 30):
+        (tmp_path / "cut.npz").write_bytes(whole.read_bytes()[:cut])
+        with pytest.raises(DatasetError, match="cut.npz (is not a readable .npz file|: 'train' cannot be read)"):
+            load_npz(tmp_path / "cut.npz")
+    np.save(tmp_path / "one.npy", np.zeros((3, 784)))
+    with pytest.raises(DatasetError, match="holds a single array, not an .npz archive"):
+        load_npz(tmp_path / "one.npy")
 
 
 def test_a_file_that_is_not_npz_and_an_unknown_name_get_clear_errors(tmp_path):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 import textwrap
 import types
@@ -11,8 +12,8 @@ import pytest
 
 import genmodels
 from genmodels import DatasetSpec, ModelSpec, hookimpl
-from genmodels.errors import DuplicateNameError, UnknownNameError
-from genmodels.plugins import build_registry
+from genmodels.errors import ConfigError, DuplicateNameError, PluginError, UnknownNameError
+from genmodels.plugins import build_registry, strict_mode
 from genmodels.registry import PluginWarning
 
 
@@ -148,6 +149,43 @@ def test_the_allowlist_keeps_third_party_plugins_out_but_never_the_builtins(tmp_
     monkeypatch.setenv("GENMODELS_PLUGINS", "genmodels_extra")
     assert build_registry().model("extra-model").package == "genmodels-extra"
     sys.modules.pop("genmodels_extra", None)
+
+
+@pytest.mark.parametrize(
+    ("plugins", "words"),
+    [
+        (lambda: [fake_plugin("broken", models=["lost"], fail_in="register_models")], "plugin 'broken' failed in register_models: RuntimeError: boom"),
+        (lambda: [fake_plugin("bad-data", datasets=["x"], fail_in="register_datasets")], "plugin 'bad-data' failed in register_datasets"),
+        (lambda: [_registers("vae")], "plugin 'sloppy' registered 'vae' as a model; expected a ModelSpec"),
+        (lambda: [fake_plugin("shouty", models=["My Model"])], "plugin 'shouty' registered the model name 'My Model'"),
+        (lambda: [fake_plugin("alpha", models=["twin"]), fake_plugin("beta", models=["twin"])], "'twin' is registered by more than one plugin: 'alpha' and 'beta'"),
+    ],
+    ids=["hook-raises", "dataset-hook-raises", "not-a-spec", "bad-name", "duplicate"],
+)
+def test_strict_mode_makes_every_plugin_warning_an_error_naming_the_plugin(plugins, words):
+    with pytest.raises(PluginError, match=re.escape(words) + ".*\\(strict plugin mode\\)"):
+        build_registry(plugins(), entry_points=False, strict=True)
+
+
+def test_strict_mode_refuses_a_plugin_whose_import_fails_and_comes_from_the_environment(tmp_path, monkeypatch):
+    install_fake_distribution(tmp_path, "genmodels-broken", {"broken": "genmodels_broken"}, "raise ImportError('no such thing')")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setenv("GENMODELS_STRICT_PLUGINS", "1")
+    assert strict_mode()
+    with pytest.raises(PluginError, match="plugin 'broken' \\(package genmodels-broken\\) could not be loaded: ImportError"):
+        build_registry()
+    monkeypatch.setenv("GENMODELS_PLUGINS", "")  # the allowlist leaves the broken plugin out: strict mode has nothing to object to
+    assert "vae" in build_registry().models
+
+
+def test_the_builtins_pass_strict_mode_and_a_bad_switch_value_is_refused(monkeypatch):
+    assert {"vae", "ae"} <= {spec.name for spec in build_registry(strict=True).models}
+    for value, strict in (("0", False), ("off", False), ("", False), ("true", True), ("YES", True)):
+        monkeypatch.setenv("GENMODELS_STRICT_PLUGINS", value)
+        assert strict_mode() is strict
+    monkeypatch.setenv("GENMODELS_STRICT_PLUGINS", "maybe")
+    with pytest.raises(ConfigError, match="GENMODELS_STRICT_PLUGINS must be 1 or 0"):
+        strict_mode()
 
 
 def install_fake_distribution(folder, name: str, entry_points: dict[str, str], source: str) -> None:

@@ -50,6 +50,15 @@ def test_a_lock_left_by_a_dead_process_is_taken_over(tmp_path):
         assert json.loads((tmp_path / LOCK_FILE).read_text())["pid"] == os.getpid()
 
 
+def test_taking_over_a_stale_lock_removes_the_temporaries_of_an_unfinished_checkpoint(tmp_path):
+    write_lock(tmp_path, dead_pid())
+    (tmp_path / ".tmp-abc123-model.weights.h5").write_bytes(b"half")
+    (tmp_path / ".tmp-def456-checkpoint.json").write_text("{")
+    (tmp_path / "notes.txt").write_text("mine")
+    with run_lock(tmp_path):
+        assert sorted(path.name for path in tmp_path.iterdir()) == [LOCK_FILE, "notes.txt"]
+
+
 def test_a_lock_from_another_machine_is_respected(tmp_path):
     write_lock(tmp_path, 1, host="elsewhere.example")
     with pytest.raises(TrainingError, match="on elsewhere.example"):
@@ -128,7 +137,7 @@ def longer_slice(slice_file, tmp_path_factory):
 def test_a_run_killed_mid_epoch_resumes_to_the_same_result_as_an_uninterrupted_one(longer_slice, tmp_path, shared_data):
     import time
 
-    common = ["train", "vae", "--epochs", "4", "--batch-size", "50", "--dataset", str(longer_slice), "--latent-dim", "8"]
+    common = ["train", "vae", "--epochs", "4", "--batch-size", "10", "--dataset", str(longer_slice), "--latent-dim", "8"]
     whole = subprocess.run([sys.executable, "-m", "genmodels.cli", *common, "--run-dir", str(tmp_path / "whole")],
                            capture_output=True, text=True, timeout=300)
     assert whole.returncode == 0, whole.stderr
@@ -139,7 +148,7 @@ def test_a_run_killed_mid_epoch_resumes_to_the_same_result_as_an_uninterrupted_o
     deadline = time.monotonic() + 240
     while len(read_metrics(killed)) < 2 and time.monotonic() < deadline:
         time.sleep(0.05)
-    time.sleep(0.5)  # into epoch 3 (about 1.2 s long here)
+    time.sleep(read_metrics(killed)[-1]["seconds"] / 2)  # into the middle of epoch 3
     process.kill()  # SIGKILL: no cleanup, the lock stays behind
     process.wait()
     assert len(read_metrics(killed)) == 2 and (killed / LOCK_FILE).exists()
@@ -153,7 +162,7 @@ def test_a_run_killed_mid_epoch_resumes_to_the_same_result_as_an_uninterrupted_o
         assert mine["test"] == pytest.approx(theirs["test"], rel=1e-4)
     for artefact in ("samples.png", "curves.png", "model.weights.h5", "checkpoint.json"):
         assert (killed / artefact).is_file()
-    assert not (killed / LOCK_FILE).exists()
+    assert not (killed / LOCK_FILE).exists() and not list(killed.glob(".tmp-*"))
 
 
 def test_resume_refuses_new_settings_and_runs_without_a_checkpoint(tmp_path):
