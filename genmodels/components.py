@@ -10,7 +10,7 @@ from typing import Any
 import keras
 from keras import ops
 
-from genmodels.distributions import LOG_2PI, Bernoulli, DiagonalGaussian, PointMass
+from genmodels.distributions import LOG_2PI, Bernoulli, DiagonalGaussian, PointMass, standard_normal
 from genmodels.errors import ConfigError
 from genmodels.interfaces import Decoder, Encoder, ForwardPass, LatentPrior, Loss
 
@@ -110,7 +110,7 @@ class StandardNormalPrior(LatentPrior):
     """p(z) = N(0, I), with the closed-form KL for Gaussian posteriors."""
 
     def sample(self, n, seed=None):
-        return keras.random.normal((n, self.latent_dim), seed=seed)
+        return standard_normal((n, self.latent_dim), seed=seed)
 
     def log_prob(self, z):
         return -0.5 * ops.sum(LOG_2PI + ops.square(z), axis=-1)

@@ -12,9 +12,19 @@ import math
 from abc import ABC, abstractmethod
 
 import keras
+import tensorflow as tf
 from keras import ops
 
 LOG_2PI = math.log(2.0 * math.pi)
+
+
+def standard_normal(shape, seed: keras.random.SeedGenerator | int | None = None, dtype="float32"):
+    """N(0, 1) draws. From a SeedGenerator they use the Philox algorithm by name: Keras' default
+    ("auto_select") compiles under XLA on a CPU into code 8x slower, a tenth of a training epoch."""
+    if isinstance(seed, keras.random.SeedGenerator):
+        pair = tf.cast(tf.math.floormod(seed.next(), 2**31 - 1), tf.int32)
+        return tf.random.stateless_normal(shape, seed=pair, dtype=dtype, alg="philox")
+    return keras.random.normal(shape, seed=seed, dtype=dtype)
 
 
 def as_float32(tensor):
@@ -57,7 +67,7 @@ class DiagonalGaussian(Distribution):
         self.log_var = as_float32(log_var)
 
     def sample(self, seed=None):
-        eps = keras.random.normal(ops.shape(self.loc), seed=seed, dtype=self.loc.dtype)
+        eps = standard_normal(ops.shape(self.loc), seed=seed, dtype=self.loc.dtype)
         return self.loc + ops.exp(0.5 * self.log_var) * eps
 
     def mean(self):
