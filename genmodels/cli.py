@@ -79,6 +79,8 @@ def train(
     seed: Annotated[Optional[int], typer.Option(min=0, max=MAX_SEED, help="Random seed; the same seed gives the same run. \\[default: 0]", show_default=False)] = None,
     precision: Annotated[Optional[str], typer.Option(help="Layer arithmetic: float32, or bfloat16 (mixed: bf16 matrix products, float32 weights and losses; faster on CPUs with bf16 units, see docs/performance.md). \\[default: float32]", show_default=False)] = None,
     option: Annotated[list[str], typer.Option("--option", "-o", help="A model-specific option KEY=VALUE, repeatable; `genmodels info MODEL` lists them.")] = [],
+    kl_warmup: Annotated[Optional[int], typer.Option(min=0, metavar="EPOCHS", help="Raise the KL term's weight linearly from 0 over the first EPOCHS epochs (any model with a KL term). \\[default: 0]", show_default=False)] = None,
+    dynamic_binarize: Annotated[bool, typer.Option("--dynamic-binarize", help="Grey images: draw every training pixel anew at each step as Bernoulli(grey); the test set is drawn once, from the seed.")] = False,
     binarize: Annotated[bool, typer.Option("--binarize", help="Threshold the images to 0/1 first: 1 where a value in [0, 1] is >= 0.5, or a grey 0..255 is >= 128.")] = False,
     resume: Annotated[bool, typer.Option("--resume", help="Continue the run in RUN_DIR from its last complete epoch, with its own settings (only --epochs may change).")] = False,
     force: Annotated[bool, typer.Option("--force", help="Replace the run that RUN_DIR already holds (its weights, checkpoint, metrics and evaluations are deleted).")] = False,
@@ -93,7 +95,8 @@ def train(
     registry = get_registry()
     spec = registry.model(model)
     run_dir = run_dir or _default_run_dir(spec.name)
-    recipe = {"batch_size": batch_size, "learning_rate": learning_rate, "dataset": dataset, "seed": seed, "binarize": binarize or None, "precision": precision}
+    recipe = {"batch_size": batch_size, "learning_rate": learning_rate, "dataset": dataset, "seed": seed, "binarize": binarize or None, "precision": precision,
+              "kl_warmup": kl_warmup, "dynamic_binarize": dynamic_binarize or None}
     if resume and force:
         raise ConfigError("--resume continues the run in RUN_DIR and --force replaces it: give one of them.")
     if resume:
@@ -115,7 +118,8 @@ def train(
 
     from genmodels.data import load_dataset
 
-    data = load_dataset(train_config.dataset, registry, binarize=train_config.binarize)
+    data = load_dataset(train_config.dataset, registry, binarize=train_config.binarize,
+                        dynamic_binarize=train_config.dynamic_binarize, seed=train_config.seed)
     typer.echo(f"Training {spec.name} on {data.name} ({len(data.train)} train, {len(data.test)} test images) into {run_dir}")
     from genmodels.trainer import train as run_training
 
@@ -348,7 +352,8 @@ def _run_dataset(config, registry):
     """The dataset a run was trained on, prepared as it was for training (binarized or not)."""
     from genmodels.data import load_dataset
 
-    return load_dataset(config.train["dataset"], registry, binarize=bool(config.train.get("binarize", False)))
+    return load_dataset(config.train["dataset"], registry, binarize=bool(config.train.get("binarize", False)),
+                        dynamic_binarize=bool(config.train.get("dynamic_binarize", False)), seed=int(config.train.get("seed", 0)))
 
 
 @contextlib.contextmanager

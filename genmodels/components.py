@@ -158,9 +158,30 @@ class Reconstruction(Loss):
 
 
 class KLDivergence(Loss):
-    """KL(q(z|x) || p(z)), the VAE's latent loss; exact when the prior knows a closed form."""
+    """KL(q(z|x) || p(z)), the VAE's latent loss; exact when the prior knows a closed form.
+
+    `weight` is the beta of a beta-VAE; the term takes part in `--kl-warmup`.
+    """
 
     name = "kl"
+    warmup = True
+
+    def __init__(self, weight: float = 1.0):
+        self.weight = float(weight)
 
     def __call__(self, forward: ForwardPass):
         return forward.prior.kl(forward.posterior, forward.z)
+
+
+def mlp_vae(config, *, prior: LatentPrior | None = None, losses: Sequence[Loss] | None = None):
+    """The seed's VAE from an MLPConfig: Gaussian MLP encoder, Bernoulli MLP decoder mirroring it,
+    N(0, I) prior, reconstruction and KL losses; a variant passes the one part it changes."""
+    from genmodels.model import GenerativeModel
+
+    mlp = dict(activation=config.activation, initializer=config.initializer)
+    return GenerativeModel(
+        encoder=GaussianMLPEncoder(config.latent_dim, hidden=config.hidden, **mlp),
+        decoder=BernoulliMLPDecoder(config.input_dim, hidden=config.hidden[::-1], **mlp),
+        prior=prior if prior is not None else StandardNormalPrior(config.latent_dim),
+        losses=list(losses) if losses is not None else [Reconstruction(), KLDivergence()],
+    )

@@ -117,6 +117,8 @@ class TrainConfig(Config):
     learning_rate: float = option(1e-3, "Adam's step size.")
     seed: int = option(0, "Seed for initialisation, shuffling and sampling; same seed, same run.")
     precision: str = option("float32", "Arithmetic of the layers: float32, or bfloat16 (mixed; weights and losses stay float32).")
+    kl_warmup: int = option(0, "Epochs over which the KL term's weight grows linearly from 0 to its full value (0: none).")
+    dynamic_binarize: bool = option(False, "Draw every training pixel anew each time it is seen, as Bernoulli(grey); the test set is drawn once, from the seed.")
     binarize: bool = option(False, "Threshold the images to 0/1 before training (1 where a value is >= 0.5, a uint8 grey >= 128).")
 
     def validate(self) -> None:
@@ -125,6 +127,10 @@ class TrainConfig(Config):
             raise ConfigError(f"seed must be between 0 and {MAX_SEED}, received {self.seed}.")
         if not self.dataset.strip():
             raise ConfigError("dataset must be a dataset name or a path to an .npz file, received an empty string.")
+        if self.kl_warmup < 0:
+            raise ConfigError(f"kl_warmup must be >= 0 epochs, received {self.kl_warmup}.")
+        if self.binarize and self.dynamic_binarize:
+            raise ConfigError("binarize thresholds the images once and dynamic_binarize draws them anew: choose one.")
         if self.precision not in PRECISIONS:
             raise ConfigError(f"precision must be one of {', '.join(PRECISIONS)}, received {self.precision!r}.")
 

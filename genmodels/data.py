@@ -57,6 +57,12 @@ class Dataset:
             test=as_images(self.test, f"{self.name} test", self.image_shape, binarize=True),
         )
 
+    def with_test_drawn(self, seed: int) -> Dataset:
+        """The same dataset with each test pixel drawn once as Bernoulli(grey), from `seed`: the fixed
+        test set of dynamic binarization."""
+        draws = np.random.default_rng(seed).random(self.test.shape, dtype=np.float32)
+        return dataclasses.replace(self, test=(draws < self.test).astype(np.float32))
+
 
 def as_images(array: np.ndarray, what: str, image_shape: tuple[int, int], *, binarize: bool = False) -> np.ndarray:
     """`array` as (N, H*W) float32 in [0, 1], or raise DatasetError saying what is wrong with it.
@@ -259,13 +265,16 @@ def _read_npz(path: Path) -> dict[str, np.ndarray]:
     return arrays
 
 
-def load_dataset(name_or_path: str, registry, *, binarize: bool = False) -> Dataset:
+def load_dataset(name_or_path: str, registry, *, binarize: bool = False, dynamic_binarize: bool = False, seed: int = 0) -> Dataset:
     """A registered dataset by name (cached in `data_dir()`), or a user's .npz by path; thresholded to 0/1
-    when `binarize` is set (`genmodels train --binarize`)."""
+    when `binarize` is set (`genmodels train --binarize`). With `dynamic_binarize` the training images
+    stay grey (the trainer draws their pixels at every step) and the test images are drawn once from `seed`."""
     if name_or_path in registry.datasets or not _looks_like_path(name_or_path):
         dataset = registry.dataset(name_or_path).load(data_dir())
-        return dataset.binarized() if binarize else dataset
-    return load_npz(Path(name_or_path), binarize=binarize)
+        dataset = dataset.binarized() if binarize else dataset
+    else:
+        dataset = load_npz(Path(name_or_path), binarize=binarize)
+    return dataset.with_test_drawn(seed) if dynamic_binarize else dataset
 
 
 def _looks_like_path(value: str) -> bool:

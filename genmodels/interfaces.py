@@ -68,13 +68,20 @@ class ForwardPass:
 
 
 class Loss(ABC):
-    """A named term of the cost: one value per example; the model minimises the sum of their means."""
+    """A named term of the cost: one value per example; the model minimises the weighted sum of their means.
+
+    `weight` scales the term in the cost only: metrics and evaluations report every term unweighted,
+    so a VAE's `loss` stays its negative ELBO whatever the weights. A term with `warmup = True` has
+    its weight raised linearly from 0 over the first `--kl-warmup` epochs of a training.
+    """
 
     name: str = "loss"
+    weight: float = 1.0
+    warmup: bool = False
 
     @abstractmethod
     def __call__(self, forward: ForwardPass) -> Any:
         """The term for each example of the batch, shaped (batch,)."""
 
     def get_config(self) -> dict[str, Any]:
-        return {"name": self.name}
+        return {"name": self.name, "weight": self.weight, "warmup": self.warmup}

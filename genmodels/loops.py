@@ -27,7 +27,7 @@ class StepLoop:
     """Runs `step` (a model's train_step or test_step) over batches of resident `images`.
 
     `run(order, batch_size)` visits `order` (row indices) in consecutive batches, the last one
-    possibly smaller, and yields after each compiled call the metrics of each step it ran, as a
+    possibly smaller, passes each through `transform` if given, and yields after each compiled call the metrics of each step it ran, as a
     (steps, metrics) array in the order of `metric_names`.
     """
 
@@ -39,12 +39,14 @@ class StepLoop:
         *,
         jit_compile: bool = True,
         chunk: int = DEFAULT_CHUNK,
+        transform: Callable | None = None,
     ):
         self.step = step
         self.metric_names = list(metric_names)
         self.images = tf.constant(images)
         self.jit_compile = jit_compile
         self.chunk = max(1, int(chunk))
+        self.transform = transform  # applied to each gathered batch inside the compiled loop
         self._compiled: dict[int, Callable] = {}
 
     def run(self, order: np.ndarray | tf.Tensor, batch_size: int) -> Iterator[np.ndarray]:
@@ -68,6 +70,7 @@ class StepLoop:
 
     def _build(self, batch_size: int) -> Callable:
         images, step, names, chunk = self.images, self.step, self.metric_names, self.chunk
+        transform = self.transform or (lambda batch: batch)
 
         @tf.function(jit_compile=self.jit_compile, reduce_retracing=True)
         def loop(batches, first, steps):
@@ -75,7 +78,7 @@ class StepLoop:
             # start into the program and so recompile for every chunk.
             def body(i, logs):
                 rows = tf.gather(batches, first + i)
-                results = step(tf.gather(images, rows))
+                results = step(transform(tf.gather(images, rows)))
                 row = tf.stack([tf.cast(results[name], tf.float32) for name in names])
                 return i + 1, tf.tensor_scatter_nd_update(logs, [[i]], [row])
 

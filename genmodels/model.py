@@ -39,6 +39,7 @@ class GenerativeModel(keras.Model):
         self.prior = prior
         self.loss_terms = list(losses)
         self.seed_generator = keras.random.SeedGenerator(seed)
+        self.warmup_steps = 0  # set by the trainer from --kl-warmup: steps over which warm-up terms reach their weight
         self.loss_tracker = keras.metrics.Mean(name="loss")
         self.term_trackers = [keras.metrics.Mean(name=name) for name in names]
 
@@ -63,10 +64,19 @@ class GenerativeModel(keras.Model):
         return {term.name: term(forward) for term in self.loss_terms}
 
     def _cost(self, terms: dict):
-        cost = ops.mean(_total(terms))
+        """The mean over examples of the loss terms, each times its weight (and warm-up factor)."""
+        weighted = {name: self._weighted(term, value) for (name, value), term in zip(terms.items(), self.loss_terms)}
+        cost = ops.mean(_total(weighted))
         if self.losses:  # regularisation added by layers
             cost = cost + ops.sum(self.losses)
         return cost
+
+    def _weighted(self, term: Loss, value):
+        weight = float(term.weight)
+        if term.warmup and self.warmup_steps > 0:
+            done = ops.cast(self.optimizer.iterations + 1, "float32") / float(self.warmup_steps)
+            return value * (weight * ops.minimum(done, 1.0))
+        return value if weight == 1.0 else value * weight
 
     def _record(self, terms: dict) -> dict:
         # Per-example values, so each metric is the exact mean over images, whatever the batch sizes.

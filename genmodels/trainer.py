@@ -82,7 +82,9 @@ class _Epochs:
         self.verbose = verbose
         self.names = [metric.name for metric in model.metrics]
         jit = config.precision == "float32"  # bfloat16 reaches the CPU's matrix units through oneDNN, not XLA
-        self.train_loop = StepLoop(model.train_step, self.names, dataset.train, jit_compile=jit)
+        model.warmup_steps = config.kl_warmup * math.ceil(len(dataset.train) / config.batch_size)
+        draw = _pixel_draws(model.seed_generator) if config.dynamic_binarize else None
+        self.train_loop = StepLoop(model.train_step, self.names, dataset.train, jit_compile=jit, transform=draw)
         self.test_loop = StepLoop(model.test_step, self.names, dataset.test, jit_compile=jit)
         self.train_size = len(dataset.train)
         self.test_order = np.arange(len(dataset.test))
@@ -134,6 +136,17 @@ class _Epochs:
             f"training stopped at {where}: {terms}. Nothing of this epoch was saved; {kept} in {self.run_dir}. "
             "A lower --learning-rate often helps."
         )
+
+
+def _pixel_draws(seed_generator):
+    """Dynamic binarization: each pixel of a batch drawn as Bernoulli(grey), from the model's seed
+    generator, whose state is checkpointed, so a resumed run draws what the uninterrupted one would."""
+
+    def draw(batch):
+        pair = tf.cast(tf.math.floormod(seed_generator.next(), 2**31 - 1), tf.int32)
+        return tf.cast(tf.random.stateless_uniform(tf.shape(batch), seed=pair, alg="philox") < batch, batch.dtype)
+
+    return draw
 
 
 def shuffled_order(count: int, seed: int, epoch: int) -> tf.Tensor:

@@ -7,22 +7,9 @@ from genmodels import MLPConfig, ModelSpec, TrainConfig, hookimpl
 
 def build(config: MLPConfig):
     """Gaussian reparameterised codings, an N(0, I) prior, KL latent loss and Bernoulli reconstruction loss."""
-    from genmodels import GenerativeModel
-    from genmodels.components import (
-        BernoulliMLPDecoder,
-        GaussianMLPEncoder,
-        KLDivergence,
-        Reconstruction,
-        StandardNormalPrior,
-    )
+    from genmodels.components import mlp_vae
 
-    mlp = dict(activation=config.activation, initializer=config.initializer)
-    return GenerativeModel(
-        encoder=GaussianMLPEncoder(config.latent_dim, hidden=config.hidden, **mlp),
-        decoder=BernoulliMLPDecoder(config.input_dim, hidden=config.hidden[::-1], **mlp),
-        prior=StandardNormalPrior(config.latent_dim),
-        losses=[Reconstruction(), KLDivergence()],
-    )
+    return mlp_vae(config)
 
 
 @hookimpl
