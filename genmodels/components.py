@@ -173,15 +173,21 @@ class KLDivergence(Loss):
         return forward.prior.kl(forward.posterior, forward.z)
 
 
-def mlp_vae(config, *, prior: LatentPrior | None = None, losses: Sequence[Loss] | None = None):
+def mlp_vae(config, *, prior=None, losses: Sequence[Loss] | None = None):
     """The seed's VAE from an MLPConfig: Gaussian MLP encoder, Bernoulli MLP decoder mirroring it,
-    N(0, I) prior, reconstruction and KL losses; a variant passes the one part it changes."""
+    N(0, I) prior, reconstruction and KL losses. A variant passes the one part it changes; `prior`
+    may be a LatentPrior or a function of the encoder that returns one (a prior built on the encoder)."""
     from genmodels.model import GenerativeModel
 
     mlp = dict(activation=config.activation, initializer=config.initializer)
+    encoder = GaussianMLPEncoder(config.latent_dim, hidden=config.hidden, **mlp)
+    if prior is None:
+        prior = StandardNormalPrior(config.latent_dim)
+    elif not isinstance(prior, LatentPrior):
+        prior = prior(encoder)
     return GenerativeModel(
-        encoder=GaussianMLPEncoder(config.latent_dim, hidden=config.hidden, **mlp),
+        encoder=encoder,
         decoder=BernoulliMLPDecoder(config.input_dim, hidden=config.hidden[::-1], **mlp),
-        prior=prior if prior is not None else StandardNormalPrior(config.latent_dim),
+        prior=prior,
         losses=list(losses) if losses is not None else [Reconstruction(), KLDivergence()],
     )

@@ -58,13 +58,16 @@ class LatentPrior(keras.layers.Layer):
 
 @dataclass
 class ForwardPass:
-    """One pass through a model: the input, q(z|x), the sampled coding, p(x|z) and the prior."""
+    """One pass through a model: the input, q(z|x), the sampled coding, p(x|z) and the prior; and the
+    decoder and seed generator, for loss terms that draw and decode codings of their own (IWAE)."""
 
     x: Any
     posterior: Distribution
     z: Any
     likelihood: Distribution
     prior: LatentPrior
+    decoder: Decoder | None = None
+    seed: keras.random.SeedGenerator | None = None
 
 
 class Loss(ABC):

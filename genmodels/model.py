@@ -52,7 +52,9 @@ class GenerativeModel(keras.Model):
         posterior = self.encoder(x, training=training)
         z = posterior.sample(self.seed_generator)
         likelihood = self.decoder(z, training=training)
-        return ForwardPass(x=x, posterior=posterior, z=z, likelihood=likelihood, prior=self.prior)
+        return ForwardPass(
+            x=x, posterior=posterior, z=z, likelihood=likelihood, prior=self.prior, decoder=self.decoder, seed=self.seed_generator
+        )
 
     def call(self, x, training: bool = False):
         """Reconstructions: the mean of p(x|z) for a coding drawn from q(z|x)."""

@@ -56,3 +56,14 @@ def test_ci_runs_the_test_command_that_the_readme_gives():
 def test_the_readme_main_command_installs_trains_and_samples_the_vae():
     (command,) = [m["body"].strip() for m in blocks(REPO / "README.md") if m["marker"] == "main-command"]
     assert "pip install" in command and "genmodels train vae" in command and "genmodels sample vae -n 60" in command
+
+
+def test_every_built_in_model_is_in_the_models_doc_with_its_true_line_count():
+    from genmodels.plugins import build_registry
+
+    text = (REPO / "docs" / "models.md").read_text()
+    rows = {name: (path, int(lines)) for name, path, lines in re.findall(r"^\| `([\w-]+)` \| `(plugins/\w+\.py)` \| (\d+) \|", text, re.M)}
+    built_in = {spec.name for spec in build_registry().models if spec.package == "genmodels"}
+    assert built_in == set(rows)
+    for name, (path, lines) in rows.items():
+        assert len((REPO / path).read_text().splitlines()) == lines, f"{path} is not {lines} lines long"

@@ -9,10 +9,14 @@ import numpy as np
 import pytest
 import tensorflow as tf
 from conftest import random_binary_images, run_main
+from keras import ops
+
 from genmodels.components import KLDivergence, Reconstruction, mlp_vae
 from genmodels.config import MLPConfig, TrainConfig
 from genmodels.data import Dataset
 from genmodels.errors import ConfigError
+from genmodels.interfaces import Loss
+from genmodels.specs import ModelSpec
 from genmodels.loops import StepLoop
 from genmodels.plugins import build_registry
 from genmodels.trainer import _pixel_draws, train
@@ -103,3 +107,90 @@ def test_dynamic_binarization_fixes_the_test_set_by_the_seed(tmp_path):
 def test_the_cli_refuses_bad_variant_options_in_one_line(tmp_path, capsys, args, fragment):
     run_main(capsys, *args, "--run-dir", tmp_path / "run").assert_one_error_line(fragment)
     assert not (tmp_path / "run").exists()
+
+
+def test_the_vamp_prior_is_the_mean_of_the_encoders_posteriors_at_its_pseudo_inputs():
+    spec = build_registry().model("vamp")
+    model = spec.build(spec.config().replace(latent_dim=3, hidden=(8,), components=5))
+    model.build_for(784)
+    z = np.random.default_rng(0).normal(size=(7, 3)).astype(np.float32)
+    components = model.encoder(tf.sigmoid(model.prior.pseudo_logits))
+    loc, log_var = np.asarray(components.loc, np.float64), np.asarray(components.log_var, np.float64)
+    densities = np.exp(-0.5 * (np.log(2 * np.pi) + log_var[None] + (z[:, None] - loc[None]) ** 2 / np.exp(log_var[None])).sum(-1))
+    np.testing.assert_allclose(np.asarray(model.prior.log_prob(z)), np.log(densities.mean(axis=1)), rtol=1e-4, atol=1e-4)
+    assert np.asarray(model.generate(4, seed=0)).shape == (4, 784)
+
+
+def test_the_iwae_bound_tightens_with_k_and_at_k_1_is_the_elbo_in_expectation():
+    spec = build_registry().model("iwae")
+    images = random_binary_images(256, seed=5).astype(np.float32)
+    keras.utils.set_random_seed(0)
+    model = spec.build(spec.config().replace(latent_dim=4, hidden=(16,), k=1))
+    model.build_for(784)
+
+    def draws(estimate, repeats=20):
+        """Independent estimates for every image, and their mean with its standard error."""
+        values = np.concatenate([np.asarray(estimate()) for _ in range(repeats)])
+        return values.mean(), values.std() / np.sqrt(len(values))
+
+    one_sample, error1 = draws(lambda: model.loss_terms_of(images)["iwae"])
+    elbo, error2 = draws(lambda: sum(term(model.forward(images)) for term in (Reconstruction(), KLDivergence())))
+    assert abs(one_sample - elbo) < 4 * np.hypot(error1, error2)  # the same expectation, two estimators
+    model.loss_terms[0] = spec.build(spec.config().replace(latent_dim=4, hidden=(16,), k=50)).loss_terms[0]
+    assert draws(lambda: model.loss_terms_of(images)["iwae"], repeats=3)[0] < elbo - 1.0
+
+
+SMALL_OPTIONS = {"iwae": {"hidden": (32,)}, "vamp": {"hidden": (32,), "components": 10}, "conv-vae": {"channels": (4, 8)}}
+
+
+@pytest.mark.parametrize("name", sorted(SMALL_OPTIONS))
+def test_each_variant_trains_samples_and_evaluates_through_the_same_code_as_vae(name, tmp_path):
+    from genmodels.evaluation import evaluate
+    from genmodels.runs import load_model
+
+    registry = build_registry()
+    spec = registry.model(name)
+    images = random_binary_images(400, seed=6)
+    data = Dataset(name="synthetic", train=images[:300], test=images[300:])
+    config = spec.config().replace(latent_dim=4, **SMALL_OPTIONS[name])
+    result = train(spec, config, TrainConfig(epochs=2, batch_size=100), data, tmp_path / "run", verbose=0)
+    assert np.isfinite(result.final["test"]["loss"])
+    model, _ = load_model(tmp_path / "run", registry, name)
+    scored = evaluate(model, data.test[:20], model_name=name, split="test", k=100)
+    assert np.isfinite(scored.nll) and scored.nll <= scored.negative_elbo + 1e-3
+    assert np.asarray(model.generate(3, seed=0)).shape == (3, 784)
+
+
+def test_conv_vae_refuses_images_its_strides_cannot_halve():
+    spec = build_registry().model("conv-vae")
+    with pytest.raises(ConfigError, match="square images whose side divides by 8"):
+        spec.config().replace(channels=(8, 8, 8))  # 28 is not divisible by 8
+    with pytest.raises(ConfigError, match="received 780 pixels"):
+        spec.config().replace(input_dim=780)
+
+
+class GreyPixels(Loss):
+    """A probe term: the share of the pixels a step trains on that are neither 0 nor 1."""
+
+    name = "grey"
+    weight = 0.0  # reported, never optimised
+
+    def __call__(self, forward):
+        x = forward.x
+        return ops.mean(ops.cast((x > 0) & (x < 1), "float32"), axis=-1)
+
+
+def test_a_dynamically_binarized_training_sees_only_binary_pixels_and_records_the_option(tmp_path):
+    spec = ModelSpec(
+        name="probed", description="vae with a probe", config=MLPConfig, train=TrainConfig(),
+        build=lambda config: mlp_vae(config, losses=[Reconstruction(), KLDivergence(), GreyPixels()]),
+    )
+    greys = np.random.default_rng(7).uniform(0.1, 0.9, (300, 784)).astype(np.float32)
+    data = Dataset(name="greys", train=greys[:200], test=greys[200:])
+    runs = {}
+    for dynamic in (False, True):
+        recipe = TrainConfig(epochs=1, batch_size=100, dynamic_binarize=dynamic)
+        runs[dynamic] = train(spec, SMALL, recipe, data, tmp_path / str(dynamic), verbose=0).final
+    assert runs[False]["train"]["grey"] == 1.0 and runs[True]["train"]["grey"] == 0.0
+    assert runs[True]["test"]["grey"] == 1.0  # train() scores the test set it is given; load_dataset draws it
+    assert json.loads((tmp_path / "True" / "config.json").read_text())["train"]["dynamic_binarize"] is True
