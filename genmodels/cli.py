@@ -79,6 +79,7 @@ def train(
     seed: Annotated[Optional[int], typer.Option(min=0, max=MAX_SEED, help="Random seed; the same seed gives the same run. \\[default: 0]", show_default=False)] = None,
     precision: Annotated[Optional[str], typer.Option(help="Layer arithmetic: float32, or bfloat16 (mixed: bf16 matrix products, float32 weights and losses; faster on CPUs with bf16 units, see docs/performance.md). \\[default: float32]", show_default=False)] = None,
     option: Annotated[list[str], typer.Option("--option", "-o", help="A model-specific option KEY=VALUE, repeatable; `genmodels info MODEL` lists them.")] = [],
+    xla: Annotated[Optional[bool], typer.Option("--xla/--no-xla", help="Compile the training steps with XLA (fastest for MLPs) or run TensorFlow graphs (faster for convolutions). \\[default: the model's; XLA but for conv-vae]", show_default=False)] = None,
     kl_warmup: Annotated[Optional[int], typer.Option(min=0, metavar="EPOCHS", help="Raise the KL term's weight linearly from 0 over the first EPOCHS epochs (any model with a KL term). \\[default: 0]", show_default=False)] = None,
     dynamic_binarize: Annotated[bool, typer.Option("--dynamic-binarize", help="Grey images: draw every training pixel anew at each step as Bernoulli(grey); the test set is drawn once, from the seed.")] = False,
     binarize: Annotated[bool, typer.Option("--binarize", help="Threshold the images to 0/1 first: 1 where a value in [0, 1] is >= 0.5, or a grey 0..255 is >= 128.")] = False,
@@ -96,7 +97,7 @@ def train(
     spec = registry.model(model)
     run_dir = run_dir or _default_run_dir(spec.name)
     recipe = {"batch_size": batch_size, "learning_rate": learning_rate, "dataset": dataset, "seed": seed, "binarize": binarize or None, "precision": precision,
-              "kl_warmup": kl_warmup, "dynamic_binarize": dynamic_binarize or None}
+              "kl_warmup": kl_warmup, "dynamic_binarize": dynamic_binarize or None, "xla": xla}
     if resume and force:
         raise ConfigError("--resume continues the run in RUN_DIR and --force replaces it: give one of them.")
     if resume:
@@ -194,7 +195,7 @@ def evaluate(
         result = run_evaluation(loaded, images, model_name=spec.name, split=split.value, k=k, seed=seed, batch_size=batch_size, progress=advance)
     name = f"evaluation-{split.value}.json" if n is None else f"evaluation-{split.value}-n{len(images)}.json"
     _write_json(run_dir / name, result.to_dict())
-    rows = [(f"{term} (one coding per image)", f"{value:.2f}") for term, value in result.terms.items()]
+    rows = [(f"{term} (one forward pass per image)", f"{value:.2f}") for term, value in result.terms.items()]
     if result.nll is not None:
         rows.append((f"negative ELBO (mean over {k} codings)", f"{result.negative_elbo:.2f}"))
         rows.append((f"NLL, importance-weighted, k={k}", f"{result.nll:.2f} ± {result.nll_standard_error:.2f}"))

@@ -116,6 +116,7 @@ class TrainConfig(Config):
     batch_size: int = option(150, "Images per gradient step.")
     learning_rate: float = option(1e-3, "Adam's step size.")
     seed: int = option(0, "Seed for initialisation, shuffling and sampling; same seed, same run.")
+    xla: bool = option(True, "Compile the training steps with XLA (fastest for MLPs); false runs TensorFlow graphs, much faster for convolutions on a CPU.")
     precision: str = option("float32", "Arithmetic of the layers: float32, or bfloat16 (mixed; weights and losses stay float32).")
     kl_warmup: int = option(0, "Epochs over which the KL term's weight grows linearly from 0 to its full value (0: none).")
     dynamic_binarize: bool = option(False, "Draw every training pixel anew each time it is seen, as Bernoulli(grey); the test set is drawn once, from the seed.")

@@ -255,6 +255,8 @@ def load_model(run_dir: Path, registry: Registry, expected_model: str | None = N
 
 def _build(stored: StoredRun, run_dir: Path):
     try:
+        import genmodels.backend  # noqa: F401  (TensorFlow, imported quietly, before a plugin imports Keras)
+
         model = stored.spec.build(stored.model_config)
     except ConfigError as exc:
         raise RunError(f"{run_dir / CONFIG_FILE}: {exc}") from None

@@ -81,7 +81,8 @@ class _Epochs:
         self.run_config = run_config
         self.verbose = verbose
         self.names = [metric.name for metric in model.metrics]
-        jit = config.precision == "float32"  # bfloat16 reaches the CPU's matrix units through oneDNN, not XLA
+        # bfloat16 reaches the CPU's bf16 units through oneDNN, not XLA; so do convolutions (docs/performance.md)
+        jit = config.xla and config.precision == "float32"
         model.warmup_steps = config.kl_warmup * math.ceil(len(dataset.train) / config.batch_size)
         draw = _pixel_draws(model.seed_generator) if config.dynamic_binarize else None
         self.train_loop = StepLoop(model.train_step, self.names, dataset.train, jit_compile=jit, transform=draw)
