@@ -194,3 +194,14 @@ def test_a_dynamically_binarized_training_sees_only_binary_pixels_and_records_th
     assert runs[False]["train"]["grey"] == 1.0 and runs[True]["train"]["grey"] == 0.0
     assert runs[True]["test"]["grey"] == 1.0  # train() scores the test set it is given; load_dataset draws it
     assert json.loads((tmp_path / "True" / "config.json").read_text())["train"]["dynamic_binarize"] is True
+
+
+def test_warmup_and_dynamic_binarization_resume_to_the_uninterrupted_result(tmp_path):
+    spec = build_registry().model("vae")
+    greys = np.random.default_rng(8).uniform(0.0, 0.6, (500, 784)).astype(np.float32)
+    data = Dataset(name="greys", train=greys[:400], test=(greys[400:] > 0.3).astype(np.float32))
+    recipe = TrainConfig(epochs=3, batch_size=100, kl_warmup=2, dynamic_binarize=True)
+    whole = train(spec, SMALL, recipe, data, tmp_path / "whole", verbose=0).history
+    train(spec, SMALL, recipe.replace(epochs=1), data, tmp_path / "split", verbose=0)
+    resumed = train(spec, SMALL, recipe, data, tmp_path / "split", resume=True, verbose=0).history
+    assert [r["test"] for r in resumed] == [r["test"] for r in whole]
