@@ -44,13 +44,23 @@ PIXELS = 784
 SEED = 0
 
 
+def _dense_flops(sizes) -> int:
+    return 2 * sum(a * b for a, b in zip(sizes, sizes[1:]))
+
+
+def encoder_flops() -> int:
+    """FLOPs of one image through the encoder: the MLP and its two heads (mean and log-variance)."""
+    return _dense_flops([PIXELS, *HIDDEN]) + 2 * _dense_flops([HIDDEN[-1], LATENT])
+
+
+def decoder_flops() -> int:
+    """FLOPs of one coding through the decoder."""
+    return _dense_flops([LATENT, *HIDDEN[::-1], PIXELS])
+
+
 def forward_flops() -> int:
     """FLOPs of one image's forward pass through the seed's VAE (Dense layers only)."""
-    encoder = [PIXELS, *HIDDEN]
-    decoder = [LATENT, *HIDDEN[::-1], PIXELS]
-    macs = sum(a * b for a, b in zip(encoder, encoder[1:])) + 2 * HIDDEN[-1] * LATENT
-    macs += sum(a * b for a, b in zip(decoder, decoder[1:]))
-    return 2 * macs
+    return encoder_flops() + decoder_flops()
 
 
 TRAIN_FLOPS = 3 * forward_flops()  # forward + backward per image
@@ -388,18 +398,13 @@ def report(raw: dict) -> None:
             print(f"{label:<34}{seconds:>9.2f}{rate:>9.0f}{rate / peak:>10.0%}{len(result['epoch_seconds']):>13}{result['test_loss']:>11.2f}")
     ev = raw["evaluate"]
     decodes = ev["images"] * ev["k"]
-    flops = decodes * (forward_flops() - _encoder_flops()) + ev["images"] * _encoder_flops()
+    flops = decodes * decoder_flops() + ev["images"] * encoder_flops()
     rate = flops / ev["seconds"] / 1e9
     full = ev["seconds"] / ev["images"] * 10_000
     print(f"\nevaluate k={ev['k']} on {ev['images']} test images: {ev['seconds']:.1f} s, {rate:.0f} GFLOP/s = {rate / peak:.0%} of matmul "
           f"(10000 images: about {full / 60:.1f} min)")
     start = raw["startup"]
     print("startup: " + ", ".join(f"{name} {seconds:.2f} s" for name, seconds in start.items()))
-
-
-def _encoder_flops() -> int:
-    encoder = [PIXELS, *HIDDEN]
-    return 2 * (sum(a * b for a, b in zip(encoder, encoder[1:])) + 2 * HIDDEN[-1] * LATENT)
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ import tensorflow as tf
 
 from genmodels.config import ModelConfig, TrainConfig
 from genmodels.data import Dataset
+from genmodels.distributions import philox_seed
 from genmodels.errors import TrainingError
 from genmodels.latent import EVAL_BATCH_SIZE, encode
 from genmodels.loops import StepLoop, first_non_finite
@@ -144,8 +145,8 @@ def _pixel_draws(seed_generator):
     generator, whose state is checkpointed, so a resumed run draws what the uninterrupted one would."""
 
     def draw(batch):
-        pair = tf.cast(tf.math.floormod(seed_generator.next(), 2**31 - 1), tf.int32)
-        return tf.cast(tf.random.stateless_uniform(tf.shape(batch), seed=pair, alg="philox") < batch, batch.dtype)
+        uniform = tf.random.stateless_uniform(tf.shape(batch), seed=philox_seed(seed_generator), alg="philox")
+        return tf.cast(uniform < batch, batch.dtype)
 
     return draw
 
