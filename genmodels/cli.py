@@ -33,6 +33,10 @@ OutOption = Annotated[
     Optional[Path], typer.Option("--out", help="PNG to write. \\[default: a file in the run directory]", show_default=False)
 ]
 SeedOption = Annotated[int, typer.Option("--seed", min=0, max=MAX_SEED, help="Random seed; the same seed gives the same result.")]
+LabelOption = Annotated[
+    Optional[int],
+    typer.Option("--label", min=0, help="Conditional models (cvae): draw images of this class only, such as 7. \\[default: every class in turn]", show_default=False),
+]
 
 
 @app.callback()
@@ -147,15 +151,20 @@ def sample(
     out: Annotated[Optional[Path], typer.Option("--out", help="PNG to write. \\[default: RUN_DIR/samples-N-seedS.png]", show_default=False)] = None,
     seed: SeedOption = 0,
     npy: Annotated[bool, typer.Option("--npy", help="Also save the images' pixel probabilities as an .npy beside the PNG.")] = False,
+    label: LabelOption = None,
 ) -> None:
-    """Draw N codings from MODEL's prior and decode them into a PNG grid of new images."""
-    _registry, _spec, run_dir, loaded, config = _load_run(model, run_dir)
+    """Draw N codings from MODEL's prior and decode them into a PNG grid of new images.
+
+    A conditional model (cvae) draws every class in turn, one per column, or only --label's.
+    """
+    _registry, spec, run_dir, loaded, config = _load_run(model, run_dir)
     import numpy as np
 
     from genmodels.plots import save_image_grid
 
-    images = np.asarray(loaded.generate(n, seed=seed))
-    out = out or run_dir / f"samples-{n}-seed{seed}.png"
+    labels = None if label is None else np.full(n, _class_label(spec.name, loaded, label), dtype=np.int32)
+    images = np.asarray(loaded.generate(n, seed=seed, labels=labels))
+    out = out or run_dir / (f"samples-{n}-seed{seed}.png" if label is None else f"samples-{n}-label{label}-seed{seed}.png")
     if out.suffix.lower() != ".png":
         out = out.with_suffix(out.suffix + ".png")
     save_image_grid(images, out, config.image_shape)
@@ -190,16 +199,18 @@ def evaluate(
     registry, spec, run_dir, loaded, config = _load_run(model, run_dir)
     from genmodels.evaluation import evaluate as run_evaluation
 
-    images = _images(config, registry, split.value, n, seed)
+    images, labels = _images(config, registry, loaded, split.value, n, seed)
     with _progress(f"Evaluating {spec.name} (k={k})", len(images)) as advance:
-        result = run_evaluation(loaded, images, model_name=spec.name, split=split.value, k=k, seed=seed, batch_size=batch_size, progress=advance)
+        result = run_evaluation(loaded, images, model_name=spec.name, split=split.value, k=k, seed=seed, batch_size=batch_size,
+                                progress=advance, labels=labels)
     name = f"evaluation-{split.value}.json" if n is None else f"evaluation-{split.value}-n{len(images)}.json"
     _write_json(run_dir / name, result.to_dict())
     rows = [(f"{term} (one forward pass per image)", f"{value:.2f}") for term, value in result.terms.items()]
     if result.nll is not None:
         rows.append((f"negative ELBO (mean over {k} codings)", f"{result.negative_elbo:.2f}"))
         rows.append((f"NLL, importance-weighted, k={k}", f"{result.nll:.2f} ± {result.nll_standard_error:.2f}"))
-    typer.echo(f"{spec.name} on {len(images)} {split.value} images, nats per image ({result.seconds:.0f} s):")
+    given = ", each given its label: -log p(x|y)" if result.conditional else ""
+    typer.echo(f"{spec.name} on {len(images)} {split.value} images{given}, nats per image ({result.seconds:.0f} s):")
     _table(rows)
     if result.note:
         typer.echo(result.note)
@@ -219,8 +230,8 @@ def reconstruct(
     from genmodels.latent import decode, encode
     from genmodels.plots import GRID_COLUMNS, paired_rows, save_image_grid
 
-    images = _images(config, registry, "test", n, seed)
-    rebuilt = decode(loaded, encode(loaded, images))
+    images, labels = _images(config, registry, loaded, "test", n, seed)
+    rebuilt = decode(loaded, encode(loaded, images, labels), labels)
     columns = min(GRID_COLUMNS, n)
     pairs = paired_rows(images, rebuilt, columns)
     typer.echo(str(save_image_grid(pairs, out or run_dir / "reconstructions.png", config.image_shape, columns=columns)))
@@ -236,16 +247,21 @@ def interpolate(
     out: OutOption = None,
     seed: SeedOption = 0,
 ) -> None:
-    """Decode paths between the codings of random pairs of test images, one path per row, as a PNG."""
+    """Decode paths between the codings of random pairs of test images, one path per row, as a PNG.
+
+    For a conditional model (cvae) both images of a pair have the same label, which every image of the path is given.
+    """
     registry, spec, run_dir, loaded, config = _load_run(model, run_dir)
     import numpy as np
 
     from genmodels.latent import decode, encode, interpolate as path_between
     from genmodels.plots import save_image_grid
 
-    codings = encode(loaded, _images(config, registry, "test", 2 * n, seed, sort=False))
+    images, labels = _images(config, registry, loaded, "test", 2 * n, seed, sort=False)
+    codings = encode(loaded, images, labels)
     paths = np.concatenate([path_between(codings[2 * i], codings[2 * i + 1], steps, spherical) for i in range(n)])
-    grid = save_image_grid(decode(loaded, paths), out or run_dir / "interpolations.png", config.image_shape, columns=steps)
+    path_labels = None if labels is None else np.repeat(labels[::2], steps)
+    grid = save_image_grid(decode(loaded, paths, path_labels), out or run_dir / "interpolations.png", config.image_shape, columns=steps)
     typer.echo(str(grid))
 
 
@@ -254,14 +270,18 @@ def latent(
     model: ModelArgument,
     run_dir: RunDirOption = None,
     side: Annotated[int, typer.Option(min=2, help="Images per side of the decoded manifold grid (2-D codings only).")] = 20,
+    label: Annotated[int, typer.Option("--label", min=0, help="Conditional models (cvae): the class the manifold grid is decoded as.")] = 0,
 ) -> None:
     """Picture the latent space: test codings coloured by digit; for 2-D codings also the decoded manifold."""
     registry, spec, run_dir, loaded, config = _load_run(model, run_dir)
+    import numpy as np
+
     from genmodels.latent import decode, encode, manifold_codings, project_2d
     from genmodels.plots import save_image_grid, save_scatter
 
     data = _run_dataset(config, registry)
-    codings = encode(loaded, data.test)
+    given = _labels_for(loaded, data.test_labels, f"{data.name} test")
+    codings = encode(loaded, data.test, given)
     points, axis = project_2d(codings)
     labels = data.test_labels
     if labels is None:
@@ -269,7 +289,8 @@ def latent(
     title = f"{spec.name}: {len(codings)} test codings" + ("" if codings.shape[1] == 2 else f" ({codings.shape[1]}-D, projected)")
     typer.echo(str(save_scatter(points, run_dir / "latent-scatter.png", labels, axis, title)))
     if codings.shape[1] == 2:
-        manifold = decode(loaded, manifold_codings(side))
+        grid = manifold_codings(side)
+        manifold = decode(loaded, grid, np.full(len(grid), _class_label(spec.name, loaded, label)) if loaded.conditional else None)
         typer.echo(str(save_image_grid(manifold, run_dir / "latent-manifold.png", config.image_shape, columns=side)))
 
 
@@ -336,17 +357,46 @@ def _load_run(model: str, run_dir: Optional[Path]):
     return registry, spec, run_dir, loaded, config
 
 
-def _images(config, registry, split: str, n: int | None, seed: int, sort: bool = True):
-    """The run's dataset split, or `n` of its images drawn with `seed` (test sets can be sorted by class)."""
+def _images(config, registry, loaded, split: str, n: int | None, seed: int, sort: bool = True):
+    """The run's dataset split as (images, labels), or `n` of its images drawn with `seed` (test sets can be
+    sorted by class). Labels are given for a conditional model only, else None; for one, with `sort`
+    off, images 2i and 2i+1 share a label (the pairs that `interpolate` joins)."""
     import numpy as np
 
-    images = getattr(_run_dataset(config, registry), split)
+    data = _run_dataset(config, registry)
+    images = getattr(data, split)
+    labels = _labels_for(loaded, getattr(data, f"{split}_labels"), f"{data.name} {split}")
     if n is None:
-        return images
+        return images, labels
     if n > len(images):
         raise ConfigError(f"asked for {n} images, but the split has only {len(images)}.")
-    chosen = np.random.default_rng(seed).choice(len(images), size=n, replace=False)
-    return images[np.sort(chosen) if sort else chosen]
+    rng = np.random.default_rng(seed)
+    if not sort and labels is not None:
+        first = rng.choice(len(images), size=n // 2, replace=False)
+        second = np.array([rng.choice(np.flatnonzero(labels == labels[i])) for i in first], dtype=int)
+        chosen = np.stack([first, second], axis=1).ravel()
+        return images[chosen], labels[chosen]
+    chosen = rng.choice(len(images), size=n, replace=False)
+    chosen = np.sort(chosen) if sort else chosen
+    return images[chosen], (None if labels is None else labels[chosen])
+
+
+def _labels_for(loaded, labels, what: str):
+    """`labels`, checked, for a conditional model; None for an unconditional one (which ignores labels)."""
+    if not loaded.conditional:
+        return None
+    from genmodels.model import check_labels
+
+    return check_labels(loaded, labels, what)
+
+
+def _class_label(name: str, loaded, label: int) -> int:
+    """`label` if the model is conditional and has that class, else a ConfigError."""
+    if not loaded.conditional:
+        raise ConfigError(f"--label picks the class a conditional model (such as cvae) draws; {name} is not conditional.")
+    if label >= loaded.classes:
+        raise ConfigError(f"--label must be a class from 0 to {loaded.classes - 1} for this {name} model, received {label}.")
+    return label
 
 
 def _run_dataset(config, registry):

@@ -52,12 +52,21 @@ class _MLPPart:
     def _dense(self, units: int, name: str) -> keras.layers.Dense:
         return keras.layers.Dense(units, kernel_initializer=self.initializer, name=name)
 
+    def _body(self, inputs, condition, training):
+        """The hidden layers' output; a condition (one-hot labels) is concatenated to the input."""
+        if condition is not None:
+            inputs = ops.concatenate([inputs, ops.cast(condition, inputs.dtype)], axis=-1)
+        return self.body(inputs, training=training)
+
     def _mlp_config(self) -> dict[str, Any]:
         return {"hidden": list(self.hidden), "activation": self.activation, "initializer": self.initializer}
 
 
 class GaussianMLPEncoder(_MLPPart, Encoder):
-    """MLP to a diagonal Gaussian q(z|x): one head for the mean, one for gamma = log(sigma^2)."""
+    """MLP to a diagonal Gaussian q(z|x): one head for the mean, one for gamma = log(sigma^2).
+
+    Every MLP part here takes an optional `condition` (one-hot labels), concatenated to its input.
+    """
 
     def __init__(self, latent_dim: int, hidden=(500, 500), activation="elu", initializer="he_normal", **kwargs):
         super().__init__(**kwargs)
@@ -66,8 +75,8 @@ class GaussianMLPEncoder(_MLPPart, Encoder):
         self.mean_head = self._dense(latent_dim, "mean")
         self.log_var_head = self._dense(latent_dim, "log_var")
 
-    def call(self, x, training=False):
-        h = self.body(x, training=training)
+    def call(self, x, condition=None, training=False):
+        h = self._body(x, condition, training)
         return DiagonalGaussian(self.mean_head(h), self.log_var_head(h))
 
     def get_config(self):
@@ -83,8 +92,8 @@ class DeterministicMLPEncoder(_MLPPart, Encoder):
         self.latent_dim = latent_dim
         self.coding_head = self._dense(latent_dim, "coding")
 
-    def call(self, x, training=False):
-        return PointMass(self.coding_head(self.body(x, training=training)))
+    def call(self, x, condition=None, training=False):
+        return PointMass(self.coding_head(self._body(x, condition, training)))
 
     def get_config(self):
         return {**super().get_config(), **self._mlp_config(), "latent_dim": self.latent_dim}
@@ -99,8 +108,8 @@ class BernoulliMLPDecoder(_MLPPart, Decoder):
         self.output_dim = output_dim
         self.logits_head = self._dense(output_dim, "logits")
 
-    def call(self, z, training=False):
-        return Bernoulli(self.logits_head(self.body(z, training=training)))
+    def call(self, z, condition=None, training=False):
+        return Bernoulli(self.logits_head(self._body(z, condition, training)))
 
     def get_config(self):
         return {**super().get_config(), **self._mlp_config(), "output_dim": self.output_dim}
@@ -173,10 +182,11 @@ class KLDivergence(Loss):
         return forward.prior.kl(forward.posterior, forward.z)
 
 
-def mlp_vae(config, *, prior=None, losses: Sequence[Loss] | None = None):
+def mlp_vae(config, *, prior=None, losses: Sequence[Loss] | None = None, classes: int = 0):
     """The seed's VAE from an MLPConfig: Gaussian MLP encoder, Bernoulli MLP decoder mirroring it,
     N(0, I) prior, reconstruction and KL losses. A variant passes the one part it changes; `prior`
-    may be a LatentPrior or a function of the encoder that returns one (a prior built on the encoder)."""
+    may be a LatentPrior or a function of the encoder that returns one (a prior built on the encoder);
+    `classes` > 0 makes it conditional on labels, which the encoder and decoder receive with their input."""
     from genmodels.model import GenerativeModel
 
     mlp = dict(activation=config.activation, initializer=config.initializer)
@@ -190,4 +200,5 @@ def mlp_vae(config, *, prior=None, losses: Sequence[Loss] | None = None):
         decoder=BernoulliMLPDecoder(config.input_dim, hidden=config.hidden[::-1], **mlp),
         prior=prior,
         losses=list(losses) if losses is not None else [Reconstruction(), KLDivergence()],
+        classes=classes,
     )

@@ -6,7 +6,8 @@ The estimate (Burda et al. 2015) is, per image x, with z_1..z_k drawn from q(z|x
 
 It needs only the parts' densities (the encoder's posterior, the prior and the decoder's
 likelihood), so every model built from the core interfaces gets it for free. The k samples are
-processed in chunks with a running log-sum-exp, so k = 5000 fits in memory.
+processed in chunks with a running log-sum-exp, so k = 5000 fits in memory. A conditional model
+is scored given each image's label: the estimate is then of -log p(x|y).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import numpy as np
 import tensorflow as tf
 from keras import ops
 
-from genmodels.model import GenerativeModel
+from genmodels.model import GenerativeModel, call_part, check_labels
 
 DEFAULT_K = 5000
 DEFAULT_BATCH_SIZE = 100
@@ -47,6 +48,7 @@ class Evaluation:
     negative_elbo: float | None = None
     note: str = ""
     seconds: float = 0.0
+    conditional: bool = False  # the figures are of -log p(x|y), given each image's label
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -54,7 +56,7 @@ class Evaluation:
 
 def has_posterior_density(model: GenerativeModel, input_dim: int) -> bool:
     """Whether q(z|x) has a density (a deterministic encoder's point mass does not)."""
-    posterior = model.encoder(ops.zeros((1, input_dim)))
+    posterior = call_part(model.encoder, ops.zeros((1, input_dim)), model.condition_of(ops.zeros((1,), "int32")))
     try:
         posterior.log_prob(posterior.mean())
     except NotImplementedError:
@@ -62,11 +64,11 @@ def has_posterior_density(model: GenerativeModel, input_dim: int) -> bool:
     return True
 
 
-def loss_terms(model: GenerativeModel, images: np.ndarray, batch_size: int = 1000) -> dict[str, float]:
+def loss_terms(model: GenerativeModel, images: np.ndarray, labels: np.ndarray | None = None, batch_size: int = 1000) -> dict[str, float]:
     """Mean of each loss term over `images` (one coding drawn per image), and their total `loss`."""
     sums: dict[str, float] = {}
     for start in range(0, len(images), batch_size):
-        terms = model.loss_terms_of(images[start : start + batch_size])
+        terms = model.loss_terms_of(images[start : start + batch_size], _rows(labels, start, batch_size))
         for name, value in terms.items():
             sums[name] = sums.get(name, 0.0) + float(ops.sum(value))
     means = {name: total / len(images) for name, total in sums.items()}
@@ -87,30 +89,33 @@ class ImportanceSampler:
         # matmuls beat XLA's own (2.8x per chunk here), and per-op overhead no longer matters.
         self._step = tf.function(self._chunk, jit_compile=False)
 
-    def _chunk(self, x, repeats: int):
+    def _chunk(self, x, labels, repeats: int):
         """log-sum-exp over `repeats` samples of log w, and their sum, for each image of `x`."""
         model = self.model
-        posterior = model.encoder(x, training=False).repeat(repeats)
+        posterior = call_part(model.encoder, x, model.condition_of(labels)).repeat(repeats)
         z = posterior.sample(self.seed_generator)
         x_repeated = ops.tile(x, [repeats, 1])
+        labels_repeated = None if labels is None else ops.tile(labels, [repeats])
         log_w = (
-            model.decoder(z, training=False).log_prob(x_repeated)
+            call_part(model.decoder, z, model.condition_of(labels_repeated)).log_prob(x_repeated)
             + model.prior.log_prob(z)
             - posterior.log_prob(z)
         )
         log_w = ops.reshape(log_w, (repeats, -1))
         return ops.logsumexp(log_w, axis=0), ops.sum(log_w, axis=0)
 
-    def log_likelihood(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Per image: the k-sample estimate of log p(x), and the mean of log w (an ELBO estimate)."""
+    def log_likelihood(self, x: np.ndarray, labels: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Per image: the k-sample estimate of log p(x) (of log p(x|y) given `labels`, for a conditional model),
+        and the mean of log w (an ELBO estimate)."""
         x = tf.convert_to_tensor(x, tf.float32)
+        labels = None if labels is None or not self.model.conditional else tf.convert_to_tensor(labels, tf.int32)
         per_step = max(1, min(self.k, self.samples_per_step // int(x.shape[0])))
         running = None
         total = 0.0
         done = 0
         while done < self.k:
             repeats = min(per_step, self.k - done)
-            lse, summed = self._step(x, repeats)
+            lse, summed = self._step(x, labels, repeats)
             running = lse if running is None else np.logaddexp(running, lse)
             total = total + summed
             done += repeats
@@ -127,14 +132,18 @@ def evaluate(
     seed: int = 0,
     batch_size: int = DEFAULT_BATCH_SIZE,
     progress: Callable[[int], None] | None = None,
+    labels: np.ndarray | None = None,
 ) -> Evaluation:
-    """Loss terms, negative ELBO and importance-weighted NLL of `model` on `images`.
+    """Loss terms, negative ELBO and importance-weighted NLL of `model` on `images`; a conditional
+    model is scored given `labels` (one per image), so its figures are of -log p(x|y).
 
     `progress(n)` is called after every batch with the number of images it held.
     """
     started = time.perf_counter()
     keras.utils.set_random_seed(seed)
-    result = Evaluation(model=model_name, split=split, images=len(images), k=k, seed=seed, terms=loss_terms(model, images))
+    labels = check_labels(model, labels, f"the {split} split") if model.conditional else None
+    result = Evaluation(model=model_name, split=split, images=len(images), k=k, seed=seed,
+                        terms=loss_terms(model, images, labels), conditional=model.conditional)
     if not has_posterior_density(model, images.shape[1]):
         result.note = (
             f"The {model_name} model's encoder is deterministic: q(z|x) is a point mass with no density, "
@@ -145,7 +154,7 @@ def evaluate(
     sampler = ImportanceSampler(model, k, seed)
     nll, elbo = [], []
     for start in range(0, len(images), batch_size):
-        log_px, mean_log_w = sampler.log_likelihood(images[start : start + batch_size])
+        log_px, mean_log_w = sampler.log_likelihood(images[start : start + batch_size], _rows(labels, start, batch_size))
         nll.append(-log_px)
         elbo.append(-mean_log_w)
         if progress:
@@ -156,3 +165,7 @@ def evaluate(
     result.negative_elbo = float(np.concatenate(elbo).mean())
     result.seconds = round(time.perf_counter() - started, 2)
     return result
+
+
+def _rows(labels: np.ndarray | None, start: int, size: int) -> np.ndarray | None:
+    return None if labels is None else labels[start : start + size]

@@ -14,14 +14,20 @@ from genmodels.distributions import Distribution
 
 
 class Encoder(keras.layers.Layer):
-    """Maps a batch of inputs x to the posterior q(z|x) over codings, a `Distribution`."""
+    """Maps a batch of inputs x to the posterior q(z|x) over codings, a `Distribution`.
+
+    In a conditional model `call` also receives `condition=`, the one-hot labels (batch, classes).
+    """
 
     def call(self, x, training: bool = False) -> Distribution:  # pragma: no cover - abstract
         raise NotImplementedError
 
 
 class Decoder(keras.layers.Layer):
-    """Maps a batch of codings z to the likelihood p(x|z) over inputs, a `Distribution`."""
+    """Maps a batch of codings z to the likelihood p(x|z) over inputs, a `Distribution`.
+
+    In a conditional model `call` also receives `condition=`, the one-hot labels (batch, classes).
+    """
 
     def call(self, z, training: bool = False) -> Distribution:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -58,8 +64,9 @@ class LatentPrior(keras.layers.Layer):
 
 @dataclass
 class ForwardPass:
-    """One pass through a model: the input, q(z|x), the sampled coding, p(x|z) and the prior; and the
-    decoder and seed generator, for loss terms that draw and decode codings of their own (IWAE)."""
+    """One pass through a model: the input, q(z|x), the sampled coding, p(x|z) and the prior; the
+    decoder and seed generator, for loss terms that draw and decode codings of their own (IWAE);
+    and the condition (one-hot labels) of a conditional model, else None."""
 
     x: Any
     posterior: Distribution
@@ -68,6 +75,15 @@ class ForwardPass:
     prior: LatentPrior
     decoder: Decoder | None = None
     seed: keras.random.SeedGenerator | None = None
+    condition: Any = None
+
+    def decode(self, z, training: bool = False) -> Distribution:
+        """p(x|z) for codings `z` of this pass's images: one row per image, or several stacked as
+        `Distribution.repeat` stacks them (all first samples, then all second ...); the condition follows."""
+        if self.condition is None:
+            return self.decoder(z, training=training)
+        repeats = keras.ops.shape(z)[0] // keras.ops.shape(self.condition)[0]
+        return self.decoder(z, condition=keras.ops.tile(self.condition, [repeats, 1]), training=training)
 
 
 class Loss(ABC):

@@ -9,19 +9,25 @@ import numpy as np
 EVAL_BATCH_SIZE = 1000
 
 
-def encode(model, images: np.ndarray, batch_size: int = EVAL_BATCH_SIZE) -> np.ndarray:
-    """Mean codings of `images`, computed in batches."""
+def encode(model, images: np.ndarray, labels: np.ndarray | None = None, batch_size: int = EVAL_BATCH_SIZE) -> np.ndarray:
+    """Mean codings of `images` (given their `labels`, for a conditional model), computed in batches."""
     return np.concatenate(
-        [np.asarray(model.encode(images[start : start + batch_size])) for start in range(0, len(images), batch_size)]
+        [np.asarray(model.encode(images[start : start + batch_size], _part(labels, start, batch_size)))
+         for start in range(0, len(images), batch_size)]
     )
 
 
-def decode(model, codings: np.ndarray, batch_size: int = EVAL_BATCH_SIZE) -> np.ndarray:
-    """The decoder's mean image (pixel probabilities) for each coding."""
+def decode(model, codings: np.ndarray, labels: np.ndarray | None = None, batch_size: int = EVAL_BATCH_SIZE) -> np.ndarray:
+    """The decoder's mean image (pixel probabilities) for each coding (and label, for a conditional model)."""
     codings = np.asarray(codings, dtype=np.float32)
     return np.concatenate(
-        [np.asarray(model.decoder(codings[start : start + batch_size]).mean()) for start in range(0, len(codings), batch_size)]
+        [np.asarray(model.decode(codings[start : start + batch_size], _part(labels, start, batch_size)))
+         for start in range(0, len(codings), batch_size)]
     )
+
+
+def _part(labels: np.ndarray | None, start: int, size: int) -> np.ndarray | None:
+    return None if labels is None else labels[start : start + size]
 
 
 def interpolate(start: np.ndarray, end: np.ndarray, steps: int, spherical: bool = False) -> np.ndarray:

@@ -27,8 +27,9 @@ class StepLoop:
     """Runs `step` (a model's train_step or test_step) over batches of resident `images`.
 
     `run(order, batch_size)` visits `order` (row indices) in consecutive batches, the last one
-    possibly smaller, passes each through `transform` if given, and yields after each compiled call the metrics of each step it ran, as a
-    (steps, metrics) array in the order of `metric_names`.
+    possibly smaller, passes each through `transform` if given, and yields after each compiled call
+    the metrics of each step it ran, as a (steps, metrics) array in the order of `metric_names`.
+    With `labels` (one per image), each step receives (images, labels) instead of images.
     """
 
     def __init__(
@@ -40,6 +41,7 @@ class StepLoop:
         jit_compile: bool = True,
         chunk: int = DEFAULT_CHUNK,
         transform: Callable | None = None,
+        labels: np.ndarray | None = None,
     ):
         self.step = step
         self.metric_names = list(metric_names)
@@ -47,6 +49,7 @@ class StepLoop:
         self.jit_compile = jit_compile
         self.chunk = max(1, int(chunk))
         self.transform = transform  # applied to each gathered batch inside the compiled loop
+        self.labels = None if labels is None else tf.constant(np.asarray(labels, dtype=np.int32))
         self._compiled: dict[int, Callable] = {}
 
     def run(self, order: np.ndarray | tf.Tensor, batch_size: int) -> Iterator[np.ndarray]:
@@ -69,8 +72,12 @@ class StepLoop:
         return self._compiled[batch_size]
 
     def _build(self, batch_size: int) -> Callable:
-        images, step, names, chunk = self.images, self.step, self.metric_names, self.chunk
+        images, labels, step, names, chunk = self.images, self.labels, self.step, self.metric_names, self.chunk
         transform = self.transform or (lambda batch: batch)
+
+        def batch_of(rows):
+            batch = transform(tf.gather(images, rows))
+            return batch if labels is None else (batch, tf.gather(labels, rows))
 
         @tf.function(jit_compile=self.jit_compile, reduce_retracing=True)
         def loop(batches, first, steps):
@@ -78,7 +85,7 @@ class StepLoop:
             # start into the program and so recompile for every chunk.
             def body(i, logs):
                 rows = tf.gather(batches, first + i)
-                results = step(transform(tf.gather(images, rows)))
+                results = step(batch_of(rows))
                 row = tf.stack([tf.cast(results[name], tf.float32) for name in names])
                 return i + 1, tf.tensor_scatter_nd_update(logs, [[i]], [row])
 

@@ -10,6 +10,7 @@ import keras
 import tensorflow as tf
 from keras import ops
 
+from genmodels.errors import DatasetError
 from genmodels.interfaces import Decoder, Encoder, ForwardPass, LatentPrior, Loss
 
 
@@ -18,6 +19,10 @@ class GenerativeModel(keras.Model):
 
     The cost of a batch is the sum over terms of their mean over examples, so for a VAE whose
     terms are reconstruction and KL the `loss` metric is the negative ELBO in nats per image.
+
+    A conditional model (`classes` > 0) is given each image's class label: its steps take
+    `(images, labels)`, and its encoder and decoder receive the labels one-hot as `condition=`.
+    An unconditional model ignores labels, and its parts are never passed a condition.
     """
 
     def __init__(
@@ -28,6 +33,7 @@ class GenerativeModel(keras.Model):
         losses: Sequence[Loss],
         *,
         seed: int | None = None,
+        classes: int = 0,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -39,6 +45,7 @@ class GenerativeModel(keras.Model):
         self.prior = prior
         self.loss_terms = list(losses)
         self.seed_generator = keras.random.SeedGenerator(seed)
+        self.classes = int(classes)
         self.warmup_steps = 0  # set by the trainer from --kl-warmup: steps over which warm-up terms reach their weight
         self.loss_tracker = keras.metrics.Mean(name="loss")
         self.term_trackers = [keras.metrics.Mean(name=name) for name in names]
@@ -47,22 +54,37 @@ class GenerativeModel(keras.Model):
     def metrics(self):
         return [self.loss_tracker, *self.term_trackers]
 
-    def forward(self, x, training: bool = False) -> ForwardPass:
+    @property
+    def conditional(self) -> bool:
+        """Whether the model is given each image's class label."""
+        return self.classes > 0
+
+    def condition_of(self, labels):
+        """The condition the parts receive for integer `labels`: one-hot rows, or None for an unconditional model."""
+        if not self.conditional:
+            return None
+        if labels is None:
+            raise ValueError(f"this model is conditional on {self.classes} classes: it needs a label for every image, received none.")
+        return ops.one_hot(ops.cast(labels, "int32"), self.classes)
+
+    def forward(self, x, labels=None, training: bool = False) -> ForwardPass:
         """Encode, draw one coding from q(z|x), decode."""
-        posterior = self.encoder(x, training=training)
+        condition = self.condition_of(labels)
+        posterior = call_part(self.encoder, x, condition, training)
         z = posterior.sample(self.seed_generator)
-        likelihood = self.decoder(z, training=training)
+        likelihood = call_part(self.decoder, z, condition, training)
         return ForwardPass(
-            x=x, posterior=posterior, z=z, likelihood=likelihood, prior=self.prior, decoder=self.decoder, seed=self.seed_generator
+            x=x, posterior=posterior, z=z, likelihood=likelihood, prior=self.prior, decoder=self.decoder,
+            seed=self.seed_generator, condition=condition,
         )
 
-    def call(self, x, training: bool = False):
+    def call(self, x, labels=None, training: bool = False):
         """Reconstructions: the mean of p(x|z) for a coding drawn from q(z|x)."""
-        return self.forward(x, training=training).likelihood.mean()
+        return self.forward(x, labels, training=training).likelihood.mean()
 
-    def loss_terms_of(self, x, training: bool = False) -> dict:
-        """Each loss term for each example of `x`."""
-        forward = self.forward(x, training=training)
+    def loss_terms_of(self, x, labels=None, training: bool = False) -> dict:
+        """Each loss term for each example of `x` (with its label, for a conditional model)."""
+        forward = self.forward(x, labels, training=training)
         return {term.name: term(forward) for term in self.loss_terms}
 
     def _cost(self, terms: dict):
@@ -88,31 +110,74 @@ class GenerativeModel(keras.Model):
         return {metric.name: metric.result() for metric in self.metrics}
 
     def train_step(self, data):
+        x, labels = _unpack(data)
         with tf.GradientTape() as tape:
-            terms = self.loss_terms_of(data, training=True)
+            terms = self.loss_terms_of(x, labels, training=True)
             cost = self._cost(terms)
         gradients = tape.gradient(cost, self.trainable_variables)
         self.optimizer.apply(gradients, self.trainable_variables)
         return self._record(terms)
 
     def test_step(self, data):
-        terms = self.loss_terms_of(data, training=False)
+        x, labels = _unpack(data)
+        terms = self.loss_terms_of(x, labels, training=False)
         return self._record(terms)
 
-    def encode(self, x):
+    def encode(self, x, labels=None):
         """The mean coding of each input."""
-        return self.encoder(x, training=False).mean()
+        return call_part(self.encoder, x, self.condition_of(labels), False).mean()
 
-    def generate(self, n: int, seed: int | None = None):
-        """`n` new images: codings drawn from the prior, decoded to their mean (pixel probabilities)."""
+    def decode(self, z, labels=None):
+        """The mean of p(x|z) for each coding: pixel probabilities."""
+        return call_part(self.decoder, z, self.condition_of(labels), False).mean()
+
+    def generate(self, n: int, seed: int | None = None, labels=None):
+        """`n` new images: codings drawn from the prior, decoded to their mean (pixel probabilities).
+
+        A conditional model draws images of the given `labels` (one per image); without them,
+        of every class in turn (0, 1, ..., classes - 1, 0, ...).
+        """
+        if self.conditional and labels is None:
+            labels = ops.arange(n) % self.classes
         z = self.prior.sample(n, seed=keras.random.SeedGenerator(seed) if seed is not None else self.seed_generator)
-        return self.decoder(z, training=False).mean()
+        return self.decode(z, labels)
 
     def build_for(self, input_dim: int) -> None:
         """Create every weight by running one tiny batch through the model."""
         if not self.prior.built:
             self.prior.build(None)
-        self(ops.zeros((1, input_dim)))
+        self(ops.zeros((1, input_dim)), ops.zeros((1,), "int32") if self.conditional else None)
+
+
+def call_part(part, inputs, condition=None, training: bool = False):
+    """Call an encoder or decoder, passing `condition` only when there is one (unconditional parts need not accept it)."""
+    if condition is None:
+        return part(inputs, training=training)
+    return part(inputs, condition=condition, training=training)
+
+
+def check_labels(model: GenerativeModel, labels, what: str):
+    """`labels` if the conditional `model` can take them, else a DatasetError saying what is wrong."""
+    if labels is None:
+        raise DatasetError(
+            f"this model is conditional: it needs a label for every image, but {what} has none. "
+            "Use a labelled dataset (such as mnist) or an .npz with train_labels and test_labels."
+        )
+    if len(labels) and (labels.min() < 0 or labels.max() >= model.classes):
+        raise DatasetError(
+            f"{what} has labels from {labels.min()} to {labels.max()}, but the model has classes={model.classes} "
+            f"(labels 0 to {model.classes - 1}); train with -o classes={int(labels.max()) + 1}."
+        )
+    return labels
+
+
+def _unpack(data):
+    """(images, labels) from what a step receives: images alone, or an (images, labels) pair."""
+    if isinstance(data, (tuple, list)):
+        if len(data) not in (1, 2):
+            raise ValueError(f"a step takes images or (images, labels); received a tuple of {len(data)}.")
+        return data[0], (data[1] if len(data) == 2 else None)
+    return data, None
 
 
 def _total(terms: dict):

@@ -23,7 +23,7 @@ from genmodels.distributions import philox_seed
 from genmodels.errors import TrainingError
 from genmodels.latent import EVAL_BATCH_SIZE, encode
 from genmodels.loops import StepLoop, first_non_finite
-from genmodels.model import GenerativeModel
+from genmodels.model import GenerativeModel, check_labels
 from genmodels.plots import save_image_grid, save_training_curves
 from genmodels.runs import (
     CURVES_FILE,
@@ -86,8 +86,9 @@ class _Epochs:
         jit = config.xla and config.precision == "float32"
         model.warmup_steps = config.kl_warmup * math.ceil(len(dataset.train) / config.batch_size)
         draw = _pixel_draws(model.seed_generator) if config.dynamic_binarize else None
-        self.train_loop = StepLoop(model.train_step, self.names, dataset.train, jit_compile=jit, transform=draw)
-        self.test_loop = StepLoop(model.test_step, self.names, dataset.test, jit_compile=jit)
+        train_labels, test_labels = labels_for(model, dataset)
+        self.train_loop = StepLoop(model.train_step, self.names, dataset.train, jit_compile=jit, transform=draw, labels=train_labels)
+        self.test_loop = StepLoop(model.test_step, self.names, dataset.test, jit_compile=jit, labels=test_labels)
         self.train_size = len(dataset.train)
         self.test_order = np.arange(len(dataset.test))
 
@@ -140,6 +141,15 @@ class _Epochs:
         )
 
 
+def labels_for(model: GenerativeModel, dataset: Dataset) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """The train and test labels a conditional model is given (None, None for an unconditional one);
+    a DatasetError when the dataset has none or they fall outside the model's classes."""
+    if not model.conditional:
+        return None, None
+    return tuple(check_labels(model, labels, f"{dataset.name} {split}") for split, labels in
+                 (("train", dataset.train_labels), ("test", dataset.test_labels)))
+
+
 def _pixel_draws(seed_generator):
     """Dynamic binarization: each pixel of a batch drawn as Bernoulli(grey), from the model's seed
     generator, whose state is checkpointed, so a resumed run draws what the uninterrupted one would."""
@@ -190,6 +200,7 @@ def _train(spec, model_config, train_config, dataset, run_dir: Path, resume: boo
     with dtype_policy(train_config.precision):
         model = spec.build(model_config)
     model.build_for(model_config.input_dim)
+    labels_for(model, dataset)  # a conditional model's labels are checked before anything is written
     model.compile(optimizer=keras.optimizers.Adam(train_config.learning_rate))
     model.optimizer.build(model.trainable_variables)
     run_config = RunConfig(
@@ -211,7 +222,7 @@ def _train(spec, model_config, train_config, dataset, run_dir: Path, resume: boo
         write_metrics(run_dir, history)
     verbose = (1 if sys.stdout.isatty() else 2) if verbose == "auto" else verbose
     _Epochs(model, train_config, dataset, run_dir, history, run_config, verbose).run()
-    model.prior.adapt(encode(model, dataset.train))
+    model.prior.adapt(encode(model, dataset.train, labels_for(model, dataset)[0]))
     save_checkpoint(model, run_dir, history, run_config)
     images = np.asarray(model.generate(SAMPLE_GRID_SIZE, seed=train_config.seed))
     save_image_grid(images, run_dir / SAMPLES_FILE, dataset.image_shape)

@@ -42,7 +42,7 @@ def importance_weighted_bound(k: int):
             posterior = forward.posterior.repeat(k)
             z = posterior.sample(forward.seed)
             images = ops.tile(forward.x, [k, 1])
-            log_w = forward.decoder(z).log_prob(images) + forward.prior.log_prob(z) - posterior.log_prob(z)
+            log_w = forward.decode(z).log_prob(images) + forward.prior.log_prob(z) - posterior.log_prob(z)
             return math.log(k) - ops.logsumexp(ops.reshape(log_w, (k, -1)), axis=0)
 
         def get_config(self):

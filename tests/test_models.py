@@ -140,7 +140,8 @@ def test_the_iwae_bound_tightens_with_k_and_at_k_1_is_the_elbo_in_expectation():
     assert draws(lambda: model.loss_terms_of(images)["iwae"], repeats=3)[0] < elbo - 1.0
 
 
-SMALL_OPTIONS = {"iwae": {"hidden": (32,)}, "vamp": {"hidden": (32,), "components": 10}, "conv-vae": {"channels": (4, 8)}}
+SMALL_OPTIONS = {"iwae": {"hidden": (32,)}, "vamp": {"hidden": (32,), "components": 10}, "conv-vae": {"channels": (4, 8)},
+                 "cvae": {"hidden": (32,), "classes": 3}}
 
 
 @pytest.mark.parametrize("name", sorted(SMALL_OPTIONS))
@@ -150,13 +151,13 @@ def test_each_variant_trains_samples_and_evaluates_through_the_same_code_as_vae(
 
     registry = build_registry()
     spec = registry.model(name)
-    images = random_binary_images(400, seed=6)
-    data = Dataset(name="synthetic", train=images[:300], test=images[300:])
+    images, labels = random_binary_images(400, seed=6), np.arange(400) % 3  # labels: only cvae uses them
+    data = Dataset(name="synthetic", train=images[:300], test=images[300:], train_labels=labels[:300], test_labels=labels[300:])
     config = spec.config().replace(latent_dim=4, **SMALL_OPTIONS[name])
     result = train(spec, config, TrainConfig(epochs=2, batch_size=100), data, tmp_path / "run", verbose=0)
     assert np.isfinite(result.final["test"]["loss"])
     model, _ = load_model(tmp_path / "run", registry, name)
-    scored = evaluate(model, data.test[:20], model_name=name, split="test", k=100)
+    scored = evaluate(model, data.test[:20], model_name=name, split="test", k=100, labels=data.test_labels[:20])
     assert np.isfinite(scored.nll) and scored.nll <= scored.negative_elbo + 1e-3
     assert np.asarray(model.generate(3, seed=0)).shape == (3, 784)
 
