@@ -45,17 +45,11 @@ def slice_file(tmp_path_factory) -> Path:
 def labelled_mnist(tmp_path_factory) -> Path:
     """A user-format .npz of the labelled grey MNIST test set (t10k, in ../shared/data): its first 8000
     images as `train` and the last 2000 as `test`, greys in [0, 1], with their labels."""
-    import gzip
+    import labelled_mnist
 
-    images_file, labels_file = SHARED_DATA / "t10k-images-idx3-ubyte.gz", SHARED_DATA / "t10k-labels-idx1-ubyte.gz"
-    if not (images_file.is_file() and labels_file.is_file()):
+    if not labelled_mnist.available(SHARED_DATA):
         pytest.skip(f"the labelled MNIST test set is not at {SHARED_DATA}; set GENMODELS_DATA_DIR")
-    images = np.frombuffer(gzip.decompress(images_file.read_bytes())[16:], np.uint8).reshape(-1, 28, 28)
-    labels = np.frombuffer(gzip.decompress(labels_file.read_bytes())[8:], np.uint8)
-    path = tmp_path_factory.mktemp("labelled") / "t10k.npz"
-    greys = (images / 255.0).astype(np.float32)
-    np.savez(path, train=greys[:8000], test=greys[8000:], train_labels=labels[:8000], test_labels=labels[8000:])
-    return path
+    return labelled_mnist.write_split(SHARED_DATA, tmp_path_factory.mktemp("labelled") / "t10k.npz")
 
 
 @pytest.fixture

@@ -121,6 +121,34 @@ def test_the_vamp_prior_is_the_mean_of_the_encoders_posteriors_at_its_pseudo_inp
     assert np.asarray(model.generate(4, seed=0)).shape == (4, 784)
 
 
+def _gaussian_log_density(z, distribution):
+    loc, log_var = np.asarray(distribution.loc, np.float64), np.asarray(distribution.log_var, np.float64)
+    return -0.5 * (np.log(2 * np.pi) + log_var + (z - loc) ** 2 / np.exp(log_var)).sum(-1)
+
+
+@pytest.mark.parametrize("components", [0, 5])
+def test_the_two_layer_vae_scores_codings_layer_by_layer(components):
+    """log q(z1, z2 | x) = log q(z2 | x) + log q(z1 | x, z2) and log p(z1, z2) = log p(z2) + log p(z1 | z2),
+    whether the coding was just drawn (its lower layer reused) or comes from elsewhere."""
+    spec = build_registry().model("hvae")
+    model = spec.build(spec.config().replace(latent_dim=3, top_dim=2, hidden=(8,), components=components))
+    model.build_for(784)
+    x = random_binary_images(6).astype(np.float32)
+    posterior = model.encoder(x)
+    z = posterior.sample(model.seed_generator)
+    z_np = np.asarray(z, np.float64)
+    z1, z2 = z_np[:, :3], z_np[:, 3:]
+    expected_q = _gaussian_log_density(z2, model.encoder.top(x)) + _gaussian_log_density(z1, model.encoder.bottom(x, condition=z2.astype(np.float32)))
+    np.testing.assert_allclose(np.asarray(posterior.log_prob(z)), expected_q, rtol=1e-4, atol=1e-3)
+    np.testing.assert_allclose(np.asarray(posterior.log_prob(tf.identity(z))), expected_q, rtol=1e-4, atol=1e-3)
+    top = model.prior.top_prior
+    expected_p = np.asarray(top.log_prob(z2.astype(np.float32))) + _gaussian_log_density(z1, model.prior.bottom(z2.astype(np.float32)))
+    if components == 0:
+        np.testing.assert_allclose(np.asarray(top.log_prob(z2.astype(np.float32))), -0.5 * (np.log(2 * np.pi) + z2**2).sum(-1), rtol=1e-5)
+    np.testing.assert_allclose(np.asarray(model.prior.log_prob(z)), expected_p, rtol=1e-4, atol=1e-3)
+    assert np.asarray(model.generate(4, seed=0)).shape == (4, 784) and model.encode(x).shape == (6, 5)
+
+
 def test_the_iwae_bound_tightens_with_k_and_at_k_1_is_the_elbo_in_expectation():
     spec = build_registry().model("iwae")
     images = random_binary_images(256, seed=5).astype(np.float32)
@@ -141,7 +169,7 @@ def test_the_iwae_bound_tightens_with_k_and_at_k_1_is_the_elbo_in_expectation():
 
 
 SMALL_OPTIONS = {"iwae": {"hidden": (32,)}, "vamp": {"hidden": (32,), "components": 10}, "conv-vae": {"channels": (4, 8)},
-                 "cvae": {"hidden": (32,), "classes": 3}}
+                 "cvae": {"hidden": (32,), "classes": 3}, "hvae": {"hidden": (32,), "top_dim": 3, "components": 5}}
 
 
 @pytest.mark.parametrize("name", sorted(SMALL_OPTIONS))
