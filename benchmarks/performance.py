@@ -16,6 +16,9 @@ compare figures taken on the same machine in the same minutes. The cases:
   `jit_compile=True`;
 - genmodels: `genmodels.trainer.train` exactly as `genmodels train vae` runs it (its test pass after
   every epoch included in its time), in float32 and bfloat16, and at batch 150, 500 and 1000;
+- products: the matrix products of one training step alone (forward and backward, batch 150, no
+  activations, losses or optimizer), looped as the trainer loops steps, with XLA and with oneDNN:
+  what an epoch would cost if everything but the products were free, the floor for any trainer;
 - evaluate: the importance-weighted NLL of `genmodels evaluate` at k=5000 on a subset of test images;
 - startup: wall time of `genmodels --help`, `genmodels list`, `import tensorflow` and
   `genmodels sample vae -n 60`.
@@ -253,6 +256,50 @@ def case_genmodels(args) -> dict:
     }
 
 
+def case_products(args) -> dict:
+    import genmodels.backend  # noqa: F401
+    import tensorflow as tf
+
+    batch, steps = args.batch_size, 50_000 // args.batch_size
+    layers = [(PIXELS, HIDDEN[0]), (HIDDEN[0], HIDDEN[1]), (HIDDEN[1], 2 * LATENT), (LATENT, HIDDEN[1]), (HIDDEN[1], HIDDEN[0]), (HIDDEN[0], PIXELS)]
+    weights = [tf.random.normal(shape) * 0.01 for shape in layers]
+    x = tf.random.normal((batch, PIXELS))
+
+    def step(shift):
+        """The step's products: each Dense layer forward (X W), and backward (X^T dY for the weights, dY W^T for the inputs)."""
+        inputs, h = [], x + shift  # the shift keeps the loop body from being hoisted out as loop-invariant
+        for index, w in enumerate(weights):
+            inputs.append(h)
+            h = h @ w
+            if index == 2:  # the heads' output (mean and log-variance) -> a coding
+                h = h[:, :LATENT] + h[:, LATENT:]
+        grads, d = [], h
+        for index in reversed(range(len(weights))):
+            if index == 2:
+                d = tf.concat([d, d], axis=1)
+            grads.append(tf.matmul(inputs[index], d, transpose_a=True))
+            if index:
+                d = tf.matmul(d, weights[index], transpose_b=True)
+        return grads
+
+    result = {}
+    for name, jit in (("xla", True), ("onednn", False)):
+        @tf.function(jit_compile=jit)
+        def epoch():
+            def body(i, carried):
+                return i + 1, step(tf.cast(i, tf.float32) * 1e-30)
+            return tf.while_loop(lambda i, _: i < steps, body, (tf.constant(0), [tf.zeros_like(w) for w in weights[::-1]]))[1]
+
+        epoch()
+        times = []
+        for _ in range(3):
+            started = time.perf_counter()
+            [t.numpy() for t in epoch()]
+            times.append(time.perf_counter() - started)
+        result[name] = min(times)
+    return {"epoch_seconds_" + name: seconds for name, seconds in result.items()}
+
+
 def case_evaluate(args) -> dict:
     import numpy as np
 
@@ -296,6 +343,7 @@ CASES = {
     "compat-v1": case_compat_v1,
     "keras-fit": case_keras_fit,
     "genmodels": case_genmodels,
+    "products": case_products,
     "evaluate": case_evaluate,
     "startup": case_startup,
 }
@@ -349,6 +397,7 @@ def main() -> None:
         raw["keras-fit"] = run_case("keras-fit", epochs=2 if args.quick else 3)
         raw["keras-fit-xla"] = run_case("keras-fit", epochs=epochs, jit=1)
         raw["genmodels"] = run_case("genmodels", epochs=epochs, run_dir=run("float32"))
+        raw["products"] = run_case("products")
         for batch in (150, 500, 1000):
             for precision in ("float32", "bfloat16"):
                 raw[f"batch-{batch}-{precision}"] = run_case(
@@ -386,6 +435,13 @@ def report(raw: dict) -> None:
         seconds = timed(raw[name])
         rate = TRAIN_FLOPS * images / seconds / 1e9
         print(f"{label:<34}{seconds:>9.2f}{rate:>9.0f}{rate / peak:>10.0%}{seconds / ours:>13.2f}{raw[name]['test_loss']:>11.2f}")
+    for name in ("xla", "onednn"):
+        seconds = raw["products"][f"epoch_seconds_{name}"]
+        rate = TRAIN_FLOPS * images / seconds / 1e9
+        label = f"its matrix products alone, {'XLA' if name == 'xla' else 'oneDNN'}"
+        print(f"{label:<34}{seconds:>9.2f}{rate:>9.0f}{rate / peak:>10.0%}{seconds / ours:>13.2f}{'':>11}")
+    floor = min(raw["products"].values())
+    print(f"(2x the tf.compat.v1 graph is {timed(raw['compat-v1']) / 2:.2f} s/epoch; the step's products alone take {floor:.2f} s)")
     with_test = sum(raw["genmodels"]["with_test_pass"][1:]) / len(raw["genmodels"]["with_test_pass"][1:])
     print(f"(genmodels' epoch with its test pass: {with_test:.2f} s; the baselines have no test pass)")
     print(f"\n{'batch size and precision':<34}{'s/epoch':>9}{'GFLOP/s':>9}{'of matmul':>11}{'epochs':>13}{'test loss':>11}")

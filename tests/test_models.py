@@ -149,6 +149,16 @@ def test_the_two_layer_vae_scores_codings_layer_by_layer(components):
     assert np.asarray(model.generate(4, seed=0)).shape == (4, 784) and model.encode(x).shape == (6, 5)
 
 
+def test_the_two_layer_vae_trains_on_iwaes_bound_when_given_k():
+    spec = build_registry().model("hvae")
+    model = spec.build(spec.config().replace(latent_dim=3, top_dim=2, hidden=(8,), components=4, k=3))
+    model.build_for(784)
+    assert [term.name for term in model.loss_terms] == ["iwae"]
+    assert np.isfinite(np.asarray(model.loss_terms_of(random_binary_images(4).astype(np.float32))["iwae"])).all()
+    with pytest.raises(ConfigError, match="top_dim and k must be at least 1"):
+        spec.config().replace(k=0)
+
+
 def test_the_iwae_bound_tightens_with_k_and_at_k_1_is_the_elbo_in_expectation():
     spec = build_registry().model("iwae")
     images = random_binary_images(256, seed=5).astype(np.float32)
