@@ -74,7 +74,7 @@ class _Epochs:
     and the loss terms, before anything of that epoch is saved: the last complete epoch stays as it was.
     """
 
-    def __init__(self, model: GenerativeModel, config: TrainConfig, dataset: Dataset, run_dir: Path, history, run_config: RunConfig, verbose):
+    def __init__(self, model: GenerativeModel, config: TrainConfig, dataset: Dataset, labels, run_dir: Path, history, run_config: RunConfig, verbose):
         self.model = model
         self.config = config
         self.run_dir = run_dir
@@ -86,7 +86,7 @@ class _Epochs:
         jit = config.xla and config.precision == "float32"
         model.warmup_steps = config.kl_warmup * math.ceil(len(dataset.train) / config.batch_size)
         draw = _pixel_draws(model.seed_generator) if config.dynamic_binarize else None
-        train_labels, test_labels = labels_for(model, dataset)
+        train_labels, test_labels = labels  # from labels_for: (None, None) for an unconditional model
         self.train_loop = StepLoop(model.train_step, self.names, dataset.train, jit_compile=jit, transform=draw, labels=train_labels)
         self.test_loop = StepLoop(model.test_step, self.names, dataset.test, jit_compile=jit, labels=test_labels)
         self.train_size = len(dataset.train)
@@ -200,7 +200,7 @@ def _train(spec, model_config, train_config, dataset, run_dir: Path, resume: boo
     with dtype_policy(train_config.precision):
         model = spec.build(model_config)
     model.build_for(model_config.input_dim)
-    labels_for(model, dataset)  # a conditional model's labels are checked before anything is written
+    labels = labels_for(model, dataset)  # a conditional model's labels are checked before anything is written
     model.compile(optimizer=keras.optimizers.Adam(train_config.learning_rate))
     model.optimizer.build(model.trainable_variables)
     run_config = RunConfig(
@@ -221,8 +221,8 @@ def _train(spec, model_config, train_config, dataset, run_dir: Path, resume: boo
         write_config(run_dir, run_config)
         write_metrics(run_dir, history)
     verbose = (1 if sys.stdout.isatty() else 2) if verbose == "auto" else verbose
-    _Epochs(model, train_config, dataset, run_dir, history, run_config, verbose).run()
-    model.prior.adapt(encode(model, dataset.train, labels_for(model, dataset)[0]))
+    _Epochs(model, train_config, dataset, labels, run_dir, history, run_config, verbose).run()
+    model.prior.adapt(encode(model, dataset.train, labels[0]))
     save_checkpoint(model, run_dir, history, run_config)
     images = np.asarray(model.generate(SAMPLE_GRID_SIZE, seed=train_config.seed))
     save_image_grid(images, run_dir / SAMPLES_FILE, dataset.image_shape)
