@@ -102,10 +102,47 @@ class Bernoulli(Distribution):
         return ops.sigmoid(self.logits)
 
     def log_prob(self, value):
-        # -(sigmoid cross-entropy), in the stable form max(l, 0) - l*x + log(1 + exp(-|l|)).
-        logits = self.logits
-        cross_entropy = ops.relu(logits) - logits * value + ops.log1p(ops.exp(-ops.abs(logits)))
-        return -ops.sum(cross_entropy, axis=-1)
+        value = ops.cast(value, self.logits.dtype)
+        if tf.executing_eagerly() or self.logits.shape[-1] is None:
+            return bernoulli_log_prob(self.logits, value)
+        return _fused_bernoulli_log_prob(self.logits, value)
+
+
+def bernoulli_log_prob(logits, value):
+    """sum over the last axis of x*l - softplus(l): minus the sigmoid cross-entropy, in the stable
+    form x*l - max(l, 0) - log(1 + exp(-|l|))."""
+    return ops.sum(logits * value - ops.relu(logits) - ops.log1p(ops.exp(-ops.abs(logits))), axis=-1)
+
+
+PRODUCT_GROUP = 8  # log1p terms summed as the log of a product of this many factors in (1, 2]
+
+
+@tf.function(jit_compile=True)
+@tf.custom_gradient
+def _fused_bernoulli_log_prob(logits, value):
+    """`bernoulli_log_prob` as one XLA loop over the pixels, with a log per PRODUCT_GROUP pixels.
+
+    The sum of log(1 + exp(-|l|)) over a group of 8 pixels is taken as the log of the product of
+    the 8 factors (each in (1, 2], so the product is at most 256 and exact to float32 rounding):
+    one logarithm per 8 pixels instead of one each. Fused by XLA, this is 2.1x faster than the
+    same maths as separate TensorFlow kernels (an importance-sampling chunk of 10000 x 784 pixels:
+    6 ms against 13; docs/performance.md), and gives the same figures to 1e-6 nats per pixel. The
+    gradient is the exact x - sigmoid(l).
+    """
+    pixels = logits.shape[-1]
+    padding = -pixels % PRODUCT_GROUP
+    factors = 1.0 + tf.exp(-tf.abs(logits))
+    if padding:
+        factors = tf.pad(factors, [[0, 0]] * (len(logits.shape) - 1) + [[0, padding]], constant_values=1.0)
+    grouped = tf.reshape(factors, tf.concat([tf.shape(logits)[:-1], [(pixels + padding) // PRODUCT_GROUP, PRODUCT_GROUP]], 0))
+    log_factors = tf.reduce_sum(tf.math.log(tf.reduce_prod(grouped, axis=-1)), axis=-1)
+    result = tf.reduce_sum(logits * value - tf.nn.relu(logits), axis=-1) - log_factors
+
+    def gradient(upstream):
+        upstream = upstream[..., None]
+        return upstream * (value - tf.sigmoid(logits)), upstream * logits
+
+    return result, gradient
 
 
 class PointMass(Distribution):

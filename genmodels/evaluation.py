@@ -89,12 +89,12 @@ class ImportanceSampler:
         # matmuls beat XLA's own (2.8x per chunk here), and per-op overhead no longer matters.
         self._step = tf.function(self._chunk, jit_compile=False)
 
-    def _chunk(self, x, labels, repeats: int):
-        """log-sum-exp over `repeats` samples of log w, and their sum, for each image of `x`."""
+    def _chunk(self, x, x_repeated, labels, repeats: int):
+        """log-sum-exp over `repeats` samples of log w, and their sum, for each image of `x`
+        (`x_repeated`: `x` tiled `repeats` times, made once for all of a batch's chunks)."""
         model = self.model
         posterior = call_part(model.encoder, x, model.condition_of(labels)).repeat(repeats)
         z = posterior.sample(self.seed_generator)
-        x_repeated = ops.tile(x, [repeats, 1])
         labels_repeated = None if labels is None else ops.tile(labels, [repeats])
         log_w = (
             call_part(model.decoder, z, model.condition_of(labels_repeated)).log_prob(x_repeated)
@@ -110,12 +110,15 @@ class ImportanceSampler:
         x = tf.convert_to_tensor(x, tf.float32)
         labels = None if labels is None or not self.model.conditional else tf.convert_to_tensor(labels, tf.int32)
         per_step = max(1, min(self.k, self.samples_per_step // int(x.shape[0])))
+        tiled = {}  # repeats -> x tiled that many times; at most two sizes per batch
         running = None
         total = 0.0
         done = 0
         while done < self.k:
             repeats = min(per_step, self.k - done)
-            lse, summed = self._step(x, labels, repeats)
+            if repeats not in tiled:
+                tiled[repeats] = tf.tile(x, [repeats, 1])
+            lse, summed = self._step(x, tiled[repeats], labels, repeats)
             running = lse if running is None else np.logaddexp(running, lse)
             total = total + summed
             done += repeats

@@ -68,6 +68,30 @@ def test_reconstruction_loss_is_the_summed_sigmoid_cross_entropy(binary):
     np.testing.assert_allclose(Reconstruction()(forward), expected, rtol=1e-5)
 
 
+@pytest.mark.parametrize("shape", [(6, 784), (4, 13), (2, 3, 9)], ids=["mnist", "odd-pixels", "rank-3"])
+def test_inside_a_graph_the_bernoulli_likelihood_is_the_fused_kernel_with_the_same_values_and_gradient(shape):
+    logits = RNG.normal(size=shape) * 8
+    logits.reshape(-1)[:4] = [90.0, -90.0, 0.0, 17.0]  # factors of exactly 1 and 2 stay exact
+    x = (RNG.random(shape) < 0.4).astype(float)
+    expected = -np.sum(x * np.logaddexp(0, -logits) + (1 - x) * np.logaddexp(0, logits), axis=-1)
+    logits_t, x_t = tf.constant(logits, tf.float32), tf.constant(x, tf.float32)
+
+    @tf.function
+    def in_a_graph(logits, x):
+        with tf.GradientTape() as tape:
+            tape.watch(logits)
+            log_prob = Bernoulli(logits).log_prob(x)
+            total = tf.reduce_sum(log_prob * 2.0)
+        return log_prob, tape.gradient(total, logits)
+
+    log_prob, gradient = in_a_graph(logits_t, x_t)
+    np.testing.assert_allclose(log_prob, expected, rtol=1e-6, atol=1e-6 * shape[-1])
+    np.testing.assert_allclose(gradient, 2.0 * (x - 1 / (1 + np.exp(-logits))), atol=1e-6)
+    graph = in_a_graph.get_concrete_function(logits_t, x_t).graph
+    assert not any(op.type in ("Log1p", "Softplus") for op in graph.get_operations())  # not the eager ops
+    np.testing.assert_allclose(Bernoulli(logits_t).log_prob(x_t), log_prob, rtol=1e-6)  # eagerly: the plain ops, same values
+
+
 def test_gradients_reach_mean_and_log_variance_through_the_reparameterisation():
     mean = tf.Variable(RNG.normal(size=(3, 4)), dtype=tf.float32)
     log_var = tf.Variable(RNG.normal(size=(3, 4)), dtype=tf.float32)
