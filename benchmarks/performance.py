@@ -324,7 +324,36 @@ def case_evaluate(args) -> dict:
     evaluate(model, images[:10], model_name="vae", split="test", k=args.k)  # compiles
     started = time.perf_counter()
     result = evaluate(model, images, model_name="vae", split="test", k=args.k)
-    return {"seconds": time.perf_counter() - started, "nll": result.nll, "images": args.images, "k": args.k}
+    seconds = time.perf_counter() - started
+    return {"seconds": seconds, "nll": result.nll, "images": args.images, "k": args.k, **_bernoulli_kernels(test)}
+
+
+def _bernoulli_kernels(test) -> dict:
+    """Milliseconds for the Bernoulli log-likelihood of one importance-sampling chunk (10000 x 784),
+    as genmodels computes it in a graph (one XLA-fused kernel) and as the same maths in TensorFlow ops."""
+    import genmodels.backend  # noqa: F401
+    import numpy as np
+    import tensorflow as tf
+
+    from genmodels.distributions import Bernoulli, bernoulli_log_prob
+    from genmodels.evaluation import SAMPLES_PER_STEP
+
+    rng = np.random.default_rng(SEED)
+    logits = tf.constant(rng.normal(size=(SAMPLES_PER_STEP, PIXELS)).astype("float32") * 5)
+    x = tf.constant(test[rng.integers(len(test), size=SAMPLES_PER_STEP)].astype("float32"))
+    kernels = {"fused": tf.function(lambda l, v: Bernoulli(l).log_prob(v)), "tf_ops": tf.function(bernoulli_log_prob)}
+    result = {"chunk": f"{SAMPLES_PER_STEP} x {PIXELS}"}
+    for name, kernel in kernels.items():
+        kernel(logits, x).numpy()
+        times = []
+        for _ in range(5):
+            started = time.perf_counter()
+            for _ in range(10):
+                out = kernel(logits, x)
+            out.numpy()
+            times.append((time.perf_counter() - started) / 10)
+        result[f"bernoulli_ms_{name}"] = 1000 * min(times)
+    return result
 
 
 def case_startup(args) -> dict:
@@ -469,6 +498,8 @@ def report(raw: dict) -> None:
     full = ev["seconds"] / ev["images"] * 10_000
     print(f"\nevaluate k={ev['k']} on {ev['images']} test images: {ev['seconds']:.1f} s, {rate:.0f} GFLOP/s = {rate / peak:.0%} of matmul "
           f"(10000 images: about {full / 60:.1f} min)")
+    print(f"  its Bernoulli log-likelihood per chunk of {ev['chunk']} pixels: {ev['bernoulli_ms_fused']:.1f} ms fused by XLA, "
+          f"{ev['bernoulli_ms_tf_ops']:.1f} ms as TensorFlow ops ({ev['bernoulli_ms_tf_ops'] / ev['bernoulli_ms_fused']:.1f}x)")
     start = raw["startup"]
     print("startup: " + ", ".join(f"{name} {seconds:.2f} s" for name, seconds in start.items()))
 
