@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import importlib.util
 
 import pytest
@@ -9,12 +10,16 @@ import pytest
 from conftest import REPO
 
 
-@pytest.fixture(scope="module")
-def performance():
-    spec = importlib.util.spec_from_file_location("performance", REPO / "benchmarks" / "performance.py")
+def load(name: str):
+    spec = importlib.util.spec_from_file_location(name, REPO / "benchmarks" / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+@pytest.fixture(scope="module")
+def performance():
+    return load("performance")
 
 
 def made_up_run() -> dict:
@@ -56,3 +61,25 @@ def test_evaluation_counts_every_decoded_sample_and_compares_the_likelihood_kern
     flops = 200 * 5000 * performance.decoder_flops() + 200 * performance.encoder_flops()
     assert f"{flops / 10.0 / 1e9:.0f} GFLOP/s = {flops / 10.0 / 1e9 / 400:.0%} of matmul (10000 images: about 8.3 min)" in out
     assert "5.0 ms fused by XLA, 12.0 ms as TensorFlow ops (2.4x)" in out
+
+
+HLO = """
+  %MatMul.189 = f32[150,500]{1,0} dot(%a, %b), lhs_contracting_dims={1}, rhs_contracting_dims={0}, metadata={op_type="MatMul" op_name="while/MatMul"}
+  %multiply_add_fusion.2 = f32[500,784]{1,0} fusion(%p, %g), kind=kLoop, calls=%fused_computation.6, metadata={op_type="AssignAddVariableOp" op_name="while/adam/AssignAddVariableOp_25" source_file="ops.py" source_line=1221}, backend_config={"outer_dimension_partitions":["2"]}
+  ROOT %exponential-minus-one_select_fusion = f32[150,500]{1,0} fusion(%MatMul.189), kind=kLoop, calls=%fused_computation.9, metadata={op_type="Elu" op_name="while/Elu"}
+  %copy.68 = f32[500,784]{1,0} copy(%p)
+  %while.17 = (s32[], f32[40,4]{1,0}) while(%tuple), condition=%cond, body=%body
+"""
+
+
+def test_the_profile_groups_kernels_by_what_they_do():
+    profile = load("profile_step")
+    kinds = profile.kinds_from_hlo(HLO)
+    assert kinds == {
+        "MatMul.189": "matrix products",
+        "multiply_add_fusion.2": "optimizer update (and metric totals)",
+        "exponential-minus-one_select_fusion": "Elu",
+        "copy.68": "copy",
+    }
+    seconds = collections.Counter({"MatMul.189": 2.0, "multiply_add_fusion.2": 0.5, "copy.68": 0.25, "ThunkExecutor::Execute": 9.0})
+    assert profile.group(seconds, kinds) == {"matrix products": 2.0, "optimizer update (and metric totals)": 0.5, "copy": 0.25}
