@@ -55,7 +55,11 @@ class Config:
         return new
 
     def validate(self) -> None:
-        """Raise ConfigError if a value is out of range (subclasses extend this)."""
+        """Raise ConfigError if a value is out of range: here, below its option's `minimum` (subclasses extend this)."""
+        for f in dataclasses.fields(self):
+            minimum, value = f.metadata.get("minimum"), getattr(self, f.name)
+            if minimum is not None and value < minimum:
+                raise ConfigError(f"{f.name} must be at least {minimum}, received {value}.")
 
     @classmethod
     def describe(cls) -> list[tuple[str, str, Any, str]]:
@@ -68,11 +72,11 @@ class Config:
         ]
 
 
-def option(default: Any, help: str) -> Any:
-    """A dataclass field with a help text shown by `genmodels info`."""
+def option(default: Any, help: str, *, minimum: float | None = None) -> Any:
+    """A dataclass field with a help text shown by `genmodels info`; `validate` refuses a value below `minimum`."""
     if isinstance(default, (list, dict)):
         raise TypeError("use tuples for sequence defaults")
-    return field(default=default, metadata={"help": help})
+    return field(default=default, metadata={"help": help, "minimum": minimum})
 
 
 @dataclass
@@ -83,6 +87,7 @@ class ModelConfig(Config):
     input_dim: int = option(784, "Size of one flattened input (set from the dataset when training).")
 
     def validate(self) -> None:
+        super().validate()
         _positive(self, "latent_dim", "input_dim")
 
 
@@ -123,6 +128,7 @@ class TrainConfig(Config):
     binarize: bool = option(False, "Threshold the images to 0/1 before training (1 where a value is >= 0.5, a uint8 grey >= 128).")
 
     def validate(self) -> None:
+        super().validate()
         _positive(self, "epochs", "batch_size", "learning_rate")
         if not 0 <= self.seed <= MAX_SEED:
             raise ConfigError(f"seed must be between 0 and {MAX_SEED}, received {self.seed}.")

@@ -11,19 +11,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from genmodels import MLPConfig, ModelSpec, TrainConfig, hookimpl, option
-from genmodels.errors import ConfigError
 
 
 @dataclass
 class CVAEConfig(MLPConfig):
     """The VAE's architecture and the number of classes of its labels."""
 
-    classes: int = option(10, "Classes of the labels it is conditioned on: labels run from 0 to classes - 1.")
-
-    def validate(self) -> None:
-        super().validate()
-        if self.classes < 1:
-            raise ConfigError(f"classes must be at least 1, received {self.classes}.")
+    classes: int = option(10, "Classes of the labels it is conditioned on: labels run from 0 to classes - 1.", minimum=1)
 
 
 def build(config: CVAEConfig):

@@ -12,19 +12,13 @@ import math
 from dataclasses import dataclass
 
 from genmodels import MLPConfig, ModelSpec, TrainConfig, hookimpl, option
-from genmodels.errors import ConfigError
 
 
 @dataclass
 class IWAEConfig(MLPConfig):
     """The VAE's architecture and the number of importance samples per training image."""
 
-    k: int = option(5, "Importance samples per image in the training bound (1: the VAE's ELBO).")
-
-    def validate(self) -> None:
-        super().validate()
-        if self.k < 1:
-            raise ConfigError(f"k must be at least 1, received {self.k}.")
+    k: int = option(5, "Importance samples per image in the training bound (1: the VAE's ELBO).", minimum=1)
 
 
 def importance_weighted_bound(k: int):

@@ -13,19 +13,13 @@ import math
 from dataclasses import dataclass
 
 from genmodels import MLPConfig, ModelSpec, TrainConfig, hookimpl, option
-from genmodels.errors import ConfigError
 
 
 @dataclass
 class VampConfig(MLPConfig):
     """The VAE's architecture and the number of pseudo-inputs of its prior."""
 
-    components: int = option(500, "Pseudo-inputs: the mixture components of the prior.")
-
-    def validate(self) -> None:
-        super().validate()
-        if self.components < 1:
-            raise ConfigError(f"components must be at least 1, received {self.components}.")
+    components: int = option(500, "Pseudo-inputs: the mixture components of the prior.", minimum=1)
 
 
 def vamp_prior(encoder, components: int, input_dim: int):

@@ -41,3 +41,22 @@ def test_bad_training_values_are_refused():
         TrainConfig().replace(learning_rate=0.0)
     with pytest.raises(ConfigError, match="epochs must be an integer"):
         TrainConfig().replace(epochs=True)
+
+
+def test_an_option_with_a_minimum_refuses_smaller_values_in_every_built_in_plugin():
+    import dataclasses
+
+    from genmodels.plugins import get_registry
+
+    checked = set()
+    for spec in get_registry().models:
+        config = spec.config()
+        for field in dataclasses.fields(config):
+            minimum = field.metadata.get("minimum")
+            if minimum is None:
+                continue
+            assert config.replace(**{field.name: minimum}).to_dict()[field.name] == minimum
+            with pytest.raises(ConfigError, match=f"{field.name} must be at least {minimum}, received {minimum - 1}"):
+                config.replace(**{field.name: minimum - 1})
+            checked.add(f"{spec.name}.{field.name}")
+    assert {"cvae.classes", "iwae.k", "vamp.components"} <= checked
