@@ -26,11 +26,11 @@ def available(data_dir: Path) -> bool:
 
 
 def write_split(data_dir: Path, path: Path) -> Path:
-    """Write the first TRAIN_SIZE t10k images as `train` and the rest as `test`, greys in [0, 1], with their labels."""
+    """Write the first TRAIN_SIZE t10k images as `train` and the rest as `test`, 8-bit greys (uint8, as MNIST stores
+    them), with their labels."""
     images = np.frombuffer(gzip.decompress((Path(data_dir) / IMAGES).read_bytes())[16:], np.uint8).reshape(-1, 28, 28)
     labels = np.frombuffer(gzip.decompress((Path(data_dir) / LABELS).read_bytes())[8:], np.uint8)
-    greys = (images / 255.0).astype(np.float32)
-    np.savez(path, train=greys[:TRAIN_SIZE], test=greys[TRAIN_SIZE:], train_labels=labels[:TRAIN_SIZE], test_labels=labels[TRAIN_SIZE:])
+    np.savez(path, train=images[:TRAIN_SIZE], test=images[TRAIN_SIZE:], train_labels=labels[:TRAIN_SIZE], test_labels=labels[TRAIN_SIZE:])
     return Path(path)
 
 

@@ -10,7 +10,7 @@ import importlib
 import os
 from typing import TYPE_CHECKING, Any
 
-from genmodels.config import MLPConfig, ModelConfig, TrainConfig, option
+from genmodels.config import LikelihoodConfig, MLPConfig, ModelConfig, TrainConfig, option
 from genmodels.hookspecs import hookimpl
 from genmodels.specs import DatasetSpec, ModelSpec
 
@@ -32,7 +32,7 @@ _LAZY = {
     "GenerativeModel": "genmodels.model",
 }
 
-__all__ = ["DatasetSpec", "MLPConfig", "ModelConfig", "ModelSpec", "TrainConfig", "hookimpl", "option", *_LAZY]
+__all__ = ["DatasetSpec", "LikelihoodConfig", "MLPConfig", "ModelConfig", "ModelSpec", "TrainConfig", "hookimpl", "option", *_LAZY]
 
 if TYPE_CHECKING:
     from genmodels.distributions import Bernoulli, DiagonalGaussian, Distribution, PointMass

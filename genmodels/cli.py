@@ -78,7 +78,11 @@ def train(
     batch_size: Annotated[Optional[int], typer.Option(min=1, help="Images per gradient step. \\[default: the model's, 150 for vae]", show_default=False)] = None,
     learning_rate: Annotated[Optional[float], typer.Option(help="Adam's learning rate. \\[default: the model's, 0.001 for vae]", show_default=False)] = None,
     latent_dim: Annotated[Optional[int], typer.Option(min=1, help="Dimension of the codings. \\[default: the model's, 20 for vae]", show_default=False)] = None,
-    dataset: Annotated[Optional[str], typer.Option(help="A dataset name (see `genmodels list`) or a path to an .npz file. \\[default: binarized-mnist]", show_default=False)] = None,
+    dataset: Annotated[Optional[str], typer.Option(help="A dataset name (see `genmodels list`), a folder of PNG/JPEG images (sub-folders as classes) or a path to an .npz file. \\[default: binarized-mnist]", show_default=False)] = None,
+    image_size: Annotated[Optional[str], typer.Option(metavar="HEIGHT,WIDTH", help="A folder of images: resize every image to this size. \\[default: their own size]", show_default=False)] = None,
+    validation_fraction: Annotated[Optional[float], typer.Option(help="Share of the training images held out for validation when the dataset has no validation split (the same images every run). \\[default: 0.1]", show_default=False)] = None,
+    keep: Annotated[Optional[str], typer.Option(metavar="last|best", help="Which epoch's weights the run keeps for sampling and evaluation: the last, or the best on validation. \\[default: last]", show_default=False)] = None,
+    early_stopping: Annotated[Optional[int], typer.Option(min=0, metavar="EPOCHS", help="Stop after EPOCHS epochs without a better validation loss (0: never). \\[default: 0]", show_default=False)] = None,
     run_dir: RunDirOption = None,
     seed: Annotated[Optional[int], typer.Option(min=0, max=MAX_SEED, help="Random seed; the same seed gives the same run. \\[default: 0]", show_default=False)] = None,
     precision: Annotated[Optional[str], typer.Option(help="Layer arithmetic: float32, or bfloat16 (mixed: bf16 matrix products, float32 weights and losses; faster on CPUs with bf16 units, see docs/performance.md). \\[default: float32]", show_default=False)] = None,
@@ -101,7 +105,8 @@ def train(
     spec = registry.model(model)
     run_dir = run_dir or _default_run_dir(spec.name)
     recipe = {"batch_size": batch_size, "learning_rate": learning_rate, "dataset": dataset, "seed": seed, "binarize": binarize or None, "precision": precision,
-              "kl_warmup": kl_warmup, "dynamic_binarize": dynamic_binarize or None, "xla": xla}
+              "kl_warmup": kl_warmup, "dynamic_binarize": dynamic_binarize or None, "xla": xla, "image_size": image_size,
+              "validation_fraction": validation_fraction, "keep": keep, "early_stopping": early_stopping}
     if resume and force:
         raise ConfigError("--resume continues the run in RUN_DIR and --force replaces it: give one of them.")
     if resume:
@@ -123,9 +128,9 @@ def train(
 
     from genmodels.data import load_dataset
 
-    data = load_dataset(train_config.dataset, registry, binarize=train_config.binarize,
-                        dynamic_binarize=train_config.dynamic_binarize, seed=train_config.seed)
-    typer.echo(f"Training {spec.name} on {data.name} ({len(data.train)} train, {len(data.test)} test images) into {run_dir}")
+    data = _dataset_of(train_config, registry)
+    shape = "x".join(map(str, data.image_shape))
+    typer.echo(f"Training {spec.name} on {data.name} ({len(data.train)} train, {len(data.valid)} validation images, {shape}, {data.pixels}) into {run_dir}")
     from genmodels.trainer import train as run_training
 
     try:
@@ -137,9 +142,10 @@ def train(
             err=True,
         )
         raise typer.Exit(130) from None
-    test = result.final["test"]
-    terms = ", ".join(f"{name} {value:.2f}" for name, value in test.items())
-    typer.echo(f"Test after {result.final['epoch']} epochs: {terms}")
+    terms = ", ".join(f"{name} {value:.2f}" for name, value in result.kept["valid"].items())
+    which = "the best on validation" if train_config.keep == "best" else "the last"
+    stopped = " (stopped early)" if result.final["epoch"] < train_config.epochs else ""
+    typer.echo(f"Validation at epoch {result.kept_epoch}, {which} of {result.final['epoch']}{stopped}, which the run keeps: {terms}")
     typer.echo(f"Samples: {run_dir / 'samples.png'}\nCurves: {run_dir / 'curves.png'}")
 
 
@@ -167,7 +173,7 @@ def sample(
     out = out or run_dir / (f"samples-{n}-seed{seed}.png" if label is None else f"samples-{n}-label{label}-seed{seed}.png")
     if out.suffix.lower() != ".png":
         out = out.with_suffix(out.suffix + ".png")
-    save_image_grid(images, out, config.image_shape)
+    save_image_grid(images, out, config.image_shape, pixels=config.pixels)
     typer.echo(str(out))
     if npy:
         from genmodels.atomic import atomic_path
@@ -179,6 +185,7 @@ def sample(
 
 class Split(str, Enum):
     test = "test"
+    valid = "valid"
     train = "train"
 
 
@@ -198,19 +205,23 @@ def evaluate(
     """
     registry, spec, run_dir, loaded, config = _load_run(model, run_dir)
     from genmodels.evaluation import evaluate as run_evaluation
+    from genmodels.runs import kept_epoch
 
     images, labels = _images(config, registry, loaded, split.value, n, seed)
     with _progress(f"Evaluating {spec.name} (k={k})", len(images)) as advance:
         result = run_evaluation(loaded, images, model_name=spec.name, split=split.value, k=k, seed=seed, batch_size=batch_size,
-                                progress=advance, labels=labels)
+                                progress=advance, labels=labels, pixels=config.pixels, epoch=kept_epoch(run_dir, stored_train(config)))
     name = f"evaluation-{split.value}.json" if n is None else f"evaluation-{split.value}-n{len(images)}.json"
     _write_json(run_dir / name, result.to_dict())
     rows = [(f"{term} (one forward pass per image)", f"{value:.2f}") for term, value in result.terms.items()]
     if result.nll is not None:
         rows.append((f"negative ELBO (mean over {k} codings)", f"{result.negative_elbo:.2f}"))
         rows.append((f"NLL, importance-weighted, k={k}", f"{result.nll:.2f} ± {result.nll_standard_error:.2f}"))
+    if result.bits_per_dim is not None:
+        rows.append((f"NLL in bits per dimension ({images.shape[1]} values per image)", f"{result.bits_per_dim:.4f}"))
     given = ", each given its label: -log p(x|y)" if result.conditional else ""
-    typer.echo(f"{spec.name} on {len(images)} {split.value} images{given}, nats per image ({result.seconds:.0f} s):")
+    epoch = f" with the weights of epoch {result.epoch}" if result.epoch else ""
+    typer.echo(f"{spec.name}{epoch} on {len(images)} {split.value} images{given}, nats per image ({result.seconds:.0f} s):")
     _table(rows)
     if result.note:
         typer.echo(result.note)
@@ -234,7 +245,7 @@ def reconstruct(
     rebuilt = decode(loaded, encode(loaded, images, labels), labels)
     columns = min(GRID_COLUMNS, n)
     pairs = paired_rows(images, rebuilt, columns)
-    typer.echo(str(save_image_grid(pairs, out or run_dir / "reconstructions.png", config.image_shape, columns=columns)))
+    typer.echo(str(save_image_grid(pairs, out or run_dir / "reconstructions.png", config.image_shape, columns=columns, pixels=config.pixels)))
 
 
 @app.command()
@@ -261,7 +272,8 @@ def interpolate(
     codings = encode(loaded, images, labels)
     paths = np.concatenate([path_between(codings[2 * i], codings[2 * i + 1], steps, spherical) for i in range(n)])
     path_labels = None if labels is None else np.repeat(labels[::2], steps)
-    grid = save_image_grid(decode(loaded, paths, path_labels), out or run_dir / "interpolations.png", config.image_shape, columns=steps)
+    grid = save_image_grid(decode(loaded, paths, path_labels), out or run_dir / "interpolations.png", config.image_shape, columns=steps,
+                           pixels=config.pixels)
     typer.echo(str(grid))
 
 
@@ -281,9 +293,9 @@ def latent(
 
     data = _run_dataset(config, registry)
     given = _labels_for(loaded, data.test_labels, f"{data.name} test")
-    codings = encode(loaded, data.test, given)
+    codings = encode(loaded, data.test, given, scale=data.scale)
     points, axis = project_2d(codings)
-    labels = data.test_labels
+    labels = _one_factor(data.test_labels)
     if labels is None:
         typer.echo(f"Note: {data.name} has no test labels here, so the points are not coloured by digit.", err=True)
     title = f"{spec.name}: {len(codings)} test codings" + ("" if codings.shape[1] == 2 else f" ({codings.shape[1]}-D, projected)")
@@ -291,7 +303,7 @@ def latent(
     if codings.shape[1] == 2:
         grid = manifold_codings(side)
         manifold = decode(loaded, grid, np.full(len(grid), _class_label(spec.name, loaded, label)) if loaded.conditional else None)
-        typer.echo(str(save_image_grid(manifold, run_dir / "latent-manifold.png", config.image_shape, columns=side)))
+        typer.echo(str(save_image_grid(manifold, run_dir / "latent-manifold.png", config.image_shape, columns=side, pixels=config.pixels)))
 
 
 @app.command()
@@ -317,7 +329,7 @@ def compare(
     """One table of the evaluated figures of several runs (run `genmodels evaluate` on each first)."""
     from genmodels.runs import read_config, read_evaluation, read_metrics
 
-    rows = [("run", "model", "epochs", "images", "k", "loss", "-ELBO", "NLL", "seconds")]
+    rows = [("run", "model", "epochs", "images", "k", "loss", "-ELBO", "NLL", "bits/dim", "seconds")]
     missing = []
     for run_dir in run_dirs:
         config = read_config(run_dir)
@@ -334,11 +346,14 @@ def compare(
                 str(figures.get("k", "-")),
                 _number(figures.get("terms", {}).get("loss")),
                 _number(figures.get("negative_elbo")),
-                _number(figures.get("nll")),
+                _number(figures.get("nll")) + ("" if figures.get("likelihood_fits", True) else " *"),
+                _number(figures.get("bits_per_dim"), 4),
                 str(figures.get("seconds", "-")),
             )
         )
     _table(rows)
+    if any(row[7].endswith("*") for row in rows[1:]):
+        typer.echo("* not a likelihood of the run's data (the likelihood does not fit it; its evaluation JSON says why).")
     if missing:
         typer.echo(f"Not evaluated on {split.value} yet: {', '.join(missing)} (run genmodels evaluate MODEL --run-dir ...).", err=True)
 
@@ -364,7 +379,7 @@ def _images(config, registry, loaded, split: str, n: int | None, seed: int, sort
     import numpy as np
 
     data = _run_dataset(config, registry)
-    images = getattr(data, split)
+    images = data.rows(split)
     labels = _labels_for(loaded, getattr(data, f"{split}_labels"), f"{data.name} {split}")
     if n is None:
         return images, labels
@@ -400,11 +415,31 @@ def _class_label(name: str, loaded, label: int) -> int:
 
 
 def _run_dataset(config, registry):
-    """The dataset a run was trained on, prepared as it was for training (binarized or not)."""
+    """The dataset a run was trained on, prepared as it was for training (binarized or not, the same validation split)."""
+    return _dataset_of(stored_train(config), registry)
+
+
+def stored_train(config):
+    """The training recipe of a run's config.json (checked as the run was loaded)."""
+    from genmodels.config import TrainConfig
+
+    return TrainConfig.from_dict(config.train)
+
+
+def _dataset_of(train_config, registry):
+    """The dataset a training recipe names, prepared as training prepares it."""
     from genmodels.data import load_dataset
 
-    return load_dataset(config.train["dataset"], registry, binarize=bool(config.train.get("binarize", False)),
-                        dynamic_binarize=bool(config.train.get("dynamic_binarize", False)), seed=int(config.train.get("seed", 0)))
+    return load_dataset(train_config.dataset, registry, binarize=train_config.binarize, dynamic_binarize=train_config.dynamic_binarize,
+                        seed=train_config.seed, validation_fraction=train_config.validation_fraction, image_size=train_config.image_size)
+
+
+def _one_factor(labels):
+    """Labels to colour points by: the labels, or of several factors per image the first that varies."""
+    if labels is None or labels.ndim == 1:
+        return labels
+    varying = [column for column in labels.T if len(set(column.tolist())) > 1]
+    return varying[0] if varying else labels[:, 0]
 
 
 @contextlib.contextmanager
@@ -440,8 +475,8 @@ def _key_value(item: str) -> tuple[str, str]:
     return key.strip().replace("-", "_"), value.strip()
 
 
-def _number(value) -> str:
-    return "-" if value is None else f"{value:.2f}"
+def _number(value, digits: int = 2) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
 
 
 def _provider(spec) -> str:

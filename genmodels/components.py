@@ -12,7 +12,9 @@ from keras import ops
 
 from genmodels.distributions import LOG_2PI, Bernoulli, DiagonalGaussian, PointMass, standard_normal
 from genmodels.errors import ConfigError
+from genmodels.pixels import AUTO
 from genmodels.interfaces import Decoder, Encoder, ForwardPass, LatentPrior, Loss
+from genmodels.likelihoods import PixelLikelihood
 
 
 def keras_name(kind: str, name: str) -> str:
@@ -99,20 +101,31 @@ class DeterministicMLPEncoder(_MLPPart, Encoder):
         return {**super().get_config(), **self._mlp_config(), "latent_dim": self.latent_dim}
 
 
-class BernoulliMLPDecoder(_MLPPart, Decoder):
-    """MLP from codings to the logits of independent Bernoulli pixels."""
+class MLPDecoder(_MLPPart, Decoder):
+    """MLP from codings to the likelihood p(x|z) named `likelihood` (see genmodels.pixels.LIKELIHOODS):
+    its last layer gives each of the `output_dim` values the likelihood's raw parameters."""
 
-    def __init__(self, output_dim: int, hidden=(500, 500), activation="elu", initializer="he_normal", **kwargs):
+    def __init__(self, output_dim: int, hidden=(500, 500), activation="elu", initializer="he_normal", likelihood: str = "bernoulli", **kwargs):
         super().__init__(**kwargs)
         self._mlp_init(hidden, activation, initializer)
         self.output_dim = output_dim
-        self.logits_head = self._dense(output_dim, "logits")
+        self.likelihood = likelihood
+        self.head = PixelLikelihood(likelihood, name="likelihood")
+        self.logits_head = self._dense(output_dim * self.head.params_per_value, "logits")  # the name runs have saved
 
     def call(self, z, condition=None, training=False):
-        return Bernoulli(self.logits_head(self._body(z, condition, training)))
+        return self.head(self.logits_head(self._body(z, condition, training)))
 
     def get_config(self):
-        return {**super().get_config(), **self._mlp_config(), "output_dim": self.output_dim}
+        return {**super().get_config(), **self._mlp_config(), "output_dim": self.output_dim, "likelihood": self.likelihood}
+
+
+class BernoulliMLPDecoder(MLPDecoder):
+    """MLP from codings to the logits of independent Bernoulli pixels."""
+
+    def __init__(self, output_dim: int, hidden=(500, 500), activation="elu", initializer="he_normal", **kwargs):
+        kwargs.pop("likelihood", None)
+        super().__init__(output_dim, hidden, activation, initializer, likelihood="bernoulli", **kwargs)
 
 
 class StandardNormalPrior(LatentPrior):
@@ -182,9 +195,16 @@ class KLDivergence(Loss):
         return forward.prior.kl(forward.posterior, forward.z)
 
 
+def likelihood_of(config) -> str:
+    """The decoder's likelihood a config names; `auto` (not yet fitted to a dataset, as when a model is
+    built outside training) means bernoulli, the likelihood of the binary images the seed's models train on."""
+    name = getattr(config, "likelihood", "bernoulli")
+    return "bernoulli" if name == AUTO else name
+
+
 def mlp_vae(config, *, prior=None, losses: Sequence[Loss] | None = None, classes: int = 0):
-    """The seed's VAE from an MLPConfig: Gaussian MLP encoder, Bernoulli MLP decoder mirroring it,
-    N(0, I) prior, reconstruction and KL losses. A variant passes the one part it changes; `prior`
+    """The seed's VAE from an MLPConfig: Gaussian MLP encoder, an MLP decoder mirroring it (with the config's likelihood,
+    Bernoulli for the seed), N(0, I) prior, reconstruction and KL losses. A variant passes the one part it changes; `prior`
     may be a LatentPrior or a function of the encoder that returns one (a prior built on the encoder);
     `classes` > 0 makes it conditional on labels, which the encoder and decoder receive with their input."""
     from genmodels.model import GenerativeModel
@@ -197,7 +217,7 @@ def mlp_vae(config, *, prior=None, losses: Sequence[Loss] | None = None, classes
         prior = prior(encoder)
     return GenerativeModel(
         encoder=encoder,
-        decoder=BernoulliMLPDecoder(config.input_dim, hidden=config.hidden[::-1], **mlp),
+        decoder=MLPDecoder(config.input_dim, hidden=config.hidden[::-1], likelihood=likelihood_of(config), **mlp),
         prior=prior,
         losses=list(losses) if losses is not None else [Reconstruction(), KLDivergence()],
         classes=classes,

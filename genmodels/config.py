@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from genmodels.errors import ConfigError
+from genmodels.pixels import AUTO, likelihood_for, likelihood_kind
 
 C = TypeVar("C", bound="Config")
 
@@ -84,15 +85,55 @@ class ModelConfig(Config):
     """Architecture hyperparameters shared by every model; plugins subclass it to add their own."""
 
     latent_dim: int = option(20, "Dimension of the codings.")
-    input_dim: int = option(784, "Size of one flattened input (set from the dataset when training).")
+    input_dim: int = option(784, "Size of one flattened input: height x width x channels (set from the dataset when training).")
+    image_shape: tuple[int, ...] = option((), "Height, width and channels of the images (set from the dataset when training).")
 
     def validate(self) -> None:
         super().validate()
         _positive(self, "latent_dim", "input_dim")
+        if not self.image_shape:
+            return  # not known before the data is: set with input_dim by `fitted_to`
+        if len(self.image_shape) != 3 or min(self.image_shape) <= 0:
+            raise ConfigError(f"image_shape must be height,width,channels, received {self.image_shape!r}.")
+        if math.prod(self.image_shape) != self.input_dim:
+            raise ConfigError(f"input_dim {self.input_dim} is not the size of {'x'.join(map(str, self.image_shape))} images.")
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        """(height, width, channels) of the images: `image_shape`, or for a config not yet fitted to data
+        (and runs from before image_shape was recorded) square one-channel images of `input_dim` pixels."""
+        if self.image_shape:
+            return tuple(self.image_shape)
+        side = math.isqrt(self.input_dim)
+        return (side, side, 1) if side * side == self.input_dim else (1, self.input_dim, 1)
+
+    def fitted_to(self: C, image_shape: tuple[int, ...], pixels: str, what: str) -> C:
+        """This config for images of `image_shape` (H, W, C) whose values are of kind `pixels` (see genmodels.pixels):
+        what the trainer calls before building the model. Subclasses resolve their own data-dependent options."""
+        return self.replace(input_dim=math.prod(image_shape), image_shape=tuple(image_shape))
 
 
 @dataclass
-class MLPConfig(ModelConfig):
+class LikelihoodConfig(ModelConfig):
+    """Models whose decoder's likelihood is chosen by name (see genmodels.pixels.LIKELIHOODS)."""
+
+    likelihood: str = option(
+        "auto", "The decoder's likelihood p(x|z): bernoulli, gaussian, gaussian-shared, logistic or logistic-mixture; "
+        "auto picks bernoulli for 0/1 pixels, logistic-mixture for 8-bit images, gaussian for floats."
+    )
+
+    def validate(self) -> None:
+        super().validate()
+        if self.likelihood != AUTO:
+            likelihood_kind(self.likelihood)
+
+    def fitted_to(self, image_shape, pixels, what):
+        fitted = super().fitted_to(image_shape, pixels, what)
+        return fitted.replace(likelihood=likelihood_for(self.likelihood, pixels, what))
+
+
+@dataclass
+class MLPConfig(LikelihoodConfig):
     """Models whose encoder and decoder are MLPs (the decoder mirrors the encoder's hidden sizes)."""
 
     hidden: tuple[int, ...] = option((500, 500), "Hidden layer sizes of the encoder; the decoder mirrors them.")
@@ -110,13 +151,14 @@ class MLPConfig(ModelConfig):
 
 
 PRECISIONS = ("float32", "bfloat16")
+KEEP = ("last", "best")
 
 
 @dataclass
 class TrainConfig(Config):
     """The training recipe: data, optimisation and randomness."""
 
-    dataset: str = option("binarized-mnist", "A registered dataset name or a path to an .npz file.")
+    dataset: str = option("binarized-mnist", "A registered dataset name, a folder of PNG/JPEG images (sub-folders as classes) or a path to an .npz file.")
     epochs: int = option(50, "Passes over the training set.")
     batch_size: int = option(150, "Images per gradient step.")
     learning_rate: float = option(1e-3, "Adam's step size.")
@@ -126,6 +168,10 @@ class TrainConfig(Config):
     kl_warmup: int = option(0, "Epochs over which the KL term's weight grows linearly from 0 to its full value (0: none).")
     dynamic_binarize: bool = option(False, "Draw every training pixel anew each time it is seen, as Bernoulli(grey); the test set is drawn once, from the seed.")
     binarize: bool = option(False, "Threshold the images to 0/1 before training (1 where a value is >= 0.5, a uint8 grey >= 128).")
+    validation_fraction: float = option(0.1, "Share of the training images held out for validation when the dataset has no validation split (the same images for every run).")
+    keep: str = option("last", "Which epoch's weights the run keeps for sampling and evaluation: last, or best (the lowest validation loss).")
+    early_stopping: int = option(0, "Stop after this many epochs without a better validation loss (0: never).")
+    image_size: tuple[int, ...] = option((), "Folders of images: resize every image to HEIGHT,WIDTH (default: their own size, which must then be one).")
 
     def validate(self) -> None:
         super().validate()
@@ -140,6 +186,14 @@ class TrainConfig(Config):
             raise ConfigError("binarize thresholds the images once and dynamic_binarize draws them anew: choose one.")
         if self.precision not in PRECISIONS:
             raise ConfigError(f"precision must be one of {', '.join(PRECISIONS)}, received {self.precision!r}.")
+        if self.keep not in KEEP:
+            raise ConfigError(f"keep must be one of {', '.join(KEEP)}, received {self.keep!r}.")
+        if not 0 < self.validation_fraction < 1:
+            raise ConfigError(f"validation_fraction must lie between 0 and 1, received {self.validation_fraction!r}.")
+        if self.early_stopping < 0:
+            raise ConfigError(f"early_stopping must be >= 0 epochs, received {self.early_stopping}.")
+        if self.image_size and (len(self.image_size) != 2 or min(self.image_size) <= 0):
+            raise ConfigError(f"image_size must be HEIGHT,WIDTH of positive sizes, received {self.image_size!r}.")
 
 
 def _positive(config: Config, *names: str) -> None:

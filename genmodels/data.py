@@ -17,96 +17,235 @@ import numpy as np
 
 from genmodels.atomic import atomic_path
 from genmodels.errors import ChecksumError, DatasetError
+from genmodels.pixels import BINARY, CONTINUOUS, DESCRIBED, EIGHT_BIT, GREY_LEVELS, PIXELS
 
 DATA_DIR_VARIABLE = "GENMODELS_DATA_DIR"
 DOWNLOAD_TIMEOUT_S = 30
 # What a failed download raises; other OSErrors (a full disk while saving it) reach cli.main as they are.
 NETWORK_ERRORS = (urllib.error.URLError, http.client.HTTPException, ConnectionError, TimeoutError)
-GREY_LEVELS = 256
 PIXEL_KINDS = "biuf"  # numpy kinds of bool, signed and unsigned integers, floats (not complex, dates, strings, objects)
-USER_ARRAYS = ("train", "test", "train_labels", "test_labels")
+USER_ARRAYS = ("train", "valid", "test", "train_labels", "valid_labels", "test_labels")
+SPLITS = ("train", "valid", "test")
+DEFAULT_VALIDATION_FRACTION = 0.1
+MAX_CHANNELS = 4  # grey, grey and alpha, colour, colour and alpha; more is taken for a channels-first array
+HOLD_OUT_SEED = 0  # the held-out validation images are the same for every run of a dataset, whatever its seed
 
 
 @dataclass
 class Dataset:
-    """Images as float32 rows in [0, 1], flattened row-major; labels where the dataset has them."""
+    """Images with train, validation and test splits, and labels where the dataset has them.
+
+    Each split is kept as (N, H, W, C) in its smallest exact form: 0/1 pixels and 8-bit levels
+    0..255 as uint8, anything else as float32 in [0, 1]; models see float32 rows in [0, 1]
+    (`rows`, or the trainer's compiled steps, convert a batch at a time). `pixels` says which:
+    "binary" (0/1), "8bit" (levels 0..255, seen as k / 255) or "continuous" (floats in [0, 1]).
+
+    Give the arrays as (N, H, W, C), (N, H, W) for one channel, or (N, H*W*C) flattened row-major
+    with `image_shape`. `valid` may be None: `with_validation` then holds out part of `train`.
+    Labels are integers, one per image (N,), or one row of factors per image (N, F). `pixels` is
+    read from the values when not given; a loader that knows its images are 8-bit says so, since a
+    split of dark 8-bit images may hold nothing but 0s and 1s.
+    """
 
     name: str
     train: np.ndarray
     test: np.ndarray
-    image_shape: tuple[int, int] = (28, 28)
+    image_shape: tuple[int, ...] | None = None
     train_labels: np.ndarray | None = None
     test_labels: np.ndarray | None = None
+    valid: np.ndarray | None = None
+    valid_labels: np.ndarray | None = None
+    label_names: tuple[str, ...] = ()
+    pixels: str | None = None
 
     def __post_init__(self) -> None:
-        self.train = as_images(self.train, f"{self.name} train", self.image_shape)
-        self.test = as_images(self.test, f"{self.name} test", self.image_shape)
-        self.train_labels = as_labels(self.train_labels, len(self.train), f"{self.name} train_labels")
-        self.test_labels = as_labels(self.test_labels, len(self.test), f"{self.name} test_labels")
+        self.image_shape = image_shape_of(self.train, self.image_shape, f"{self.name} train")
+        kinds, integers = {}, set()
+        for split in SPLITS:
+            array = getattr(self, split)
+            if array is None:
+                continue
+            if np.asarray(array).dtype.kind in "biu":
+                integers.add(split)
+            array, kinds[split] = as_images(array, f"{self.name} {split}", self.image_shape)
+            setattr(self, split, array)
+        self.pixels = _common_kind(kinds, self.name, self.pixels, integers)
+        for split in SPLITS:  # one storage for every split: 0/1 uint8 beside float greys becomes float
+            array = getattr(self, split)
+            if array is not None and self.pixels == CONTINUOUS and array.dtype != np.float32:
+                setattr(self, split, array.astype(np.float32))
+            labels = getattr(self, f"{split}_labels")
+            setattr(self, f"{split}_labels", None if array is None else as_labels(labels, len(array), f"{self.name} {split}_labels"))
+        self.label_names = tuple(self.label_names)
 
     @property
     def input_dim(self) -> int:
-        """Values in one flattened image."""
-        return int(self.train.shape[1])
+        """Values in one flattened image: height x width x channels."""
+        return int(np.prod(self.image_shape))
+
+    @property
+    def scale(self) -> float:
+        """What a stored value is multiplied by to give the model's value in [0, 1]."""
+        return 1.0 / (GREY_LEVELS - 1) if self.pixels == EIGHT_BIT else 1.0
+
+    def rows(self, split: str, index=None) -> np.ndarray:
+        """A split (or its rows at `index`) as the model sees it: float32 rows in [0, 1], (N, input_dim)."""
+        array = getattr(self, split)
+        if array is None:
+            raise DatasetError(f"{self.name} has no {split} split.")
+        array = array if index is None else array[index]
+        return to_unit(array.reshape(len(array), -1), self.pixels)
 
     def binarized(self) -> Dataset:
-        """The same dataset with every pixel thresholded to 0/1 (1 where it is at least 0.5)."""
-        return dataclasses.replace(
-            self,
-            train=as_images(self.train, f"{self.name} train", self.image_shape, binarize=True),
-            test=as_images(self.test, f"{self.name} test", self.image_shape, binarize=True),
-        )
+        """The same dataset with every pixel thresholded to 0/1 (1 where it is at least half the range: 0.5, or 128 of 255)."""
+        threshold = 128 if self.pixels == EIGHT_BIT else 0.5
+        return _replace(self, pixels=BINARY, **{split: (getattr(self, split) >= threshold).astype(np.uint8)
+                                                for split in SPLITS if getattr(self, split) is not None})
 
     def with_test_drawn(self, seed: int) -> Dataset:
-        """The same dataset with each test pixel drawn once as Bernoulli(grey), from `seed`: the fixed
-        test set of dynamic binarization."""
-        draws = np.random.default_rng(seed).random(self.test.shape, dtype=np.float32)
-        return dataclasses.replace(self, test=(draws < self.test).astype(np.float32))
+        """The same dataset with each test (and validation) pixel drawn once as Bernoulli(grey), from `seed`:
+        the fixed held-out sets of dynamic binarization. The draws keep the training images' storage
+        (levels 0 and 255 of 8-bit data, 0.0 and 1.0 of floats), so every split still holds one kind."""
+        rng = np.random.default_rng(seed)
+        drawn = {}
+        for split in ("test", "valid"):
+            stored = getattr(self, split)
+            if stored is not None:
+                greys = self.rows(split).reshape(stored.shape)
+                ones = rng.random(greys.shape, dtype=np.float32) < greys
+                drawn[split] = (ones * (GREY_LEVELS - 1)).astype(np.uint8) if self.pixels == EIGHT_BIT else ones.astype(stored.dtype)
+        return _replace(self, **drawn)
+
+    def with_validation(self, fraction: float = DEFAULT_VALIDATION_FRACTION, seed: int = 0) -> Dataset:
+        """The dataset itself if it has a validation split; else with a seeded `fraction` of the training
+        images (and their labels) held out as one, and the rest kept for training in their order."""
+        if self.valid is not None:
+            return self
+        if not 0 < fraction < 1:
+            raise DatasetError(f"{self.name} has no validation split, and a hold-out fraction of {fraction} takes none; use one between 0 and 1.")
+        count = len(self.train)
+        held = int(round(count * fraction))
+        if held < 1 or held >= count:
+            raise DatasetError(
+                f"{self.name} has no validation split, and holding out {fraction:g} of its {count} training images "
+                f"leaves {'no validation' if held < 1 else 'no training'} images; give more images or another --validation-fraction."
+            )
+        chosen = np.zeros(count, dtype=bool)
+        chosen[np.random.default_rng([seed, count]).choice(count, size=held, replace=False)] = True
+        labels = self.train_labels
+        return _replace(
+            self, train=self.train[~chosen], valid=self.train[chosen],
+            train_labels=None if labels is None else labels[~chosen], valid_labels=None if labels is None else labels[chosen],
+        )
 
 
-def as_images(array: np.ndarray, what: str, image_shape: tuple[int, int], *, binarize: bool = False) -> np.ndarray:
-    """`array` as (N, H*W) float32 in [0, 1], or raise DatasetError saying what is wrong with it.
+def _replace(dataset: Dataset, **changes) -> Dataset:
+    """A copy of `dataset` with some splits or labels changed, checked again."""
+    values = {f.name: getattr(dataset, f.name) for f in dataclasses.fields(dataset) if f.init}
+    return Dataset(**{**values, **changes})
 
-    Values must already lie in [0, 1] (0/1 pixels or grey levels as probabilities). With `binarize`,
-    values in [0, 1] become 1 where they are >= 0.5, and whole-number greys 0..255 (uint8 images)
-    become 1 where they are >= 128; nothing else is accepted. Nothing is rescaled silently.
+
+def to_unit(array: np.ndarray, pixels: str) -> np.ndarray:
+    """Stored values as the model sees them: float32 in [0, 1] (8-bit levels k become k / 255)."""
+    values = np.asarray(array, dtype=np.float32)
+    return values * np.float32(1.0 / (GREY_LEVELS - 1)) if pixels == EIGHT_BIT else values
+
+
+def image_shape_of(array: np.ndarray, image_shape, what: str) -> tuple[int, int, int]:
+    """(height, width, channels) of the images in `array`: from the array's own shape, or from
+    `image_shape` ((H, W) or (H, W, C)) when it holds flattened rows; a DatasetError when neither gives one."""
+    array_shape = np.shape(array)
+    if image_shape is not None:
+        shape = tuple(int(n) for n in image_shape)
+        shape = (*shape, 1) if len(shape) == 2 else shape
+        if len(shape) != 3 or min(shape) <= 0:
+            raise DatasetError(f"{what}: image_shape must be (height, width) or (height, width, channels) of positive sizes, received {image_shape!r}.")
+        return shape
+    shape = None
+    if len(array_shape) == 4:
+        shape = tuple(int(n) for n in array_shape[1:])
+    elif len(array_shape) == 3:
+        shape = (int(array_shape[1]), int(array_shape[2]), 1)
+    elif len(array_shape) == 2 and math.isqrt(int(array_shape[1])) ** 2 == array_shape[1]:
+        side = math.isqrt(int(array_shape[1]))
+        shape = (side, side, 1)
+    if shape is None or min(shape) <= 0:
+        raise DatasetError(
+            f"{what}: images are given as (N, H, W, C), (N, H, W), or (N, D) with square D; received shape {array_shape}."
+        )
+    if shape[2] > MAX_CHANNELS:
+        raise DatasetError(
+            f"{what}: images have at most {MAX_CHANNELS} channels, last, as (N, H, W, C); received shape {array_shape} "
+            f"({shape[2]} channels). Channels-first arrays (N, C, H, W) need transposing to (N, H, W, C)."
+        )
+    return shape
+
+
+def as_images(array: np.ndarray, what: str, image_shape: tuple[int, ...]) -> tuple[np.ndarray, str]:
+    """`array` as (N, H, W, C) images and the kind of its values, or a DatasetError saying what is wrong.
+
+    0/1 values (bool, integer or float) are kept as uint8, "binary"; whole-number levels 0..255
+    of an integer array as uint8, "8bit"; floats in [0, 1] as float32, "continuous". Nothing is
+    rescaled silently: floats outside [0, 1] and integers above 255 (16-bit images) are refused.
     """
     array = np.asarray(array)
-    height, width = image_shape
-    size = height * width
-    if array.ndim not in (2, 3) or array.shape[0] == 0 or size <= 0 or int(np.prod(array.shape[1:])) != size:
+    height, width, channels = image_shape_of(array, image_shape, what) if image_shape is None else tuple(image_shape) + (1,) * (3 - len(image_shape))
+    size = height * width * channels
+    if array.ndim not in (2, 3, 4) or array.shape[0] == 0 or size <= 0 or int(np.prod(array.shape[1:])) != size or (
+        array.ndim > 2 and tuple(array.shape[1:3]) != (height, width)
+    ):
         raise DatasetError(
-            f"{what}: expected a non-empty array of {height}x{width} images, shaped "
-            f"(N, {size}) or (N, {height}, {width}); received shape {array.shape}."
+            f"{what}: expected a non-empty array of {height}x{width}x{channels} images, shaped (N, {height}, {width}, {channels})"
+            f"{f' or (N, {height}, {width})' if channels == 1 else ''} or (N, {size}); received shape {array.shape}."
         )
     if array.dtype.kind not in PIXEL_KINDS:
         raise DatasetError(f"{what}: expected numbers (bool, integer or float pixels), received dtype {array.dtype}.")
-    array = array.reshape(array.shape[0], size)
+    array = array.reshape(array.shape[0], height, width, channels)
     if array.dtype == bool:
-        return array.astype(np.float32)
+        return array.astype(np.uint8, copy=False), BINARY
     if array.dtype.kind == "f" and not np.isfinite(array).all():
-        raise DatasetError(f"{what}: holds NaN or infinite values; pixels must be numbers in [0, 1].")
+        raise DatasetError(f"{what}: holds NaN or infinite values; pixels must be numbers in [0, 1] or 8-bit levels 0..255.")
     low, high = array.min(), array.max()
-    in_unit_range = low >= 0 and high <= 1
-    if binarize:
-        if in_unit_range:
-            return (array >= 0.5).astype(np.float32)
-        if _are_greys(array, low, high):
-            return (array >= 128).astype(np.float32)
+    if array.dtype.kind in "iu":
+        if low >= 0 and high <= 1:
+            return array.astype(np.uint8, copy=False), BINARY
+        if low >= 0 and high <= GREY_LEVELS - 1:
+            return array.astype(np.uint8, copy=False), EIGHT_BIT
+        bits = " (16-bit images: convert them to 8 bits)" if high > GREY_LEVELS - 1 and low >= 0 else ""
         raise DatasetError(
-            f"{what}: --binarize takes values in [0, 1] or whole-number greys 0..255; received range [{low:g}, {high:g}]."
+            f"{what}: integer pixels must be 8-bit levels 0..255 or 0/1; received range [{low}, {high}] ({array.dtype}){bits}."
         )
-    if in_unit_range:
-        return array.astype(np.float32)
+    if low >= 0 and high <= 1:
+        if np.all((array == 0) | (array == 1)):
+            return array.astype(np.uint8, copy=False), BINARY
+        return array.astype(np.float32, copy=False), CONTINUOUS
     if _are_greys(array, low, high):
-        raise DatasetError(
-            f"{what}: values must lie in [0, 1], but these look like greys 0..255 ({array.dtype}, range [{low:g}, {high:g}]). "
-            "Train with --binarize to threshold them (a pixel becomes 1 where its grey is >= 128), or save them divided by 255."
-        )
-    raise DatasetError(
-        f"{what}: values must lie in [0, 1]; received range [{low:g}, {high:g}] ({array.dtype}). "
-        "Rescale them to [0, 1], then train on them as they are or with --binarize (1 where a value is >= 0.5)."
-    )
+        return array.astype(np.uint8, copy=False), EIGHT_BIT  # whole numbers 0..255 in a float array: exactly 8-bit levels
+    raise DatasetError(f"{what}: values must lie in [0, 1]; received range [{low:g}, {high:g}] ({array.dtype}). Rescale them to [0, 1].")
+
+
+def _common_kind(kinds: dict[str, str], name: str, declared: str | None = None, integers: set[str] = frozenset()) -> str:
+    """The one kind of values of all splits. 0/1 and float greys are both values in [0, 1]; integer 0s and 1s
+    beside 8-bit levels are levels too (a split of dark images), as are any 0/1 values of a dataset `declared` 8-bit."""
+    if declared is not None and declared not in PIXELS:
+        raise DatasetError(f"{name}: pixels must be one of {', '.join(PIXELS)}, received {declared!r}.")
+    found = set(kinds.values())
+    if EIGHT_BIT in found and all(kind == EIGHT_BIT or split in integers for split, kind in kinds.items()):
+        return EIGHT_BIT
+    if declared == EIGHT_BIT and found <= {BINARY, EIGHT_BIT}:
+        return EIGHT_BIT
+    if declared == CONTINUOUS and found <= {BINARY, CONTINUOUS}:
+        return CONTINUOUS
+    if declared is not None and found != {declared}:
+        raise DatasetError(f"{name} is declared to hold {DESCRIBED[declared]}, but its values are not all such.")
+    if found <= {BINARY}:
+        return BINARY
+    if found <= {BINARY, CONTINUOUS}:
+        return CONTINUOUS
+    if found == {EIGHT_BIT}:
+        return EIGHT_BIT
+    described = ", ".join(f"{split} holds {DESCRIBED[kind]}" for split, kind in kinds.items())
+    raise DatasetError(f"{name}: the splits hold different kinds of values ({described}); give every split the same kind.")
 
 
 def _are_greys(array: np.ndarray, low, high) -> bool:
@@ -117,13 +256,14 @@ def _are_greys(array: np.ndarray, low, high) -> bool:
 
 
 def as_labels(labels: np.ndarray | None, count: int, what: str) -> np.ndarray | None:
-    """Class labels: one integer per image, or None."""
+    """Labels: one integer per image (count,), or one row of integer factors per image (count, F); or None."""
     if labels is None:
         return None
     labels = np.asarray(labels)
-    if labels.ndim != 1 or len(labels) != count or labels.dtype.kind not in "biu":
+    if labels.ndim not in (1, 2) or len(labels) != count or labels.dtype.kind not in "biu":
         raise DatasetError(
-            f"{what}: expected one integer label per image ({count},); received shape {labels.shape}, dtype {labels.dtype}."
+            f"{what}: expected one integer label per image ({count},) or a row of factors (count, F); "
+            f"received shape {labels.shape}, dtype {labels.dtype}."
         )
     return labels
 
@@ -201,12 +341,13 @@ def _download(url: str, out, label: str, *, quiet: bool) -> None:
                 progress.advance(task, len(block))
 
 
-def load_npz(path: Path, *, binarize: bool = False) -> Dataset:
-    """A user's own dataset: an .npz with `train` and `test` images (and optional `*_labels`).
+def load_npz(path: Path) -> Dataset:
+    """A user's own dataset: an .npz with `train` and `test` images, optionally `valid`, and optional
+    `*_labels` for each split.
 
-    Images are (N, H, W) or (N, H*W) with square H*W, values in [0, 1]; with `binarize`, values in
-    [0, 1] or uint8 greys are thresholded to 0/1 (see `as_images`). Arrays of Python objects are
-    refused: they would have to be unpickled, and loading a dataset never runs code.
+    Images are (N, H, W, C), (N, H, W) or (N, D) with square D; 0/1 pixels, 8-bit levels 0..255 or
+    floats in [0, 1] (see `as_images`). Arrays of Python objects are refused: they would have to be
+    unpickled, and loading a dataset never runs code.
     """
     path = Path(path)
     if not path.is_file():
@@ -215,27 +356,17 @@ def load_npz(path: Path, *, binarize: bool = False) -> Dataset:
     missing = [key for key in ("train", "test") if key not in arrays]
     if missing:
         raise DatasetError(
-            f"{path} lacks the array(s) {', '.join(missing)}; a dataset .npz holds 'train' and 'test' "
-            f"images (and optionally 'train_labels', 'test_labels'); found: {', '.join(arrays) or 'nothing'}."
+            f"{path} lacks the array(s) {', '.join(missing)}; a dataset .npz holds 'train' and 'test' images "
+            f"(optionally 'valid', and 'train_labels', 'valid_labels', 'test_labels'); found: {', '.join(arrays) or 'nothing'}."
         )
-    train = arrays["train"]
-    if train.ndim == 3 and min(train.shape[1:]) > 0:
-        shape = (int(train.shape[1]), int(train.shape[2]))
-    else:
-        side = math.isqrt(train.shape[-1]) if train.ndim == 2 else 0
-        if train.ndim != 2 or side == 0 or side * side != train.shape[-1]:
+    shape = image_shape_of(arrays["train"], None, f"{path.name} train")
+    for split in ("valid", "test"):  # every split must hold images of the training images' shape
+        if split in arrays and arrays[split].ndim == arrays["train"].ndim and arrays[split].shape[1:] != arrays["train"].shape[1:]:
             raise DatasetError(
-                f"{path}: 'train' has shape {train.shape}; give images as (N, H, W), or as (N, D) with square D."
+                f"{path.name}: '{split}' images are shaped {arrays[split].shape[1:]} but 'train' images {arrays['train'].shape[1:]}; "
+                "every split must hold images of one shape."
             )
-        shape = (side, side)
-    return Dataset(
-        name=path.name,
-        train=as_images(train, f"{path.name} train", shape, binarize=binarize),
-        test=as_images(arrays["test"], f"{path.name} test", shape, binarize=binarize),
-        image_shape=shape,
-        train_labels=arrays.get("train_labels"),
-        test_labels=arrays.get("test_labels"),
-    )
+    return Dataset(name=path.name, image_shape=shape, **arrays)
 
 
 def _read_npz(path: Path) -> dict[str, np.ndarray]:
@@ -265,17 +396,38 @@ def _read_npz(path: Path) -> dict[str, np.ndarray]:
     return arrays
 
 
-def load_dataset(name_or_path: str, registry, *, binarize: bool = False, dynamic_binarize: bool = False, seed: int = 0) -> Dataset:
-    """A registered dataset by name (cached in `data_dir()`), or a user's .npz by path; thresholded to 0/1
-    when `binarize` is set (`genmodels train --binarize`). With `dynamic_binarize` the training images
-    stay grey (the trainer draws their pixels at every step) and the test images are drawn once from `seed`."""
+def load_dataset(
+    name_or_path: str,
+    registry,
+    *,
+    binarize: bool = False,
+    dynamic_binarize: bool = False,
+    seed: int = 0,
+    validation_fraction: float = DEFAULT_VALIDATION_FRACTION,
+    image_size: tuple[int, ...] = (),
+) -> Dataset:
+    """A registered dataset by name (cached in `data_dir()`), a folder of images (resized to `image_size`
+    (height, width) when given), or a user's .npz by path,
+    with a validation split (its own, or `validation_fraction` of the training images held out, the
+    same for every run). Thresholded to 0/1 when `binarize` is set (`genmodels train --binarize`);
+    with `dynamic_binarize` the training images stay grey (the trainer draws their pixels at every
+    step) and the validation and test images are drawn once from `seed`."""
     if name_or_path in registry.datasets or not _looks_like_path(name_or_path):
         dataset = registry.dataset(name_or_path).load(data_dir())
-        dataset = dataset.binarized() if binarize else dataset
+        if not isinstance(dataset, Dataset):
+            raise DatasetError(f"the dataset plugin for {name_or_path!r} returned {type(dataset).__name__}, not a genmodels Dataset.")
+    elif Path(name_or_path).is_dir():
+        from genmodels.folders import load_folder
+
+        dataset = load_folder(Path(name_or_path), tuple(image_size) or None)
     else:
-        dataset = load_npz(Path(name_or_path), binarize=binarize)
+        dataset = load_npz(Path(name_or_path))
+    if image_size and not Path(name_or_path).is_dir():
+        raise DatasetError(f"--image-size resizes the images of a folder; {name_or_path} is not a folder of images.")
+    dataset = dataset.with_validation(validation_fraction, seed=HOLD_OUT_SEED)
+    dataset = dataset.binarized() if binarize else dataset
     return dataset.with_test_drawn(seed) if dynamic_binarize else dataset
 
 
 def _looks_like_path(value: str) -> bool:
-    return value.endswith(".npz") or "/" in value or os.sep in value or Path(value).exists()
+    return value.endswith(".npz") or value.endswith("/") or "/" in value or os.sep in value or Path(value).exists()

@@ -39,7 +39,13 @@ def as_float32(tensor):
 
 
 class Distribution(ABC):
-    """A batch of distributions, one per row."""
+    """A batch of distributions, one per row.
+
+    `support` names the data a likelihood is for: "binary" (0/1 values), "8bit" (256 levels k / 255
+    in [0, 1], a probability mass), "continuous" (a density over real values); None for codings.
+    """
+
+    support: str | None = None
 
     @abstractmethod
     def sample(self, seed: keras.random.SeedGenerator | int | None = None):
@@ -68,6 +74,8 @@ class Distribution(ABC):
 class DiagonalGaussian(Distribution):
     """N(mean, diag(exp(log_var))), sampled by reparameterisation so gradients reach both parameters."""
 
+    support = "continuous"
+
     def __init__(self, mean, log_var):
         self.loc = as_float32(mean)
         self.log_var = as_float32(log_var)
@@ -90,6 +98,8 @@ class DiagonalGaussian(Distribution):
 
 class Bernoulli(Distribution):
     """Independent Bernoulli variables given by their logits; the decoder's output for binary images."""
+
+    support = "binary"
 
     def __init__(self, logits):
         self.logits = as_float32(logits)

@@ -25,6 +25,7 @@ import tensorflow as tf
 from keras import ops
 
 from genmodels.model import GenerativeModel, call_part, check_labels
+from genmodels.pixels import BINARY, EIGHT_BIT, fit_note, fits
 
 DEFAULT_K = 5000
 DEFAULT_BATCH_SIZE = 100
@@ -49,9 +50,20 @@ class Evaluation:
     note: str = ""
     seconds: float = 0.0
     conditional: bool = False  # the figures are of -log p(x|y), given each image's label
+    pixels: str = BINARY  # the kind of values scored (genmodels.pixels)
+    likelihood: str | None = None  # the support of the decoder's likelihood: binary, 8bit or continuous
+    likelihood_fits: bool = True  # whether the figures are a likelihood of that data (see note when not)
+    bits_per_dim: float | None = None  # the NLL in bits per value, for a probability mass that fits the data
+    epoch: int | None = None  # the epoch whose weights were scored
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+def likelihood_support(model: GenerativeModel, input_dim: int) -> str | None:
+    """The `support` of the decoder's likelihood (what data it is a likelihood of), from one tiny pass."""
+    forward = model.forward(ops.zeros((1, input_dim)), ops.zeros((1,), "int32") if model.conditional else None)
+    return type(forward.likelihood).support
 
 
 def has_posterior_density(model: GenerativeModel, input_dim: int) -> bool:
@@ -136,22 +148,30 @@ def evaluate(
     batch_size: int = DEFAULT_BATCH_SIZE,
     progress: Callable[[int], None] | None = None,
     labels: np.ndarray | None = None,
+    pixels: str = BINARY,
+    epoch: int | None = None,
 ) -> Evaluation:
-    """Loss terms, negative ELBO and importance-weighted NLL of `model` on `images`; a conditional
-    model is scored given `labels` (one per image), so its figures are of -log p(x|y).
+    """Loss terms, negative ELBO and importance-weighted NLL of `model` on `images` (float rows in [0, 1]
+    of data of kind `pixels`); a conditional model is scored given `labels` (one per image), so its
+    figures are of -log p(x|y). Batches are drawn in a seeded random order (held-out sets may be sorted
+    by class); bits per dimension are given when the likelihood is a probability mass that fits the data,
+    and a note says so when its figures are not a likelihood of the data.
 
     `progress(n)` is called after every batch with the number of images it held.
     """
     started = time.perf_counter()
     keras.utils.set_random_seed(seed)
     labels = check_labels(model, labels, f"the {split} split") if model.conditional else None
+    order = np.random.default_rng(seed).permutation(len(images))
+    images, labels = images[order], (None if labels is None else labels[order])
+    support = likelihood_support(model, images.shape[1])
     result = Evaluation(model=model_name, split=split, images=len(images), k=k, seed=seed,
-                        terms=loss_terms(model, images, labels), conditional=model.conditional)
+                        terms=loss_terms(model, images, labels), conditional=model.conditional,
+                        pixels=pixels, likelihood=support, likelihood_fits=fits(support, pixels), note=fit_note(support, pixels), epoch=epoch)
     if not has_posterior_density(model, images.shape[1]):
-        result.note = (
+        result.note = _joined(result.note,
             f"The {model_name} model's encoder is deterministic: q(z|x) is a point mass with no density, "
-            "so neither the ELBO nor the importance-weighted likelihood is defined; only its loss terms are."
-        )
+            "so neither the ELBO nor the importance-weighted likelihood is defined; only its loss terms are.")
         result.seconds = round(time.perf_counter() - started, 2)
         return result
     sampler = ImportanceSampler(model, k, seed)
@@ -166,8 +186,14 @@ def evaluate(
     result.nll = float(nll_all.mean())
     result.nll_standard_error = float(nll_all.std(ddof=1) / math.sqrt(len(nll_all))) if len(nll_all) > 1 else 0.0
     result.negative_elbo = float(np.concatenate(elbo).mean())
+    if result.likelihood_fits and support in (BINARY, EIGHT_BIT):  # a probability mass: a code length
+        result.bits_per_dim = result.nll / (images.shape[1] * math.log(2.0))
     result.seconds = round(time.perf_counter() - started, 2)
     return result
+
+
+def _joined(*notes: str) -> str:
+    return " ".join(note for note in notes if note)
 
 
 def _rows(labels: np.ndarray | None, start: int, size: int) -> np.ndarray | None:

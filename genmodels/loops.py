@@ -29,7 +29,9 @@ class StepLoop:
     `run(order, batch_size)` visits `order` (row indices) in consecutive batches, the last one
     possibly smaller, passes each through `transform` if given, and yields after each compiled call
     the metrics of each step it ran, as a (steps, metrics) array in the order of `metric_names`.
-    With `labels` (one per image), each step receives (images, labels) instead of images.
+    With `labels` (one per image), each step receives (images, labels) instead of images. Images
+    kept as integers (uint8: 0/1 pixels or 8-bit levels) stay so in memory and are converted to
+    float32 inside the compiled loop, times `scale` (1/255 for 8-bit levels), batch by batch.
     """
 
     def __init__(
@@ -42,10 +44,13 @@ class StepLoop:
         chunk: int = DEFAULT_CHUNK,
         transform: Callable | None = None,
         labels: np.ndarray | None = None,
+        scale: float = 1.0,
     ):
         self.step = step
         self.metric_names = list(metric_names)
-        self.images = tf.constant(images)
+        images = np.asarray(images)
+        self.images = tf.constant(images.reshape(len(images), -1))  # flattened rows, in their stored dtype
+        self.scale = float(scale)
         self.jit_compile = jit_compile
         self.chunk = max(1, int(chunk))
         self.transform = transform  # applied to each gathered batch inside the compiled loop
@@ -72,11 +77,14 @@ class StepLoop:
         return self._compiled[batch_size]
 
     def _build(self, batch_size: int) -> Callable:
-        images, labels, step, names, chunk = self.images, self.labels, self.step, self.metric_names, self.chunk
+        images, labels, step, names, chunk, scale = self.images, self.labels, self.step, self.metric_names, self.chunk, self.scale
         transform = self.transform or (lambda batch: batch)
 
         def batch_of(rows):
-            batch = transform(tf.gather(images, rows))
+            batch = tf.gather(images, rows)
+            if batch.dtype != tf.float32:
+                batch = tf.cast(batch, tf.float32) * scale if scale != 1.0 else tf.cast(batch, tf.float32)
+            batch = transform(batch)
             return batch if labels is None else (batch, tf.gather(labels, rows))
 
         @tf.function(jit_compile=self.jit_compile, reduce_retracing=True)

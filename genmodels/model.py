@@ -7,6 +7,7 @@ import genmodels.backend  # noqa: F401  (TensorFlow, imported quietly)
 from collections.abc import Sequence
 
 import keras
+import numpy as np
 import tensorflow as tf
 from keras import ops
 
@@ -163,6 +164,8 @@ def check_labels(model: GenerativeModel, labels, what: str):
             f"this model is conditional: it needs a label for every image, but {what} has none. "
             "Use a labelled dataset (such as mnist) or an .npz with train_labels and test_labels."
         )
+    if np.ndim(labels) != 1:
+        raise DatasetError(f"{what} has {np.shape(labels)[1]} label factors per image; a conditional model takes one class label per image.")
     if len(labels) and (labels.min() < 0 or labels.max() >= model.classes):
         raise DatasetError(
             f"{what} has labels from {labels.min()} to {labels.max()}, but the model has classes={model.classes} "

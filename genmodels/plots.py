@@ -8,20 +8,22 @@ from pathlib import Path
 import numpy as np
 
 from genmodels.atomic import atomic_path
+from genmodels.pixels import BINARY
 
 GRID_COLUMNS = 10
 PAD = 2
 SCALE = 2
 
 
-def image_grid(images: np.ndarray, image_shape: tuple[int, int], columns: int = GRID_COLUMNS) -> np.ndarray:
-    """Tile `images` (N, H*W) or (N, H, W) into one 2-D array, `columns` per row, PAD pixels apart."""
-    height, width = image_shape
-    images = np.asarray(images, dtype=np.float32).reshape(-1, height, width)
+def image_grid(images: np.ndarray, image_shape: tuple[int, ...], columns: int = GRID_COLUMNS) -> np.ndarray:
+    """Tile `images` (N, H*W*C), (N, H, W) or (N, H, W, C) into one (rows, cols, C) array, `columns` per row,
+    PAD pixels apart; values are clipped to [0, 1]."""
+    height, width, channels = (*image_shape, 1)[:3]
+    images = np.clip(np.asarray(images, dtype=np.float32).reshape(-1, height, width, channels), 0.0, 1.0)
     count = len(images)
     columns = max(1, min(columns, count))
     rows = math.ceil(count / columns)
-    grid = np.zeros((rows * (height + PAD) + PAD, columns * (width + PAD) + PAD), dtype=np.float32)
+    grid = np.zeros((rows * (height + PAD) + PAD, columns * (width + PAD) + PAD, channels), dtype=np.float32)
     for index, image in enumerate(images):
         row, column = divmod(index, columns)
         top, left = PAD + row * (height + PAD), PAD + column * (width + PAD)
@@ -29,16 +31,24 @@ def image_grid(images: np.ndarray, image_shape: tuple[int, int], columns: int = 
     return grid
 
 
-def save_image_grid(images: np.ndarray, path: Path, image_shape: tuple[int, int], columns: int = GRID_COLUMNS) -> Path:
-    """Save images as a PNG grid like Hands-On ML's figure: dark ink on white, SCALE x enlarged."""
+def save_image_grid(
+    images: np.ndarray, path: Path, image_shape: tuple[int, ...], columns: int = GRID_COLUMNS, *, pixels: str = BINARY
+) -> Path:
+    """Save images as a PNG grid, SCALE x enlarged, in the natural look of their data: binary digits as
+    dark ink on white (like Hands-On ML's figure), grey images as greys (0 black, 1 white), colour
+    images in their colours. Images with another number of channels show their first channel in grey."""
     from matplotlib import image as mpimg
 
     grid = image_grid(images, image_shape, columns)
-    grid = np.kron(grid, np.ones((SCALE, SCALE), dtype=grid.dtype))
+    grid = np.repeat(np.repeat(grid, SCALE, axis=0), SCALE, axis=1)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(path) as partial:
-        mpimg.imsave(partial, grid, cmap="binary", vmin=0.0, vmax=1.0, format="png")
+        if grid.shape[-1] == 3:
+            mpimg.imsave(partial, grid, format="png")
+        else:
+            ink = pixels == BINARY
+            mpimg.imsave(partial, grid[..., 0], cmap="binary" if ink else "gray", vmin=0.0, vmax=1.0, format="png")
     return path
 
 
@@ -66,18 +76,23 @@ def _save_figure(figure, path: Path) -> Path:
     return path
 
 
-def save_training_curves(records: list[dict], path: Path) -> Path:
-    """One panel per loss term: its train and test value after every epoch."""
+def save_training_curves(records: list[dict], path: Path, kept: int | None = None) -> Path:
+    """One panel per loss term: its train and validation value after every epoch; the epoch whose
+    weights the run keeps, when given, marked with a dotted line."""
     from matplotlib.figure import Figure
 
     terms = list(records[0]["train"])
     epochs = [record["epoch"] for record in records]
+    held_out = "valid" if "valid" in records[0] else "test"  # runs from before the validation split monitored test
+    marker = "." if len(epochs) < 30 else None
     figure = Figure(figsize=(4 * len(terms), 3.2))
     for index, term in enumerate(terms, start=1):
         axes = figure.add_subplot(1, len(terms), index)
-        axes.plot(epochs, [r["train"].get(term) for r in records], label="train", marker="." if len(epochs) < 30 else None)
-        if any(term in r.get("test", {}) for r in records):
-            axes.plot(epochs, [r["test"].get(term) for r in records], label="test", marker="." if len(epochs) < 30 else None)
+        axes.plot(epochs, [r["train"].get(term) for r in records], label="train", marker=marker)
+        if any(term in r.get(held_out, {}) for r in records):
+            axes.plot(epochs, [r[held_out].get(term) for r in records], label="validation" if held_out == "valid" else "test", marker=marker)
+        if kept is not None:
+            axes.axvline(kept, color="grey", linestyle=":", label=f"kept: epoch {kept}")
         axes.set_title(term)
         axes.set_xlabel("epoch")
         axes.set_ylabel("nats per image")

@@ -2,8 +2,9 @@
 
 A run directory holds `config.json` (model name and hyperparameters, the training recipe, the
 dataset, package versions), `model.weights.h5` (Keras weights; no pickle anywhere),
-`checkpoint.json` (the last complete epoch and the random state), `metrics.jsonl` (one line of
-train and test loss terms per epoch), `samples.png` and `curves.png`; `genmodels evaluate` adds
+`checkpoint.json` (the last complete epoch, the best one and the random state), `best.weights.h5`
+(the best epoch's weights, when the run keeps the best), `metrics.jsonl` (one line of train and
+validation loss terms per epoch), `samples.png` and `curves.png`; `genmodels evaluate` adds
 `evaluation-SPLIT.json`.
 
 Everything read from a run directory is data, checked before use: config.json's fields and types,
@@ -31,11 +32,13 @@ from genmodels.atomic import TEMPORARY_PREFIX, atomic_files, atomic_path
 from genmodels.config import ModelConfig, TrainConfig
 from genmodels.data import sha256_of
 from genmodels.errors import ConfigError, DuplicateNameError, GenmodelsError, RunError, TrainingError, UnknownNameError
+from genmodels.pixels import BINARY, PIXELS
 from genmodels.registry import Registry
 from genmodels.specs import NAME_PATTERN, ModelSpec
 
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.weights.h5"
+BEST_WEIGHTS_FILE = "best.weights.h5"
 METRICS_FILE = "metrics.jsonl"
 SAMPLES_FILE = "samples.png"
 CURVES_FILE = "curves.png"
@@ -45,7 +48,7 @@ FORMAT_VERSION = 1
 RUNS_ROOT = Path("runs")
 # The files that make a folder a run; `train --force` removes them (checkpoint.json first), with the
 # pictures and evaluations that belong to the old run.
-RUN_FILES = (CHECKPOINT_FILE, WEIGHTS_FILE, METRICS_FILE, CONFIG_FILE)
+RUN_FILES = (CHECKPOINT_FILE, WEIGHTS_FILE, BEST_WEIGHTS_FILE, METRICS_FILE, CONFIG_FILE)
 STALE_FILES = (SAMPLES_FILE, CURVES_FILE, "evaluation-*.json")
 
 
@@ -66,10 +69,15 @@ class RunConfig:
     format: int = FORMAT_VERSION
 
     @property
-    def image_shape(self) -> tuple[int, int]:
-        """Height and width of one image of the training data."""
-        height, width = self.dataset["image_shape"]
-        return int(height), int(width)
+    def image_shape(self) -> tuple[int, int, int]:
+        """Height, width and channels of one image of the training data."""
+        shape = [int(n) for n in self.dataset["image_shape"]]
+        return tuple(shape + [1] * (3 - len(shape)))
+
+    @property
+    def pixels(self) -> str:
+        """The kind of values the model was trained on (genmodels.pixels): binary, 8bit or continuous."""
+        return self.dataset.get("pixels", BINARY)
 
     @classmethod
     def from_json(cls, data: Any, path: Path) -> RunConfig:
@@ -99,8 +107,10 @@ class RunConfig:
         if not all(isinstance(value, str) for value in data.get("versions", {}).values()):
             raise refuse("'versions' must map package names to version strings")
         shape = data["dataset"].get("image_shape")
-        if not (isinstance(shape, list) and len(shape) == 2 and all(_is_int(n) and n > 0 for n in shape)):
-            raise refuse(f"dataset.image_shape must be [height, width], found {shape!r}")
+        if not (isinstance(shape, list) and len(shape) in (2, 3) and all(_is_int(n) and n > 0 for n in shape)):
+            raise refuse(f"dataset.image_shape must be [height, width, channels], found {shape!r}")
+        if data["dataset"].get("pixels", BINARY) not in PIXELS:
+            raise refuse(f"dataset.pixels must be one of {', '.join(PIXELS)}, found {data['dataset'].get('pixels')!r}")
         return cls(**data)
 
 
@@ -221,11 +231,11 @@ def load_run(run_dir: Path, registry: Registry, expected_model: str | None = Non
         train_config = spec.train.from_dict(config.train)
     except ConfigError as exc:
         raise RunError(f"{path}: train is not a training recipe: {exc}") from None
-    height, width = config.image_shape
-    if model_config.input_dim != height * width:
+    height, width, channels = config.image_shape
+    if model_config.input_dim != height * width * channels:
         raise RunError(
-            f"{path}: model_config.input_dim is {model_config.input_dim}, but the images are {height}x{width} "
-            f"({height * width} values)."
+            f"{path}: model_config.input_dim is {model_config.input_dim}, but the images are {height}x{width}x{channels} "
+            f"({height * width * channels} values)."
         )
     return StoredRun(spec, config, model_config, train_config)
 
@@ -240,17 +250,33 @@ def load_model(run_dir: Path, registry: Registry, expected_model: str | None = N
 
     run_dir = Path(run_dir)
     stored = load_run(run_dir, registry, expected_model)
-    weights = run_dir / WEIGHTS_FILE
+    weights = kept_weights(run_dir, stored.train_config)
     if not weights.is_file():
         why = (
             "training stopped before its first epoch ended"
             if not (run_dir / CHECKPOINT_FILE).is_file()
             else f"the file is missing, though {_epochs_text(run_dir)}"
         )
-        raise RunError(f"{run_dir} has no {WEIGHTS_FILE}: {why}.")
+        raise RunError(f"{run_dir} has no {weights.name}: {why}.")
     model = _build(stored, run_dir)
     load_weights(model, weights, architecture(stored.model_config.to_dict()))
     return model, stored.config
+
+
+def kept_weights(run_dir: Path, train_config: TrainConfig) -> Path:
+    """The weights a run keeps for sampling and evaluation: the best epoch's when it keeps the best, else the last."""
+    return Path(run_dir) / (BEST_WEIGHTS_FILE if train_config.keep == "best" else WEIGHTS_FILE)
+
+
+def kept_epoch(run_dir: Path, train_config: TrainConfig) -> int | None:
+    """The epoch whose weights `kept_weights` holds (from checkpoint.json), or None when unknown."""
+    path = Path(run_dir) / CHECKPOINT_FILE
+    if not path.is_file():
+        return None
+    state = _read_json(path)
+    key = "best_epoch" if train_config.keep == "best" else "epoch"
+    value = state.get(key) if isinstance(state, dict) else None
+    return value if _is_int(value) else None
 
 
 def _build(stored: StoredRun, run_dir: Path):
@@ -328,9 +354,11 @@ def write_metrics(run_dir: Path, history: list[dict[str, Any]]) -> None:
         partial.write_text(_metrics_text(history))
 
 
-def save_checkpoint(model, run_dir: Path, history: list[dict[str, Any]], config: RunConfig) -> None:
+def save_checkpoint(model, run_dir: Path, history: list[dict[str, Any]], config: RunConfig, *, best: bool = False) -> None:
     """After an epoch and at the end of training: config.json, metrics.jsonl, the weights with the optimizer's
-    state, and checkpoint.json (epochs done, random state, the weights' SHA-256), saved as one group.
+    state, and checkpoint.json (epochs done, random state, the weights' SHA-256, the best epoch so far), saved
+    as one group; with `best` (this epoch has the best validation loss of a run that keeps the best), the same
+    weights as best.weights.h5 too.
 
     All four are written to temporary files first; only when all are complete are they renamed into
     place, checkpoint.json last. A failure while writing (a full disk) leaves the previous checkpoint
@@ -341,12 +369,24 @@ def save_checkpoint(model, run_dir: Path, history: list[dict[str, Any]], config:
         group.write(run_dir / CONFIG_FILE, lambda path: path.write_text(_config_text(config)))
         group.write(run_dir / METRICS_FILE, lambda path: path.write_text(_metrics_text(history)))
         weights = group.write(run_dir / WEIGHTS_FILE, model.save_weights)
+        previous = _read_json(run_dir / CHECKPOINT_FILE) if (run_dir / CHECKPOINT_FILE).is_file() else {}
         state = {
             "epoch": len(history),
             "seed_state": [int(v) for v in model.seed_generator.state.numpy().ravel()],
             "weights_sha256": sha256_of(weights),
         }
+        if best:
+            group.write(run_dir / BEST_WEIGHTS_FILE, model.save_weights)
+            state["best_epoch"] = len(history)
+        elif isinstance(previous, dict) and _is_int(previous.get("best_epoch")) and previous["best_epoch"] <= len(history):
+            state["best_epoch"] = previous["best_epoch"]
         group.write(run_dir / CHECKPOINT_FILE, lambda path: path.write_text(json.dumps(state) + "\n"))
+
+
+def save_best_weights(model, run_dir: Path) -> None:
+    """Rewrite best.weights.h5 from `model` (the best epoch's weights, its prior fitted at the end of training)."""
+    with atomic_path(Path(run_dir) / BEST_WEIGHTS_FILE) as partial:
+        model.save_weights(partial)
 
 
 def restore_checkpoint(model, run_dir: Path) -> list[dict[str, Any]]:
@@ -431,7 +471,8 @@ def _is_metrics_record(record: Any, epoch: int) -> bool:
             isinstance(v, (int, float)) and not isinstance(v, bool) for v in value.values()
         )
 
-    return isinstance(record, dict) and record.get("epoch") == epoch and losses(record.get("train")) and losses(record.get("test"))
+    held_out = record.get("valid", record.get("test")) if isinstance(record, dict) else None  # "test": runs before the validation split
+    return isinstance(record, dict) and record.get("epoch") == epoch and losses(record.get("train")) and losses(held_out)
 
 
 def _config_text(config: RunConfig) -> str:

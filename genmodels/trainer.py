@@ -18,25 +18,29 @@ import numpy as np
 import tensorflow as tf
 
 from genmodels.config import ModelConfig, TrainConfig
-from genmodels.data import Dataset
+from genmodels.data import HOLD_OUT_SEED, Dataset
 from genmodels.distributions import philox_seed
 from genmodels.errors import TrainingError
 from genmodels.latent import EVAL_BATCH_SIZE, encode
 from genmodels.loops import StepLoop, first_non_finite
 from genmodels.model import GenerativeModel, check_labels
 from genmodels.plots import save_image_grid, save_training_curves
+from genmodels.pixels import BINARY
 from genmodels.runs import (
+    BEST_WEIGHTS_FILE,
     CURVES_FILE,
     SAMPLES_FILE,
     RunConfig,
     restore_checkpoint,
     run_lock,
+    save_best_weights,
     save_checkpoint,
     start_fresh,
     write_config,
     write_metrics,
 )
 from genmodels.specs import ModelSpec
+from genmodels.weights import load_weights
 
 SAMPLE_GRID_SIZE = 60
 
@@ -59,19 +63,27 @@ class TrainResult:
     model: GenerativeModel
     run_dir: Path
     history: list[dict[str, Any]]
+    kept_epoch: int  # the epoch whose weights the run keeps: the last, or the best on validation
 
     @property
     def final(self) -> dict[str, Any]:
         """The last epoch's record."""
         return self.history[-1]
 
+    @property
+    def kept(self) -> dict[str, Any]:
+        """The record of the epoch whose weights the run keeps."""
+        return self.history[self.kept_epoch - 1]
+
 
 class _Epochs:
-    """Runs the epochs of a training: compiled steps over resident images, a test pass, and after each
-    epoch its record and a checkpoint saved together (see `save_checkpoint`).
+    """Runs the epochs of a training: compiled steps over resident images, a validation pass, and after
+    each epoch its record and a checkpoint saved together (see `save_checkpoint`), with the weights of
+    the best epoch so far when the run keeps the best.
 
     The first NaN or infinite loss stops training with a TrainingError naming the epoch, the step
     and the loss terms, before anything of that epoch is saved: the last complete epoch stays as it was.
+    With `early_stopping` N, training ends once N epochs have passed without a better validation loss.
     """
 
     def __init__(self, model: GenerativeModel, config: TrainConfig, dataset: Dataset, labels, run_dir: Path, history, run_config: RunConfig, verbose):
@@ -86,15 +98,24 @@ class _Epochs:
         jit = config.xla and config.precision == "float32"
         model.warmup_steps = config.kl_warmup * math.ceil(len(dataset.train) / config.batch_size)
         draw = _pixel_draws(model.seed_generator) if config.dynamic_binarize else None
-        train_labels, test_labels = labels  # from labels_for: (None, None) for an unconditional model
-        self.train_loop = StepLoop(model.train_step, self.names, dataset.train, jit_compile=jit, transform=draw, labels=train_labels)
-        self.test_loop = StepLoop(model.test_step, self.names, dataset.test, jit_compile=jit, labels=test_labels)
+        train_labels, valid_labels = labels  # from labels_for: (None, None) for an unconditional model
+        loops = dict(jit_compile=jit, scale=dataset.scale)
+        self.train_loop = StepLoop(model.train_step, self.names, dataset.train, transform=draw, labels=train_labels, **loops)
+        self.valid_loop = StepLoop(model.test_step, self.names, dataset.valid, labels=valid_labels, **loops)
         self.train_size = len(dataset.train)
-        self.test_order = np.arange(len(dataset.test))
+        # a fixed shuffle: held-out sets may be sorted by class, which would skew any batch-level term
+        self.valid_order = np.random.default_rng(0).permutation(len(dataset.valid))
 
     def run(self) -> None:
         for epoch in range(len(self.history) + 1, self.config.epochs + 1):
+            if self.patience_spent():
+                break
             self._epoch(epoch)
+
+    def patience_spent(self) -> bool:
+        """Whether early stopping ends the training: `early_stopping` epochs have passed since the best one."""
+        best = best_epoch(self.history)
+        return bool(self.config.early_stopping and best is not None and len(self.history) - best >= self.config.early_stopping)
 
     def _epoch(self, epoch: int) -> None:
         started = time.perf_counter()
@@ -104,18 +125,19 @@ class _Epochs:
         bar = keras.utils.Progbar(steps, verbose=self.verbose, stateful_metrics=self.names) if self.verbose else None
         train = self._pass(self.train_loop, shuffled_order(self.train_size, self.config.seed, epoch - 1), self.config.batch_size, epoch, bar)
         train_seconds = time.perf_counter() - started
-        test = self._pass(self.test_loop, self.test_order, EVAL_BATCH_SIZE, epoch, None)
+        valid = self._pass(self.valid_loop, self.valid_order, EVAL_BATCH_SIZE, epoch, None)
         if bar is not None:
-            bar.update(steps, [*train.items(), *((f"val_{name}", value) for name, value in test.items())], finalize=True)
+            bar.update(steps, [*train.items(), *((f"val_{name}", value) for name, value in valid.items())], finalize=True)
         record = {
             "epoch": epoch,
-            "seconds": round(time.perf_counter() - started, 3),  # the whole epoch, test pass included
+            "seconds": round(time.perf_counter() - started, 3),  # the whole epoch, validation pass included
             "train_seconds": round(train_seconds, 3),  # the training steps alone
             "train": train,
-            "test": test,
+            "valid": valid,
         }
         self.history.append(record)
-        save_checkpoint(self.model, self.run_dir, self.history, self.run_config)
+        is_best = self.config.keep == "best" and best_epoch(self.history) == epoch
+        save_checkpoint(self.model, self.run_dir, self.history, self.run_config, best=is_best)
 
     def _pass(self, loop: StepLoop, order, batch_size: int, epoch: int, bar) -> dict[str, float]:
         """One pass of `loop` over `order`; the metrics' means over the pass (checked finite)."""
@@ -125,7 +147,7 @@ class _Epochs:
         for logs in loop.run(order, batch_size):
             bad = first_non_finite(logs)
             if bad is not None:
-                where = f"step {done + bad + 1} of epoch {epoch}" if loop is self.train_loop else f"the test pass after epoch {epoch}"
+                where = f"step {done + bad + 1} of epoch {epoch}" if loop is self.train_loop else f"the validation pass after epoch {epoch}"
                 self._stop(where, logs[bad])
             done += len(logs)
             if bar is not None and done < bar.target:
@@ -141,13 +163,21 @@ class _Epochs:
         )
 
 
+def best_epoch(history: list[dict[str, Any]]) -> int | None:
+    """The epoch (counted from 1) with the lowest validation loss, the first of equals; None before any."""
+    losses = [record["valid"]["loss"] for record in history if "loss" in record.get("valid", {})]
+    if len(losses) != len(history) or not losses:
+        return None
+    return int(np.argmin(losses)) + 1
+
+
 def labels_for(model: GenerativeModel, dataset: Dataset) -> tuple[np.ndarray | None, np.ndarray | None]:
-    """The train and test labels a conditional model is given (None, None for an unconditional one);
+    """The train and validation labels a conditional model is given (None, None for an unconditional one);
     a DatasetError when the dataset has none or they fall outside the model's classes."""
     if not model.conditional:
         return None, None
     return tuple(check_labels(model, labels, f"{dataset.name} {split}") for split, labels in
-                 (("train", dataset.train_labels), ("test", dataset.test_labels)))
+                 (("train", dataset.train_labels), ("validation", dataset.valid_labels)))
 
 
 def _pixel_draws(seed_generator):
@@ -180,7 +210,7 @@ def train(
     overwrite: bool = False,
     verbose: int | str = "auto",
 ) -> TrainResult:
-    """Train `spec`'s model on `dataset` with Adam and write the run directory.
+    """Train `spec`'s model on `dataset` with Adam, monitored on its validation split, and write the run directory.
 
     The run is repeatable: the seed fixes initialisation, each epoch's shuffling and sampling. The
     config is written first, and a checkpoint (weights, optimizer state, epoch, random state) after
@@ -194,7 +224,9 @@ def train(
 
 
 def _train(spec, model_config, train_config, dataset, run_dir: Path, resume: bool, overwrite: bool, verbose) -> TrainResult:
-    model_config = model_config.replace(input_dim=dataset.input_dim)
+    dataset = dataset.with_validation(train_config.validation_fraction, seed=HOLD_OUT_SEED)
+    pixels = BINARY if train_config.dynamic_binarize else dataset.pixels  # what the steps see
+    model_config = model_config.fitted_to(dataset.image_shape, pixels, dataset.name)
     history: list[dict[str, Any]] = []
     keras.utils.set_random_seed(train_config.seed)
     with dtype_policy(train_config.precision):
@@ -210,7 +242,9 @@ def _train(spec, model_config, train_config, dataset, run_dir: Path, resume: boo
         dataset={
             "name": dataset.name,
             "image_shape": list(dataset.image_shape),
+            "pixels": pixels,
             "train_size": len(dataset.train),
+            "valid_size": len(dataset.valid),
             "test_size": len(dataset.test),
         },
     )
@@ -222,9 +256,15 @@ def _train(spec, model_config, train_config, dataset, run_dir: Path, resume: boo
         write_metrics(run_dir, history)
     verbose = (1 if sys.stdout.isatty() else 2) if verbose == "auto" else verbose
     _Epochs(model, train_config, dataset, labels, run_dir, history, run_config, verbose).run()
-    model.prior.adapt(encode(model, dataset.train, labels[0]))
+    model.prior.adapt(encode(model, dataset.train, labels[0], scale=dataset.scale))
     save_checkpoint(model, run_dir, history, run_config)
+    kept = len(history)
+    if train_config.keep == "best":
+        kept = best_epoch(history)
+        load_weights(model, run_dir / BEST_WEIGHTS_FILE, "the best epoch's weights")
+        model.prior.adapt(encode(model, dataset.train, labels[0], scale=dataset.scale))
+        save_best_weights(model, run_dir)
     images = np.asarray(model.generate(SAMPLE_GRID_SIZE, seed=train_config.seed))
-    save_image_grid(images, run_dir / SAMPLES_FILE, dataset.image_shape)
-    save_training_curves(history, run_dir / CURVES_FILE)
-    return TrainResult(model=model, run_dir=run_dir, history=history)
+    save_image_grid(images, run_dir / SAMPLES_FILE, dataset.image_shape, pixels=pixels)
+    save_training_curves(history, run_dir / CURVES_FILE, kept=kept)
+    return TrainResult(model=model, run_dir=run_dir, history=history, kept_epoch=kept)

@@ -13,16 +13,17 @@ def build(config: MLPConfig):
     """The VAE's MLPs with a deterministic coding, a fitted Gaussian prior and reconstruction loss only."""
     from genmodels import GenerativeModel
     from genmodels.components import (
-        BernoulliMLPDecoder,
         DeterministicMLPEncoder,
         FittedGaussianPrior,
+        MLPDecoder,
         Reconstruction,
+        likelihood_of,
     )
 
     mlp = dict(activation=config.activation, initializer=config.initializer)
     return GenerativeModel(
         encoder=DeterministicMLPEncoder(config.latent_dim, hidden=config.hidden, **mlp),
-        decoder=BernoulliMLPDecoder(config.input_dim, hidden=config.hidden[::-1], **mlp),
+        decoder=MLPDecoder(config.input_dim, hidden=config.hidden[::-1], likelihood=likelihood_of(config), **mlp),
         prior=FittedGaussianPrior(config.latent_dim),
         losses=[Reconstruction()],
     )

@@ -1,20 +1,21 @@
-"""A convolutional VAE for square images: strided convolutions down to the codings, transposed ones back.
+"""A convolutional VAE for images of any size and channels: strided convolutions down to the codings,
+transposed ones back; the layers follow from the image shape.
 
 Only the encoder and decoder differ from `vae`; the prior, the losses and every command are the same.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
-from genmodels import ModelConfig, ModelSpec, TrainConfig, hookimpl, option
+from genmodels import ModelSpec, TrainConfig, hookimpl, option
+from genmodels.config import LikelihoodConfig
 from genmodels.errors import ConfigError
 
 
 @dataclass
-class ConvConfig(ModelConfig):
-    """Square images whose side is divisible by 2 ** len(channels); channels of each stride-2 stage."""
+class ConvConfig(LikelihoodConfig):
+    """Images whose height and width divide by 2 ** len(channels); channels of each stride-2 stage."""
 
     channels: tuple[int, ...] = option((32, 64), "Channels of the encoder's stride-2 convolutions; the decoder mirrors them.")
 
@@ -22,25 +23,30 @@ class ConvConfig(ModelConfig):
         super().validate()
         if not self.channels or min(self.channels) <= 0:
             raise ConfigError(f"channels must list positive sizes, received {self.channels!r}.")
-        side = math.isqrt(self.input_dim)
-        if side * side != self.input_dim or side % 2 ** len(self.channels):
+        if not self.image_shape:
+            return  # the images' shape is checked when training fits the config to the data
+        height, width, _channels = self.image_shape
+        step = 2 ** len(self.channels)
+        if height % step or width % step:
             raise ConfigError(
-                f"conv-vae needs square images whose side divides by {2 ** len(self.channels)}; received {self.input_dim} pixels."
+                f"conv-vae with {len(self.channels)} stride-2 stages needs images whose height and width divide by {step}; "
+                f"received {height}x{width}. Resize them (--image-size for a folder) or change -o channels."
             )
 
 
 def build(config: ConvConfig):
-    """Convolutional Gaussian encoder and Bernoulli decoder around the VAE's prior and losses."""
-    from genmodels.components import KLDivergence, Reconstruction, StandardNormalPrior
-    from genmodels.distributions import Bernoulli, DiagonalGaussian
+    """Convolutional Gaussian encoder and decoder (with the config's likelihood) around the VAE's prior and losses."""
+    from genmodels.components import KLDivergence, Reconstruction, StandardNormalPrior, likelihood_of
+    from genmodels.distributions import DiagonalGaussian
+    from genmodels.likelihoods import PixelLikelihood
     from genmodels.interfaces import Decoder, Encoder
     from genmodels.model import GenerativeModel
 
     import keras  # after genmodels, which imports TensorFlow quietly
     from keras import ops
 
-    side = math.isqrt(config.input_dim)
-    small = side // 2 ** len(config.channels)
+    height, width, channels = config.shape
+    small = (height // 2 ** len(config.channels), width // 2 ** len(config.channels))
     conv = dict(kernel_size=3, strides=2, padding="same", activation="elu", kernel_initializer="he_normal")
 
     class ConvEncoder(Encoder):
@@ -52,24 +58,27 @@ def build(config: ConvConfig):
             self.head = keras.layers.Dense(2 * config.latent_dim, kernel_initializer="he_normal")
 
         def call(self, x, training=False):
-            h = self.head(self.body(ops.reshape(x, (-1, side, side, 1)), training=training))
+            h = self.head(self.body(ops.reshape(x, (-1, height, width, channels)), training=training))
             return DiagonalGaussian(h[:, : config.latent_dim], h[:, config.latent_dim :])
 
     class ConvDecoder(Decoder):
-        """Coding -> dense -> stride-2 transposed convolutions -> Bernoulli logits per pixel."""
+        """Coding -> dense -> stride-2 transposed convolutions -> the likelihood's parameters for every value."""
 
         def __init__(self, **kwargs):
             super().__init__(**kwargs)
             last = config.channels[-1]
+            self.likelihood = PixelLikelihood(likelihood_of(config), name="likelihood")
             self.body = keras.Sequential(
-                [keras.layers.Dense(small * small * last, activation="elu", kernel_initializer="he_normal"),
-                 keras.layers.Reshape((small, small, last))]
+                [keras.layers.Dense(small[0] * small[1] * last, activation="elu", kernel_initializer="he_normal"),
+                 keras.layers.Reshape((*small, last))]
                 + [keras.layers.Conv2DTranspose(c, **conv) for c in config.channels[-2::-1]]
-                + [keras.layers.Conv2DTranspose(1, kernel_size=3, strides=2, padding="same")]
+                # each pixel's channels hold, channel by channel, that value's parameters: value-major, as the head reads them
+                + [keras.layers.Conv2DTranspose(channels * self.likelihood.params_per_value, kernel_size=3, strides=2, padding="same")]
             )
 
         def call(self, z, training=False):
-            return Bernoulli(ops.reshape(self.body(z, training=training), (-1, side * side)))
+            raw = self.body(z, training=training)
+            return self.likelihood(ops.reshape(raw, (-1, config.input_dim * self.likelihood.params_per_value)))
 
     return GenerativeModel(
         encoder=ConvEncoder(),
@@ -84,7 +93,7 @@ def register_models(register):
     register(
         ModelSpec(
             name="conv-vae",
-            description="Convolutional VAE: stride-2 convolutions and transposed convolutions (square images).",
+            description="Convolutional VAE: stride-2 convolutions and transposed convolutions (any image size and channels).",
             build=build,
             config=ConvConfig,
             # XLA's CPU convolutions ran 24x slower than TensorFlow's oneDNN ones (280 against 12 ms a step)

@@ -12,6 +12,7 @@ from genmodels import hookimpl
 from genmodels.atomic import atomic_path
 from genmodels.data import Dataset, fetch, verify
 from genmodels.errors import ChecksumError, DatasetError
+from genmodels.pixels import BINARY, EIGHT_BIT
 from genmodels.specs import DatasetSpec
 
 BINARIZED_URL = "http://www.cs.toronto.edu/~larocheh/public/datasets/binarized_mnist/binarized_mnist_{split}.amat"
@@ -46,7 +47,8 @@ def load_binarized_mnist(data_dir: Path, *, url: str = BINARIZED_URL, splits=BIN
         raise DatasetError(f"{path} is not a readable binarized MNIST file ({exc}); delete it to download it again.") from None
     for split, (rows, digest) in splits.items():
         _check_split(arrays[split], split, rows, digest, source=str(path))
-    return Dataset("binarized-mnist", train=arrays["train"], test=arrays["test"], test_labels=_sorted_test_labels(path.parent))
+    return Dataset("binarized-mnist", train=arrays["train"], valid=arrays["valid"], test=arrays["test"], image_shape=(28, 28),
+                   test_labels=_sorted_test_labels(path.parent), pixels=BINARY)
 
 
 def _sorted_test_labels(data_dir: Path) -> np.ndarray | None:
@@ -102,15 +104,16 @@ def _check_split(array: np.ndarray, split: str, rows: int, digest: str, *, sourc
 
 
 def load_mnist(data_dir: Path, *, url: str = MNIST_URL, sha256: str = MNIST_SHA256) -> Dataset:
-    """Grayscale MNIST (60000 train, 10000 test) from the Keras mirror, scaled to [0, 1], with labels."""
+    """Grayscale MNIST (60000 train, 10000 test) from the Keras mirror: 8-bit greys with labels."""
     path = fetch(url, Path(data_dir) / MNIST_FILE, sha256=sha256)
     with np.load(path, allow_pickle=False) as npz:
         return Dataset(
             "mnist",
-            train=npz["x_train"].astype(np.float32) / 255.0,  # greys 0..255 as probabilities in [0, 1]
-            test=npz["x_test"].astype(np.float32) / 255.0,
+            train=npz["x_train"],
+            test=npz["x_test"],
             train_labels=npz["y_train"],
             test_labels=npz["y_test"],
+            pixels=EIGHT_BIT,
         )
 
 
@@ -119,14 +122,14 @@ def register_datasets(register):
     register(
         DatasetSpec(
             name="binarized-mnist",
-            description="Statically binarized MNIST (Larochelle & Murray 2011): 50000 train, 10000 test.",
+            description="Statically binarized MNIST (Larochelle & Murray 2011): 50000 train, 10000 validation, 10000 test.",
             load=load_binarized_mnist,
         )
     )
     register(
         DatasetSpec(
             name="mnist",
-            description="Grayscale MNIST scaled to [0, 1]: 60000 train, 10000 test, with labels.",
+            description="Grayscale MNIST, 8-bit: 60000 train (10% held out for validation), 10000 test, with labels.",
             load=load_mnist,
         )
     )

@@ -35,10 +35,10 @@ class HVAEConfig(MLPConfig):
 
 
 def build(config: HVAEConfig):
-    """Two Gaussian layers of codings between an MLP encoder and a Bernoulli MLP decoder."""
+    """Two Gaussian layers of codings between an MLP encoder and an MLP decoder (Bernoulli for binary images)."""
     from keras import ops
 
-    from genmodels.components import BernoulliMLPDecoder, GaussianMLPEncoder, KLDivergence, Reconstruction, StandardNormalPrior
+    from genmodels.components import GaussianMLPEncoder, KLDivergence, MLPDecoder, Reconstruction, StandardNormalPrior, likelihood_of
     from genmodels.distributions import Distribution
     from genmodels.interfaces import Encoder, LatentPrior
     from genmodels.model import GenerativeModel
@@ -118,7 +118,7 @@ def build(config: HVAEConfig):
     top_prior = vamp_prior(encoder.top, config.components, config.input_dim) if config.components else StandardNormalPrior(d2)
     return GenerativeModel(
         encoder=encoder,
-        decoder=BernoulliMLPDecoder(config.input_dim, hidden=config.hidden[::-1], **options),
+        decoder=MLPDecoder(config.input_dim, hidden=config.hidden[::-1], likelihood=likelihood_of(config), **options),
         prior=TwoLayerPrior(top_prior),
         losses=[Reconstruction(), KLDivergence()] if config.k == 1 else [importance_weighted_bound(config.k)],
     )

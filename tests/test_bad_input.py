@@ -25,22 +25,19 @@ BINARY = random_binary_images(20)
 @pytest.mark.parametrize(
     ("arrays", "fragments"),
     [
-        (
-            {"train": np.full((20, 28, 28), 200, np.uint8), "test": np.zeros((5, 784), np.uint8)},
-            ["look like greys 0..255 (uint8, range [200, 200])", "Train with --binarize"],
-        ),
-        ({"train": BINARY * 255.0, "test": BINARY}, ["look like greys 0..255 (float64", "--binarize"]),
-        ({"train": BINARY - 0.5, "test": BINARY}, ["values must lie in [0, 1]; received range [-0.5, 0.5]", "with --binarize"]),
-        ({"train": BINARY.astype(np.int64) * 1000, "test": BINARY}, ["values must lie in [0, 1]; received range [0, 1000]", "Rescale"]),
-        ({"train": np.zeros((0, 784)), "test": BINARY}, ["expected a non-empty array of 28x28 images", "received shape (0, 784)"]),
-        ({"train": np.zeros((3, 28, 28)), "test": np.zeros((2, 27, 27))}, ["test: expected a non-empty array of 28x28", "(2, 27, 27)"]),
-        ({"train": np.zeros((3, 780)), "test": np.zeros((1, 780))}, ["'train' has shape (3, 780)", "with square D"]),
+        ({"train": np.full((20, 28, 28), 1000, np.uint16), "test": np.zeros((5, 784), np.uint16)}, ["received range [1000, 1000]", "16-bit"]),
+        ({"train": BINARY * 255.0, "test": BINARY * 0.5}, ["different kinds", "train holds 8-bit levels", "test holds floats in [0, 1]"]),
+        ({"train": BINARY - 0.5, "test": BINARY}, ["values must lie in [0, 1]; received range [-0.5, 0.5]", "Rescale"]),
+        ({"train": BINARY.astype(np.int64) * 1000, "test": BINARY}, ["received range [0, 1000]", "8-bit levels 0..255"]),
+        ({"train": np.zeros((0, 784)), "test": BINARY}, ["expected a non-empty array of 28x28x1 images", "received shape (0, 784)"]),
+        ({"train": np.zeros((3, 28, 28)), "test": np.zeros((2, 27, 27))}, ["'test' images are shaped (27, 27)", "one shape"]),
+        ({"train": np.zeros((3, 780)), "test": np.zeros((1, 780))}, ["received shape (3, 780)", "with square D"]),
         ({"train": np.full((3, 784), "1"), "test": BINARY}, ["expected numbers (bool, integer or float pixels), received dtype <U1"]),
         ({"train": np.array([None] * 3, dtype=object), "test": BINARY}, ["'train' is an array of Python objects; genmodels never unpickles data"]),
         ({"train": np.full((3, 784), np.inf), "test": BINARY}, ["holds NaN or infinite values"]),
         ({"test": BINARY}, ["lacks the array(s) train"]),
     ],
-    ids=["uint8-greys", "float-greys", "negative", "beyond-255", "empty", "3d-wrong-size", "not-square", "strings", "objects", "inf", "no-train"],
+    ids=["16-bit", "mixed-kinds", "negative", "beyond-255", "empty", "3d-wrong-size", "not-square", "strings", "objects", "inf", "no-train"],
 )
 def test_a_bad_dataset_file_is_refused_before_anything_is_written(tmp_path, capsys, arrays, fragments):
     data = write_npz(tmp_path, "bad.npz", **arrays)
@@ -66,14 +63,19 @@ def test_a_truncated_or_corrupt_dataset_file_is_refused(tmp_path, capsys, conten
     assert not (tmp_path / "run").exists()
 
 
-def test_binarize_makes_grey_data_trainable_and_is_recorded_in_the_run(tmp_path, capsys):
+def test_binarize_thresholds_8_bit_greys_and_is_recorded_in_the_run(tmp_path, capsys):
     greys = (np.random.default_rng(0).random((200, 28, 28)) * 255).astype(np.uint8)
     data = write_npz(tmp_path, "greys.npz", train=greys, test=greys[:50])
-    args = ["train", "vae", "--dataset", data, "--epochs", "1", "--latent-dim", "2", "-o", "hidden=8", "--run-dir", tmp_path / "run"]
-    run_main(capsys, *args).assert_one_error_line("--binarize")
-    outcome = run_main(capsys, *args, "--binarize")
+    args = ["train", "vae", "--dataset", data, "--epochs", "1", "--latent-dim", "2", "-o", "hidden=8"]
+    outcome = run_main(capsys, *args, "--run-dir", tmp_path / "levels")
     assert outcome.code == 0, outcome.err
-    assert json.loads((tmp_path / "run" / "config.json").read_text())["train"]["binarize"] is True
+    levels = json.loads((tmp_path / "levels" / "config.json").read_text())
+    assert (levels["dataset"]["pixels"], levels["model_config"]["likelihood"]) == ("8bit", "logistic-mixture")
+    outcome = run_main(capsys, *args, "--binarize", "--run-dir", tmp_path / "run")
+    assert outcome.code == 0, outcome.err
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert config["train"]["binarize"] is True
+    assert (config["dataset"]["pixels"], config["model_config"]["likelihood"]) == ("binary", "bernoulli")
     sampled = run_main(capsys, "reconstruct", "vae", "-n", "3", "--run-dir", tmp_path / "run")  # loads the data binarized again
     assert sampled.code == 0, sampled.err
 

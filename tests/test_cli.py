@@ -95,18 +95,19 @@ def test_train_then_sample_end_to_end_on_real_data(mnist_slice, tmp_path):
         app, ["train", "vae", "--epochs", "2", "--dataset", str(mnist_slice), "--run-dir", str(run_dir), "--latent-dim", "8"]
     )
     assert trained.exit_code == 0, trained.output
-    assert "Test after 2 epochs" in trained.output
+    assert "Validation at epoch 2, the last of 2" in trained.output
 
     config = json.loads((run_dir / "config.json").read_text())
     assert config["model"] == "vae" and config["model_config"]["latent_dim"] == 8
     assert config["train"]["epochs"] == 2 and config["train"]["batch_size"] == 150
-    assert config["dataset"] == {"name": "slice.npz", "image_shape": [28, 28], "train_size": 1500, "test_size": 500}
+    assert config["dataset"] == {"name": "slice.npz", "image_shape": [28, 28, 1], "pixels": "binary",
+                                 "train_size": 1350, "valid_size": 150, "test_size": 500}  # a tenth held out for validation
     assert {"tensorflow", "keras", "numpy", "genmodels"} <= set(config["versions"])
     records = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
     assert [r["epoch"] for r in records] == [1, 2]
     for record in records:
-        assert set(record["train"]) == set(record["test"]) == {"loss", "reconstruction", "kl"}
-        assert record["test"]["loss"] == pytest.approx(record["test"]["reconstruction"] + record["test"]["kl"], rel=1e-4)
+        assert set(record["train"]) == set(record["valid"]) == {"loss", "reconstruction", "kl"}
+        assert record["valid"]["loss"] == pytest.approx(record["valid"]["reconstruction"] + record["valid"]["kl"], rel=1e-4)
     assert mpimg.imread(run_dir / "samples.png").shape[:2] == grid_size(60)
 
     out = tmp_path / "sixty.png"
@@ -134,14 +135,17 @@ def test_the_autoencoder_samples_from_a_gaussian_fitted_to_its_codings(mnist_sli
     run_dir = tmp_path / "ae"
     trained = runner.invoke(app, ["train", "ae", "--epochs", "1", "--dataset", str(mnist_slice), "--run-dir", str(run_dir)])
     assert trained.exit_code == 0, trained.output
-    assert set(json.loads((run_dir / "metrics.jsonl").read_text())["test"]) == {"loss", "reconstruction"}
+    assert set(json.loads((run_dir / "metrics.jsonl").read_text())["valid"]) == {"loss", "reconstruction"}
 
     from genmodels.plugins import build_registry
     from genmodels.runs import load_model
     from genmodels.latent import encode
 
     model, _ = load_model(run_dir, build_registry(), "ae")
-    codings = encode(model, np.load(mnist_slice)["train"].astype(np.float32))
+    from genmodels.data import load_dataset
+
+    training = load_dataset(str(mnist_slice), build_registry())  # the training images, without the validation hold-out
+    codings = encode(model, training.rows("train"))
     np.testing.assert_allclose(model.prior.loc.numpy(), codings.mean(axis=0), rtol=1e-3, atol=1e-4)
     sampled = runner.invoke(app, ["sample", "ae", "-n", "60", "--run-dir", str(run_dir)])
     assert sampled.exit_code == 0, sampled.output

@@ -82,7 +82,7 @@ def test_training_a_conditional_model_checks_the_labels_before_writing_anything(
 def _classifier(npz_path):
     """A 5-nearest-neighbour digit classifier over the labelled training images (96% right on real test digits)."""
     with np.load(npz_path) as npz:
-        train, labels = npz["train"].reshape(-1, 784), npz["train_labels"]
+        train, labels = npz["train"].reshape(-1, 784) / 255.0, npz["train_labels"]  # 8-bit greys as the model sees them
 
     def classify(images):
         distances = (images**2).sum(1)[:, None] - 2 * images @ train.T + (train**2).sum(1)[None]
@@ -116,7 +116,7 @@ def test_cvae_learns_labelled_mnist_and_sample_label_7_draws_sevens(labelled_mni
 
     model, _ = load_model(run_dir, build_registry(), "cvae")
     with np.load(labelled_mnist) as npz:
-        test = (np.random.default_rng(0).random((200, 784)) < npz["test"][:200].reshape(-1, 784)).astype(np.float32)
+        test = (np.random.default_rng(0).random((200, 784)) < npz["test"][:200].reshape(-1, 784) / 255.0).astype(np.float32)
         labels = npz["test_labels"][:200]
     true = evaluate(model, test, model_name="cvae", split="test", k=50, labels=labels)
     shuffled = evaluate(model, test, model_name="cvae", split="test", k=50, labels=np.roll(labels, 1))

@@ -19,9 +19,10 @@ UNREACHABLE = "http://127.0.0.1:9/nothing-here.bin"  # the discard port: refused
 
 def test_binarized_mnist_loads_offline_from_the_shared_folder(shared_data):
     data = load_dataset("binarized-mnist", build_registry())
-    assert data.train.shape == (50000, 784) and data.test.shape == (10000, 784)
-    assert data.train.dtype == np.float32 and set(np.unique(data.test)) == {0.0, 1.0}
+    assert data.train.shape == (50000, 28, 28, 1) and data.valid.shape == data.test.shape == (10000, 28, 28, 1)
+    assert data.pixels == "binary" and data.train.dtype == np.uint8 and set(np.unique(data.test)) == {0, 1}
     assert data.train.mean() == pytest.approx(0.1306, abs=1e-4)  # the figure in shared/data/README.md
+    assert data.rows("test").dtype == np.float32 and data.rows("test").shape == (10000, 784)
 
 
 def test_binarized_test_images_carry_the_sorted_mnist_labels(shared_data):
@@ -33,7 +34,8 @@ def test_binarized_test_images_carry_the_sorted_mnist_labels(shared_data):
     labels = np.frombuffer(gzip.decompress((shared_data / "t10k-labels-idx1-ubyte.gz").read_bytes())[8:], np.uint8)
     grey = grey.reshape(-1, 784)[np.argsort(labels, kind="stable")] / 255.0
     for index in range(0, 10000, 997):  # each binarized image is its sorted grey original, binarized
-        b, g = data.test[index] - data.test[index].mean(), grey[index] - grey[index].mean()
+        binary = data.rows("test", [index])[0]
+        b, g = binary - binary.mean(), grey[index] - grey[index].mean()
         assert b @ g / (np.linalg.norm(b) * np.linalg.norm(g)) > 0.75
 
 
@@ -113,7 +115,7 @@ def test_binarized_mnist_is_built_from_amat_downloads_into_the_shared_format(tmp
         splits[split] = (rows, hashlib.sha256(images.tobytes()).hexdigest())
     cache = tmp_path / "cache"
     data = builtin.load_binarized_mnist(cache, url=remote.as_uri() + "/binarized_mnist_{split}.amat", splits=splits)
-    assert data.train.shape == (6, 784) and data.test.shape == (3, 784)
+    assert data.train.shape == (6, 28, 28, 1) and data.valid.shape == (2, 28, 28, 1) and data.test.shape == (3, 28, 28, 1)
     assert sorted(p.name for p in cache.iterdir()) == ["binarized_mnist.npz"]  # the .amat texts are removed
     with np.load(cache / "binarized_mnist.npz") as npz:
         assert sorted(npz.files) == ["test", "train", "valid"] and npz["valid"].dtype == np.uint8
@@ -131,32 +133,31 @@ def test_a_corrupt_amat_download_is_refused_and_removed(tmp_path):
 
 def test_a_users_npz_is_loaded_by_path(tmp_path):
     path = tmp_path / "mine.npz"
-    np.savez(path, train=np.ones((4, 8, 8), np.uint8), test=np.full((2, 64), 0.25, np.float32))
+    np.savez(path, train=np.ones((20, 8, 8), np.uint8), test=np.full((2, 64), 0.25, np.float32))
     data = load_dataset(str(path), build_registry())
-    assert data.image_shape == (8, 8) and data.input_dim == 64 and data.name == "mine.npz"
-    assert data.train.dtype == np.float32 and data.train.max() == 1.0 and data.test.max() == 0.25
+    assert data.image_shape == (8, 8, 1) and data.input_dim == 64 and data.name == "mine.npz"
+    assert (len(data.train), len(data.valid)) == (18, 2)  # a tenth held out for validation
+    assert data.pixels == "continuous" and data.train.dtype == np.float32 and data.train.max() == 1.0 and data.test.max() == 0.25
 
 
-def test_grey_levels_0_to_255_are_refused_with_an_offer_to_binarize(tmp_path):
+def test_grey_levels_0_to_255_are_8_bit_data_and_binarize_at_128(tmp_path):
     path = tmp_path / "greys.npz"
-    greys = np.tile(np.array([0, 127, 128, 255], np.uint8), (3, 4))  # three 4x4 images
+    greys = np.tile(np.array([0, 127, 128, 255], np.uint8), (30, 4))  # thirty 4x4 images
     np.savez(path, train=greys, test=greys[:1])
-    with pytest.raises(DatasetError, match="look like greys 0..255 .*Train with --binarize"):
-        load_dataset(str(path), build_registry())
+    data = load_dataset(str(path), build_registry())
+    assert data.pixels == "8bit" and data.train.dtype == np.uint8
+    np.testing.assert_allclose(data.rows("test")[0, :4], [0.0, 127 / 255, 128 / 255, 1.0])
     data = load_dataset(str(path), build_registry(), binarize=True)
-    np.testing.assert_array_equal(data.train[0, :4], [0.0, 0.0, 1.0, 1.0])  # 1 where the grey is >= 128
-    assert data.train.dtype == np.float32 and set(np.unique(data.train)) == {0.0, 1.0}
+    assert data.pixels == "binary" and data.train.dtype == np.uint8
+    np.testing.assert_array_equal(data.train.reshape(len(data.train), -1)[0, :4], [0, 0, 1, 1])  # 1 where the grey is >= 128
 
 
-def test_binarize_thresholds_values_in_0_1_at_one_half_and_refuses_other_ranges(tmp_path):
+def test_binarize_thresholds_values_in_0_1_at_one_half(tmp_path):
     path = tmp_path / "probabilities.npz"
     values = np.tile(np.array([0.0, 0.49, 0.5, 1.0], np.float32), (2, 4))
     np.savez(path, train=values, test=values)
-    np.testing.assert_array_equal(load_npz(path, binarize=True).train[0, :4], [0.0, 0.0, 1.0, 1.0])
-    np.testing.assert_array_equal(load_npz(path).train[0, :4], values[0, :4])  # unchanged without it
-    np.savez(path, train=values - 0.5, test=values)
-    with pytest.raises(DatasetError, match="--binarize takes values in \\[0, 1\\] or whole-number greys"):
-        load_npz(path, binarize=True)
+    np.testing.assert_array_equal(load_npz(path).binarized().rows("train")[0, :4], [0.0, 0.0, 1.0, 1.0])
+    np.testing.assert_array_equal(load_npz(path).rows("train")[0, :4], values[0, :4])  # unchanged without it
 
 
 def test_a_registered_dataset_can_be_binarized_too(tmp_path):
@@ -173,16 +174,17 @@ def test_a_registered_dataset_can_be_binarized_too(tmp_path):
         ({"train": np.zeros((3, 784))}, "lacks the array\\(s\\) test"),
         ({"train": np.zeros((0, 784)), "test": np.zeros((1, 784))}, "expected a non-empty array"),
         ({"train": np.zeros((3, 780)), "test": np.zeros((1, 780))}, "with square D"),
-        ({"train": np.full((3, 784), 2.0), "test": np.zeros((1, 784))}, "values must lie in \\[0, 1\\]"),
-        ({"train": np.zeros((3, 784)), "test": np.zeros((1, 100))}, "received shape \\(1, 100\\)"),
-        ({"train": np.zeros((3, 28, 28)), "test": np.zeros((2, 27, 27))}, "received shape \\(2, 27, 27\\)"),
-        ({"train": np.zeros((3, 0, 0)), "test": np.zeros((1, 0))}, "'train' has shape \\(3, 0, 0\\)"),
-        ({"train": np.zeros((2, 2, 28, 28)), "test": np.zeros((1, 784))}, "'train' has shape \\(2, 2, 28, 28\\)"),
+        ({"train": np.full((3, 784), 2.5), "test": np.zeros((1, 784))}, "values must lie in \\[0, 1\\]"),
+        ({"train": np.zeros((3, 784)), "test": np.zeros((1, 100))}, "'test' images are shaped \\(100,\\)"),
+        ({"train": np.zeros((3, 28, 28)), "test": np.zeros((2, 27, 27))}, "'test' images are shaped \\(27, 27\\)"),
+        ({"train": np.zeros((3, 0, 0)), "test": np.zeros((1, 0))}, "received shape \\(3, 0, 0\\)"),
+        ({"train": np.zeros((2, 3, 28, 28)), "test": np.zeros((1, 784))}, "received shape \\(2, 3, 28, 28\\).*Channels-first"),
         ({"train": np.full((3, 784), "0"), "test": np.zeros((1, 784))}, "expected numbers .* received dtype <U1"),
         ({"train": np.zeros((3, 784), complex), "test": np.zeros((1, 784))}, "received dtype complex128"),
         ({"train": np.zeros((3, 784), "timedelta64[s]"), "test": np.zeros((1, 784))}, "received dtype timedelta64\\[s\\]"),
         ({"train": np.full((3, 784), np.nan), "test": np.zeros((1, 784))}, "NaN or infinite"),
-        ({"train": np.full((3, 784), 254.0), "test": np.zeros((1, 784))}, "look like greys 0..255"),
+        ({"train": np.full((3, 784), 254.5), "test": np.zeros((1, 784))}, "received range \\[254.5, 254.5\\]"),
+        ({"train": np.full((3, 784), 300, np.int16), "test": np.zeros((1, 784))}, "16-bit images"),
         ({"train": np.full((3, 784), -0.5), "test": np.zeros((1, 784))}, "received range \\[-0.5, -0.5\\].*Rescale"),
         ({"train": np.zeros((3, 784)), "test": np.zeros((1, 784)), "test_labels": np.zeros(2, int)}, "one integer label per image"),
         ({"train": np.zeros((3, 784)), "test": np.zeros((1, 784)), "train_labels": np.zeros(3)}, "dtype float64"),

@@ -48,7 +48,7 @@ def test_the_installed_plugin_trains_and_samples_with_the_same_commands(installe
         installed_example, "train", "laplace-vae", "--epochs", "2", "--dataset", str(mnist_slice), "-o", "hidden=200", cwd=tmp_path
     )
     assert trained.returncode == 0, trained.stderr
-    assert "Test after 2 epochs" in trained.stdout
+    assert "Validation at epoch 2" in trained.stdout
     sampled = genmodels(installed_example, "sample", "laplace-vae", "-n", "60", cwd=tmp_path)
     assert sampled.returncode == 0, sampled.stderr
     png = tmp_path / sampled.stdout.strip().splitlines()[-1]

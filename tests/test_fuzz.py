@@ -18,7 +18,7 @@ from hypothesis.extra import numpy as hnp
 from genmodels import MLPConfig, ModelConfig, TrainConfig
 from genmodels.cli import _key_value
 from genmodels.config import coerce
-from genmodels.data import Dataset, as_images, load_npz
+from genmodels.data import Dataset, as_images, load_npz, to_unit
 from genmodels.errors import ConfigError, DatasetError, RunError
 from genmodels.runs import RunConfig, read_metrics
 
@@ -107,7 +107,7 @@ def test_a_run_configuration_is_accepted_or_refused_with_a_run_error(data):
         config = RunConfig.from_json(data, "config.json")
     except RunError:
         return
-    assert isinstance(config.model, str) and len(config.image_shape) == 2
+    assert isinstance(config.model, str) and len(config.image_shape) == 3 and min(config.image_shape) > 0
 
 
 @FUZZ
@@ -126,16 +126,18 @@ ANY_SHAPE = hnp.array_shapes(min_dims=0, max_dims=4, min_side=0, max_side=5)
 
 
 @FUZZ
-@given(array=hnp.arrays(ANY_DTYPE, ANY_SHAPE), side=st.integers(0, 3), binarize=st.booleans())
-def test_any_array_becomes_unit_pixels_or_a_dataset_error(array, side, binarize):
+@given(array=hnp.arrays(ANY_DTYPE, ANY_SHAPE), side=st.integers(0, 3), channels=st.sampled_from([1, 3]))
+def test_any_array_becomes_images_of_one_kind_or_a_dataset_error(array, side, channels):
     try:
-        images = as_images(array, "fuzz", (side, side), binarize=binarize)
+        images, kind = as_images(array, "fuzz", (side, side, channels))
     except DatasetError:
         return
-    assert images.dtype == np.float32 and images.shape == (len(array), side * side) and len(images) > 0
-    assert images.min() >= 0 and images.max() <= 1
-    if binarize:
-        assert set(np.unique(images)) <= {0.0, 1.0}
+    assert images.shape == (len(array), side, side, channels) and len(images) > 0
+    unit = to_unit(images, kind)
+    assert unit.dtype == np.float32 and unit.min() >= 0 and unit.max() <= 1
+    assert {"binary": np.uint8, "8bit": np.uint8, "continuous": np.float32}[kind] == images.dtype
+    if kind == "binary":
+        assert set(np.unique(images)) <= {0, 1}
 
 
 PIXELS = st.sampled_from([np.uint8, np.int64, np.float32, np.float64, np.bool_]).flatmap(
@@ -149,9 +151,9 @@ def test_valid_images_round_trip_through_an_npz_file(tmp_path, train, test):
     path = tmp_path / "valid.npz"
     np.savez(path, train=train, test=test)
     data = load_npz(path)
-    assert data.image_shape == (2, 2) and data.train.dtype == np.float32
-    np.testing.assert_array_equal(data.train, train.astype(np.float32))
-    np.testing.assert_array_equal(data.test, test.astype(np.float32))
+    assert data.image_shape == (2, 2, 1)
+    np.testing.assert_array_equal(data.rows("train"), train.astype(np.float32))
+    np.testing.assert_array_equal(data.rows("test"), test.astype(np.float32))
 
 
 @FUZZ
@@ -181,7 +183,7 @@ def test_a_damaged_npz_file_loads_or_gives_a_dataset_error(tmp_path, cut, positi
         data = load_npz(tmp_path / "damaged.npz")
     except DatasetError:
         return
-    assert isinstance(data, Dataset) and data.train.shape == (4, 4)
+    assert isinstance(data, Dataset) and data.train.shape == (4, 2, 2, 1)
 
 
 @FUZZ
@@ -191,7 +193,8 @@ def test_any_arrays_in_an_npz_file_load_or_give_a_dataset_error(tmp_path, train,
     path = tmp_path / "arrays.npz"
     np.savez(path, train=train, test=test, **({} if labels is None else {"test_labels": labels}))
     try:
-        data = load_npz(path, binarize=bool(train.size % 2))
+        data = load_npz(path)
+        data = data.binarized() if train.size % 2 else data
     except DatasetError:
         return
-    assert data.train.dtype == np.float32 and 0 <= data.train.min() and data.train.max() <= 1
+    assert data.pixels in ("binary", "8bit", "continuous") and 0 <= data.rows("train").min() and data.rows("train").max() <= 1

@@ -97,7 +97,7 @@ def test_a_bfloat16_run_learns_like_float32_and_loads_for_sampling_in_float32(tm
     losses = {}
     for precision in ("float32", "bfloat16"):
         recipe = TrainConfig(epochs=3, batch_size=100, precision=precision)
-        losses[precision] = train(spec, config, recipe, data, tmp_path / precision, verbose=0).final["test"]["loss"]
+        losses[precision] = train(spec, config, recipe, data, tmp_path / precision, verbose=0).final["valid"]["loss"]
     # Independent 0.2-Bernoulli pixels: about 392 nats per image at best; both must get near it alike.
     assert abs(losses["bfloat16"] - losses["float32"]) < 0.02 * losses["float32"]
     model, _config = load_model(tmp_path / "bfloat16", build_registry(), "vae")

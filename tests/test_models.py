@@ -65,7 +65,7 @@ def test_a_beta_vae_run_reports_the_unweighted_elbo_and_reloads(tmp_path):
     data = Dataset(name="synthetic", train=images[:300], test=images[300:])
     result = train(spec, spec.config(latent_dim=4, hidden=(32,), beta=8.0), TrainConfig(epochs=2, batch_size=100, kl_warmup=1),
                    data, tmp_path / "run", verbose=0)
-    test = result.final["test"]
+    test = result.final["valid"]
     assert test["loss"] == pytest.approx(test["reconstruction"] + test["kl"], rel=1e-5)
     stored = json.loads((tmp_path / "run" / "config.json").read_text())
     assert stored["model_config"]["beta"] == 8.0 and stored["train"]["kl_warmup"] == 1
@@ -87,13 +87,14 @@ def test_dynamic_binarization_fixes_the_test_set_by_the_seed(tmp_path):
 
     greys = np.random.default_rng(0).random((50, 784)).astype(np.float32)
     path = tmp_path / "greys.npz"
-    np.savez(path, train=greys, test=greys[:20])
+    np.savez(path, train=greys, valid=greys[:10], test=greys[:20])
     registry = build_registry()
     one, again, other = (load_dataset(str(path), registry, dynamic_binarize=True, seed=s) for s in (1, 1, 2))
-    assert set(np.unique(one.test)) <= {0.0, 1.0} and np.array_equal(one.test, again.test)
+    assert set(np.unique(one.rows("test"))) <= {0.0, 1.0} and np.array_equal(one.test, again.test)
+    assert set(np.unique(one.rows("valid"))) <= {0.0, 1.0} and np.array_equal(one.valid, again.valid)
     assert not np.array_equal(one.test, other.test)
-    assert np.array_equal(one.train, greys)  # the training images stay grey: the trainer draws them
-    assert abs(one.test.mean() - greys[:20].mean()) < 0.01
+    assert np.array_equal(one.rows("train"), greys)  # the training images stay grey: the trainer draws them
+    assert abs(one.rows("test").mean() - greys[:20].mean()) < 0.01
 
 
 @pytest.mark.parametrize(
@@ -193,19 +194,20 @@ def test_each_variant_trains_samples_and_evaluates_through_the_same_code_as_vae(
     data = Dataset(name="synthetic", train=images[:300], test=images[300:], train_labels=labels[:300], test_labels=labels[300:])
     config = spec.config().replace(latent_dim=4, **SMALL_OPTIONS[name])
     result = train(spec, config, TrainConfig(epochs=2, batch_size=100), data, tmp_path / "run", verbose=0)
-    assert np.isfinite(result.final["test"]["loss"])
+    assert np.isfinite(result.final["valid"]["loss"])
     model, _ = load_model(tmp_path / "run", registry, name)
-    scored = evaluate(model, data.test[:20], model_name=name, split="test", k=100, labels=data.test_labels[:20])
+    scored = evaluate(model, data.rows("test")[:20], model_name=name, split="test", k=100, labels=data.test_labels[:20])
     assert np.isfinite(scored.nll) and scored.nll <= scored.negative_elbo + 1e-3
     assert np.asarray(model.generate(3, seed=0)).shape == (3, 784)
 
 
 def test_conv_vae_refuses_images_its_strides_cannot_halve():
     spec = build_registry().model("conv-vae")
-    with pytest.raises(ConfigError, match="square images whose side divides by 8"):
-        spec.config().replace(channels=(8, 8, 8))  # 28 is not divisible by 8
-    with pytest.raises(ConfigError, match="received 780 pixels"):
-        spec.config().replace(input_dim=780)
+    with pytest.raises(ConfigError, match="height and width divide by 8; received 28x28"):
+        spec.config().replace(channels=(8, 8, 8)).fitted_to((28, 28, 1), "binary", "mnist")  # 28 is not divisible by 8
+    with pytest.raises(ConfigError, match="divide by 4; received 30x20"):
+        spec.config().replace(image_shape=(30, 20, 3), input_dim=1800)
+    assert spec.config().replace(image_shape=(32, 20, 3), input_dim=1920).image_shape == (32, 20, 3)
 
 
 class GreyPixels(Loss):
@@ -231,7 +233,7 @@ def test_a_dynamically_binarized_training_sees_only_binary_pixels_and_records_th
         recipe = TrainConfig(epochs=1, batch_size=100, dynamic_binarize=dynamic)
         runs[dynamic] = train(spec, SMALL, recipe, data, tmp_path / str(dynamic), verbose=0).final
     assert runs[False]["train"]["grey"] == 1.0 and runs[True]["train"]["grey"] == 0.0
-    assert runs[True]["test"]["grey"] == 1.0  # train() scores the test set it is given; load_dataset draws it
+    assert runs[True]["valid"]["grey"] == 1.0  # train() scores the validation set it is given; load_dataset draws it
     assert json.loads((tmp_path / "True" / "config.json").read_text())["train"]["dynamic_binarize"] is True
 
 
@@ -243,4 +245,4 @@ def test_warmup_and_dynamic_binarization_resume_to_the_uninterrupted_result(tmp_
     whole = train(spec, SMALL, recipe, data, tmp_path / "whole", verbose=0).history
     train(spec, SMALL, recipe.replace(epochs=1), data, tmp_path / "split", verbose=0)
     resumed = train(spec, SMALL, recipe, data, tmp_path / "split", resume=True, verbose=0).history
-    assert [r["test"] for r in resumed] == [r["test"] for r in whole]
+    assert [r["valid"] for r in resumed] == [r["valid"] for r in whole]

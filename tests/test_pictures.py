@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 from matplotlib import image as mpimg
 from typer.testing import CliRunner
@@ -50,8 +51,10 @@ def test_evaluate_writes_its_figures_and_compare_tabulates_them(run_2d):
     assert set(figures["terms"]) == {"loss", "reconstruction", "kl"}
     table = invoke("compare", str(run_2d))
     header, row = table.splitlines()[:2]
-    assert header.split() == ["run", "model", "epochs", "images", "k", "loss", "-ELBO", "NLL", "seconds"]
+    assert header.split() == ["run", "model", "epochs", "images", "k", "loss", "-ELBO", "NLL", "bits/dim", "seconds"]
     assert row.split()[1:5] == ["vae", "1", "500", "20"] and f"{figures['nll']:.2f}" in row
+    assert figures["likelihood_fits"] and f"{figures['bits_per_dim']:.4f}" in row  # Bernoulli on binary digits: a code length
+    assert figures["bits_per_dim"] == pytest.approx(figures["nll"] / (784 * np.log(2)))
 
 
 def test_evaluate_on_a_subset_names_its_file_by_the_count(run_2d):

@@ -46,7 +46,7 @@ LOADING = {
     "weights-missing": (lambda run: (run / WEIGHTS_FILE).unlink(), f"{{run}} has no {WEIGHTS_FILE}: the file is missing, though 1 epoch finished"),
     "weights-of-another-model": (
         lambda run: save_weights_of(run, "ae", latent_dim=2, hidden="16"),
-        "was made by another model or architecture than config.json describes (latent_dim=2, input_dim=784, hidden=16",
+        "was made by another model or architecture than config.json describes (latent_dim=2, input_dim=784, image_shape=28,28,1, likelihood=bernoulli, hidden=16",
     ),
     "weights-of-another-architecture": (
         lambda run: save_weights_of(run, "vae", latent_dim=5, hidden="16"),
@@ -54,7 +54,7 @@ LOADING = {
     ),
     "config-edited-to-another-architecture": (
         lambda run: edit_json(run / CONFIG_FILE, lambda c: c["model_config"].update(hidden=[32])),
-        "describes (latent_dim=2, input_dim=784, hidden=32, activation=elu, initializer=he_normal): ",
+        "describes (latent_dim=2, input_dim=784, image_shape=28,28,1, likelihood=bernoulli, hidden=32, activation=elu, initializer=he_normal): ",
     ),
     "config-of-another-model": (lambda run: edit_json(run / CONFIG_FILE, lambda c: c.update(model="ae")), "holds a 'ae' model, not 'vae'"),
     "config-missing": (lambda run: (run / CONFIG_FILE).unlink(), "No trained model in {run} (no config.json)"),
@@ -70,8 +70,8 @@ LOADING = {
         "latent_dim must be an integer, received '2'",
     ),
     "config-wrong-shape": (
-        lambda run: edit_json(run / CONFIG_FILE, lambda c: c["dataset"].update(image_shape=[28, 28, 1])),
-        "dataset.image_shape must be [height, width]",
+        lambda run: edit_json(run / CONFIG_FILE, lambda c: c["dataset"].update(image_shape=[28, 28, 1, 1])),
+        "dataset.image_shape must be [height, width, channels]",
     ),
 }
 

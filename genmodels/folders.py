@@ -1,0 +1,442 @@
+"""Folders of images as datasets, laid out as for Keras' `image_dataset_from_directory`.
+
+A folder is read in one of these layouts (names starting with "." are skipped everywhere, and so
+are files that are not images):
+
+    photos/cat/*.png, photos/dog/*.jpg      labelled: each sub-folder is a class (images found at any depth in it)
+    photos/*.png                            unlabelled
+    photos/train/..., photos/test/...       explicit splits (and optionally photos/valid/...),
+                                            each labelled or unlabelled as above
+
+Images are .png, .jpg, .jpeg, .bmp and .gif files (any case; a GIF's first frame). Files are taken
+in sorted order of their paths; classes are numbered in sorted order of their folder names, and
+`label_names` are those names. Without explicit splits, a fixed `test_fraction` of the images,
+drawn with a fixed seed, is the test split: the same files on every run. Sub-folders without
+images are not classes. Images lying directly in a folder beside class folders are refused
+rather than dropped silently (Keras ignores them). With explicit splits, the test and validation
+splits may lack some classes of the training split, but must not have one that it lacks.
+
+Pixels are kept as Pillow decodes them: greyscale ('L') as one channel of 8-bit levels, colour
+('RGB', and CMYK or YCbCr JPEGs converted) as three, bilevel ('1') images as one channel of 0/1
+(or of 0/255 where the folder also holds grey images); palette ('P') images become one grey
+channel if every palette entry is a grey, else RGB. Refused, each with one line naming the file:
+alpha channels or transparency, 16- and 32-bit images, corrupt or truncated files, images too
+large for Pillow's decompression-bomb limit, a folder mixing greyscale and colour images, and
+images of different sizes unless `image_size` resizes them all (bilinear, as Keras does).
+
+Decoding happens once: the arrays are cached in a hidden .npz in the folder (or, if it cannot be
+written, under `data_dir() / "folders"`), keyed by the image files' paths, sizes and modification
+times and by `image_size`. Any change of those decodes the folder again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import sys
+import warnings
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from genmodels.atomic import atomic_path
+from genmodels.data import Dataset, data_dir
+from genmodels.errors import DatasetError
+from genmodels.pixels import EIGHT_BIT
+
+IMAGE_EXTENSIONS = (".bmp", ".gif", ".jpeg", ".jpg", ".png")
+PILLOW_FORMATS = ("BMP", "GIF", "JPEG", "PNG")  # Pillow may use no other decoder (some run external programs)
+SPLIT_FOLDERS = ("train", "valid", "test")
+DEFAULT_TEST_FRACTION = 0.1
+FOLDER_HOLD_OUT_SEED = 0  # the held-out test images of a folder are the same on every run
+CACHE_PREFIX = ".genmodels-cache-"
+CACHE_VERSION = 1  # bump when the decoding changes, so that older caches are not trusted
+CACHE_SUBDIR = "folders"  # under data_dir(), for folders that cannot be written
+PROGRESS_MIN_IMAGES = 200
+ALPHA_MODES = ("RGBA", "RGBa", "LA", "La", "PA")
+CONVERTED_TO_RGB = ("CMYK", "YCbCr")
+SIZE_OPTION = "--image-size HEIGHT,WIDTH"
+
+
+@dataclass(frozen=True)
+class _Image:
+    path: Path
+    relative: str  # its path inside the folder, with "/": part of the cache key
+    split: str
+    label: int | None
+
+
+def load_folder(path: Path, image_size: tuple[int, int] | None = None, *, test_fraction: float = DEFAULT_TEST_FRACTION) -> Dataset:
+    """The images of the folder at `path` as a Dataset (see the module's description of the layouts).
+
+    `image_size` = (height, width) resizes every image to it; without it, all images must have one size.
+    `test_fraction` is the part of the images held out as the test split of a folder without
+    train/test sub-folders. No validation split is made here unless the folder has a `valid` one.
+    """
+    folder = Path(path)
+    if not folder.is_dir():
+        what = "a file, not a folder" if folder.exists() else "not there"
+        raise DatasetError(f"{folder} is {what}; give a folder of images (sub-folders as classes, or train/test sub-folders).")
+    size = _target_size(image_size)
+    if isinstance(test_fraction, bool) or not isinstance(test_fraction, (int, float)) or not 0 < test_fraction < 1:
+        raise DatasetError(f"test_fraction must be a number between 0 and 1 (the part of a folder's images held out for testing), received {test_fraction!r}.")
+    images, label_names, labelled = _layout(folder, test_fraction)
+    key = _cache_key(images, size)
+    places = _cache_places(folder, key)
+    pixels = _read_cache(places, key, len(images), size or _header_size(images[0].path))
+    if pixels is not None:
+        return _dataset(folder, images, pixels, label_names, labelled)
+    pixels = _decode_all(images, size, folder.resolve().name or str(folder))
+    dataset = _dataset(folder, images, pixels, label_names, labelled)  # checked before anything is cached
+    _write_cache(places, key, pixels)
+    return dataset
+
+
+def _target_size(image_size) -> tuple[int, int] | None:
+    if image_size is None or (isinstance(image_size, (tuple, list)) and len(image_size) == 0):
+        return None
+    try:
+        height, width = (int(n) for n in image_size)
+        if (height, width) != tuple(image_size) or min(height, width) <= 0:
+            raise ValueError
+    except (TypeError, ValueError):
+        raise DatasetError(f"image_size must be (height, width) of positive whole numbers ({SIZE_OPTION}), received {image_size!r}.") from None
+    return height, width
+
+
+# ---------------------------------------------------------------------------------------------- layout
+
+
+def _layout(folder: Path, test_fraction: float) -> tuple[list[_Image], tuple[str, ...], bool]:
+    """Every image of the folder in the order of the arrays (train, valid, test), the class names, and
+    whether the images are labelled."""
+    top_images, subfolders = _listing(folder)
+    names = {sub.name for sub in subfolders}
+    if not names & set(SPLIT_FOLDERS):
+        classes, files = _split_contents(folder, top_images, subfolders)
+        images = [_image(folder, file, "train", label) for label, file in files]
+        images = _hold_out(folder, images, test_fraction)
+        return images, classes, bool(classes)
+    missing = [split for split in ("train", "test") if split not in names]
+    if missing:
+        present = ", ".join(repr(split) for split in SPLIT_FOLDERS if split in names)
+        raise DatasetError(
+            f"{folder} has a {present} sub-folder but no {' or '.join(repr(m) for m in missing)} one; a folder with "
+            f"explicit splits has 'train' and 'test' sub-folders (and optionally 'valid'), each holding images or class folders."
+        )
+    others = [sub.name for sub in subfolders if sub.name not in SPLIT_FOLDERS and _has_images(sub)]
+    if top_images or others:
+        stray = top_images[0].name if top_images else f"{others[0]}/"
+        raise DatasetError(
+            f"{folder} has train/test sub-folders and also images outside them (e.g. {stray}); "
+            f"move those into 'train', 'test' or 'valid', or out of the folder."
+        )
+    splits = {}
+    for split in SPLIT_FOLDERS:
+        if split in names:
+            split_folder = folder / split
+            splits[split] = _split_contents(split_folder, *_listing(split_folder))
+    train_classes = splits["train"][0]
+    for split, (classes, _files) in splits.items():
+        if bool(classes) != bool(train_classes):
+            labelled, unlabelled = ("train", split) if train_classes else (split, "train")
+            raise DatasetError(
+                f"{folder}: the {labelled!r} split has class sub-folders but the {unlabelled!r} split holds its images "
+                f"directly; give every split the same class folders, or none."
+            )
+        unknown = sorted(set(classes) - set(train_classes))
+        if unknown:
+            raise DatasetError(
+                f"{folder}: the {split!r} split has the class folder(s) {', '.join(unknown)} that the 'train' split lacks "
+                f"(its classes: {', '.join(train_classes)}); every class must have training images."
+            )
+    images = []
+    for split in SPLIT_FOLDERS:
+        if split in splits:
+            classes, files = splits[split]
+            images += [_image(folder, file, split, None if label is None else train_classes.index(classes[label])) for label, file in files]
+    return images, train_classes, bool(train_classes)
+
+
+def _listing(directory: Path) -> tuple[list[Path], list[Path]]:
+    """The image files directly in `directory`, and its sub-folders, both sorted; hidden names skipped."""
+    try:
+        entries = sorted(entry for entry in directory.iterdir() if not entry.name.startswith("."))
+    except OSError as exc:
+        raise DatasetError(f"cannot list the folder {directory} ({exc.strerror or exc}).") from None
+    return [entry for entry in entries if _is_image(entry)], [entry for entry in entries if entry.is_dir()]
+
+
+def _is_image(path: Path) -> bool:
+    return path.suffix.lower() in IMAGE_EXTENSIONS and not path.name.startswith(".") and path.is_file()
+
+
+def _images_under(directory: Path) -> list[Path]:
+    """The image files at any depth under `directory`, sorted by path; hidden files and folders skipped."""
+
+    def refuse(exc: OSError):
+        raise DatasetError(f"cannot list the folder {exc.filename or directory} ({exc.strerror or exc}).")
+
+    found = []
+    for root, dirs, files in os.walk(directory, onerror=refuse):
+        dirs[:] = [name for name in dirs if not name.startswith(".")]
+        found += [Path(root) / name for name in files if _is_image(Path(root) / name)]
+    return sorted(found, key=lambda file: file.relative_to(directory).parts)
+
+
+def _has_images(directory: Path) -> bool:
+    return bool(_images_under(directory))
+
+
+def _split_contents(directory: Path, top_images: list[Path], subfolders: list[Path]) -> tuple[tuple[str, ...], list[tuple[int | None, Path]]]:
+    """The class names of one split's folder (empty if unlabelled) and its images with their class index."""
+    per_class = {sub.name: _images_under(sub) for sub in subfolders}
+    per_class = {name: files for name, files in sorted(per_class.items()) if files}
+    if per_class:
+        if top_images:
+            raise DatasetError(
+                f"{directory} holds images directly (e.g. {top_images[0].name}) beside class folders "
+                f"({', '.join(per_class)}); move them into a class folder, or out of the folder."
+            )
+        return tuple(per_class), [(label, file) for label, files in enumerate(per_class.values()) for file in files]
+    if not top_images:
+        raise DatasetError(
+            f"no images in {directory}: looked for {', '.join(IMAGE_EXTENSIONS)} files (in any case), directly in it "
+            f"or in class sub-folders."
+        )
+    return (), [(None, file) for file in top_images]
+
+
+def _image(folder: Path, file: Path, split: str, label: int | None) -> _Image:
+    return _Image(file, file.relative_to(folder).as_posix(), split, label)
+
+
+def _hold_out(folder: Path, images: list[_Image], fraction: float) -> list[_Image]:
+    """`images` with a seeded `fraction` of them marked as the test split, train first then test, each in order."""
+    count = len(images)
+    held = int(round(count * fraction))
+    if held < 1 or held >= count:
+        raise DatasetError(
+            f"{folder} has {count} image(s), and holding out {fraction:g} of them for testing leaves "
+            f"{'no test' if held < 1 else 'no training'} images; add images, give another test fraction, "
+            f"or make 'train' and 'test' sub-folders."
+        )
+    chosen = np.zeros(count, dtype=bool)
+    chosen[np.random.default_rng([FOLDER_HOLD_OUT_SEED, count]).choice(count, size=held, replace=False)] = True
+    train = [image for image, test in zip(images, chosen) if not test]
+    test = [_Image(image.path, image.relative, "test", image.label) for image, test in zip(images, chosen) if test]
+    return train + test
+
+
+# ---------------------------------------------------------------------------------------------- decoding
+
+
+def _decode_all(images: list[_Image], size: tuple[int, int] | None, name: str) -> np.ndarray:
+    """Every image decoded into one (N, H, W, C) uint8 array, or a DatasetError for the first bad one."""
+    pixels = None
+    bilevel = np.zeros(len(images), dtype=bool)
+    first = None
+    with _progress(images, name) as shown:
+        for index, image in enumerate(shown):
+            array, bilevel[index] = _decode(image.path, size)
+            if first is None:
+                first = image.path, array.shape
+                try:
+                    pixels = np.empty((len(images), *array.shape), dtype=np.uint8)
+                except MemoryError:
+                    raise DatasetError(
+                        f"{len(images)} images of {array.shape[0]}x{array.shape[1]}x{array.shape[2]} do not fit in memory; "
+                        f"give a smaller target size with {SIZE_OPTION}."
+                    ) from None
+            elif array.shape != first[1]:
+                _refuse_mismatch(first, image.path, array.shape)
+            pixels[index] = array
+    if bilevel.any() and not bilevel.all():  # 0/1 images beside 8-bit greys: black and white as levels 0 and 255
+        pixels[bilevel] *= 255
+    return pixels
+
+
+def _refuse_mismatch(first: tuple[Path, tuple[int, ...]], path: Path, shape: tuple[int, ...]):
+    first_path, first_shape = first
+    if first_shape[2] != shape[2]:
+        kinds = {1: "greyscale (1 channel)", 3: "colour (3 channels)"}
+        raise DatasetError(
+            f"the folder mixes greyscale and colour images: {first_path} is {kinds[first_shape[2]]}, {path} is "
+            f"{kinds[shape[2]]}; convert them all to one kind."
+        )
+    raise DatasetError(
+        f"the images have different sizes: {first_path} is {first_shape[0]}x{first_shape[1]} and {path} is "
+        f"{shape[0]}x{shape[1]} (height x width); resize them all with {SIZE_OPTION}."
+    )
+
+
+@contextlib.contextmanager
+def _progress(images: list[_Image], name: str) -> Iterator[Iterable[_Image]]:
+    """`images` to iterate over, with a progress bar on stderr while the block runs if there are many and stderr is a terminal."""
+    if len(images) < PROGRESS_MIN_IMAGES or not sys.stderr.isatty():
+        yield images
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    columns = (TextColumn(f"Decoding the images of {name}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=Console(file=sys.stderr), transient=True) as progress:
+        yield progress.track(images, total=len(images))
+
+
+def _decode(path: Path, size: tuple[int, int] | None) -> tuple[np.ndarray, bool]:
+    """The image at `path` as (H, W, C) uint8, resized to `size` if given, and whether it holds 0/1 (bilevel) values."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        try:
+            with Image.open(path, formats=PILLOW_FORMATS) as image:
+                if image.format == "PNG" and any(";16" in str(tile[3]) for tile in image.tile):
+                    _refuse_deep(path, f"{image.mode} with 16 bits per channel")
+                image.load()  # decodes the whole file: a truncated or corrupt one fails here
+                return _pixels(image, path, size)
+        except DatasetError:
+            raise
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+            raise DatasetError(
+                f"{path} is refused as a possible decompression bomb ({exc}); shrink it, or raise "
+                f"PIL.Image.MAX_IMAGE_PIXELS if you trust it."
+            ) from None
+        except Exception as exc:  # Pillow raises many kinds (OSError, SyntaxError, ValueError, EOFError, ...)
+            reason = " ".join(str(exc).split()) or type(exc).__name__
+            raise DatasetError(
+                f"{path} cannot be decoded ({reason}); it is corrupt or truncated, or not a "
+                f"{', '.join(PILLOW_FORMATS)} image. Replace or remove it."
+            ) from None
+
+
+def _pixels(image: Image.Image, path: Path, size: tuple[int, int] | None) -> tuple[np.ndarray, bool]:
+    mode = image.mode
+    if mode in ALPHA_MODES or "transparency" in image.info or (mode == "P" and image.palette is not None and "A" in image.palette.mode):
+        raise DatasetError(f"{path}: images with an alpha channel or transparency (mode {mode}) are not supported; remove the transparency (flatten it) first.")
+    if mode.startswith(("I", "F")):
+        _refuse_deep(path, f"mode {mode}")
+    bilevel = mode == "1"
+    if mode == "P":
+        palette = np.asarray(image.getpalette() or [0, 0, 0], dtype=np.uint8).reshape(-1, 3)
+        image = image.convert("L" if np.all(palette == palette[:, :1]) else "RGB")
+    elif mode in CONVERTED_TO_RGB:
+        image = image.convert("RGB")
+    elif mode not in ("1", "L", "RGB"):
+        raise DatasetError(f"{path}: images of mode {mode} are not supported; convert it to 8-bit greyscale or RGB.")
+    if size is not None and (image.height, image.width) != size:
+        if bilevel:
+            image, bilevel = image.convert("L"), False
+        image = image.resize((size[1], size[0]), Image.Resampling.BILINEAR)
+    array = np.asarray(image, dtype=np.uint8)
+    return (array[..., None] if array.ndim == 2 else array), bilevel
+
+
+def _refuse_deep(path: Path, what: str):
+    raise DatasetError(f"{path}: 16-bit images are not supported (it is {what}); convert it to 8 bits per channel.")
+
+
+# ---------------------------------------------------------------------------------------------- dataset
+
+
+def _dataset(folder: Path, images: list[_Image], pixels: np.ndarray, label_names: tuple[str, ...], labelled: bool) -> Dataset:
+    splits = np.array([image.split for image in images])
+    labels = np.array([-1 if image.label is None else image.label for image in images], dtype=np.int64)
+    arrays = {}
+    for split in ("train", "valid", "test"):
+        chosen = splits == split
+        if chosen.any():
+            arrays[split] = pixels[chosen]
+            arrays[f"{split}_labels"] = labels[chosen] if labelled else None
+    # decided on all images at once: a split of dark greys holding only 0s and 1s is still 8-bit
+    kind = EIGHT_BIT if len(pixels) and pixels.max() > 1 else None
+    return Dataset(name=folder.resolve().name or str(folder), label_names=label_names, pixels=kind, **arrays)
+
+
+# ---------------------------------------------------------------------------------------------- cache
+
+
+def _cache_key(images: list[_Image], size: tuple[int, int] | None) -> str:
+    """A hash of what the decoded arrays depend on: every image file's path, split, size and modification time, and the target size."""
+    files = []
+    for image in images:
+        try:
+            stat = image.path.stat()
+        except OSError as exc:
+            raise DatasetError(f"cannot read {image.path} ({exc.strerror or exc}).") from None
+        files.append([image.relative, stat.st_size, stat.st_mtime_ns])
+    described = {"version": CACHE_VERSION, "image_size": size, "files": files}
+    return hashlib.sha256(json.dumps(described, separators=(",", ":")).encode()).hexdigest()
+
+
+def _header_size(path: Path) -> tuple[int, int] | None:
+    """(height, width) of the image at `path` as its header says, without decoding it; None if it cannot be read."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        try:
+            with Image.open(path, formats=PILLOW_FORMATS) as image:
+                return image.height, image.width
+        except Exception:  # decoding it will say what is wrong
+            return None
+
+
+def _cache_places(folder: Path, key: str) -> list[Path]:
+    """Where the cache of this folder's arrays may be: in the folder, else in the data folder under a name that includes the folder's path."""
+    owner = hashlib.sha256(str(folder.resolve()).encode()).hexdigest()[:16]
+    return [folder / f"{CACHE_PREFIX}{key[:32]}.npz", data_dir() / CACHE_SUBDIR / f"{owner}-{key[:32]}.npz"]
+
+
+def _read_cache(places: list[Path], key: str, count: int, size: tuple[int, int] | None) -> np.ndarray | None:
+    """The cached arrays, if a cache file for `key` exists and holds `count` images of `size` (height, width); else None."""
+    if size is None:
+        return None
+    for place in places:
+        if place.is_file():
+            pixels = _cached_pixels(place, key, count, size)
+            if pixels is not None:
+                return pixels
+    return None
+
+
+def _cached_pixels(place: Path, key: str, count: int, size: tuple[int, int]) -> np.ndarray | None:
+    try:
+        with np.load(place, allow_pickle=False) as npz:
+            if not isinstance(npz, np.lib.npyio.NpzFile) or set(npz.files) != {"images", "key"}:
+                return None
+            if npz.zip.getinfo("key.npy").file_size > 4096 or str(npz["key"]) != key:
+                return None
+            with npz.zip.open("images.npy") as member:  # check the shape before reading the data
+                version = np.lib.format.read_magic(member)
+                read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+                shape, _fortran, dtype = read_header(member)
+            if dtype != np.uint8 or len(shape) != 4 or shape[0] != count or shape[3] not in (1, 3) or min(shape) <= 0:
+                return None
+            if tuple(shape[1:3]) != size:
+                return None
+            pixels = npz["images"]
+    except Exception:  # a truncated, corrupt or foreign file: decode again and replace it
+        return None
+    return pixels if pixels.shape == tuple(shape) and pixels.dtype == np.uint8 else None
+
+
+def _write_cache(places: list[Path], key: str, pixels: np.ndarray) -> None:
+    """Save the arrays at the first place that can be written, atomically, removing older caches of the folder there."""
+    for place in places:
+        try:
+            place.parent.mkdir(parents=True, exist_ok=True)
+            with atomic_path(place) as partial:
+                np.savez(partial, images=pixels, key=np.array(key))
+        except OSError:
+            continue
+        stale = place.name[: place.name.rindex("-") + 1]  # the prefix all caches of this folder share there
+        for older in place.parent.glob(f"{stale}*.npz"):
+            if older != place:
+                try:
+                    older.unlink()
+                except OSError:
+                    pass
+        return
