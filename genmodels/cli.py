@@ -57,7 +57,7 @@ def list_command() -> None:
     registry = get_registry()
     typer.echo("Models:")
     _table([(spec.name, spec.description, _provider(spec)) for spec in registry.models])
-    typer.echo("\nDatasets (or give --dataset a path to an .npz file):")
+    typer.echo("\nDatasets (or give --dataset a folder of images or a path to an .npz file):")
     _table([(spec.name, spec.description, _provider(spec)) for spec in registry.datasets])
 
 
@@ -89,7 +89,7 @@ def train(
     option: Annotated[list[str], typer.Option("--option", "-o", help="A model-specific option KEY=VALUE, repeatable; `genmodels info MODEL` lists them.")] = [],
     xla: Annotated[Optional[bool], typer.Option("--xla/--no-xla", help="Compile the training steps with XLA (fastest for MLPs) or run TensorFlow graphs (faster for convolutions). \\[default: the model's; XLA but for conv-vae]", show_default=False)] = None,
     kl_warmup: Annotated[Optional[int], typer.Option(min=0, metavar="EPOCHS", help="Raise the KL term's weight linearly from 0 over the first EPOCHS epochs (any model with a KL term). \\[default: 0]", show_default=False)] = None,
-    dynamic_binarize: Annotated[bool, typer.Option("--dynamic-binarize", help="Grey images: draw every training pixel anew at each step as Bernoulli(grey); the test set is drawn once, from the seed.")] = False,
+    dynamic_binarize: Annotated[bool, typer.Option("--dynamic-binarize", help="Grey images: draw every training pixel anew at each step as Bernoulli(grey); the validation and test sets are drawn once, from the seed.")] = False,
     binarize: Annotated[bool, typer.Option("--binarize", help="Threshold the images to 0/1 first: 1 where a value in [0, 1] is >= 0.5, or a grey 0..255 is >= 128.")] = False,
     resume: Annotated[bool, typer.Option("--resume", help="Continue the run in RUN_DIR from its last complete epoch, with its own settings (only --epochs may change).")] = False,
     force: Annotated[bool, typer.Option("--force", help="Replace the run that RUN_DIR already holds (its weights, checkpoint, metrics and evaluations are deleted).")] = False,

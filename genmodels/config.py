@@ -166,7 +166,7 @@ class TrainConfig(Config):
     xla: bool = option(True, "Compile the training steps with XLA (fastest for MLPs); false runs TensorFlow graphs, much faster for convolutions on a CPU.")
     precision: str = option("float32", "Arithmetic of the layers: float32, or bfloat16 (mixed; weights and losses stay float32).")
     kl_warmup: int = option(0, "Epochs over which the KL term's weight grows linearly from 0 to its full value (0: none).")
-    dynamic_binarize: bool = option(False, "Draw every training pixel anew each time it is seen, as Bernoulli(grey); the test set is drawn once, from the seed.")
+    dynamic_binarize: bool = option(False, "Draw every training pixel anew each time it is seen, as Bernoulli(grey); the validation and test sets are drawn once, from the seed.")
     binarize: bool = option(False, "Threshold the images to 0/1 before training (1 where a value is >= 0.5, a uint8 grey >= 128).")
     validation_fraction: float = option(0.1, "Share of the training images held out for validation when the dataset has no validation split (the same images for every run).")
     keep: str = option("last", "Which epoch's weights the run keeps for sampling and evaluation: last, or best (the lowest validation loss).")

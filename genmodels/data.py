@@ -352,7 +352,7 @@ def load_npz(path: Path) -> Dataset:
     path = Path(path)
     if not path.is_file():
         raise DatasetError(f"no dataset file at {path}.")
-    arrays = _read_npz(path)
+    arrays = read_npz(path)
     missing = [key for key in ("train", "test") if key not in arrays]
     if missing:
         raise DatasetError(
@@ -369,18 +369,19 @@ def load_npz(path: Path) -> Dataset:
     return Dataset(name=path.name, image_shape=shape, **arrays)
 
 
-def _read_npz(path: Path) -> dict[str, np.ndarray]:
-    """The arrays of USER_ARRAYS that the .npz at `path` holds, read without pickle."""
+def read_npz(path: Path, keys: tuple[str, ...] = USER_ARRAYS, expected: str = "an .npz archive with 'train' and 'test' arrays") -> dict[str, np.ndarray]:
+    """The arrays named `keys` that the .npz at `path` holds (others are never read), without pickle: an
+    array of Python objects, a truncated or corrupt file is one DatasetError; `expected` says what the file should be."""
     try:
         loaded = np.load(path, allow_pickle=False)
     except Exception as exc:  # numpy raises many kinds for a file that is not an .npz
         reason = "not a zip archive of arrays" if "pickle" in str(exc) else f"{type(exc).__name__}: {exc}"
         raise DatasetError(f"{path} is not a readable .npz file ({reason}).") from None
     if not isinstance(loaded, np.lib.npyio.NpzFile):
-        raise DatasetError(f"{path} holds a single array, not an .npz archive with 'train' and 'test' arrays.")
+        raise DatasetError(f"{path} holds a single array, not {expected}.")
     arrays = {}
     with loaded as npz:
-        for key in (key for key in USER_ARRAYS if key in npz.files):
+        for key in (key for key in keys if key in npz.files):
             try:
                 arrays[key] = npz[key]
             except ValueError as exc:

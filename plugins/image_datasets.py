@@ -36,7 +36,7 @@ import numpy as np
 
 from genmodels import hookimpl
 from genmodels.atomic import atomic_path
-from genmodels.data import Dataset, fetch, sha256_of
+from genmodels.data import Dataset, fetch, read_npz, sha256_of
 from genmodels.errors import ChecksumError, DatasetError
 from genmodels.pixels import EIGHT_BIT
 from genmodels.specs import DatasetSpec
@@ -410,26 +410,11 @@ def _check_md5(path: Path, md5: str, url: str) -> None:
 
 def _read_dsprites(path: Path) -> tuple[np.ndarray, np.ndarray]:
     """`imgs` (N, 64, 64) uint8 and `latents_classes` (N, 6) of the dSprites .npz, never unpickling anything."""
-    try:
-        npz = np.load(path, allow_pickle=False)
-    except Exception as exc:  # numpy raises many kinds for a file that is not an .npz
-        raise DatasetError(f"{path} is not a readable .npz archive ({type(exc).__name__}: {exc}): {CORRUPT}") from None
-    if not isinstance(npz, np.lib.npyio.NpzFile):
-        raise DatasetError(f"{path} holds a single array, not dSprites' .npz archive.")
-    with npz:
-        missing = [key for key in ("imgs", "latents_classes") if key not in npz.files]
-        if missing:
-            raise DatasetError(f"{path} lacks the array(s) {', '.join(missing)}: it is not dSprites' .npz archive.")
-        try:
-            images, classes = npz["imgs"], npz["latents_classes"]
-        except ValueError as exc:
-            if "pickle" in str(exc):
-                raise DatasetError(
-                    f"{path}: 'imgs' or 'latents_classes' is an array of Python objects, which genmodels never unpickles."
-                ) from None
-            raise DatasetError(f"{path}: its arrays cannot be read ({exc}): {CORRUPT}") from None
-        except Exception as exc:
-            raise DatasetError(f"{path}: its arrays cannot be read ({type(exc).__name__}: {exc}): {CORRUPT}") from None
+    arrays = read_npz(path, ("imgs", "latents_classes"), "dSprites' .npz archive")
+    missing = [key for key in ("imgs", "latents_classes") if key not in arrays]
+    if missing:
+        raise DatasetError(f"{path} lacks the array(s) {', '.join(missing)}: it is not dSprites' .npz archive.")
+    images, classes = arrays["imgs"], arrays["latents_classes"]
     side = DSPRITES_SIDE
     if images.ndim != 3 or images.shape[1:] != (side, side) or images.dtype != np.uint8 or not len(images):
         raise DatasetError(f"{path}: 'imgs' should be N x {side} x {side} uint8, found {images.shape} {images.dtype}.")
