@@ -379,21 +379,21 @@ def _images(config, registry, loaded, split: str, n: int | None, seed: int, sort
     import numpy as np
 
     data = _run_dataset(config, registry)
-    images = data.rows(split)
+    count = len(getattr(data, split))
     labels = _labels_for(loaded, getattr(data, f"{split}_labels"), f"{data.name} {split}")
     if n is None:
-        return images, labels
-    if n > len(images):
-        raise ConfigError(f"asked for {n} images, but the split has only {len(images)}.")
+        return data.rows(split), labels
+    if n > count:
+        raise ConfigError(f"asked for {n} images, but the split has only {count}.")
     rng = np.random.default_rng(seed)
     if not sort and labels is not None:
-        first = rng.choice(len(images), size=n // 2, replace=False)
+        first = rng.choice(count, size=n // 2, replace=False)
         second = np.array([rng.choice(np.flatnonzero(labels == labels[i])) for i in first], dtype=int)
         chosen = np.stack([first, second], axis=1).ravel()
-        return images[chosen], labels[chosen]
-    chosen = rng.choice(len(images), size=n, replace=False)
+        return data.rows(split, chosen), labels[chosen]
+    chosen = rng.choice(count, size=n, replace=False)
     chosen = np.sort(chosen) if sort else chosen
-    return images[chosen], (None if labels is None else labels[chosen])
+    return data.rows(split, chosen), (None if labels is None else labels[chosen])
 
 
 def _labels_for(loaded, labels, what: str):

@@ -354,11 +354,11 @@ def write_metrics(run_dir: Path, history: list[dict[str, Any]]) -> None:
         partial.write_text(_metrics_text(history))
 
 
-def save_checkpoint(model, run_dir: Path, history: list[dict[str, Any]], config: RunConfig, *, best: bool = False) -> None:
+def save_checkpoint(model, run_dir: Path, history: list[dict[str, Any]], config: RunConfig, *, keep_best: bool = False) -> None:
     """After an epoch and at the end of training: config.json, metrics.jsonl, the weights with the optimizer's
-    state, and checkpoint.json (epochs done, random state, the weights' SHA-256, the best epoch so far), saved
-    as one group; with `best` (this epoch has the best validation loss of a run that keeps the best), the same
-    weights as best.weights.h5 too.
+    state, and checkpoint.json (epochs done, random state, the weights' SHA-256), saved as one group. For a
+    run that keeps the best epoch (`keep_best`), checkpoint.json records the best epoch so far (`best_epoch`
+    of the metrics), and when that is the last one, the same weights go to best.weights.h5 too.
 
     All four are written to temporary files first; only when all are complete are they renamed into
     place, checkpoint.json last. A failure while writing (a full disk) leaves the previous checkpoint
@@ -369,18 +369,24 @@ def save_checkpoint(model, run_dir: Path, history: list[dict[str, Any]], config:
         group.write(run_dir / CONFIG_FILE, lambda path: path.write_text(_config_text(config)))
         group.write(run_dir / METRICS_FILE, lambda path: path.write_text(_metrics_text(history)))
         weights = group.write(run_dir / WEIGHTS_FILE, model.save_weights)
-        previous = _read_json(run_dir / CHECKPOINT_FILE) if (run_dir / CHECKPOINT_FILE).is_file() else {}
         state = {
             "epoch": len(history),
             "seed_state": [int(v) for v in model.seed_generator.state.numpy().ravel()],
             "weights_sha256": sha256_of(weights),
         }
-        if best:
-            group.write(run_dir / BEST_WEIGHTS_FILE, model.save_weights)
-            state["best_epoch"] = len(history)
-        elif isinstance(previous, dict) and _is_int(previous.get("best_epoch")) and previous["best_epoch"] <= len(history):
-            state["best_epoch"] = previous["best_epoch"]
+        if keep_best and best_epoch(history) is not None:
+            state["best_epoch"] = best_epoch(history)
+            if state["best_epoch"] == len(history):
+                group.write(run_dir / BEST_WEIGHTS_FILE, model.save_weights)
         group.write(run_dir / CHECKPOINT_FILE, lambda path: path.write_text(json.dumps(state) + "\n"))
+
+
+def best_epoch(history: list[dict[str, Any]]) -> int | None:
+    """The epoch (counted from 1) with the lowest validation loss, the first of equals; None before any."""
+    losses = [record["valid"]["loss"] for record in history if "loss" in record.get("valid", {})]
+    if len(losses) != len(history) or not losses:
+        return None
+    return int(np.argmin(losses)) + 1
 
 
 def save_best_weights(model, run_dir: Path) -> None:

@@ -31,6 +31,7 @@ from genmodels.runs import (
     CURVES_FILE,
     SAMPLES_FILE,
     RunConfig,
+    best_epoch,
     restore_checkpoint,
     run_lock,
     save_best_weights,
@@ -136,8 +137,7 @@ class _Epochs:
             "valid": valid,
         }
         self.history.append(record)
-        is_best = self.config.keep == "best" and best_epoch(self.history) == epoch
-        save_checkpoint(self.model, self.run_dir, self.history, self.run_config, best=is_best)
+        save_checkpoint(self.model, self.run_dir, self.history, self.run_config, keep_best=self.config.keep == "best")
 
     def _pass(self, loop: StepLoop, order, batch_size: int, epoch: int, bar) -> dict[str, float]:
         """One pass of `loop` over `order`; the metrics' means over the pass (checked finite)."""
@@ -161,14 +161,6 @@ class _Epochs:
             f"training stopped at {where}: {terms}. Nothing of this epoch was saved; {kept} in {self.run_dir}. "
             "A lower --learning-rate often helps."
         )
-
-
-def best_epoch(history: list[dict[str, Any]]) -> int | None:
-    """The epoch (counted from 1) with the lowest validation loss, the first of equals; None before any."""
-    losses = [record["valid"]["loss"] for record in history if "loss" in record.get("valid", {})]
-    if len(losses) != len(history) or not losses:
-        return None
-    return int(np.argmin(losses)) + 1
 
 
 def labels_for(model: GenerativeModel, dataset: Dataset) -> tuple[np.ndarray | None, np.ndarray | None]:
@@ -257,7 +249,7 @@ def _train(spec, model_config, train_config, dataset, run_dir: Path, resume: boo
     verbose = (1 if sys.stdout.isatty() else 2) if verbose == "auto" else verbose
     _Epochs(model, train_config, dataset, labels, run_dir, history, run_config, verbose).run()
     model.prior.adapt(encode(model, dataset.train, labels[0], scale=dataset.scale))
-    save_checkpoint(model, run_dir, history, run_config)
+    save_checkpoint(model, run_dir, history, run_config, keep_best=train_config.keep == "best")
     kept = len(history)
     if train_config.keep == "best":
         kept = best_epoch(history)
