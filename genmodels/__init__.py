@@ -2,6 +2,10 @@
 
 Importing this package is cheap: TensorFlow is imported only when a model is built or one of
 the Keras-based names below (`Encoder`, `GenerativeModel`, ...) is first used.
+
+The Python API (docs/python.md): `genmodels.train(...)` and `genmodels.load(run_dir)` return a
+`Run` with `sample`, `encode`, `decode`, `reconstruct` and `log_likelihood`; `genmodels.models()`
+and `genmodels.datasets()` list the registry.
 """
 
 from __future__ import annotations
@@ -30,6 +34,12 @@ _LAZY = {
     "Loss": "genmodels.interfaces",
     "ForwardPass": "genmodels.interfaces",
     "GenerativeModel": "genmodels.model",
+    "Dataset": "genmodels.data",
+    "Run": "genmodels.api",
+    "load": "genmodels.api",
+    "train": "genmodels.api",
+    "models": "genmodels.api",
+    "datasets": "genmodels.api",
 }
 
 __all__ = ["DatasetSpec", "LikelihoodConfig", "MLPConfig", "ModelConfig", "ModelSpec", "TrainConfig", "hookimpl", "option", *_LAZY]
@@ -37,6 +47,8 @@ __all__ = ["DatasetSpec", "LikelihoodConfig", "MLPConfig", "ModelConfig", "Model
 if TYPE_CHECKING:
     from genmodels.distributions import Bernoulli, DiagonalGaussian, Distribution, PointMass
     from genmodels.interfaces import Decoder, Encoder, ForwardPass, LatentPrior, Loss
+    from genmodels.api import Run, datasets, load, models, train
+    from genmodels.data import Dataset
     from genmodels.model import GenerativeModel
 
 

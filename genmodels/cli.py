@@ -126,8 +126,6 @@ def train(
     if epochs is not None:
         train_config = train_config.replace(epochs=epochs)
 
-    from genmodels.data import load_dataset
-
     data = _dataset_of(train_config, registry)
     shape = "x".join(map(str, data.image_shape))
     typer.echo(f"Training {spec.name} on {data.name} ({len(data.train)} train, {len(data.valid)} validation images, {shape}, {data.pixels}) into {run_dir}")
@@ -428,10 +426,9 @@ def stored_train(config):
 
 def _dataset_of(train_config, registry):
     """The dataset a training recipe names, prepared as training prepares it."""
-    from genmodels.data import load_dataset
+    from genmodels.data import dataset_for
 
-    return load_dataset(train_config.dataset, registry, binarize=train_config.binarize, dynamic_binarize=train_config.dynamic_binarize,
-                        seed=train_config.seed, validation_fraction=train_config.validation_fraction, image_size=train_config.image_size)
+    return dataset_for(train_config, registry)
 
 
 def _one_factor(labels):

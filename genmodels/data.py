@@ -425,9 +425,25 @@ def load_dataset(
         dataset = load_npz(Path(name_or_path))
     if image_size and not Path(name_or_path).is_dir():
         raise DatasetError(f"--image-size resizes the images of a folder; {name_or_path} is not a folder of images.")
+    return prepared(dataset, binarize=binarize, dynamic_binarize=dynamic_binarize, seed=seed, validation_fraction=validation_fraction)
+
+
+def prepared(dataset: Dataset, *, binarize: bool = False, dynamic_binarize: bool = False, seed: int = 0,
+             validation_fraction: float = DEFAULT_VALIDATION_FRACTION) -> Dataset:
+    """`dataset` as training sees it: with its validation split, binarized or with its held-out images drawn
+    (see `load_dataset`)."""
     dataset = dataset.with_validation(validation_fraction, seed=HOLD_OUT_SEED)
     dataset = dataset.binarized() if binarize else dataset
     return dataset.with_test_drawn(seed) if dynamic_binarize else dataset
+
+
+def dataset_for(train_config, registry, dataset: Dataset | None = None) -> Dataset:
+    """The dataset a training recipe (a TrainConfig) names, or `dataset` given in memory, prepared as training prepares it."""
+    options = {"binarize": train_config.binarize, "dynamic_binarize": train_config.dynamic_binarize, "seed": train_config.seed,
+               "validation_fraction": train_config.validation_fraction}
+    if dataset is not None:
+        return prepared(dataset, **options)
+    return load_dataset(train_config.dataset, registry, image_size=train_config.image_size, **options)
 
 
 def _looks_like_path(value: str) -> bool:

@@ -24,6 +24,7 @@ import numpy as np
 import tensorflow as tf
 from keras import ops
 
+from genmodels.errors import ConfigError
 from genmodels.model import GenerativeModel, call_part, check_labels
 from genmodels.pixels import BINARY, EIGHT_BIT, fit_note, fits
 
@@ -174,22 +175,52 @@ def evaluate(
             "so neither the ELBO nor the importance-weighted likelihood is defined; only its loss terms are.")
         result.seconds = round(time.perf_counter() - started, 2)
         return result
-    sampler = ImportanceSampler(model, k, seed)
-    nll, elbo = [], []
-    for start in range(0, len(images), batch_size):
-        log_px, mean_log_w = sampler.log_likelihood(images[start : start + batch_size], _rows(labels, start, batch_size))
-        nll.append(-log_px)
-        elbo.append(-mean_log_w)
-        if progress:
-            progress(len(log_px))
-    nll_all = np.concatenate(nll)
+    log_px, mean_log_w = _importance_pass(model, images, labels, k, seed, batch_size, progress)
+    nll_all = -log_px
     result.nll = float(nll_all.mean())
     result.nll_standard_error = float(nll_all.std(ddof=1) / math.sqrt(len(nll_all))) if len(nll_all) > 1 else 0.0
-    result.negative_elbo = float(np.concatenate(elbo).mean())
+    result.negative_elbo = float(-mean_log_w.mean())
     if result.likelihood_fits and support in (BINARY, EIGHT_BIT):  # a probability mass: a code length
         result.bits_per_dim = result.nll / (images.shape[1] * math.log(2.0))
     result.seconds = round(time.perf_counter() - started, 2)
     return result
+
+
+def image_log_likelihoods(
+    model: GenerativeModel,
+    images: np.ndarray,
+    *,
+    labels: np.ndarray | None = None,
+    k: int = DEFAULT_K,
+    seed: int = 0,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    what: str = "this",
+) -> np.ndarray:
+    """The k-sample importance-weighted estimate of log p(x) (log p(x|y) given `labels`) of each of `images`
+    (float rows in [0, 1]), in their order: the per-image figures whose negated mean `evaluate` reports as
+    the NLL for the same images and seed. A ConfigError for a model whose encoder is deterministic."""
+    if not has_posterior_density(model, images.shape[1]):
+        raise ConfigError(f"the {what} model's encoder is deterministic: q(z|x) has no density, so it has no likelihood estimate.")
+    if model.conditional:
+        labels = check_labels(model, labels, "the images")
+    elif labels is not None:
+        raise ConfigError(f"labels are for conditional models; the {what} model is not conditional.")
+    order = np.random.default_rng(seed).permutation(len(images))
+    log_px, _ = _importance_pass(model, images[order], None if labels is None else labels[order], k, seed, batch_size, None)
+    return log_px[np.argsort(order)]
+
+
+def _importance_pass(model, images, labels, k: int, seed: int, batch_size: int, progress) -> tuple[np.ndarray, np.ndarray]:
+    """Per image, in the given order: the k-sample estimate of log p(x) and the mean of log w (an ELBO)."""
+    sampler = ImportanceSampler(model, k, seed)
+    log_px, mean_log_w = [], []
+    for start in range(0, len(images), batch_size):
+        batch_log_px, batch_mean = sampler.log_likelihood(images[start : start + batch_size], _rows(labels, start, batch_size))
+        log_px.append(batch_log_px)
+        mean_log_w.append(batch_mean)
+        if progress:
+            progress(len(batch_log_px))
+    return np.concatenate(log_px), np.concatenate(mean_log_w)
 
 
 def _joined(*notes: str) -> str:

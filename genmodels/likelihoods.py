@@ -231,12 +231,16 @@ class PixelLikelihood(keras.layers.Layer):
     of value d. Per value they are:
 
     - bernoulli (P = 1): the logit; the raw (batch, D) go unchanged to `Bernoulli` (its fused path).
-    - gaussian (P = 2): mean, raw log-scale.
-    - gaussian-shared (P = 1): mean; the scale is one trainable weight `log_scale` of this layer,
+    - gaussian (P = 2): raw mean, raw log-scale.
+    - gaussian-shared (P = 1): raw mean; the scale is one trainable weight `log_scale` of this layer,
       shared by all values and images (its raw value; started so that the scale is SHARED_SCALE_INITIAL).
     - logistic (P = 2): loc, raw log-scale of a `DiscretizedLogistic`.
     - logistic-mixture (P = 3K, K = MIXTURE_COMPONENTS): K logits, K locs, K raw log-scales.
 
+    A Gaussian's mean is sigmoid(raw mean), inside the [0, 1] range of the data: a pixel that is
+    exactly 0 (MNIST's background) is then matched to within the scale's floor by any very negative
+    raw number, rather than by a linear output cancelling to exactly 0, which made the decoder of an
+    unbounded mean noisy away from the training codings (speckled samples) and its density far worse.
     Every raw log-scale r becomes `soft_floor_log_scale(r, min_scale)`, i.e. the scale
     min_scale + exp(r): GAUSSIAN_MIN_SCALE for the Gaussians, LOGISTIC_MIN_SCALE for the logistics.
     The layer computes in float32 by default (its dtype policy; its weight is never autocast), and
@@ -271,13 +275,13 @@ class PixelLikelihood(keras.layers.Layer):
         if len(raw.shape) != 2:
             raise ValueError(f"{self.name} expects raw outputs shaped (batch, values * {self.params_per_value}), received {raw.shape}.")
         if self.likelihood == "gaussian-shared":
-            return Gaussian(raw, soft_floor_log_scale(as_float32(self.log_scale), GAUSSIAN_MIN_SCALE))
+            return Gaussian(ops.sigmoid(raw), soft_floor_log_scale(as_float32(self.log_scale), GAUSSIAN_MIN_SCALE))
         size, per_value = raw.shape[-1], self.params_per_value
         if size is None or size % per_value:
             raise ValueError(f"{self.name}: a {self.likelihood} likelihood takes {per_value} raw numbers per value, received {size} per image.")
         params = ops.reshape(raw, (-1, size // per_value, per_value))
         if self.likelihood == "gaussian":
-            return Gaussian(params[..., 0], soft_floor_log_scale(params[..., 1], GAUSSIAN_MIN_SCALE))
+            return Gaussian(ops.sigmoid(params[..., 0]), soft_floor_log_scale(params[..., 1], GAUSSIAN_MIN_SCALE))
         if self.likelihood == "logistic":
             return DiscretizedLogistic(params[..., 0], soft_floor_log_scale(params[..., 1], LOGISTIC_MIN_SCALE))
         k = MIXTURE_COMPONENTS

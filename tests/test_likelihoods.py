@@ -287,6 +287,10 @@ def raw_outputs(name: str, rows: int = 2, values: int = 6, spread: float = 1.0) 
     return f32(RNG.normal(size=(rows, values * LIKELIHOODS[name].params)) * spread)
 
 
+def sigmoid(raw):
+    return 1 / (1 + np.exp(-raw))
+
+
 def soft_floor(raw, min_scale):
     """The head's log-scale of a raw number: log(min_scale + exp(raw))."""
     return np.logaddexp(np.log(min_scale), raw)
@@ -308,9 +312,9 @@ def test_each_head_builds_its_distribution_from_raw_outputs(name):
 def test_the_raw_outputs_are_read_value_major():
     rows, values = 2, 3
     raw = np.arange(rows * values * 2, dtype=np.float32).reshape(rows, values * 2) / 10 - 1
-    for name, min_scale in [("gaussian", GAUSSIAN_MIN_SCALE), ("logistic", LOGISTIC_MIN_SCALE)]:
+    for name, min_scale, mean_of in [("gaussian", GAUSSIAN_MIN_SCALE, sigmoid), ("logistic", LOGISTIC_MIN_SCALE, lambda r: r)]:
         dist = PixelLikelihood(name)(f32(raw))
-        np.testing.assert_allclose(dist.loc, raw[:, 0::2])  # value d: raw[2d] is its mean,
+        np.testing.assert_allclose(dist.loc, mean_of(raw[:, 0::2]), rtol=1e-6)  # value d: raw[2d] is its mean,
         np.testing.assert_allclose(dist.log_scale, soft_floor(raw[:, 1::2], min_scale), atol=1e-6)  # raw[2d + 1] its scale
 
     k = MIXTURE_COMPONENTS
@@ -324,7 +328,7 @@ def test_the_raw_outputs_are_read_value_major():
     raw = RNG.normal(size=(rows, values)).astype(np.float32)
     shared = PixelLikelihood("gaussian-shared")
     dist = shared(f32(raw))
-    np.testing.assert_allclose(dist.loc, raw)
+    np.testing.assert_allclose(dist.loc, sigmoid(raw), rtol=1e-6)  # a Gaussian's mean lies in (0, 1), the data's range
     np.testing.assert_allclose(dist.log_scale, np.full((rows, values), np.log(SHARED_SCALE_INITIAL)), atol=1e-6)
     assert [w.name for w in shared.trainable_weights] == ["log_scale"] and shared.trainable_weights[0].shape == ()
 

@@ -1,0 +1,237 @@
+"""The Python API: train, load and use runs from a notebook or a program, NumPy arrays in and out.
+
+    import genmodels
+    run = genmodels.train("vae", dataset="binarized-mnist", epochs=5, run_dir="runs/vae-5")
+    run = genmodels.load("runs/vae-5")
+    images = run.sample(60, seed=0)          # (60, 28, 28, 1) floats in [0, 1]
+
+Everything here is what the command line does, through the same functions: the same run
+directories, figures and errors (the named exceptions of `genmodels.errors`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+from pathlib import Path
+from typing import Any, Union
+
+import numpy as np
+
+from genmodels.config import ModelConfig, TrainConfig
+from genmodels.data import Dataset, as_images, to_unit
+from genmodels.errors import ConfigError, DatasetError
+from genmodels.pixels import BINARY, EIGHT_BIT
+from genmodels.plugins import get_registry
+from genmodels.runs import RunConfig, default_run_dir, kept_epoch, load_run, read_metrics
+from genmodels.specs import DatasetSpec, ModelSpec
+
+PathLike = Union[str, Path]
+
+DEFAULT_K = 5000  # importance samples per image, as `genmodels evaluate` (evaluation.DEFAULT_K, which imports TensorFlow)
+
+
+def models() -> list[ModelSpec]:
+    """The registered models (built in and from installed plugins), by name; each has `.name`,
+    `.description`, `.config` (its ModelConfig class) and `.train` (its TrainConfig defaults)."""
+    return sorted(get_registry().models, key=lambda spec: spec.name)
+
+
+def datasets() -> list[DatasetSpec]:
+    """The registered datasets, by name; each has `.name` and `.description`."""
+    return sorted(get_registry().datasets, key=lambda spec: spec.name)
+
+
+def train(
+    model: str,
+    dataset: str | Dataset | None = None,
+    *,
+    run_dir: PathLike | None = None,
+    resume: bool = False,
+    force: bool = False,
+    verbose: int | str = "auto",
+    **options: Any,
+) -> Run:
+    """Train `model` as `genmodels train` does and return the finished run.
+
+    `dataset` is a registered name, a folder of images, a path to an .npz file or a `Dataset` in
+    memory (default: the model's, binarized-mnist for vae). `options` are the training options
+    (the fields of `TrainConfig`: epochs=5, keep="best", ...) and the model's own options (the
+    fields of its config: latent_dim=2, likelihood="logistic", ...), checked as strictly as on the
+    command line. `run_dir` defaults to runs/MODEL; a directory that holds a run is refused unless
+    `force` (replace it) or `resume` (continue it, where only `epochs` may change).
+    `verbose`: Keras' 0 (silent), 1 (bar), 2 (a line an epoch) or "auto".
+    """
+    from genmodels.data import dataset_for
+    from genmodels.runs import refuse_existing_run
+
+    registry = get_registry()
+    spec = registry.model(model)
+    run_dir = Path(run_dir) if run_dir is not None else default_run_dir(spec.name)
+    if resume and force:
+        raise ConfigError("resume continues the run in run_dir and force replaces it: give one of them.")
+    named = dataset if isinstance(dataset, str) else None
+    model_options, train_options = split_options(spec, {**options, **({"dataset": named} if named else {})})
+    if resume:
+        changed = sorted(set(model_options) | set(train_options) - {"epochs"})
+        if changed or isinstance(dataset, str):  # data given in memory cannot be reloaded by name: it comes again
+            raise ConfigError(f"resume continues a run with its own settings; only epochs may change (received {', '.join(changed) or 'dataset'}).")
+        stored = load_run(run_dir, registry, spec.name)
+        model_config, train_config = stored.model_config, stored.train_config.replace(**train_options)
+    else:
+        if not force:
+            refuse_existing_run(run_dir)
+        model_config = spec.config().replace(**model_options)
+        train_config = spec.train.replace(**train_options)
+        if isinstance(dataset, Dataset):
+            train_config = train_config.replace(dataset=dataset.name)
+    data = dataset_for(train_config, registry, dataset if isinstance(dataset, Dataset) else None)
+    from genmodels.trainer import train as run_training
+
+    run_training(spec, model_config, train_config, data, run_dir, resume=resume, overwrite=force, verbose=verbose)
+    return load(run_dir, spec.name)
+
+
+def split_options(spec: ModelSpec, options: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """`options` divided into the model's own (fields of its config class) and training options
+    (fields of TrainConfig); a name that is neither is a ConfigError listing both kinds."""
+    model_fields = {f.name for f in dataclasses.fields(spec.config)}
+    train_fields = {f.name for f in dataclasses.fields(type(spec.train))}
+    unknown = sorted(set(options) - model_fields - train_fields)
+    if unknown:
+        close = difflib.get_close_matches(unknown[0], model_fields | train_fields, n=1)
+        raise ConfigError(
+            f"{spec.name} has no option {unknown[0]!r}.{f' Did you mean {close[0]!r}?' if close else ''} Training options: {', '.join(sorted(train_fields))}; "
+            f"{spec.name}'s own options: {', '.join(sorted(model_fields))}."
+        )
+    return ({key: value for key, value in options.items() if key in model_fields},
+            {key: value for key, value in options.items() if key in train_fields})
+
+
+def load(run_dir: PathLike, model: str | None = None) -> Run:
+    """The trained run in `run_dir`, ready to use (`model`, when given, must be the run's model)."""
+    from genmodels.runs import load_model
+
+    registry = get_registry()
+    stored = load_run(Path(run_dir), registry, model)  # a clear error before TensorFlow is imported
+    keras_model, config = load_model(Path(run_dir), registry, stored.spec.name)
+    return Run(Path(run_dir), stored.spec, config, stored.model_config, stored.train_config, keras_model)
+
+
+class Run:
+    """A trained run: its model, configs and history, and methods that take and return NumPy arrays.
+
+    Images go in as (N, H, W, C), or (N, H, W) for one channel, or flattened (N, H*W*C): 8-bit
+    levels (integers 0..255), 0/1 pixels, or floats in [0, 1]. Images come out as float32
+    (N, H, W, C) in [0, 1]: the decoder's mean (for a Bernoulli decoder, pixel probabilities).
+    Conditional models (cvae) take one integer label per image.
+    """
+
+    def __init__(self, run_dir: Path, spec: ModelSpec, config: RunConfig, model_config: ModelConfig, train_config: TrainConfig, model):
+        self.run_dir = run_dir
+        self.spec = spec
+        self.name = spec.name
+        self.config = config
+        self.model_config = model_config
+        self.train_config = train_config
+        self.model = model  # the Keras model (genmodels.GenerativeModel)
+
+    def __repr__(self) -> str:
+        shape = "x".join(map(str, self.image_shape))
+        return f"Run({self.name!r}, run_dir={str(self.run_dir)!r}, {shape} {self.pixels} images, epoch {self.epoch})"
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        """(height, width, channels) of the images the model was trained on."""
+        return self.config.image_shape
+
+    @property
+    def pixels(self) -> str:
+        """The kind of values it was trained on: binary, 8bit or continuous (see genmodels.pixels)."""
+        return self.config.pixels
+
+    @property
+    def latent_dim(self) -> int:
+        return self.model_config.latent_dim
+
+    @property
+    def history(self) -> list[dict[str, Any]]:
+        """One record an epoch, as metrics.jsonl holds them: {"epoch": 1, "train": {...}, "valid": {...}}."""
+        return read_metrics(self.run_dir)
+
+    @property
+    def epoch(self) -> int | None:
+        """The epoch whose weights the run keeps (the last, or the best on validation)."""
+        return kept_epoch(self.run_dir, self.train_config)
+
+    def dataset(self) -> Dataset:
+        """The dataset the run was trained on, prepared as training prepared it (its validation split, binarized or drawn
+        as it was); its `.train`, `.valid` and `.test` arrays are stored images that every method here takes."""
+        from genmodels.data import dataset_for
+
+        return dataset_for(self.train_config, get_registry())
+
+    def sample(self, n: int = 60, seed: int | None = 0, labels=None) -> np.ndarray:
+        """`n` new images decoded from codings drawn from the prior; the same seed gives the same images
+        (as `genmodels sample --seed`). A conditional model draws `labels`' classes, by default every class in turn."""
+        if n < 1:
+            raise ConfigError(f"n must be at least 1, received {n}.")
+        return self._images(self.model.generate(n, seed=seed, labels=self._labels(labels, n, required=False)))
+
+    def encode(self, x, labels=None) -> np.ndarray:
+        """The mean coding of each image, (N, latent_dim)."""
+        from genmodels.latent import encode
+
+        rows = self._rows(x)
+        return encode(self.model, rows, self._labels(labels, len(rows)))
+
+    def decode(self, z, labels=None) -> np.ndarray:
+        """The decoder's mean image for each coding of `z` (N, latent_dim)."""
+        from genmodels.latent import decode
+
+        z = np.asarray(z, dtype=np.float32)
+        if z.ndim != 2 or z.shape[1] != self.latent_dim:
+            raise ConfigError(f"codings must be shaped (N, {self.latent_dim}) for this {self.name} model, received shape {z.shape}.")
+        return self._images(decode(self.model, z, self._labels(labels, len(z))))
+
+    def reconstruct(self, x, labels=None) -> np.ndarray:
+        """Each image encoded to its mean coding and decoded again (as `genmodels reconstruct`)."""
+        return self.decode(self.encode(x, labels), labels)
+
+    def log_likelihood(self, x, labels=None, k: int = DEFAULT_K, seed: int = 0, batch_size: int = 100) -> np.ndarray:
+        """The importance-weighted estimate of log p(x) (log p(x|y) given labels) of each image, in nats,
+        with `k` samples: `genmodels evaluate` reports minus their mean, and the same seed gives the same figures."""
+        from genmodels.evaluation import image_log_likelihoods
+
+        rows = self._rows(x)
+        return image_log_likelihoods(self.model, rows, labels=self._labels(labels, len(rows)), k=k, seed=seed, batch_size=batch_size,
+                                     what=self.name)
+
+    def _rows(self, x) -> np.ndarray:
+        """Images as the model's float32 rows in [0, 1], checked against the run's image shape."""
+        array = np.asarray(x)
+        images, kind = as_images(array, "images", self.image_shape)
+        if self.pixels == EIGHT_BIT and kind == BINARY and array.dtype.kind in "iu":
+            kind = EIGHT_BIT  # integers given to a model of 8-bit images are levels, even if all are 0 or 1
+        return to_unit(images, kind).reshape(len(images), -1)
+
+    def _images(self, rows) -> np.ndarray:
+        return np.asarray(rows, dtype=np.float32).reshape(-1, *self.image_shape)
+
+    def _labels(self, labels, count: int, required: bool = True):
+        if not self.model.conditional:
+            if labels is not None:
+                raise ConfigError(f"labels are for conditional models (such as cvae); {self.name} is not conditional.")
+            return None
+        if labels is None:
+            if required:
+                raise ConfigError(f"{self.name} is conditional: give one label per image (labels=...).")
+            return None
+        from genmodels.model import check_labels
+
+        labels = np.asarray(labels)
+        if labels.ndim == 0:
+            labels = np.full(count, int(labels))
+        if len(labels) != count:
+            raise DatasetError(f"give one label per image: received {len(labels)} labels for {count} images.")
+        return check_labels(self.model, labels, "labels")
