@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import errno
+import inspect
 import os
 import sys
+import typing
 import warnings
+from collections.abc import Callable
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 
-from genmodels.config import MAX_SEED
+from genmodels.config import MAX_SEED, TrainConfig
 from genmodels.errors import ConfigError, GenmodelsError, RunError
 from genmodels.plugins import STRICT_VARIABLE, get_registry
 from genmodels.registry import PluginWarning
@@ -71,28 +75,14 @@ def info(model: ModelArgument) -> None:
     _table([(name, _show(getattr(spec.train, name)), text) for name, _kind, _default, text in spec.train.describe()])
 
 
-@app.command()
 def train(
     model: ModelArgument,
-    epochs: Annotated[Optional[int], typer.Option(min=1, help="Passes over the training set. \\[default: the model's, 50 for vae]", show_default=False)] = None,
-    batch_size: Annotated[Optional[int], typer.Option(min=1, help="Images per gradient step. \\[default: the model's, 150 for vae]", show_default=False)] = None,
-    learning_rate: Annotated[Optional[float], typer.Option(help="Adam's learning rate. \\[default: the model's, 0.001 for vae]", show_default=False)] = None,
-    latent_dim: Annotated[Optional[int], typer.Option(min=1, help="Dimension of the codings. \\[default: the model's, 20 for vae]", show_default=False)] = None,
-    dataset: Annotated[Optional[str], typer.Option(help="A dataset name (see `genmodels list`), a folder of PNG/JPEG images (sub-folders as classes) or a path to an .npz file. \\[default: binarized-mnist]", show_default=False)] = None,
-    image_size: Annotated[Optional[str], typer.Option(metavar="HEIGHT,WIDTH", help="A folder of images: resize every image to this size. \\[default: their own size]", show_default=False)] = None,
-    validation_fraction: Annotated[Optional[float], typer.Option(help="Share of the training images held out for validation when the dataset has no validation split (the same images every run). \\[default: 0.1]", show_default=False)] = None,
-    keep: Annotated[Optional[str], typer.Option(metavar="last|best", help="Which epoch's weights the run keeps for sampling and evaluation: the last, or the best on validation. \\[default: last]", show_default=False)] = None,
-    early_stopping: Annotated[Optional[int], typer.Option(min=0, metavar="EPOCHS", help="Stop after EPOCHS epochs without a better validation loss (0: never). \\[default: 0]", show_default=False)] = None,
-    run_dir: RunDirOption = None,
-    seed: Annotated[Optional[int], typer.Option(min=0, max=MAX_SEED, help="Random seed; the same seed gives the same run. \\[default: 0]", show_default=False)] = None,
-    precision: Annotated[Optional[str], typer.Option(help="Layer arithmetic: float32, or bfloat16 (mixed: bf16 matrix products, float32 weights and losses; faster on CPUs with bf16 units, see docs/performance.md). \\[default: float32]", show_default=False)] = None,
+    latent_dim: Annotated[Optional[int], typer.Option(min=1, help="Dimension of the codings (the model option latent_dim). \\[default: the model's, 20 for vae]", show_default=False)] = None,
     option: Annotated[list[str], typer.Option("--option", "-o", help="A model-specific option KEY=VALUE, repeatable; `genmodels info MODEL` lists them.")] = [],
-    xla: Annotated[Optional[bool], typer.Option("--xla/--no-xla", help="Compile the training steps with XLA (fastest for MLPs) or run TensorFlow graphs (faster for convolutions). \\[default: the model's; XLA but for conv-vae]", show_default=False)] = None,
-    kl_warmup: Annotated[Optional[int], typer.Option(min=0, metavar="EPOCHS", help="Raise the KL term's weight linearly from 0 over the first EPOCHS epochs (any model with a KL term). \\[default: 0]", show_default=False)] = None,
-    dynamic_binarize: Annotated[bool, typer.Option("--dynamic-binarize", help="Grey images: draw every training pixel anew at each step as Bernoulli(grey); the validation and test sets are drawn once, from the seed.")] = False,
-    binarize: Annotated[bool, typer.Option("--binarize", help="Threshold the images to 0/1 first: 1 where a value in [0, 1] is >= 0.5, or a grey 0..255 is >= 128.")] = False,
+    run_dir: RunDirOption = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue the run in RUN_DIR from its last complete epoch, with its own settings (only --epochs may change).")] = False,
     force: Annotated[bool, typer.Option("--force", help="Replace the run that RUN_DIR already holds (its weights, checkpoint, metrics and evaluations are deleted).")] = False,
+    **recipe: Any,
 ) -> None:
     """Train MODEL and write its run directory (config, weights, metrics, sample grid).
 
@@ -104,9 +94,7 @@ def train(
     registry = get_registry()
     spec = registry.model(model)
     run_dir = run_dir or _default_run_dir(spec.name)
-    recipe = {"batch_size": batch_size, "learning_rate": learning_rate, "dataset": dataset, "seed": seed, "binarize": binarize or None, "precision": precision,
-              "kl_warmup": kl_warmup, "dynamic_binarize": dynamic_binarize or None, "xla": xla, "image_size": image_size,
-              "validation_fraction": validation_fraction, "keep": keep, "early_stopping": early_stopping}
+    epochs = recipe.pop("epochs")
     if resume and force:
         raise ConfigError("--resume continues the run in RUN_DIR and --force replaces it: give one of them.")
     if resume:
@@ -145,6 +133,48 @@ def train(
     stopped = " (stopped early)" if result.final["epoch"] < train_config.epochs else ""
     typer.echo(f"Validation at epoch {result.kept_epoch}, {which} of {result.final['epoch']}{stopped}, which the run keeps: {terms}")
     typer.echo(f"Samples: {run_dir / 'samples.png'}\nCurves: {run_dir / 'curves.png'}")
+
+
+RECIPE_PANEL = "Training recipe (the defaults shown are TrainConfig's; a model may set its own: genmodels info MODEL)"
+
+
+def _recipe_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Give `command`, which takes the training recipe as **recipe, one option per TrainConfig field: its
+    name, type, help, bounds and choices come from the field, so an option added to TrainConfig is on the
+    command line with nothing retyped. Each defaults to None, "the model's own" (the spec's TrainConfig)."""
+    hints = typing.get_type_hints(TrainConfig)
+    defaults = TrainConfig()
+    generated = [
+        inspect.Parameter(field.name, inspect.Parameter.KEYWORD_ONLY, default=None,
+                          annotation=_option_annotation(field, hints[field.name], getattr(defaults, field.name)))
+        for field in dataclasses.fields(TrainConfig)
+    ]
+    own = list(inspect.signature(command, eval_str=True).parameters.values())
+    model, rest = own[0], [parameter.replace(kind=inspect.Parameter.KEYWORD_ONLY) for parameter in own[1:] if parameter.kind != inspect.Parameter.VAR_KEYWORD]
+    command.__signature__ = inspect.Signature([model, *generated, *rest])
+    return command
+
+
+def _option_annotation(field: dataclasses.Field, kind: Any, default: Any) -> Any:
+    """The typer annotation of a config field's option: --field-name, typed, with the field's help and default."""
+    flag = "--" + field.name.replace("_", "-")
+    shown = (",".join(map(str, default)) or "none") if isinstance(default, tuple) else str(default).lower() if isinstance(default, bool) else default
+    help_text = f"{field.metadata.get('help', '')} \\[default: {shown}]"
+    panel = {"rich_help_panel": RECIPE_PANEL}
+    if kind is bool:
+        return Annotated[Optional[bool], typer.Option(f"{flag}/--no-{flag[2:]}", help=help_text, show_default=False, **panel)]
+    choices, minimum = field.metadata.get("choices"), field.metadata.get("minimum")
+    metavar = field.metadata.get("metavar") or ("|".join(choices) if choices else None)
+    bounds = {"min": minimum} if minimum is not None and kind in (int, float) else {}
+    if kind is int and field.name == "seed":
+        bounds["max"] = MAX_SEED
+    python_type = kind if kind in (int, float, str) else str  # tuples are given as A,B and parsed by the config
+    if typing.get_origin(kind) is tuple and metavar is None:
+        metavar = "A,B,..."
+    return Annotated[Optional[python_type], typer.Option(flag, help=help_text, show_default=False, metavar=metavar, **bounds, **panel)]
+
+
+app.command()(_recipe_options(train))
 
 
 @app.command()

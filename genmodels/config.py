@@ -20,7 +20,20 @@ KERAS_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")  # a plain name: never a do
 
 @dataclass
 class Config:
-    """Base for configs: JSON round-trip, validated overrides and typed coercion from strings."""
+    """Base for configs: JSON round-trip, validated overrides and typed coercion from strings.
+
+    Constructing one checks it as strictly as config.json is checked: every value must have its
+    field's type (an int for an int; a list or tuple for a tuple, stored as a tuple) and pass
+    `validate`, so `TrainConfig(epochs=0)` or `MLPConfig(hidden="500")` raise a ConfigError.
+    """
+
+    def __post_init__(self) -> None:
+        hints = typing.get_type_hints(type(self))
+        for f in dataclasses.fields(self):
+            kind = hints[f.name]
+            if kind in (bool, int, float, str) or typing.get_origin(kind) is tuple:  # other types are a plugin's own to check
+                object.__setattr__(self, f.name, coerce(getattr(self, f.name), kind, f.name, strict=True))
+        self.validate()
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict of every field."""
@@ -56,11 +69,14 @@ class Config:
         return new
 
     def validate(self) -> None:
-        """Raise ConfigError if a value is out of range: here, below its option's `minimum` (subclasses extend this)."""
+        """Raise ConfigError if a value is out of range: here, below its option's `minimum` or not one of its
+        `choices` (subclasses extend this)."""
         for f in dataclasses.fields(self):
-            minimum, value = f.metadata.get("minimum"), getattr(self, f.name)
+            minimum, choices, value = f.metadata.get("minimum"), f.metadata.get("choices"), getattr(self, f.name)
             if minimum is not None and value < minimum:
                 raise ConfigError(f"{f.name} must be at least {minimum}, received {value}.")
+            if choices is not None and value not in choices:
+                raise ConfigError(f"{f.name} must be one of {', '.join(choices)}, received {value!r}.")
 
     @classmethod
     def describe(cls) -> list[tuple[str, str, Any, str]]:
@@ -73,11 +89,16 @@ class Config:
         ]
 
 
-def option(default: Any, help: str, *, minimum: float | None = None) -> Any:
-    """A dataclass field with a help text shown by `genmodels info`; `validate` refuses a value below `minimum`."""
+def option(default: Any, help: str, *, minimum: float | None = None, choices: tuple[str, ...] | None = None,
+           metavar: str | None = None) -> Any:
+    """A config field: its default and the help text that `genmodels info` and `--help` show.
+
+    `validate` refuses a value below `minimum` or outside `choices`; the command line shows the
+    value as `metavar` (default: the choices joined by |) and checks `minimum` as it parses.
+    """
     if isinstance(default, (list, dict)):
         raise TypeError("use tuples for sequence defaults")
-    return field(default=default, metadata={"help": help, "minimum": minimum})
+    return field(default=default, metadata={"help": help, "minimum": minimum, "choices": choices, "metavar": metavar})
 
 
 @dataclass
@@ -159,19 +180,24 @@ class TrainConfig(Config):
     """The training recipe: data, optimisation and randomness."""
 
     dataset: str = option("binarized-mnist", "A registered dataset name, a folder of PNG/JPEG images (sub-folders as classes) or a path to an .npz file.")
-    epochs: int = option(50, "Passes over the training set.")
-    batch_size: int = option(150, "Images per gradient step.")
+    epochs: int = option(50, "Passes over the training set.", minimum=1)
+    batch_size: int = option(150, "Images per gradient step.", minimum=1)
     learning_rate: float = option(1e-3, "Adam's step size.")
-    seed: int = option(0, "Seed for initialisation, shuffling and sampling; same seed, same run.")
+    seed: int = option(0, "Seed for initialisation, shuffling and sampling; same seed, same run.", minimum=0)
     xla: bool = option(True, "Compile the training steps with XLA (fastest for MLPs); false runs TensorFlow graphs, much faster for convolutions on a CPU.")
-    precision: str = option("float32", "Arithmetic of the layers: float32, or bfloat16 (mixed; weights and losses stay float32).")
-    kl_warmup: int = option(0, "Epochs over which the KL term's weight grows linearly from 0 to its full value (0: none).")
+    precision: str = option("float32", "Arithmetic of the layers: float32, or bfloat16 (mixed: bf16 matrix products, float32 weights and losses; "
+                            "faster on CPUs with bf16 units, see docs/performance.md).", choices=PRECISIONS)
+    kl_warmup: int = option(0, "Epochs over which the KL term's weight grows linearly from 0 to its full value (0: none).", minimum=0, metavar="EPOCHS")
     dynamic_binarize: bool = option(False, "Draw every training pixel anew each time it is seen, as Bernoulli(grey); the validation and test sets are drawn once, from the seed.")
     binarize: bool = option(False, "Threshold the images to 0/1 before training (1 where a value is >= 0.5, a uint8 grey >= 128).")
     validation_fraction: float = option(0.1, "Share of the training images held out for validation when the dataset has no validation split (the same images for every run).")
-    keep: str = option("last", "Which epoch's weights the run keeps for sampling and evaluation: last, or best (the lowest validation loss).")
-    early_stopping: int = option(0, "Stop after this many epochs without a better validation loss (0: never).")
-    image_size: tuple[int, ...] = option((), "Folders of images: resize every image to HEIGHT,WIDTH (default: their own size, which must then be one).")
+    keep: str = option("last", "Which epoch's weights the run keeps for sampling and evaluation: last, or best (the lowest validation loss).",
+                       choices=KEEP)
+    early_stopping: int = option(0, "Stop after this many epochs without a better validation loss (0: never).", minimum=0, metavar="EPOCHS")
+    image_size: tuple[int, ...] = option((), "Folders of images: resize every image to HEIGHT,WIDTH (default: their own size, which must then be one).",
+                                         metavar="HEIGHT,WIDTH")
+    track: tuple[str, ...] = option((), "Trackers that receive training events, such as tensorboard (see genmodels list).",
+                                    metavar="NAME,...")
 
     def validate(self) -> None:
         super().validate()
@@ -180,20 +206,15 @@ class TrainConfig(Config):
             raise ConfigError(f"seed must be between 0 and {MAX_SEED}, received {self.seed}.")
         if not self.dataset.strip():
             raise ConfigError("dataset must be a dataset name or a path to an .npz file, received an empty string.")
-        if self.kl_warmup < 0:
-            raise ConfigError(f"kl_warmup must be >= 0 epochs, received {self.kl_warmup}.")
         if self.binarize and self.dynamic_binarize:
             raise ConfigError("binarize thresholds the images once and dynamic_binarize draws them anew: choose one.")
-        if self.precision not in PRECISIONS:
-            raise ConfigError(f"precision must be one of {', '.join(PRECISIONS)}, received {self.precision!r}.")
-        if self.keep not in KEEP:
-            raise ConfigError(f"keep must be one of {', '.join(KEEP)}, received {self.keep!r}.")
         if not 0 < self.validation_fraction < 1:
             raise ConfigError(f"validation_fraction must lie between 0 and 1, received {self.validation_fraction!r}.")
-        if self.early_stopping < 0:
-            raise ConfigError(f"early_stopping must be >= 0 epochs, received {self.early_stopping}.")
         if self.image_size and (len(self.image_size) != 2 or min(self.image_size) <= 0):
             raise ConfigError(f"image_size must be HEIGHT,WIDTH of positive sizes, received {self.image_size!r}.")
+        repeated = sorted({name for name in self.track if self.track.count(name) > 1})
+        if repeated:
+            raise ConfigError(f"track names the tracker {repeated[0]!r} more than once.")
 
 
 def _positive(config: Config, *names: str) -> None:
@@ -264,7 +285,9 @@ def _has_json_type(value: Any, kind: Any) -> bool:
 
 def _type_name(kind: Any, strict: bool = False) -> str:
     if typing.get_origin(kind) is tuple:
-        return f"a {'' if strict else 'comma-separated '}list of {_type_name(typing.get_args(kind)[0])}"
+        item = typing.get_args(kind)[0]
+        items = {int: "integers", float: "numbers", str: "strings", bool: "true/false values"}.get(item, str(item))
+        return f"a {'' if strict else 'comma-separated '}list of {items}"
     return {int: "an integer", float: "a number", str: "a string", bool: "true or false"}.get(kind, str(kind))
 
 

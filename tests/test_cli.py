@@ -184,3 +184,33 @@ def test_a_run_without_weights_says_that_training_never_finished_an_epoch(tmp_pa
     result = run_cli("sample", "vae", "--run-dir", str(tmp_path))
     assert result.returncode == 1
     assert "has no model.weights.h5: training stopped before its first epoch ended" in result.stderr
+
+
+def test_every_training_option_is_generated_from_train_config():
+    import dataclasses
+
+    from genmodels.config import TrainConfig
+
+    flat = " ".join(run_cli("train", "--help", env={**os.environ, "COLUMNS": "400"}).stdout.replace("│", " ").split())
+    for field in dataclasses.fields(TrainConfig):
+        flag = "--" + field.name.replace("_", "-")
+        assert flag in flat, flag
+        assert field.metadata["help"].split(" (")[0] in flat, f"{flag}: its help is TrainConfig's"
+    assert "last|best" in flat and "float32|bfloat16" in flat  # the choices, from the field
+    assert "--no-xla" in flat and "[default: binarized-mnist]" in flat
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (["--keep", "worst"], "keep must be one of last, best, received 'worst'"),
+        (["--epochs", "0"], "--epochs"),
+        (["--image-size", "32,x"], "image_size must be a comma-separated list of integers"),
+    ],
+)
+def test_generated_training_options_refuse_bad_values_in_one_line(args, fragment, tiny_npz, tmp_path, capsys):
+    from conftest import run_main
+
+    outcome = run_main(capsys, "train", "vae", "--dataset", tiny_npz, "--run-dir", tmp_path / "run", *args)
+    outcome.assert_one_error_line(fragment)
+    assert not (tmp_path / "run").exists()

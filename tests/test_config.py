@@ -60,3 +60,26 @@ def test_an_option_with_a_minimum_refuses_smaller_values_in_every_built_in_plugi
                 config.replace(**{field.name: minimum - 1})
             checked.add(f"{spec.name}.{field.name}")
     assert {"cvae.classes", "iwae.k", "vamp.components"} <= checked
+
+
+@pytest.mark.parametrize(
+    ("build", "message"),
+    [
+        (lambda: TrainConfig(epochs=0), "epochs must be at least 1, received 0"),
+        (lambda: TrainConfig(keep="worst"), "keep must be one of last, best, received 'worst'"),
+        (lambda: TrainConfig(precision="float16"), "precision must be one of float32, bfloat16"),
+        (lambda: TrainConfig(epochs="5"), "epochs must be an integer, received '5'"),
+        (lambda: TrainConfig(xla="no"), "xla must be true or false"),
+        (lambda: MLPConfig(hidden="500"), "hidden must be a list of integers"),
+        (lambda: MLPConfig(latent_dim=-2), "latent_dim must be positive"),
+    ],
+)
+def test_a_config_built_directly_in_python_is_checked_as_strictly_as_config_json(build, message):
+    with pytest.raises(ConfigError, match=message):
+        build()
+
+
+def test_a_config_built_directly_stores_values_as_their_field_types():
+    config = TrainConfig(learning_rate=1, image_size=[32, 32])
+    assert isinstance(config.learning_rate, float) and config.image_size == (32, 32)
+    assert MLPConfig(hidden=[64, 32]).hidden == (64, 32)
