@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 from genmodels.config import LikelihoodConfig, MLPConfig, ModelConfig, TrainConfig, option
 from genmodels.hookspecs import hookimpl
-from genmodels.specs import DatasetSpec, ModelSpec
+from genmodels.specs import DatasetSpec, ModelSpec, TrackerSpec
+from genmodels.tracking import Tracker
 
 __version__ = "0.1.0"
 
@@ -42,7 +43,8 @@ _LAZY = {
     "datasets": "genmodels.api",
 }
 
-__all__ = ["DatasetSpec", "LikelihoodConfig", "MLPConfig", "ModelConfig", "ModelSpec", "TrainConfig", "hookimpl", "option", *_LAZY]
+__all__ = ["DatasetSpec", "LikelihoodConfig", "MLPConfig", "ModelConfig", "ModelSpec", "TrainConfig", "Tracker", "TrackerSpec", "hookimpl",
+           "option", *_LAZY]
 
 if TYPE_CHECKING:
     from genmodels.distributions import Bernoulli, DiagonalGaussian, Distribution, PointMass

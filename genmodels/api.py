@@ -18,7 +18,7 @@ from typing import Any, Union
 
 import numpy as np
 
-from genmodels.config import ModelConfig, TrainConfig
+from genmodels.config import RESUME_CHANGES, ModelConfig, TrainConfig
 from genmodels.data import Dataset, as_images, to_unit
 from genmodels.errors import ConfigError, DatasetError
 from genmodels.pixels import BINARY, EIGHT_BIT
@@ -59,7 +59,7 @@ def train(
     (the fields of `TrainConfig`: epochs=5, keep="best", ...) and the model's own options (the
     fields of its config: latent_dim=2, likelihood="logistic", ...), checked as strictly as on the
     command line. `run_dir` defaults to runs/MODEL; a directory that holds a run is refused unless
-    `force` (replace it) or `resume` (continue it, where only `epochs` may change).
+    `force` (replace it) or `resume` (continue it, where only `epochs` and `track` may change).
     `verbose`: Keras' 0 (silent), 1 (bar), 2 (a line an epoch) or "auto".
     """
     from genmodels.data import dataset_for
@@ -73,9 +73,10 @@ def train(
     named = dataset if isinstance(dataset, str) else None
     model_options, train_options = split_options(spec, {**options, **({"dataset": named} if named else {})})
     if resume:
-        changed = sorted(set(model_options) | set(train_options) - {"epochs"})
+        changed = sorted(set(model_options) | set(train_options) - set(RESUME_CHANGES))
         if changed or isinstance(dataset, str):  # data given in memory cannot be reloaded by name: it comes again
-            raise ConfigError(f"resume continues a run with its own settings; only epochs may change (received {', '.join(changed) or 'dataset'}).")
+            raise ConfigError(f"resume continues a run with its own settings; only {' and '.join(RESUME_CHANGES)} may change "
+                              f"(received {', '.join(changed) or 'dataset'}).")
         stored = load_run(run_dir, registry, spec.name)
         model_config, train_config = stored.model_config, stored.train_config.replace(**train_options)
     else:
@@ -152,7 +153,8 @@ class Run:
 
     @property
     def latent_dim(self) -> int:
-        return self.model_config.latent_dim
+        """The width of the codings that `encode` gives and `decode` takes (hvae's joins both of its layers)."""
+        return self.model.coding_dim
 
     @property
     def history(self) -> list[dict[str, Any]]:
@@ -206,6 +208,13 @@ class Run:
         rows = self._rows(x)
         return image_log_likelihoods(self.model, rows, labels=self._labels(labels, len(rows)), k=k, seed=seed, batch_size=batch_size,
                                      what=self.name)
+
+    def export(self, out_dir: PathLike, *, force: bool = False) -> Path:
+        """Write the model as a TensorFlow SavedModel with `sample`, `encode` and `decode` signatures, as
+        `genmodels export` does (docs/export.md); `force` replaces an earlier export there."""
+        from genmodels.export import export_saved_model
+
+        return export_saved_model(self, Path(out_dir), force=force)
 
     def _rows(self, x) -> np.ndarray:
         """Images as the model's float32 rows in [0, 1], checked against the run's image shape."""

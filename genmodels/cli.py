@@ -17,7 +17,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from genmodels.config import MAX_SEED, TrainConfig
+from genmodels.config import MAX_SEED, RESUME_CHANGES, TrainConfig
 from genmodels.errors import ConfigError, GenmodelsError, RunError
 from genmodels.plugins import STRICT_VARIABLE, get_registry
 from genmodels.registry import PluginWarning
@@ -57,12 +57,18 @@ def options(
 
 @app.command("list")
 def list_command() -> None:
-    """List the models and datasets that the installed plugins provide."""
+    """List the models, datasets and trackers that the installed plugins provide."""
     registry = get_registry()
     typer.echo("Models:")
     _table([(spec.name, spec.description, _provider(spec)) for spec in registry.models])
     typer.echo("\nDatasets (or give --dataset a folder of images or a path to an .npz file):")
     _table([(spec.name, spec.description, _provider(spec)) for spec in registry.datasets])
+    typer.echo("\nTrackers (train --track NAME):")
+    _table([(spec.name, spec.description, _provider(spec)) for spec in registry.trackers])
+    for catalog in (registry.models, registry.datasets, registry.trackers):
+        for name, claims in catalog.conflicts.items():
+            typer.echo(f"\nNote: more than one plugin registers the {catalog.kind} {name!r}; each is listed under the name that "
+                       f"reaches it ({', '.join(claims)}).")
 
 
 @app.command()
@@ -80,7 +86,7 @@ def train(
     latent_dim: Annotated[Optional[int], typer.Option(min=1, help="Dimension of the codings (the model option latent_dim). \\[default: the model's, 20 for vae]", show_default=False)] = None,
     option: Annotated[list[str], typer.Option("--option", "-o", help="A model-specific option KEY=VALUE, repeatable; `genmodels info MODEL` lists them.")] = [],
     run_dir: RunDirOption = None,
-    resume: Annotated[bool, typer.Option("--resume", help="Continue the run in RUN_DIR from its last complete epoch, with its own settings (only --epochs may change).")] = False,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue the run in RUN_DIR from its last complete epoch, with its own settings (only --epochs and --track may change).")] = False,
     force: Annotated[bool, typer.Option("--force", help="Replace the run that RUN_DIR already holds (its weights, checkpoint, metrics and evaluations are deleted).")] = False,
     **recipe: Any,
 ) -> None:
@@ -94,13 +100,14 @@ def train(
     registry = get_registry()
     spec = registry.model(model)
     run_dir = run_dir or _default_run_dir(spec.name)
-    epochs = recipe.pop("epochs")
+    resumable = {key: recipe.pop(key) for key in RESUME_CHANGES}
     if resume and force:
         raise ConfigError("--resume continues the run in RUN_DIR and --force replaces it: give one of them.")
     if resume:
         changed = [f"--{key.replace('_', '-')}" for key, value in {**recipe, "latent_dim": latent_dim}.items() if value is not None]
         if changed or option:
-            raise ConfigError(f"--resume continues a run with its own settings; only --epochs may change (received {', '.join(changed + option)}).")
+            raise ConfigError(f"--resume continues a run with its own settings; only {_flags(RESUME_CHANGES)} may change "
+                              f"(received {', '.join(changed + option)}).")
         stored = load_run(run_dir, registry, spec.name)
         model_config, train_config = stored.model_config, stored.train_config
     else:
@@ -111,8 +118,7 @@ def train(
             overrides["latent_dim"] = latent_dim
         model_config = spec.config().replace(**overrides)
         train_config = spec.train.replace(**{key: value for key, value in recipe.items() if value is not None})
-    if epochs is not None:
-        train_config = train_config.replace(epochs=epochs)
+    train_config = train_config.replace(**{key: value for key, value in resumable.items() if value is not None})
 
     data = _dataset_of(train_config, registry)
     shape = "x".join(map(str, data.image_shape))
@@ -128,6 +134,9 @@ def train(
             err=True,
         )
         raise typer.Exit(130) from None
+    if not result.wrote:
+        typer.echo(f"Done: {result.final['epoch']} epochs as one worker of a distributed training; its chief writes {run_dir}.")
+        return
     terms = ", ".join(f"{name} {value:.2f}" for name, value in result.kept["valid"].items())
     which = "the best on validation" if train_config.keep == "best" else "the last"
     stopped = " (stopped early)" if result.final["epoch"] < train_config.epochs else ""
@@ -386,6 +395,25 @@ def compare(
         typer.echo(f"Not evaluated on {split.value} yet: {', '.join(missing)} (run genmodels evaluate MODEL --run-dir ...).", err=True)
 
 
+@app.command()
+def export(
+    model: ModelArgument,
+    out: Annotated[Path, typer.Option("--out", help="Folder to write the SavedModel in (new or empty).", show_default=False)],
+    run_dir: RunDirOption = None,
+    force: Annotated[bool, typer.Option("--force", help="Replace an earlier export in OUT (nothing else is ever replaced).")] = False,
+) -> None:
+    """Export MODEL as a TensorFlow SavedModel with sample, encode and decode signatures (see docs/export.md).
+
+    A program with only TensorFlow loads it (tf.saved_model.load(OUT)); sample(n, seed) gives the images
+    that `genmodels sample` gives for the same seed. Conditional models (cvae) take labels too.
+    """
+    from genmodels.export import check_out_dir, export_model
+
+    check_out_dir(out, force)  # before TensorFlow is imported
+    _registry, spec, run_dir, loaded, config = _load_run(model, run_dir)
+    typer.echo(str(export_model(loaded, out, name=spec.name, image_shape=config.image_shape, pixels=config.pixels, force=force)))
+
+
 def _load_run(model: str, run_dir: Optional[Path]):
     """The registry, the model's spec, the run directory, the rebuilt model and its run config."""
     registry = get_registry()
@@ -546,7 +574,11 @@ def main(argv: list[str] | None = None) -> None:
     exit status 1; Ctrl-C exits with 130. Set GENMODELS_DEBUG=1 to see the traceback instead.
     """
     warnings.showwarning = _show_warning
+    arguments = sys.argv[1:] if argv is None else argv
     try:
+        if "--strict-plugins" in arguments:  # before the registry is built for the plugins' commands
+            os.environ[STRICT_VARIABLE] = "1"
+        add_plugin_commands(app)
         status = app(args=argv, prog_name="genmodels", standalone_mode=False)
     except _ClickError as exc:
         if type(exc).__name__ == "NoArgsIsHelpError":  # `genmodels` alone: show the help (rich has printed it)
@@ -561,6 +593,38 @@ def main(argv: list[str] | None = None) -> None:
     except typer.Abort:
         sys.exit(130)
     sys.exit(status if isinstance(status, int) else 0)
+
+
+def add_plugin_commands(cli: typer.Typer) -> None:
+    """Let every plugin's `register_commands(cli)` add its commands, once per app. A plugin that raises,
+    or a command whose name is already taken, is reported (a PluginWarning; an error in strict mode) and left out."""
+    if getattr(cli, "_plugin_commands_added", False):
+        return
+    cli._plugin_commands_added = True
+    registry = get_registry()
+    for plugin, package, hook in registry.command_hooks:
+        before = list(cli.registered_commands)
+        source = f"plugin {plugin!r}" + (f" (package {package})" if package else "")
+        try:
+            hook(cli=cli)
+        except Exception as exc:
+            cli.registered_commands[:] = before
+            registry.problems(f"{source} failed in register_commands: {type(exc).__name__}: {exc}")
+            continue
+        taken = {_command_name(command) for command in before} | {group.name for group in cli.registered_groups}
+        for command in cli.registered_commands[len(before):]:
+            if _command_name(command) in taken:
+                cli.registered_commands.remove(command)
+                registry.problems(f"{source} adds the command {_command_name(command)!r}, whose name is taken; it was left out")
+            taken.add(_command_name(command))
+
+
+def _flags(names) -> str:
+    return " and ".join(f"--{name.replace('_', '-')}" for name in names)
+
+
+def _command_name(command) -> str:
+    return command.name or command.callback.__name__.replace("_", "-")
 
 
 def _fail(message: str, exc: BaseException) -> None:

@@ -171,6 +171,8 @@ class MLPConfig(LikelihoodConfig):
                 raise ConfigError(f"{name} must be the plain name of a Keras {name} (such as {example}), received {value!r}.")
 
 
+# the training options a resumed run may change: how long it trains and which trackers listen
+RESUME_CHANGES = ("epochs", "track")
 PRECISIONS = ("float32", "bfloat16")
 KEEP = ("last", "best")
 
@@ -196,6 +198,8 @@ class TrainConfig(Config):
     early_stopping: int = option(0, "Stop after this many epochs without a better validation loss (0: never).", minimum=0, metavar="EPOCHS")
     image_size: tuple[int, ...] = option((), "Folders of images: resize every image to HEIGHT,WIDTH (default: their own size, which must then be one).",
                                          metavar="HEIGHT,WIDTH")
+    distribute: bool = option(False, "Train data-parallel on tf.distribute: across the workers TF_CONFIG names (start the same command on each), "
+                              "or this machine's GPUs (docs/distributed.md).")
     track: tuple[str, ...] = option((), "Trackers that receive training events, such as tensorboard (see genmodels list).",
                                     metavar="NAME,...")
 

@@ -15,6 +15,8 @@ import keras
 import tensorflow as tf
 from keras import ops
 
+from genmodels.distributed import window
+
 LOG_2PI = math.log(2.0 * math.pi)
 
 
@@ -27,9 +29,10 @@ def philox_seed(seed_generator: keras.random.SeedGenerator):
 
 
 def standard_normal(shape, seed: keras.random.SeedGenerator | int | None = None, dtype="float32"):
-    """N(0, 1) draws; from a SeedGenerator through Philox (see `philox_seed`)."""
+    """N(0, 1) draws; from a SeedGenerator through Philox (see `philox_seed`). In a replica's step of
+    distributed training, this replica's rows of the draws for the whole global batch (`genmodels.distributed.window`)."""
     if isinstance(seed, keras.random.SeedGenerator):
-        return tf.random.stateless_normal(shape, seed=philox_seed(seed), dtype=dtype, alg="philox")
+        return window(lambda whole: tf.random.stateless_normal(whole, seed=philox_seed(seed), dtype=dtype, alg="philox"), shape)
     return keras.random.normal(shape, seed=seed, dtype=dtype)
 
 

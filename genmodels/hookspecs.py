@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import pluggy
 
-from genmodels.specs import DatasetSpec, ModelSpec
+from genmodels.specs import DatasetSpec, ModelSpec, TrackerSpec
+
+if TYPE_CHECKING:
+    import typer
 
 hookspec = pluggy.HookspecMarker("genmodels")
 hookimpl = pluggy.HookimplMarker("genmodels")
@@ -27,4 +31,24 @@ def register_datasets(register: Callable[[DatasetSpec], None]) -> None:
     """Register datasets by calling ``register(DatasetSpec(...))`` once for each.
 
     Same call semantics as `register_models`: once per plugin, failures reported and skipped.
+    """
+
+
+@hookspec
+def register_trackers(register: Callable[[TrackerSpec], None]) -> None:
+    """Register trackers by calling ``register(TrackerSpec(...))`` once for each.
+
+    Same call semantics as `register_models`: once per plugin, failures reported and skipped. A
+    tracker is only registered here; it is created (`TrackerSpec.create`) when a training names it
+    in its `track` option, and then receives that training's events (`genmodels.tracking.Tracker`).
+    """
+
+
+@hookspec
+def register_commands(cli: typer.Typer) -> None:
+    """Add commands to the `genmodels` command line with ``@cli.command()`` (a Typer app).
+
+    Called once for every plugin as the command line starts, before it parses its arguments, so
+    keep it cheap: import TensorFlow inside the command, never here. A command whose name is taken
+    (a built-in's or another plugin's) is reported and left out, as is a plugin that raises here.
     """

@@ -96,6 +96,15 @@ class GenerativeModel(keras.Model):
             cost = cost + ops.sum(self.losses)
         return cost
 
+    def replica_cost(self, terms: dict, global_rows, replicas: int):
+        """One replica's share of `_cost` for a global batch of `global_rows` images split across `replicas`:
+        its weighted terms summed over its own images, over global_rows (the shares sum to the batch's cost)."""
+        weighted = {name: self._weighted(term, value) for (name, value), term in zip(terms.items(), self.loss_terms)}
+        cost = ops.sum(_total(weighted)) / ops.cast(global_rows, "float32")
+        if self.losses:
+            cost = cost + ops.sum(self.losses) / replicas
+        return cost
+
     def _weighted(self, term: Loss, value):
         weight = float(term.weight)
         if term.warmup and self.warmup_steps > 0:
@@ -132,16 +141,26 @@ class GenerativeModel(keras.Model):
         """The mean of p(x|z) for each coding: pixel probabilities."""
         return call_part(self.decoder, z, self.condition_of(labels), False).mean()
 
-    def generate(self, n: int, seed: int | None = None, labels=None):
+    def generate(self, n: int, seed: int | keras.random.SeedGenerator | None = None, labels=None):
         """`n` new images: codings drawn from the prior, decoded to their mean (pixel probabilities).
 
-        A conditional model draws images of the given `labels` (one per image); without them,
-        of every class in turn (0, 1, ..., classes - 1, 0, ...).
+        `seed` is an int (the same int, the same images), a SeedGenerator to draw from, or None (the
+        model's own generator). A conditional model draws images of the given `labels` (one per
+        image); without them, of every class in turn (0, 1, ..., classes - 1, 0, ...).
         """
         if self.conditional and labels is None:
             labels = ops.arange(n) % self.classes
-        z = self.prior.sample(n, seed=keras.random.SeedGenerator(seed) if seed is not None else self.seed_generator)
-        return self.decode(z, labels)
+        if seed is None:
+            seed = self.seed_generator
+        elif not isinstance(seed, keras.random.SeedGenerator):
+            seed = keras.random.SeedGenerator(seed)
+        return self.decode(self.prior.sample(n, seed=seed), labels)
+
+    @property
+    def coding_dim(self) -> int:
+        """The width of the codings `encode` gives and `decode` takes: the prior's latent_dim, or the encoder's
+        when it is wider (a hierarchical model's codings join its layers, as hvae's [z1, z2])."""
+        return int(getattr(self.encoder, "latent_dim", 0) or self.prior.latent_dim)
 
     def build_for(self, input_dim: int) -> None:
         """Create every weight by running one tiny batch through the model."""

@@ -39,17 +39,28 @@ def save_image_grid(
     images in their colours. Images with another number of channels show their first channel in grey."""
     from matplotlib import image as mpimg
 
-    grid = image_grid(images, image_shape, columns)
-    grid = np.repeat(np.repeat(grid, SCALE, axis=0), SCALE, axis=1)
+    picture = grid_picture(images, image_shape, columns, pixels=pixels)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(path) as partial:
-        if grid.shape[-1] == 3:
-            mpimg.imsave(partial, grid, format="png")
-        else:
-            ink = pixels == BINARY
-            mpimg.imsave(partial, grid[..., 0], cmap="binary" if ink else "gray", vmin=0.0, vmax=1.0, format="png")
+        mpimg.imsave(partial, picture, format="png")
     return path
+
+
+def grid_picture(
+    images: np.ndarray, image_shape: tuple[int, ...], columns: int = GRID_COLUMNS, *, pixels: str = BINARY, scale: int = SCALE
+) -> np.ndarray:
+    """The picture that `save_image_grid` saves, as an (height, width, 4) RGBA uint8 array (for trackers such as
+    TensorBoard's): the images tiled by `image_grid`, `scale` x enlarged, coloured as `save_image_grid` says."""
+    from matplotlib.cm import ScalarMappable
+
+    grid = image_grid(images, image_shape, columns)
+    grid = np.repeat(np.repeat(grid, scale, axis=0), scale, axis=1)
+    if grid.shape[-1] == 3:
+        return ScalarMappable().to_rgba(grid, bytes=True)
+    colours = ScalarMappable(cmap="binary" if pixels == BINARY else "gray")  # binary: 1 is ink, dark on white
+    colours.set_clim(0.0, 1.0)
+    return colours.to_rgba(grid[..., 0], bytes=True)
 
 
 def paired_rows(top: np.ndarray, bottom: np.ndarray, columns: int = GRID_COLUMNS) -> np.ndarray:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import functools
 import os
 from collections.abc import Iterable
@@ -42,10 +43,13 @@ def build_registry(
     """Load the plugins and collect what they register. Broken plugins are reported and skipped.
 
     `extra_plugins` are modules or objects with hook implementations registered after the entry
-    points; tests use it to add fake plugins without installing a package. In strict mode (`strict`,
-    by default from GENMODELS_STRICT_PLUGINS) the first problem raises a PluginError naming the plugin.
+    points; tests use it to add fake plugins without installing a package. Besides broken plugins,
+    a hook implementation whose name is no hook (a misspelling such as `register_model`) and a hook
+    function left without `@hookimpl` are reported. In strict mode (`strict`, by default from
+    GENMODELS_STRICT_PLUGINS) the problems raise one PluginError that names every one of them.
     """
     registry = Registry(strict=strict_mode() if strict is None else strict)
+    registry.problems.collecting = True
     manager = pluggy.PluginManager(ENTRY_POINT_GROUP)
     manager.add_hookspecs(hookspecs)
     packages: dict[str, str] = {}
@@ -64,6 +68,7 @@ def build_registry(
     for hook, catalog in (
         (manager.hook.register_models, registry.models),
         (manager.hook.register_datasets, registry.datasets),
+        (manager.hook.register_trackers, registry.trackers),
     ):
         for impl in hook.get_hookimpls():
             name = impl.plugin_name
@@ -77,7 +82,33 @@ def build_registry(
                 continue
             for spec in pending:
                 catalog.add(spec, plugin=name, package=packages[name], report=registry.problems)
+    registry.command_hooks = [
+        (impl.plugin_name, packages[impl.plugin_name], impl.function) for impl in manager.hook.register_commands.get_hookimpls()
+    ]
+    _check_hook_names(manager, packages, registry.problems)
+    registry.problems.collecting = False
+    registry.problems.raise_if_strict()
     return registry
+
+
+def _check_hook_names(manager: pluggy.PluginManager, packages: dict[str, str], report) -> None:
+    """Report hook implementations that match no hook (pluggy would ignore them) and hook functions
+    that a plugin defines without marking them with @hookimpl (never called)."""
+    callers = vars(manager.hook)
+    known = sorted(name for name, caller in callers.items() if caller.has_spec())
+    for name, caller in sorted(callers.items()):
+        if caller.has_spec():
+            continue
+        for impl in caller.get_hookimpls():
+            close = difflib.get_close_matches(name, known, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            report(f"plugin {impl.plugin_name!r}{_from(packages.get(impl.plugin_name, ''))} implements {name!r}, which is not a "
+                   f"genmodels hook{hint}, so it is never called; the hooks are {', '.join(known)}")
+    for plugin_name, plugin in manager.list_name_plugin():
+        for hook in known:
+            if callable(getattr(plugin, hook, None)) and manager.parse_hookimpl_opts(plugin, hook) is None:
+                report(f"plugin {plugin_name!r}{_from(packages.get(plugin_name, ''))} defines {hook} without @hookimpl, "
+                       "so it is never called; mark it with @genmodels.hookimpl")
 
 
 def get_registry() -> Registry:

@@ -34,7 +34,7 @@ from genmodels.data import sha256_of
 from genmodels.errors import ConfigError, DuplicateNameError, GenmodelsError, RunError, TrainingError, UnknownNameError
 from genmodels.pixels import BINARY, PIXELS
 from genmodels.registry import Registry
-from genmodels.specs import NAME_PATTERN, ModelSpec
+from genmodels.specs import QUALIFIED_NAME_PATTERN, ModelSpec
 
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.weights.h5"
@@ -53,8 +53,8 @@ STALE_FILES = (SAMPLES_FILE, CURVES_FILE, "evaluation-*.json")
 
 
 def default_run_dir(model: str) -> Path:
-    """Where `genmodels train MODEL` writes unless told otherwise: runs/MODEL."""
-    return RUNS_ROOT / model
+    """Where `genmodels train MODEL` writes unless told otherwise: runs/MODEL (runs/PACKAGE--NAME for PACKAGE:NAME)."""
+    return RUNS_ROOT / model.replace(":", "--")
 
 
 @dataclass
@@ -99,7 +99,7 @@ class RunConfig:
         version = data.get("format", FORMAT_VERSION)
         if not _is_int(version) or version != FORMAT_VERSION:
             raise RunError(f"{path} has format {version!r}; this genmodels reads format {FORMAT_VERSION}.")
-        if not isinstance(data["model"], str) or not NAME_PATTERN.match(data["model"]):
+        if not isinstance(data["model"], str) or not QUALIFIED_NAME_PATTERN.match(data["model"]):
             raise refuse(f"'model' must be a model name, found {data['model']!r}")
         for name in ("model_config", "train", "dataset", "versions"):
             if name in data and not isinstance(data[name], dict):

@@ -1,4 +1,4 @@
-"""What plugins register: a model spec and a dataset spec. Neither imports TensorFlow."""
+"""What plugins register: model, dataset and tracker specs. None of them imports TensorFlow."""
 
 from __future__ import annotations
 
@@ -13,8 +13,11 @@ from genmodels.config import ModelConfig, TrainConfig
 if TYPE_CHECKING:
     from genmodels.data import Dataset
     from genmodels.model import GenerativeModel
+    from genmodels.tracking import Tracker
 
 NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
+# a name as a user may give it: NAME, or PROVIDER:NAME for one that more than one plugin registers
+QUALIFIED_NAME_PATTERN = re.compile(r"^(?:[A-Za-z0-9][A-Za-z0-9._-]*:)?[a-z0-9][a-z0-9._-]*$")
 
 
 @dataclass(frozen=True)
@@ -41,5 +44,22 @@ class DatasetSpec:
     name: str
     description: str
     load: Callable[[Path], Dataset]
+    plugin: str = ""
+    package: str = ""
+
+
+@dataclass(frozen=True)
+class TrackerSpec:
+    """A named tracker, which receives training events (`genmodels.tracking.Tracker`): `create()` returns a new
+    Tracker for one training, named in its `track` option.
+
+    `create` is called when training starts, before anything is written to the run directory: raise a
+    `genmodels.errors.ConfigError` there when an optional dependency is missing. Import heavy packages
+    inside `create` or the tracker's methods, so that `genmodels list` stays instant.
+    """
+
+    name: str
+    description: str
+    create: Callable[[], Tracker]
     plugin: str = ""
     package: str = ""

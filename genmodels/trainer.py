@@ -8,6 +8,8 @@ import math
 import sys
 import time
 from collections.abc import Iterator
+import contextlib
+import dataclasses
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,8 +21,9 @@ import tensorflow as tf
 
 from genmodels.config import ModelConfig, TrainConfig
 from genmodels.data import HOLD_OUT_SEED, Dataset
+from genmodels.distributed import DistributedLoop, Distribution, window
 from genmodels.distributions import philox_seed
-from genmodels.errors import TrainingError
+from genmodels.errors import ConfigError, TrainingError
 from genmodels.latent import EVAL_BATCH_SIZE, encode
 from genmodels.loops import StepLoop, first_non_finite
 from genmodels.model import GenerativeModel, check_labels
@@ -41,6 +44,7 @@ from genmodels.runs import (
     write_metrics,
 )
 from genmodels.specs import ModelSpec
+from genmodels.tracking import Trackers
 from genmodels.weights import load_weights
 
 SAMPLE_GRID_SIZE = 60
@@ -65,6 +69,7 @@ class TrainResult:
     run_dir: Path
     history: list[dict[str, Any]]
     kept_epoch: int  # the epoch whose weights the run keeps: the last, or the best on validation
+    wrote: bool = True  # False on a distributed training's workers other than the chief, which write nothing
 
     @property
     def final(self) -> dict[str, Any]:
@@ -85,10 +90,14 @@ class _Epochs:
     The first NaN or infinite loss stops training with a TrainingError naming the epoch, the step
     and the loss terms, before anything of that epoch is saved: the last complete epoch stays as it was.
     With `early_stopping` N, training ends once N epochs have passed without a better validation loss.
+    Each epoch's record goes to the `trackers` once its checkpoint is saved.
     """
 
-    def __init__(self, model: GenerativeModel, config: TrainConfig, dataset: Dataset, labels, run_dir: Path, history, run_config: RunConfig, verbose):
+    def __init__(self, model: GenerativeModel, config: TrainConfig, dataset: Dataset, labels, run_dir: Path, history, run_config: RunConfig, verbose,
+                 trackers: Trackers | None = None, distribution: Distribution | None = None):
         self.model = model
+        self.writes = distribution is None or distribution.chief  # only the chief of a distributed training writes the run
+        self.trackers = trackers or Trackers()
         self.config = config
         self.run_dir = run_dir
         self.history = history
@@ -101,8 +110,13 @@ class _Epochs:
         draw = _pixel_draws(model.seed_generator) if config.dynamic_binarize else None
         train_labels, valid_labels = labels  # from labels_for: (None, None) for an unconditional model
         loops = dict(jit_compile=jit, scale=dataset.scale)
-        self.train_loop = StepLoop(model.train_step, self.names, dataset.train, transform=draw, labels=train_labels, **loops)
-        self.valid_loop = StepLoop(model.test_step, self.names, dataset.valid, labels=valid_labels, **loops)
+        if distribution is None:
+            self.train_loop = StepLoop(model.train_step, self.names, dataset.train, transform=draw, labels=train_labels, **loops)
+            self.valid_loop = StepLoop(model.test_step, self.names, dataset.valid, labels=valid_labels, **loops)
+        else:
+            loops.update(strategy=distribution.strategy, model=model, metric_names=self.names, cluster=distribution.cluster)
+            self.train_loop = DistributedLoop(images=dataset.train, training=True, transform=draw, labels=train_labels, **loops)
+            self.valid_loop = DistributedLoop(images=dataset.valid, training=False, labels=valid_labels, **loops)
         self.train_size = len(dataset.train)
         # a fixed shuffle: held-out sets may be sorted by class, which would skew any batch-level term
         self.valid_order = np.random.default_rng(0).permutation(len(dataset.valid))
@@ -137,7 +151,9 @@ class _Epochs:
             "valid": valid,
         }
         self.history.append(record)
-        save_checkpoint(self.model, self.run_dir, self.history, self.run_config, keep_best=self.config.keep == "best")
+        if self.writes:
+            save_checkpoint(self.model, self.run_dir, self.history, self.run_config, keep_best=self.config.keep == "best")
+        self.trackers.epoch_end(epoch, record, self.model)
 
     def _pass(self, loop: StepLoop, order, batch_size: int, epoch: int, bar) -> dict[str, float]:
         """One pass of `loop` over `order`; the metrics' means over the pass (checked finite)."""
@@ -177,7 +193,7 @@ def _pixel_draws(seed_generator):
     generator, whose state is checkpointed, so a resumed run draws what the uninterrupted one would."""
 
     def draw(batch):
-        uniform = tf.random.stateless_uniform(tf.shape(batch), seed=philox_seed(seed_generator), alg="philox")
+        uniform = window(lambda whole: tf.random.stateless_uniform(whole, seed=philox_seed(seed_generator), alg="philox"), tf.shape(batch))
         return tf.cast(uniform < batch, batch.dtype)
 
     return draw
@@ -201,6 +217,7 @@ def train(
     resume: bool = False,
     overwrite: bool = False,
     verbose: int | str = "auto",
+    strategy: tf.distribute.Strategy | None = None,
 ) -> TrainResult:
     """Train `spec`'s model on `dataset` with Adam, monitored on its validation split, and write the run directory.
 
@@ -209,24 +226,39 @@ def train(
     every epoch, so an interrupted run loses at most the epoch in progress; `resume=True` continues
     from the last complete epoch. One training at a time may write a run directory, and a fresh
     training refuses a directory that already holds a run unless `overwrite` (which removes it).
+
+    The trackers named in `train_config.track` are created first, before anything is written (an unknown
+    name or a tracker's missing optional dependency leaves no run behind); they receive the training's
+    events (`genmodels.tracking.Tracker`) and are closed at the end, also after an error.
+    With `train_config.distribute`, every worker of the cluster runs this with the same arguments
+    (`genmodels.distributed`); only the chief takes the lock, writes the run and calls the trackers.
+    `strategy` replaces the strategy `distribute` would choose (a MirroredStrategy over devices of your choice).
     """
     run_dir = Path(run_dir)
-    with run_lock(run_dir):
-        return _train(spec, model_config, train_config, dataset, run_dir, resume, overwrite, verbose)
+    if strategy is not None and not train_config.distribute:
+        raise ConfigError("a strategy is given, but the training recipe does not distribute: set distribute=True.")
+    distribution = (Distribution(strategy, None) if strategy is not None else Distribution.start()) if train_config.distribute else None
+    writes = distribution is None or distribution.chief
+    trackers = Trackers.create(train_config.track) if writes else Trackers()
+    with trackers, (run_lock(run_dir) if writes else contextlib.nullcontext()):
+        return _train(spec, model_config, train_config, dataset, run_dir, resume, overwrite, verbose, trackers, distribution)
 
 
-def _train(spec, model_config, train_config, dataset, run_dir: Path, resume: bool, overwrite: bool, verbose) -> TrainResult:
+def _train(spec, model_config, train_config, dataset, run_dir: Path, resume: bool, overwrite: bool, verbose, trackers: Trackers,
+           distribution: Distribution | None = None) -> TrainResult:
     dataset = dataset.with_validation(train_config.validation_fraction, seed=HOLD_OUT_SEED)
     pixels = BINARY if train_config.dynamic_binarize else dataset.pixels  # what the steps see
     model_config = model_config.fitted_to(dataset.image_shape, pixels, dataset.name)
     history: list[dict[str, Any]] = []
     keras.utils.set_random_seed(train_config.seed)
-    with dtype_policy(train_config.precision):
-        model = spec.build(model_config)
-    model.build_for(model_config.input_dim)
+    writes = distribution is None or distribution.chief
+    with distribution.strategy.scope() if distribution else contextlib.nullcontext():
+        with dtype_policy(train_config.precision):
+            model = spec.build(model_config)
+        model.build_for(model_config.input_dim)
+        model.compile(optimizer=keras.optimizers.Adam(train_config.learning_rate))
+        model.optimizer.build(model.trainable_variables)
     labels = labels_for(model, dataset)  # a conditional model's labels are checked before anything is written
-    model.compile(optimizer=keras.optimizers.Adam(train_config.learning_rate))
-    model.optimizer.build(model.trainable_variables)
     run_config = RunConfig(
         model=spec.name,
         model_config=model_config.to_dict(),
@@ -240,14 +272,21 @@ def _train(spec, model_config, train_config, dataset, run_dir: Path, resume: boo
             "test_size": len(dataset.test),
         },
     )
+    if distribution is not None:  # every worker must run the same training, or the collectives would never meet
+        distribution.check_same(dataclasses.asdict(run_config), resume)
     if resume:  # the run's files change only with its next checkpoint, all together
         history = restore_checkpoint(model, run_dir)
-    else:
+    elif writes:
         start_fresh(run_dir, overwrite)
         write_config(run_dir, run_config)
         write_metrics(run_dir, history)
     verbose = (1 if sys.stdout.isatty() else 2) if verbose == "auto" else verbose
-    _Epochs(model, train_config, dataset, labels, run_dir, history, run_config, verbose).run()
+    verbose = verbose if writes else 0
+    trackers.start(run_dir, run_config, history)
+    _Epochs(model, train_config, dataset, labels, run_dir, history, run_config, verbose, trackers, distribution).run()
+    if not writes:  # the chief saves the run; the other workers are done
+        return TrainResult(model=model, run_dir=run_dir, history=history,
+                           kept_epoch=best_epoch(history) if train_config.keep == "best" else len(history), wrote=False)
     model.prior.adapt(encode(model, dataset.train, labels[0], scale=dataset.scale))
     save_checkpoint(model, run_dir, history, run_config, keep_best=train_config.keep == "best")
     kept = len(history)
@@ -259,4 +298,5 @@ def _train(spec, model_config, train_config, dataset, run_dir: Path, resume: boo
     images = np.asarray(model.generate(SAMPLE_GRID_SIZE, seed=train_config.seed))
     save_image_grid(images, run_dir / SAMPLES_FILE, dataset.image_shape, pixels=pixels)
     save_training_curves(history, run_dir / CURVES_FILE, kept=kept)
+    trackers.finish(history, kept)
     return TrainResult(model=model, run_dir=run_dir, history=history, kept_epoch=kept)

@@ -123,7 +123,7 @@ def test_bad_input_raises_the_named_errors_the_cli_prints(twin_runs, tmp_path):
     before = snapshot(cli_dir)
     with pytest.raises(RunError):
         genmodels.train("vae", dataset=run.train_config.dataset, run_dir=cli_dir)  # never overwritten without force
-    with pytest.raises(ConfigError, match="only epochs"):
+    with pytest.raises(ConfigError, match="only epochs and track may change"):
         genmodels.train("vae", run_dir=cli_dir, resume=True, learning_rate=0.1)
     assert snapshot(cli_dir) == before
     assert not (tmp_path / "never").exists()
@@ -132,9 +132,10 @@ def test_bad_input_raises_the_named_errors_the_cli_prints(twin_runs, tmp_path):
 def test_resume_continues_a_run_for_more_epochs(tiny_npz, tmp_path):
     first = genmodels.train("vae", dataset=str(tiny_npz), epochs=1, hidden=(16,), latent_dim=2, run_dir=tmp_path / "run", verbose=0)
     assert first.epoch == 1
-    resumed = genmodels.train("vae", run_dir=tmp_path / "run", resume=True, epochs=3, verbose=0)
+    resumed = genmodels.train("vae", run_dir=tmp_path / "run", resume=True, epochs=3, track=("tensorboard",), verbose=0)
     assert resumed.epoch == 3 and [record["epoch"] for record in resumed.history] == [1, 2, 3]
     assert resumed.history[0] == first.history[0]
+    assert any((tmp_path / "run" / "tensorboard" / "train").iterdir())  # trackers may be added on resume
 
 
 def test_a_deterministic_encoder_has_no_likelihood(tiny_npz, tmp_path):
@@ -165,3 +166,13 @@ def test_the_registry_lists_every_model_and_dataset():
 
     assert [spec.name for spec in genmodels.models()] == sorted(spec.name for spec in get_registry().models)
     assert {"binarized-mnist", "cifar10", "fashion-mnist"} <= {spec.name for spec in genmodels.datasets()}
+
+
+def test_a_hierarchical_models_codings_join_its_layers_and_decode_back(tmp_path):
+    rng = np.random.default_rng(0)
+    images = (rng.random((200, 8, 8)) < 0.3).astype(np.uint8)
+    run = genmodels.train("hvae", dataset=genmodels.Dataset("dots", train=images[:150], test=images[150:]), epochs=1, hidden=(16,),
+                          latent_dim=2, top_dim=3, components=2, kl_warmup=0, run_dir=tmp_path / "hvae", verbose=0)
+    codings = run.encode(images[:5])
+    assert run.latent_dim == 5 and codings.shape == (5, 5)  # [z1, z2]
+    np.testing.assert_allclose(run.decode(codings), run.reconstruct(images[:5]), atol=1e-6)

@@ -119,7 +119,7 @@ def test_every_count_option_refuses_zero_negative_and_non_integer_values(tmp_pat
         (["sample", "vae", "--seed", str(2**40)], "Invalid value for '--seed'"),
         (["train", "vae", "-o", "activation=os.system"], "activation must be the plain name of a Keras activation (such as elu)"),
         (["train", "vae", "--resume", "--force"], "--resume continues the run in RUN_DIR and --force replaces it"),
-        (["train", "vae", "--resume", "--binarize"], "only --epochs may change (received --binarize)"),
+        (["train", "vae", "--resume", "--binarize"], "only --epochs and --track may change (received --binarize)"),
         (["train"], "Missing argument 'MODEL'"),
         (["sample", "vea"], "Unknown model 'vea'. Did you mean 'vae'?"),
         (["compare"], "Missing argument 'RUN_DIR'"),

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 import genmodels
-from genmodels import DatasetSpec, ModelSpec, hookimpl
+from genmodels import DatasetSpec, ModelSpec, Tracker, TrackerSpec, hookimpl
 from genmodels.errors import ConfigError, DuplicateNameError, PluginError, UnknownNameError
 from genmodels.plugins import build_registry, strict_mode
 from genmodels.registry import PluginWarning
@@ -60,15 +60,61 @@ def test_a_plugin_registers_models_and_datasets():
     assert registry.problems == []
 
 
-def test_two_plugins_registering_one_name_make_it_an_error_naming_both():
+def test_a_plugin_registers_trackers_beside_the_builtin_tensorboard_tracker():
+    module = types.ModuleType("csv-tracker")
+
+    @hookimpl
+    def register_trackers(register):
+        register(TrackerSpec("csv", "loss terms as CSV lines", create=Tracker))
+        register(ModelSpec("misfiled", "a model given to the tracker hook", build=lambda c: None))
+
+    module.register_trackers = register_trackers
+    with pytest.warns(PluginWarning, match="plugin 'csv-tracker' registered .*'misfiled'.* as a tracker; expected a TrackerSpec"):
+        registry = build_registry([module])
+    assert registry.tracker("csv").plugin == "csv-tracker" and isinstance(registry.tracker("csv").create(), Tracker)
+    assert registry.tracker("tensorboard").package == "genmodels"
+    assert "misfiled" not in registry.models
+    with pytest.raises(UnknownNameError, match="Unknown tracker 'tensorbord'. Did you mean 'tensorboard'\\?"):
+        registry.tracker("tensorbord")
+
+
+def test_a_name_two_third_parties_claim_is_ambiguous_but_each_stays_reachable_by_its_qualified_name():
     with pytest.warns(PluginWarning, match="'alpha'.*'beta'"):
         registry = build_registry(
             [fake_plugin("alpha", models=["twin", "solo"]), fake_plugin("beta", models=["twin"])], entry_points=False
         )
-    with pytest.raises(DuplicateNameError, match="model 'twin' is registered by more than one plugin: 'alpha' and 'beta'"):
+    with pytest.raises(DuplicateNameError, match="model 'twin' is registered by more than one plugin: 'alpha' and 'beta'.*alpha:twin, beta:twin"):
         registry.model("twin")
+    assert registry.model("alpha:twin").plugin == "alpha" and registry.model("beta:twin").plugin == "beta"
+    assert registry.model("beta:twin").name == "beta:twin"  # what a run of it records, so that it loads again
     assert registry.model("solo").plugin == "alpha"  # the rest still works
-    assert "twin" not in [spec.name for spec in registry.models]
+    assert {"alpha:twin", "beta:twin", "solo"} == {spec.name for spec in registry.models}  # `genmodels list` shows both
+    assert registry.models.conflicts == {"twin": ["alpha:twin", "beta:twin"]}
+    with pytest.raises(UnknownNameError):
+        registry.model("gamma:twin")
+
+
+def test_a_package_cannot_knock_out_a_built_in_model(tmp_path, monkeypatch):
+    install_fake_distribution(
+        tmp_path, "genmodels-rival", {"rival": "genmodels_rival"},
+        "from genmodels import ModelSpec, hookimpl\n\n@hookimpl\ndef register_models(register):\n"
+        "    register(ModelSpec('vae', 'a rival vae', build=lambda config: None))\n",
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.warns(PluginWarning, match="model 'vae' is registered by more than one plugin.*'vae' is the built-in one; the other is genmodels-rival:vae"):
+        registry = build_registry()
+    assert registry.model("vae").package == "genmodels"
+    assert registry.model("genmodels-rival:vae").description == "a rival vae"
+    assert registry.model("genmodels:vae").package == "genmodels"
+    listed = {spec.name: spec.package for spec in registry.models}
+    assert listed["vae"] == "genmodels" and listed["genmodels-rival:vae"] == "genmodels-rival"
+    sys.modules.pop("genmodels_rival", None)
+
+
+def test_a_plugin_registering_one_name_twice_keeps_the_first():
+    with pytest.warns(PluginWarning, match="registered the model 'echo' twice"):
+        registry = build_registry([fake_plugin("stutter", models=["echo", ModelSpec("echo", "again", build=lambda c: None)])], entry_points=False)
+    assert registry.model("echo").description == "echo model"
 
 
 def test_a_plugin_raising_in_its_hook_is_reported_and_the_others_still_work():
@@ -159,12 +205,51 @@ def test_the_allowlist_keeps_third_party_plugins_out_but_never_the_builtins(tmp_
         (lambda: [_registers("vae")], "plugin 'sloppy' registered 'vae' as a model; expected a ModelSpec"),
         (lambda: [fake_plugin("shouty", models=["My Model"])], "plugin 'shouty' registered the model name 'My Model'"),
         (lambda: [fake_plugin("alpha", models=["twin"]), fake_plugin("beta", models=["twin"])], "'twin' is registered by more than one plugin: 'alpha' and 'beta'"),
+        (lambda: [misspelled_hook()], "plugin 'typo' implements 'register_model', which is not a genmodels hook (did you mean 'register_models'?)"),
+        (lambda: [unmarked_hook()], "plugin 'forgetful' defines register_models without @hookimpl"),
     ],
-    ids=["hook-raises", "dataset-hook-raises", "not-a-spec", "bad-name", "duplicate"],
+    ids=["hook-raises", "dataset-hook-raises", "not-a-spec", "bad-name", "duplicate", "misspelled-hook", "unmarked-hook"],
 )
 def test_strict_mode_makes_every_plugin_warning_an_error_naming_the_plugin(plugins, words):
     with pytest.raises(PluginError, match=re.escape(words) + ".*\\(strict plugin mode\\)"):
         build_registry(plugins(), entry_points=False, strict=True)
+
+
+def misspelled_hook():
+    module = types.ModuleType("typo")
+
+    @hookimpl
+    def register_model(register):
+        register(ModelSpec("never", "never registered", build=lambda c: None))
+
+    module.register_model = register_model
+    return module
+
+
+def unmarked_hook():
+    module = types.ModuleType("forgetful")
+    module.register_models = lambda register: register(ModelSpec("never", "never registered", build=lambda c: None))
+    return module
+
+
+def test_a_misspelled_or_unmarked_hook_is_reported_not_ignored():
+    with pytest.warns(PluginWarning) as caught:
+        registry = build_registry([misspelled_hook(), unmarked_hook()], entry_points=False)
+    messages = [str(warning.message) for warning in caught]
+    assert any("'register_model', which is not a genmodels hook (did you mean 'register_models'?)" in m for m in messages)
+    assert any("'forgetful' defines register_models without @hookimpl" in m for m in messages)
+    assert "never" not in registry.models and len(registry.problems) == 2
+
+
+def test_strict_mode_reports_every_problem_at_once():
+    plugins = [fake_plugin("broken", models=["lost"], fail_in="register_models"), _registers("vae"), misspelled_hook()]
+    with pytest.raises(PluginError) as error:
+        build_registry(plugins, entry_points=False, strict=True)
+    message = str(error.value)
+    assert message.startswith("3 plugin problems (strict plugin mode)")
+    for words in ("plugin 'broken' failed in register_models", "plugin 'sloppy' registered 'vae'", "implements 'register_model'"):
+        assert words in message
+    assert "\n" not in message  # one line on the command line
 
 
 def test_strict_mode_refuses_a_plugin_whose_import_fails_and_comes_from_the_environment(tmp_path, monkeypatch):
@@ -198,3 +283,43 @@ def install_fake_distribution(folder, name: str, entry_points: dict[str, str], s
     lines = "\n".join(f"{ep} = {target}" for ep, target in entry_points.items())
     (info / "entry_points.txt").write_text(f"[genmodels]\n{lines}\n")
     sys.modules.pop(module, None)
+
+
+RIVAL_VAE = textwrap.dedent(
+    """
+    from genmodels import MLPConfig, ModelSpec, hookimpl
+
+
+    def build(config):
+        from genmodels.components import mlp_vae
+
+        return mlp_vae(config)
+
+
+    @hookimpl
+    def register_models(register):
+        register(ModelSpec("vae", "a third party's vae", build=build, config=MLPConfig))
+    """
+)
+
+
+def test_a_model_reached_by_its_qualified_name_trains_and_loads_under_that_name(tmp_path, tiny_npz):
+    import json
+    import os
+    import subprocess
+
+    install_fake_distribution(tmp_path, "genmodels-rival", {"rival": "genmodels_rival"}, RIVAL_VAE)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")])}
+
+    def genmodels_cli(*args):
+        return subprocess.run([sys.executable, "-m", "genmodels.cli", *map(str, args)], capture_output=True, text=True, timeout=300, env=env)
+
+    run_dir = tmp_path / "rival-run"
+    trained = genmodels_cli("train", "genmodels-rival:vae", "--dataset", tiny_npz, "--epochs", 1, "-o", "hidden=16", "--run-dir", run_dir)
+    assert trained.returncode == 0, trained.stderr
+    assert "model 'vae' is registered by more than one plugin" in trained.stderr  # the conflict is said, not hidden
+    assert json.loads((run_dir / "config.json").read_text())["model"] == "genmodels-rival:vae"
+    sampled = genmodels_cli("sample", "genmodels-rival:vae", "--run-dir", run_dir, "-n", 4)
+    assert sampled.returncode == 0, sampled.stderr
+    wrong = genmodels_cli("sample", "vae", "--run-dir", run_dir)
+    assert wrong.returncode == 1 and "holds a 'genmodels-rival:vae' model, not 'vae'" in wrong.stderr

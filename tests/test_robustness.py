@@ -169,6 +169,6 @@ def test_resume_refuses_new_settings_and_runs_without_a_checkpoint(tmp_path):
     from test_cli import run_cli
 
     changed = run_cli("train", "vae", "--resume", "--batch-size", "10", "--run-dir", str(tmp_path))
-    assert changed.returncode == 1 and "only --epochs may change (received --batch-size)" in changed.stderr
+    assert changed.returncode == 1 and "only --epochs and --track may change (received --batch-size)" in changed.stderr
     absent = run_cli("train", "vae", "--resume", "--run-dir", str(tmp_path))
     assert absent.returncode == 1 and "No trained model in" in absent.stderr

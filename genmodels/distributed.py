@@ -1,0 +1,239 @@
+"""Data-parallel training on tf.distribute (`genmodels train MODEL --distribute`, docs/distributed.md).
+
+MultiWorkerMirroredStrategy when TF_CONFIG names several tasks (processes, on one machine or many),
+MirroredStrategy over this machine's GPUs otherwise. Every replica holds the whole dataset and
+takes its share of each global batch of the same seeded epoch order; its forward and backward pass
+is compiled (XLA where the single-process path uses it), and the gradients are all-reduced and
+Adam applied once per step outside the compiled part, since XLA cannot compile collectives on a
+CPU. Random draws are of the whole global batch, each replica keeping the rows of its own images
+(`replica_rows`), so a run on N replicas draws exactly the numbers the one-process run draws for
+the same images and ends at its weights, up to the order of floating-point sums.
+"""
+
+from __future__ import annotations
+
+import genmodels.backend  # noqa: F401  (TensorFlow, imported quietly)
+
+import contextlib
+import hashlib
+import json
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import tensorflow as tf
+
+from genmodels.errors import ConfigError, TrainingError
+
+# Seconds a collective (an all-reduce) may wait for the other workers before it fails: a worker
+# that died or cannot be reached stops the others within about this time, with one line.
+COLLECTIVE_TIMEOUT_SECONDS = 60
+TF_CONFIG = "TF_CONFIG"
+
+
+@dataclass(frozen=True)
+class Cluster:
+    """What TF_CONFIG says about this process: every task's address, and which task this one is."""
+
+    tasks: tuple[tuple[str, int, str], ...]  # (type, index, address) of every task
+    task_type: str
+    task_index: int
+
+    @property
+    def size(self) -> int:
+        return len(self.tasks)
+
+    @property
+    def is_chief(self) -> bool:
+        """The task that writes the run directory: the `chief`, or worker 0 when there is none."""
+        has_chief = any(kind == "chief" for kind, _, _ in self.tasks)
+        return self.task_type == "chief" or (not has_chief and self.task_type == "worker" and self.task_index == 0)
+
+    def address_of(self, replica: int) -> str:
+        """The address of the task that holds global replica `replica` (one replica per task on CPUs)."""
+        ordered = sorted(self.tasks, key=lambda task: (task[0] != "chief", task[1]))
+        return f"{ordered[replica][0]} {ordered[replica][1]} ({ordered[replica][2]})" if replica < len(ordered) else f"replica {replica}"
+
+
+def cluster_from_environment() -> Cluster | None:
+    """The cluster TF_CONFIG describes, or None when it is unset; a ConfigError when it is malformed."""
+    text = os.environ.get(TF_CONFIG, "").strip()
+    if not text:
+        return None
+    try:
+        config = json.loads(text)
+        cluster, task = config["cluster"], config["task"]
+        tasks = tuple((kind, index, address) for kind in ("chief", "worker") for index, address in enumerate(cluster.get(kind, [])))
+        this = (str(task["type"]), int(task["index"]))
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise ConfigError(f"{TF_CONFIG} must be JSON with 'cluster' (lists of addresses) and 'task' (type and index): {exc}") from None
+    if this not in {(kind, index) for kind, index, _ in tasks}:
+        raise ConfigError(f"{TF_CONFIG}'s task {this[0]} {this[1]} is not in its cluster ({len(tasks)} tasks).")
+    return Cluster(tasks, *this)
+
+
+def make_strategy() -> tuple[tf.distribute.Strategy, Cluster | None]:
+    """The strategy `--distribute` trains under, and the cluster (None on one machine without TF_CONFIG)."""
+    cluster = cluster_from_environment()
+    if cluster is not None and cluster.size > 1:
+        options = tf.distribute.experimental.CommunicationOptions(timeout_seconds=COLLECTIVE_TIMEOUT_SECONDS)
+        return tf.distribute.MultiWorkerMirroredStrategy(communication_options=options), cluster
+    gpus = tf.config.list_logical_devices("GPU")
+    return tf.distribute.MirroredStrategy([device.name for device in gpus] or None), cluster
+
+
+@dataclass
+class Distribution:
+    """The strategy a `--distribute` training runs under, the cluster (None on one machine without
+    TF_CONFIG) and whether this process is the chief, the one that writes the run directory."""
+
+    strategy: tf.distribute.Strategy
+    cluster: Cluster | None
+
+    @classmethod
+    def start(cls) -> Distribution:
+        return cls(*make_strategy())
+
+    @property
+    def chief(self) -> bool:
+        return self.cluster is None or self.cluster.is_chief
+
+    @property
+    def replicas(self) -> int:
+        return self.strategy.num_replicas_in_sync
+
+    def check_same(self, *settings: object) -> None:
+        """A ConfigError on every worker unless all were started with the same `settings`."""
+        check_same_settings(self.strategy, settings_fingerprint(*settings), "settings (model, options, data or --resume)")
+
+
+# --- random draws of the global batch ------------------------------------------------------------
+
+_window: tuple | None = None
+
+
+@contextlib.contextmanager
+def replica_rows(global_rows, offset, rows) -> Iterator[None]:
+    """While active (as a replica's step is traced), random draws shaped like a batch are drawn for the
+    whole global batch of `global_rows` images and cut down to this replica's `rows` rows from `offset`
+    (`window`): the numbers a one-process run draws for the same images."""
+    global _window
+    previous, _window = _window, (global_rows, offset, rows)
+    try:
+        yield
+    finally:
+        _window = previous
+
+
+def window(draw: Callable, shape):
+    """`draw(shape)`, or within `replica_rows` this replica's rows of `draw` for the whole global batch.
+
+    `shape`'s first axis is k times the replica's rows (k stacked copies of the batch, as
+    `Distribution.repeat` makes them); the global draw has k times the global rows, laid out alike."""
+    if _window is None:
+        return draw(shape)
+    global_rows, offset, rows = _window
+    shape = tf.convert_to_tensor(shape, tf.int32) if not isinstance(shape, tf.Tensor) else tf.cast(shape, tf.int32)
+    copies = shape[0] // tf.maximum(rows, 1)
+    full = draw(tf.concat([[copies * global_rows], shape[1:]], axis=0))
+    stacked = tf.reshape(full, tf.concat([[copies, global_rows], shape[1:]], axis=0))
+    mine = stacked[:, offset : offset + rows]
+    return tf.reshape(mine, shape)
+
+
+# --- the loops -----------------------------------------------------------------------------------
+
+
+class DistributedLoop:
+    """`StepLoop`'s interface (genmodels.loops) under a strategy: `run(order, batch_size)` yields, step by
+    step, the running mean of every metric over the pass so far, as the model's metrics give it in one process.
+
+    Each step runs on every replica: replica r of n takes rows [r*B//n, (r+1)*B//n) of the global
+    batch of B row indices, computes its loss terms (and, training, the gradient of its share of the
+    global mean cost) in a compiled function, and the gradients are summed across replicas by the
+    optimizer's own all-reduce before Adam's update, once per step.
+    """
+
+    def __init__(self, strategy: tf.distribute.Strategy, model, metric_names: list[str], images: np.ndarray, *, training: bool,
+                 jit_compile: bool = True, transform: Callable | None = None, labels: np.ndarray | None = None, scale: float = 1.0,
+                 cluster: Cluster | None = None):
+        self.strategy = strategy
+        self.model = model
+        self.names = list(metric_names)
+        self.training = training
+        self.cluster = cluster
+        images = np.asarray(images)
+        self.images = tf.constant(images.reshape(len(images), -1))
+        self.labels = None if labels is None else tf.constant(np.asarray(labels, dtype=np.int32))
+        self.scale = float(scale)
+        self.transform = transform
+        self.terms = tf.function(self._terms, jit_compile=jit_compile, reduce_retracing=True)
+        self.step = tf.function(self._step, reduce_retracing=True)
+
+    def run(self, order, batch_size: int) -> Iterator[np.ndarray]:
+        order = np.asarray(order, dtype=np.int64)
+        sums, count = np.zeros(len(self.names)), 0
+        for start in range(0, len(order), batch_size):
+            rows = tf.constant(order[start : start + batch_size], tf.int32)
+            try:
+                step_sums = self.strategy.reduce("SUM", self.step(rows), axis=None).numpy()
+            except (tf.errors.UnavailableError, tf.errors.DeadlineExceededError, tf.errors.CancelledError,
+                    tf.errors.InternalError, tf.errors.AbortedError) as exc:
+                raise TrainingError(self._lost(exc)) from None
+            sums, count = sums + step_sums, count + len(rows)
+            yield (sums / count)[None, :].astype(np.float32)
+
+    def _lost(self, exc: Exception) -> str:
+        peers = "another worker" if self.cluster is None else "a worker of " + ", ".join(address for _, _, address in self.cluster.tasks)
+        reason = " ".join(str(exc).split())[:300]
+        return (f"{peers} stopped answering (no reply within {COLLECTIVE_TIMEOUT_SECONDS} s, or it failed): {type(exc).__name__}: {reason}. "
+                "The last complete epoch is saved; restart every worker with --resume.")
+
+    def _step(self, rows):
+        return self.strategy.run(self._replica, args=(rows,))
+
+    def _replica(self, global_rows):
+        context = tf.distribute.get_replica_context()
+        replica, replicas = context.replica_id_in_sync_group, context.num_replicas_in_sync
+        size = tf.shape(global_rows)[0]
+        start, stop = (replica * size) // replicas, ((replica + 1) * size) // replicas
+        rows = global_rows[start:stop]
+        batch = tf.gather(self.images, rows)
+        if batch.dtype != tf.float32:
+            batch = tf.cast(batch, tf.float32) * self.scale if self.scale != 1.0 else tf.cast(batch, tf.float32)
+        labels = None if self.labels is None else tf.gather(self.labels, rows)
+        sums, gradients = self.terms(batch, labels, size, start, stop - start)
+        if self.training:
+            self.model.optimizer.apply(gradients, self.model.trainable_variables)
+        return sums
+
+    def _terms(self, batch, labels, size, start, rows):
+        """Per-term sums over this replica's images and, training, the gradient of its share of the cost."""
+        model = self.model
+        with replica_rows(size, start, rows):
+            if self.transform is not None:
+                batch = self.transform(batch)
+            with tf.GradientTape() as tape:
+                terms = model.loss_terms_of(batch, labels, training=self.training)
+                cost = model.replica_cost(terms, size, tf.distribute.get_replica_context().num_replicas_in_sync)
+        total = tf.add_n([tf.reduce_sum(value) for value in terms.values()])
+        sums = tf.stack([total, *[tf.reduce_sum(value) for value in terms.values()]])
+        if not self.training:
+            return sums, []
+        return sums, tape.gradient(cost, model.trainable_variables)
+
+
+def settings_fingerprint(*parts: object) -> int:
+    """A 62-bit number that differs when any of `parts` (their JSON) differs: what the workers compare."""
+    text = json.dumps([part for part in parts], sort_keys=True, default=str)
+    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "big") >> 2
+
+
+def check_same_settings(strategy: tf.distribute.Strategy, fingerprint: int, what: str) -> None:
+    """Refuse to train unless every replica was started with the same settings (`fingerprint`)."""
+    value = tf.constant([fingerprint], tf.int64)
+    gathered = tf.function(lambda: strategy.gather(strategy.run(lambda: tf.identity(value)), axis=0), autograph=False)
+    every = gathered().numpy()
+    if len(set(every.tolist())) > 1:
+        raise ConfigError(f"the workers were started with different {what}: give every worker the same command and data.")
