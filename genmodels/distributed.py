@@ -18,6 +18,7 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -103,6 +104,14 @@ class Distribution:
     def replicas(self) -> int:
         return self.strategy.num_replicas_in_sync
 
+    @contextlib.contextmanager
+    def peers_watched(self) -> Iterator[None]:
+        """Turn the error of a collective whose peer died or cannot be reached into one TrainingError line."""
+        try:
+            yield
+        except LOST_PEER_ERRORS as exc:
+            raise TrainingError(lost_peer_message(exc, self.cluster)) from None
+
     def check_same(self, *settings: object) -> None:
         """A ConfigError on every worker unless all were started with the same `settings`."""
         check_same_settings(self.strategy, settings_fingerprint(*settings), "settings (model, options, data or --resume)")
@@ -176,19 +185,10 @@ class DistributedLoop:
         sums, count = np.zeros(len(self.names)), 0
         for start in range(0, len(order), batch_size):
             rows = tf.constant(order[start : start + batch_size], tf.int32)
-            try:
-                step_sums = self.strategy.reduce("SUM", self.step(rows), axis=None).numpy()
-            except (tf.errors.UnavailableError, tf.errors.DeadlineExceededError, tf.errors.CancelledError,
-                    tf.errors.InternalError, tf.errors.AbortedError) as exc:
-                raise TrainingError(self._lost(exc)) from None
+            step_sums = self.strategy.reduce("SUM", self.step(rows), axis=None).numpy()
             sums, count = sums + step_sums, count + len(rows)
             yield (sums / count)[None, :].astype(np.float32)
 
-    def _lost(self, exc: Exception) -> str:
-        peers = "another worker" if self.cluster is None else "a worker of " + ", ".join(address for _, _, address in self.cluster.tasks)
-        reason = " ".join(str(exc).split())[:300]
-        return (f"{peers} stopped answering (no reply within {COLLECTIVE_TIMEOUT_SECONDS} s, or it failed): {type(exc).__name__}: {reason}. "
-                "The last complete epoch is saved; restart every worker with --resume.")
 
     def _step(self, rows):
         return self.strategy.run(self._replica, args=(rows,))
@@ -222,6 +222,29 @@ class DistributedLoop:
         if not self.training:
             return sums, []
         return sums, tape.gradient(cost, model.trainable_variables)
+
+
+# what a collective raises when another worker died, cannot be reached or did not answer in time
+LOST_PEER_ERRORS = (tf.errors.UnavailableError, tf.errors.DeadlineExceededError, tf.errors.CancelledError, tf.errors.AbortedError,
+                    tf.errors.InternalError)
+TASK = re.compile(r"/job:(\w+)/replica:\d+/task:(\d+)")
+
+
+def lost_peer_message(exc: Exception, cluster: Cluster | None) -> str:
+    """One line naming the worker that failed (the remote target the error names), and what to do."""
+    text = str(exc)
+    remote = re.search(r"remote target " + TASK.pattern, text)
+    who = "another worker"
+    if remote and cluster is not None:
+        kind, index = remote.group(1), int(remote.group(2))
+        address = next((address for task_kind, task_index, address in cluster.tasks if (task_kind, task_index) == (kind, index)), "?")
+        who = f"{kind} {index} ({address})"
+    elif remote:
+        who = f"{remote.group(1)} {remote.group(2)}"
+    reason = next((line.strip() for line in text.splitlines() if "aborted by" in line or "deadline" in line.lower()), type(exc).__name__)
+    reason = re.sub(r"\{\{function_node [^}]*\}\}\s*", "", reason)
+    return (f"{who} stopped answering ({reason}; a collective waits at most {COLLECTIVE_TIMEOUT_SECONDS} s). "
+            "The last complete epoch is saved: restart every worker with --resume.")
 
 
 def settings_fingerprint(*parts: object) -> int:

@@ -157,8 +157,9 @@ class _Epochs:
 
     def _pass(self, loop: StepLoop, order, batch_size: int, epoch: int, bar) -> dict[str, float]:
         """One pass of `loop` over `order`; the metrics' means over the pass (checked finite)."""
-        for metric in self.model.metrics:
-            metric.reset_state()
+        if isinstance(loop, StepLoop):  # a DistributedLoop keeps its own sums
+            for metric in self.model.metrics:
+                metric.reset_state()
         done = 0
         for logs in loop.run(order, batch_size):
             bad = first_non_finite(logs)
@@ -283,7 +284,8 @@ def _train(spec, model_config, train_config, dataset, run_dir: Path, resume: boo
     verbose = (1 if sys.stdout.isatty() else 2) if verbose == "auto" else verbose
     verbose = verbose if writes else 0
     trackers.start(run_dir, run_config, history)
-    _Epochs(model, train_config, dataset, labels, run_dir, history, run_config, verbose, trackers, distribution).run()
+    with distribution.peers_watched() if distribution else contextlib.nullcontext():
+        _Epochs(model, train_config, dataset, labels, run_dir, history, run_config, verbose, trackers, distribution).run()
     if not writes:  # the chief saves the run; the other workers are done
         return TrainResult(model=model, run_dir=run_dir, history=history,
                            kept_epoch=best_epoch(history) if train_config.keep == "best" else len(history), wrote=False)

@@ -148,3 +148,40 @@ def test_a_strategy_without_distribute_is_refused(tiny_npz, tmp_path):
     spec = get_registry().model("vae")
     with pytest.raises(ConfigError, match="distribute=True"):
         train(spec, spec.config(), spec.train.replace(epochs=1), load_npz(tiny_npz), tmp_path / "run", strategy=tf.distribute.get_strategy())
+
+
+# How long the surviving worker may take to stop once another dies (the collectives' timeout is 60 s;
+# a dead peer's closed socket is seen at once: about 1 s here).
+STOP_BOUND_SECONDS = 90
+
+
+def test_a_worker_that_dies_stops_the_other_in_bounded_time_and_resume_finishes_the_run(tiny_npz, tmp_path):
+    import time
+
+    common = ["--dataset", tiny_npz, "--epochs", 12, "--batch-size", 16, "-o", "hidden=16", "--latent-dim", 3]
+    alone = tmp_path / "alone"
+    done = subprocess.run([sys.executable, "-m", "genmodels.cli", "train", "vae", *map(str, common), "--run-dir", str(alone)],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+
+    run_dir = tmp_path / "together"
+    chief, worker = start_workers(tmp_path, lambda index: ["train", "vae", *common, "--distribute", "--run-dir", run_dir])
+    metrics = run_dir / "metrics.jsonl"
+    deadline = time.monotonic() + 240
+    while not (metrics.is_file() and len(metrics.read_text().splitlines()) >= 2) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    chief.kill()  # mid-epoch: an epoch takes far longer than the 50 ms poll
+    killed_at = time.monotonic()
+    _out, err = worker.communicate(timeout=STOP_BOUND_SECONDS + 30)
+    assert time.monotonic() - killed_at < STOP_BOUND_SECONDS
+    chief.communicate()
+    lines = [line for line in err.strip().splitlines() if line.startswith("Error: ")]
+    assert worker.returncode == 1 and len(lines) == 1 and "worker 0 (127.0.0.1:" in lines[0] and "--resume" in lines[0], err[-2000:]
+
+    saved = genmodels.load(run_dir)  # intact: the epochs checkpointed before the kill
+    assert 2 <= saved.epoch < 12 and [record["epoch"] for record in saved.history] == list(range(1, saved.epoch + 1))
+
+    for code, _out, err in finish(start_workers(tmp_path, lambda index: ["train", "vae", "--resume", "--run-dir", run_dir])):
+        assert code == 0, err[-3000:]
+    resumed = genmodels.load(run_dir)
+    assert resumed.epoch == 12 and max_difference(genmodels.load(alone), resumed) < WEIGHT_TOLERANCE
