@@ -62,10 +62,13 @@ def seconds_per_epoch(run_dir: Path) -> float:
     return sum(record["seconds"] for record in timed) / len(timed)
 
 
+EXTRA: list[str] = []  # model options for every case (-o KEY=VALUE), from --option
+
+
 def run_case(name: str, data: Path, folder: Path, epochs: int, *, workers: int = 1, distribute: bool = False,
              cores: list[int | None] | None = None, threads: int | None = None) -> float:
     run_dir = folder / name
-    args = ["train", "vae", "--dataset", str(data), "--epochs", str(epochs), "--run-dir", str(run_dir)]
+    args = ["train", "vae", "--dataset", str(data), "--epochs", str(epochs), "--run-dir", str(run_dir), *EXTRA]
     if distribute:
         args.append("--distribute")
     cores = cores or [None] * workers
@@ -89,20 +92,29 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=int, default=50000, help="training images (binarized MNIST)")
     parser.add_argument("--epochs", type=int, default=3, help="epochs a case (the first is not timed)")
+    parser.add_argument("--option", "-o", action="append", default=[], help="a vae option KEY=VALUE for every case, such as hidden=100")
+    parser.add_argument("--cases", default="one,distributed,two,one-core", help="which cases, comma-separated")
     options = parser.parse_args()
+    EXTRA.extend(item for option in options.option for item in ("-o", option))
+    cases = set(options.cases.split(","))
     with tempfile.TemporaryDirectory() as temporary:
         folder = Path(temporary)
         data = slice_of_mnist(folder, options.images)
         rows = []
-        one = run_case("one-process", data, folder, options.epochs)
-        rows.append(("one process, both cores (today's path)", one))
-        rows.append(("--distribute, 1 worker, both cores", run_case("distributed-1", data, folder, options.epochs, distribute=True)))
-        rows.append(("--distribute, 2 workers, one core each", run_case("distributed-2", data, folder, options.epochs, workers=2, distribute=True,
-                                                                        cores=[0, 1], threads=1)))
-        rows.append(("one process, one core", run_case("one-core", data, folder, options.epochs, cores=[0], threads=1)))
-    print(f"vae 784-500-500-20, batch 150, {options.images} binarized MNIST images, seconds per epoch (validation pass included):")
+        if "one" in cases:
+            rows.append(("one process, both cores (today's path)", run_case("one-process", data, folder, options.epochs)))
+        if "distributed" in cases:
+            rows.append(("--distribute, 1 worker, both cores", run_case("distributed-1", data, folder, options.epochs, distribute=True)))
+        if "two" in cases:
+            rows.append(("--distribute, 2 workers, one core each", run_case("distributed-2", data, folder, options.epochs, workers=2,
+                                                                            distribute=True, cores=[0, 1], threads=1)))
+        if "one-core" in cases:
+            rows.append(("one process, one core", run_case("one-core", data, folder, options.epochs, cores=[0], threads=1)))
+    shown = " ".join(EXTRA) or "784-500-500-20"
+    print(f"vae {shown}, batch 150, {options.images} binarized MNIST images, seconds per epoch (validation pass included):")
+    first = rows[0][1]
     for name, seconds in rows:
-        print(f"  {name:42s} {seconds:7.2f} s   x{seconds / one:.2f} of the one-process path")
+        print(f"  {name:42s} {seconds:7.2f} s   x{seconds / first:.2f} of the first row")
 
 
 if __name__ == "__main__":

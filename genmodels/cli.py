@@ -235,19 +235,38 @@ def evaluate(
     seed: SeedOption = 0,
     batch_size: Annotated[int, typer.Option(min=1, help="Images per batch (each batch is decoded k times).")] = 100,
     n: Annotated[Optional[int], typer.Option("-n", min=1, help="Score a random (seeded) subset of N images. \\[default: all]", show_default=False)] = None,
+    distribute: Annotated[bool, typer.Option("--distribute", help="Split the batches across the workers TF_CONFIG names (start the same command on each): the same figures as one process; the chief writes them.")] = False,
 ) -> None:
     """Score MODEL: its loss terms, the negative ELBO and the importance-weighted NLL, in nats per image.
 
     Writes the figures to RUN_DIR/evaluation-SPLIT.json (with k, seed and the number of images).
     """
+    if distribute:  # before TensorFlow starts: collectives are configured at program startup
+        get_registry().model(model)
+        from genmodels.distributed import Distribution
+
+        distribution = Distribution.start()
     registry, spec, run_dir, loaded, config = _load_run(model, run_dir)
+    import math
+
     from genmodels.evaluation import evaluate as run_evaluation
     from genmodels.runs import kept_epoch
 
     images, labels = _images(config, registry, loaded, split.value, n, seed)
-    with _progress(f"Evaluating {spec.name} (k={k})", len(images)) as advance:
+    share, mine = None, len(images)
+    if distribute:
+        from dataclasses import asdict
+
+        distribution.check_same(asdict(config), split.value, k, seed, batch_size, n, len(images))
+        share = distribution.share()
+        batches = range(share.index, math.ceil(len(images) / batch_size), share.count)
+        mine = sum(min(batch_size, len(images) - batch * batch_size) for batch in batches)
+    with _progress(f"Evaluating {spec.name} (k={k})", mine) as advance:
         result = run_evaluation(loaded, images, model_name=spec.name, split=split.value, k=k, seed=seed, batch_size=batch_size,
-                                progress=advance, labels=labels, pixels=config.pixels, epoch=kept_epoch(run_dir, stored_train(config)))
+                                progress=advance, labels=labels, pixels=config.pixels, epoch=kept_epoch(run_dir, stored_train(config)), share=share)
+    if distribute and not distribution.chief:
+        typer.echo(f"Done: scored {mine} of the {len(images)} images as one worker; its chief writes the figures in {run_dir}.")
+        return
     name = f"evaluation-{split.value}.json" if n is None else f"evaluation-{split.value}-n{len(images)}.json"
     _write_json(run_dir / name, result.to_dict())
     rows = [(f"{term} (one forward pass per image)", f"{value:.2f}") for term, value in result.terms.items()]

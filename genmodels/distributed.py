@@ -79,7 +79,11 @@ def make_strategy() -> tuple[tf.distribute.Strategy, Cluster | None]:
     cluster = cluster_from_environment()
     if cluster is not None and cluster.size > 1:
         options = tf.distribute.experimental.CommunicationOptions(timeout_seconds=COLLECTIVE_TIMEOUT_SECONDS)
-        return tf.distribute.MultiWorkerMirroredStrategy(communication_options=options), cluster
+        try:
+            return tf.distribute.MultiWorkerMirroredStrategy(communication_options=options), cluster
+        except RuntimeError as exc:  # "Collective ops must be configured at program startup"
+            raise ConfigError(f"a multi-worker training must start before TensorFlow has run anything in this process "
+                              f"(start it in a fresh Python process): {exc}") from None
     gpus = tf.config.list_logical_devices("GPU")
     return tf.distribute.MirroredStrategy([device.name for device in gpus] or None), cluster
 
@@ -112,9 +116,64 @@ class Distribution:
         except LOST_PEER_ERRORS as exc:
             raise TrainingError(lost_peer_message(exc, self.cluster)) from None
 
+    @property
+    def rank(self) -> int:
+        """This process's place among the workers (the chief first), as the strategy numbers its replicas."""
+        if self.cluster is None:
+            return 0
+        return [(kind, index) for kind, index, _ in self.cluster.tasks].index((self.cluster.task_type, self.cluster.task_index))
+
+    @property
+    def workers(self) -> int:
+        return 1 if self.cluster is None else self.cluster.size
+
+    def share(self) -> WorkerShare:
+        """This worker's part of an evaluation (`genmodels.evaluation.evaluate`'s `share`)."""
+        return WorkerShare(self.rank, self.workers, self)
+
+    def gather(self, array: np.ndarray) -> np.ndarray:
+        """Every worker's `array` (the same shape on each), stacked along the first axis in worker order."""
+        value = self.strategy.experimental_distribute_values_from_function(lambda context: tf.constant(array))
+        with self.peers_watched():
+            return tf.function(lambda v: self.strategy.gather(v, axis=0), autograph=False)(value).numpy()
+
     def check_same(self, *settings: object) -> None:
         """A ConfigError on every worker unless all were started with the same `settings`."""
         check_same_settings(self.strategy, settings_fingerprint(*settings), "settings (model, options, data or --resume)")
+
+
+@dataclass
+class Share:
+    """This process's part of an evaluation: every `count`-th batch from `index`; `total` and `rows` put
+    the parts of all processes together (here, alone, they return what they are given)."""
+
+    index: int = 0
+    count: int = 1
+
+    def total(self, values: np.ndarray) -> np.ndarray:
+        """`values` summed over every process."""
+        return values
+
+    def rows(self, rows: np.ndarray, per_worker: int) -> np.ndarray:
+        """Every process's `rows` ((n, width) floats, at most `per_worker` each), one after another."""
+        return rows
+
+
+class WorkerShare(Share):
+    """A worker's part of a distributed evaluation: every `count`-th batch from `index`, put together by gathers."""
+
+    def __init__(self, index: int, count: int, distribution: Distribution):
+        super().__init__(index, count)
+        self.distribution = distribution
+
+    def total(self, values: np.ndarray) -> np.ndarray:
+        return self.distribution.gather(np.asarray(values, np.float64)[None, :]).sum(axis=0)
+
+    def rows(self, rows: np.ndarray, per_worker: int) -> np.ndarray:
+        padded = np.full((per_worker, rows.shape[1]), -1.0)
+        padded[: len(rows)] = rows
+        every = self.distribution.gather(padded)
+        return every[every[:, 0] >= 0]
 
 
 # --- random draws of the global batch ------------------------------------------------------------
@@ -185,7 +244,7 @@ class DistributedLoop:
         sums, count = np.zeros(len(self.names)), 0
         for start in range(0, len(order), batch_size):
             rows = tf.constant(order[start : start + batch_size], tf.int32)
-            step_sums = self.strategy.reduce("SUM", self.step(rows), axis=None).numpy()
+            step_sums = self.strategy.experimental_local_results(self.step(rows))[0].numpy()  # summed in the step
             sums, count = sums + step_sums, count + len(rows)
             yield (sums / count)[None, :].astype(np.float32)
 
@@ -206,7 +265,7 @@ class DistributedLoop:
         sums, gradients = self.terms(batch, labels, size, start, stop - start)
         if self.training:
             self.model.optimizer.apply(gradients, self.model.trainable_variables)
-        return sums
+        return context.all_reduce("SUM", sums)  # in the step: no collective of its own afterwards
 
     def _terms(self, batch, labels, size, start, rows):
         """Per-term sums over this replica's images and, training, the gradient of its share of the cost."""

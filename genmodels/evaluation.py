@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import genmodels.backend  # noqa: F401  (TensorFlow, imported quietly)
 
+import hashlib
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 
 import keras
@@ -24,6 +25,7 @@ import numpy as np
 import tensorflow as tf
 from keras import ops
 
+from genmodels.distributed import Share
 from genmodels.errors import ConfigError
 from genmodels.model import GenerativeModel, call_part, check_labels
 from genmodels.pixels import BINARY, EIGHT_BIT, fit_note, fits
@@ -77,14 +79,33 @@ def has_posterior_density(model: GenerativeModel, input_dim: int) -> bool:
     return True
 
 
-def loss_terms(model: GenerativeModel, images: np.ndarray, labels: np.ndarray | None = None, batch_size: int = 1000) -> dict[str, float]:
-    """Mean of each loss term over `images` (one coding drawn per image), and their total `loss`."""
-    sums: dict[str, float] = {}
-    for start in range(0, len(images), batch_size):
+TERMS_BATCH_SIZE = 1000
+
+
+def batch_seed(seed: int, stream: str, batch: int) -> list[int]:
+    """The state [key, 0] a seed generator is given before batch `batch` of the pass `stream`: its draws
+    then depend on (seed, pass, batch) alone, so a batch draws the same numbers whichever worker scores
+    it and however many batches came before (see `evaluate`'s `share`)."""
+    digest = hashlib.sha256(f"{seed}:{stream}:{batch}".encode()).digest()
+    return [int.from_bytes(digest[:4], "big") % (2**31 - 1), 0]
+
+
+def term_sums(model: GenerativeModel, images: np.ndarray, labels: np.ndarray | None = None, *, seed: int = 0,
+              batches: Iterable[int] | None = None, batch_size: int = TERMS_BATCH_SIZE) -> dict[str, float]:
+    """Each loss term summed over the images of `batches` (of `batch_size`; all by default), one coding drawn per image."""
+    sums: dict[str, float] = {term.name: 0.0 for term in model.loss_terms}
+    for batch in range(math.ceil(len(images) / batch_size)) if batches is None else batches:
+        start = batch * batch_size
+        model.seed_generator.state.assign(batch_seed(seed, "terms", batch))
         terms = model.loss_terms_of(images[start : start + batch_size], _rows(labels, start, batch_size))
         for name, value in terms.items():
-            sums[name] = sums.get(name, 0.0) + float(ops.sum(value))
-    means = {name: total / len(images) for name, total in sums.items()}
+            sums[name] += float(ops.sum(value))
+    return sums
+
+
+def loss_terms(model: GenerativeModel, images: np.ndarray, labels: np.ndarray | None = None, *, seed: int = 0) -> dict[str, float]:
+    """Mean of each loss term over `images` (one coding drawn per image), and their total `loss`."""
+    means = {name: total / len(images) for name, total in term_sums(model, images, labels, seed=seed).items()}
     return {"loss": sum(means.values()), **means}
 
 
@@ -97,6 +118,7 @@ class ImportanceSampler:
         self.model = model
         self.k = k
         self.samples_per_step = samples_per_step
+        self.seed = seed
         self.seed_generator = keras.random.SeedGenerator(seed)
         # A plain TensorFlow graph, not XLA: at thousands of rows per product, TensorFlow's oneDNN
         # matmuls beat XLA's own (2.8x per chunk here), and per-op overhead no longer matters.
@@ -117,9 +139,12 @@ class ImportanceSampler:
         log_w = ops.reshape(log_w, (repeats, -1))
         return ops.logsumexp(log_w, axis=0), ops.sum(log_w, axis=0)
 
-    def log_likelihood(self, x: np.ndarray, labels: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    def log_likelihood(self, x: np.ndarray, labels: np.ndarray | None = None, batch: int | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Per image: the k-sample estimate of log p(x) (of log p(x|y) given `labels`, for a conditional model),
-        and the mean of log w (an ELBO estimate)."""
+        and the mean of log w (an ELBO estimate). With `batch`, the draws are those of that batch of the pass
+        (`batch_seed`), whatever came before; without, they continue the sampler's stream."""
+        if batch is not None:
+            self.seed_generator.state.assign(batch_seed(self.seed, "importance", batch))
         x = tf.convert_to_tensor(x, tf.float32)
         labels = None if labels is None or not self.model.conditional else tf.convert_to_tensor(labels, tf.int32)
         per_step = max(1, min(self.k, self.samples_per_step // int(x.shape[0])))
@@ -151,6 +176,7 @@ def evaluate(
     labels: np.ndarray | None = None,
     pixels: str = BINARY,
     epoch: int | None = None,
+    share: Share | None = None,
 ) -> Evaluation:
     """Loss terms, negative ELBO and importance-weighted NLL of `model` on `images` (float rows in [0, 1]
     of data of kind `pixels`); a conditional model is scored given `labels` (one per image), so its
@@ -158,16 +184,23 @@ def evaluate(
     by class); bits per dimension are given when the likelihood is a probability mass that fits the data,
     and a note says so when its figures are not a likelihood of the data.
 
-    `progress(n)` is called after every batch with the number of images it held.
+    Each batch draws from a seed of its own (`batch_seed`), so with a `share` (this worker's part of a
+    distributed evaluation: `genmodels.distributed.Distribution.share`) each worker scores every
+    `count`-th batch and the gathered figures are the one-process figures. `progress(n)` is called after
+    every batch this process scores, with the number of images it held.
     """
     started = time.perf_counter()
     keras.utils.set_random_seed(seed)
     labels = check_labels(model, labels, f"the {split} split") if model.conditional else None
     order = np.random.default_rng(seed).permutation(len(images))
     images, labels = images[order], (None if labels is None else labels[order])
+    share = share or Share()
     support = likelihood_support(model, images.shape[1])
+    term_batches = range(share.index, math.ceil(len(images) / TERMS_BATCH_SIZE), share.count)
+    sums = share.total(np.array(list(term_sums(model, images, labels, seed=seed, batches=term_batches).values())))
+    means = dict(zip([term.name for term in model.loss_terms], (sums / len(images)).tolist()))
     result = Evaluation(model=model_name, split=split, images=len(images), k=k, seed=seed,
-                        terms=loss_terms(model, images, labels), conditional=model.conditional,
+                        terms={"loss": sum(means.values()), **means}, conditional=model.conditional,
                         pixels=pixels, likelihood=support, likelihood_fits=fits(support, pixels), note=fit_note(support, pixels), epoch=epoch)
     if not has_posterior_density(model, images.shape[1]):
         result.note = _joined(result.note,
@@ -175,11 +208,15 @@ def evaluate(
             "so neither the ELBO nor the importance-weighted likelihood is defined; only its loss terms are.")
         result.seconds = round(time.perf_counter() - started, 2)
         return result
-    log_px, mean_log_w = _importance_pass(model, images, labels, k, seed, batch_size, progress)
-    nll_all = -log_px
+    count = math.ceil(len(images) / batch_size)
+    positions, log_px, mean_log_w = _importance_pass(model, images, labels, k, seed, batch_size, progress,
+                                                     range(share.index, count, share.count))
+    gathered = share.rows(np.stack([positions, log_px, mean_log_w], axis=1), per_worker=math.ceil(count / share.count) * batch_size)
+    gathered = gathered[np.argsort(gathered[:, 0])]
+    nll_all = -gathered[:, 1]
     result.nll = float(nll_all.mean())
     result.nll_standard_error = float(nll_all.std(ddof=1) / math.sqrt(len(nll_all))) if len(nll_all) > 1 else 0.0
-    result.negative_elbo = float(-mean_log_w.mean())
+    result.negative_elbo = float(-gathered[:, 2].mean())
     if result.likelihood_fits and support in (BINARY, EIGHT_BIT):  # a probability mass: a code length
         result.bits_per_dim = result.nll / (images.shape[1] * math.log(2.0))
     result.seconds = round(time.perf_counter() - started, 2)
@@ -206,21 +243,27 @@ def image_log_likelihoods(
     elif labels is not None:
         raise ConfigError(f"labels are for conditional models; the {what} model is not conditional.")
     order = np.random.default_rng(seed).permutation(len(images))
-    log_px, _ = _importance_pass(model, images[order], None if labels is None else labels[order], k, seed, batch_size, None)
+    _, log_px, _ = _importance_pass(model, images[order], None if labels is None else labels[order], k, seed, batch_size, None)
     return log_px[np.argsort(order)]
 
 
-def _importance_pass(model, images, labels, k: int, seed: int, batch_size: int, progress) -> tuple[np.ndarray, np.ndarray]:
-    """Per image, in the given order: the k-sample estimate of log p(x) and the mean of log w (an ELBO)."""
+def _importance_pass(model, images, labels, k: int, seed: int, batch_size: int, progress,
+                     batches: Iterable[int] | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For the images of `batches` (all by default): their positions, the k-sample estimate of log p(x) and
+    the mean of log w (an ELBO), each batch drawing from its own seed (`batch_seed`)."""
     sampler = ImportanceSampler(model, k, seed)
-    log_px, mean_log_w = [], []
-    for start in range(0, len(images), batch_size):
-        batch_log_px, batch_mean = sampler.log_likelihood(images[start : start + batch_size], _rows(labels, start, batch_size))
+    positions, log_px, mean_log_w = [], [], []
+    for batch in range(math.ceil(len(images) / batch_size)) if batches is None else batches:
+        start = batch * batch_size
+        batch_log_px, batch_mean = sampler.log_likelihood(images[start : start + batch_size], _rows(labels, start, batch_size), batch=batch)
+        positions.append(np.arange(start, start + len(batch_log_px), dtype=np.float64))
         log_px.append(batch_log_px)
         mean_log_w.append(batch_mean)
         if progress:
             progress(len(batch_log_px))
-    return np.concatenate(log_px), np.concatenate(mean_log_w)
+    if not positions:
+        return np.zeros(0), np.zeros(0), np.zeros(0)
+    return np.concatenate(positions), np.concatenate(log_px).astype(np.float64), np.concatenate(mean_log_w).astype(np.float64)
 
 
 def _joined(*notes: str) -> str:

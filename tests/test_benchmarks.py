@@ -83,3 +83,15 @@ def test_the_profile_groups_kernels_by_what_they_do():
     }
     seconds = collections.Counter({"MatMul.189": 2.0, "multiply_add_fusion.2": 0.5, "copy.68": 0.25, "ThunkExecutor::Execute": 9.0})
     assert profile.group(seconds, kinds) == {"matrix products": 2.0, "optimizer update (and metric totals)": 0.5, "copy": 0.25}
+
+
+def test_the_scaling_model_counts_the_vae_gradient_and_falls_with_workers_and_rises_with_bandwidth():
+    import scaling_model
+
+    encoder = 784 * 500 + 500 + 500 * 500 + 500 + 2 * (500 * 20 + 20)  # two hidden layers, then the mean and log-variance heads
+    decoder = 20 * 500 + 500 + 500 * 500 + 500 + 500 * 784 + 784
+    assert scaling_model.gradient_bytes("vae") == 4 * (encoder + decoder)
+    by_workers = [scaling_model.efficiency(0.01, 5e6, n, 10) for n in (2, 8, 64)]
+    assert 1 > by_workers[0] > by_workers[1] > by_workers[2] > 0
+    assert scaling_model.efficiency(0.01, 5e6, 8, 100) > scaling_model.efficiency(0.01, 5e6, 8, 1)
+    assert scaling_model.efficiency(1.0, 0, 2, 10, latency_s=0, overhead_s=0) == 1.0  # free exchange: perfect scaling

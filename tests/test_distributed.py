@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -185,3 +186,22 @@ def test_a_worker_that_dies_stops_the_other_in_bounded_time_and_resume_finishes_
         assert code == 0, err[-3000:]
     resumed = genmodels.load(run_dir)
     assert resumed.epoch == 12 and max_difference(genmodels.load(alone), resumed) < WEIGHT_TOLERANCE
+
+
+def test_an_evaluation_split_across_two_workers_gives_the_one_process_figures(tiny_run, tmp_path, capsys):
+    import shutil
+
+    from conftest import run_main
+
+    alone, together = (Path(shutil.copytree(tiny_run, tmp_path / name)) for name in ("alone", "together"))
+    common = ["evaluate", "vae", "--k", 40, "--batch-size", 30, "--seed", 3]  # 100 test images: batches 0-3, odd ones on worker 1
+    outcome = run_main(capsys, *common, "--run-dir", alone)
+    assert outcome.code == 0, outcome.err
+    results = finish(start_workers(tmp_path, lambda index: [*common, "--distribute", "--run-dir", together]))
+    for code, _out, err in results:
+        assert code == 0, err[-3000:]
+    assert "scored 40 of the 100 images as one worker" in results[1][1]
+    one, split = (json.loads((folder / "evaluation-test.json").read_text()) for folder in (alone, together))
+    for key in ("nll", "nll_standard_error", "negative_elbo"):
+        assert split[key] == pytest.approx(one[key], rel=1e-9, abs=1e-9), key
+    assert split["terms"] == pytest.approx(one["terms"], rel=1e-9)
