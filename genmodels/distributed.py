@@ -74,18 +74,30 @@ def cluster_from_environment() -> Cluster | None:
     return Cluster(tasks, *this)
 
 
+_strategies: dict[Cluster | None, tf.distribute.Strategy] = {}
+
+
 def make_strategy() -> tuple[tf.distribute.Strategy, Cluster | None]:
-    """The strategy `--distribute` trains under, and the cluster (None on one machine without TF_CONFIG)."""
+    """The strategy `--distribute` trains under, and the cluster (None on one machine without TF_CONFIG).
+
+    One strategy per process and cluster, made on first use and kept: a multi-worker strategy can be
+    configured only once, and two strategies over the same devices would mix their collectives."""
     cluster = cluster_from_environment()
+    if cluster not in _strategies:
+        _strategies[cluster] = _new_strategy(cluster)
+    return _strategies[cluster], cluster
+
+
+def _new_strategy(cluster: Cluster | None) -> tf.distribute.Strategy:
     if cluster is not None and cluster.size > 1:
         options = tf.distribute.experimental.CommunicationOptions(timeout_seconds=COLLECTIVE_TIMEOUT_SECONDS)
         try:
-            return tf.distribute.MultiWorkerMirroredStrategy(communication_options=options), cluster
+            return tf.distribute.MultiWorkerMirroredStrategy(communication_options=options)
         except RuntimeError as exc:  # "Collective ops must be configured at program startup"
             raise ConfigError(f"a multi-worker training must start before TensorFlow has run anything in this process "
                               f"(start it in a fresh Python process): {exc}") from None
     gpus = tf.config.list_logical_devices("GPU")
-    return tf.distribute.MirroredStrategy([device.name for device in gpus] or None), cluster
+    return tf.distribute.MirroredStrategy([device.name for device in gpus] or None)
 
 
 @dataclass
