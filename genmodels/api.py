@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 from pathlib import Path
+from collections.abc import Sequence
 from typing import Any, Union
 
 import numpy as np
@@ -208,6 +209,27 @@ class Run:
         rows = self._rows(x)
         return image_log_likelihoods(self.model, rows, labels=self._labels(labels, len(rows)), k=k, seed=seed, batch_size=batch_size,
                                      what=self.name)
+
+    def metrics(self, names: Sequence[str] = ("fid", "prd", "active-units"), *, split: str = "test", samples: int = 10_000,
+                seed: int = 0) -> dict[str, dict[str, Any]]:
+        """Each named metric's figures (`genmodels evaluate --metrics`, without its `nll`), scoring the samples against
+        the images of `split`: {"fid": {"fid": ..., "floor": ..., ...}, ...}; nothing is written to the run directory."""
+        from genmodels.data import SPLITS
+        from genmodels.metrics import NLL, MetricContext, check_metric_names, feature_source_of, run_metrics
+
+        registry = get_registry()
+        chosen = check_metric_names(list(names), registry)
+        if NLL in chosen:
+            raise ConfigError("metrics() computes the plugin metrics; the likelihood is log_likelihood(x).")
+        if split not in SPLITS:
+            raise ConfigError(f"split must be one of {', '.join(SPLITS)}, received {split!r}.")
+        data = self.dataset()
+        labels = getattr(data, f"{split}_labels") if self.model.conditional else None
+        source = feature_source_of(self.train_config, registry)
+        context = MetricContext(model=self.model, model_name=self.name, dataset=data, split=split, images=data.rows(split),
+                                labels=self._labels(labels, len(getattr(data, split))) if labels is not None else None,
+                                seed=seed, samples=samples, feature_source=source)
+        return run_metrics(chosen, context, registry)
 
     def export(self, out_dir: PathLike, *, force: bool = False) -> Path:
         """Write the model as a TensorFlow SavedModel with `sample`, `encode` and `decode` signatures, as

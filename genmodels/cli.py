@@ -19,6 +19,7 @@ import typer
 
 from genmodels.config import MAX_SEED, RESUME_CHANGES, TrainConfig
 from genmodels.errors import ConfigError, GenmodelsError, RunError
+from genmodels.metrics import DEFAULT_METRICS, DEFAULT_SAMPLES, check_metric_names
 from genmodels.plugins import STRICT_VARIABLE, get_registry
 from genmodels.registry import PluginWarning
 
@@ -57,7 +58,7 @@ def options(
 
 @app.command("list")
 def list_command() -> None:
-    """List the models, datasets and trackers that the installed plugins provide."""
+    """List the models, datasets, trackers and metrics that the installed plugins provide."""
     registry = get_registry()
     typer.echo("Models:")
     _table([(spec.name, spec.description, _provider(spec)) for spec in registry.models])
@@ -65,7 +66,9 @@ def list_command() -> None:
     _table([(spec.name, spec.description, _provider(spec)) for spec in registry.datasets])
     typer.echo("\nTrackers (train --track NAME):")
     _table([(spec.name, spec.description, _provider(spec)) for spec in registry.trackers])
-    for catalog in (registry.models, registry.datasets, registry.trackers):
+    typer.echo("\nMetrics (evaluate --metrics NAME,...; nll is the core evaluation's likelihood):")
+    _table([(spec.name, spec.description, _provider(spec)) for spec in registry.metrics])
+    for catalog in (registry.models, registry.datasets, registry.trackers, registry.metrics):
         for name, claims in catalog.conflicts.items():
             typer.echo(f"\nNote: more than one plugin registers the {catalog.kind} {name!r}; each is listed under the name that "
                        f"reaches it ({', '.join(claims)}).")
@@ -230,17 +233,25 @@ class Split(str, Enum):
 def evaluate(
     model: ModelArgument,
     run_dir: RunDirOption = None,
-    split: Annotated[Split, typer.Option(help="Which images to score.")] = Split.test,
+    split: Annotated[Split, typer.Option(help="Which images to score (and, for sample metrics, to compare the samples with).")] = Split.test,
+    metrics: Annotated[str, typer.Option("--metrics", metavar="NAME,...", help=(
+        "What to compute, comma-separated: nll (the importance-weighted likelihood), fid, prd (precision and recall), "
+        "active-units, or a plugin's metric (genmodels list). A metric that does not apply to the model says why."))] = ",".join(DEFAULT_METRICS),
     k: Annotated[int, typer.Option("--k", min=1, help="Importance samples per image for the NLL estimate.")] = 5000,
+    samples: Annotated[int, typer.Option("--samples", min=1, help="Images the sample metrics (fid, prd) generate.")] = DEFAULT_SAMPLES,
     seed: SeedOption = 0,
     batch_size: Annotated[int, typer.Option(min=1, help="Images per batch (each batch is decoded k times).")] = 100,
     n: Annotated[Optional[int], typer.Option("-n", min=1, help="Score a random (seeded) subset of N images. \\[default: all]", show_default=False)] = None,
-    distribute: Annotated[bool, typer.Option("--distribute", help="Split the batches across the workers TF_CONFIG names (start the same command on each): the same figures as one process; the chief writes them.")] = False,
+    distribute: Annotated[bool, typer.Option("--distribute", help="Split the NLL's batches across the workers TF_CONFIG names (start the same command on each): the same figures as one process; the chief computes the other metrics and writes them.")] = False,
 ) -> None:
-    """Score MODEL: its loss terms, the negative ELBO and the importance-weighted NLL, in nats per image.
+    """Score MODEL: its loss terms, the negative ELBO and the importance-weighted NLL in nats per image, and the
+    quality of its samples (FID and precision/recall against the split's images, each beside its real-data floor).
 
-    Writes the figures to RUN_DIR/evaluation-SPLIT.json (with k, seed and the number of images).
+    Writes the figures to RUN_DIR/evaluation-SPLIT.json (with k, the sample count, seed and the number of images).
+    Sample metrics use a feature network that genmodels trains on the dataset's domain on first use and caches
+    (see genmodels features).
     """
+    chosen = check_metric_names(metrics.split(","), get_registry())
     if distribute:  # before TensorFlow starts: collectives are configured at program startup
         get_registry().model(model)
         from genmodels.distributed import Distribution
@@ -250,23 +261,31 @@ def evaluate(
     import math
 
     from genmodels.evaluation import evaluate as run_evaluation
+    from genmodels.metrics import NLL, MetricContext, feature_source_of, run_metrics, summary_rows
     from genmodels.runs import kept_epoch
 
-    images, labels = _images(config, registry, loaded, split.value, n, seed)
+    data = _run_dataset(config, registry)
+    images, labels = _images(config, registry, loaded, split.value, n, seed, data=data)
     share, mine = None, len(images)
     if distribute:
         from dataclasses import asdict
 
-        distribution.check_same(asdict(config), split.value, k, seed, batch_size, n, len(images))
+        distribution.check_same(asdict(config), split.value, k, seed, batch_size, n, len(images), chosen, samples)
         share = distribution.share()
         batches = range(share.index, math.ceil(len(images) / batch_size), share.count)
         mine = sum(min(batch_size, len(images) - batch * batch_size) for batch in batches)
-    with _progress(f"Evaluating {spec.name} (k={k})", mine) as advance:
+    likelihood = NLL in chosen
+    with _progress(f"Evaluating {spec.name} (k={k})" if likelihood else f"Evaluating {spec.name}", mine if likelihood else 0) as advance:
         result = run_evaluation(loaded, images, model_name=spec.name, split=split.value, k=k, seed=seed, batch_size=batch_size,
-                                progress=advance, labels=labels, pixels=config.pixels, epoch=kept_epoch(run_dir, stored_train(config)), share=share)
+                                progress=advance, labels=labels, pixels=config.pixels, epoch=kept_epoch(run_dir, stored_train(config)),
+                                share=share, likelihood=likelihood)
     if distribute and not distribution.chief:
         typer.echo(f"Done: scored {mine} of the {len(images)} images as one worker; its chief writes the figures in {run_dir}.")
         return
+    context = MetricContext(model=loaded, model_name=spec.name, dataset=data, split=split.value, images=images, labels=labels,
+                            seed=seed, samples=samples, feature_source=feature_source_of(stored_train(config), registry),
+                            log=lambda line: typer.echo(line, err=True))
+    result.metrics = run_metrics(chosen, context, registry, announce=lambda line: typer.echo(line, err=True))
     name = f"evaluation-{split.value}.json" if n is None else f"evaluation-{split.value}-n{len(images)}.json"
     _write_json(run_dir / name, result.to_dict())
     rows = [(f"{term} (one forward pass per image)", f"{value:.2f}") for term, value in result.terms.items()]
@@ -275,13 +294,42 @@ def evaluate(
         rows.append((f"NLL, importance-weighted, k={k}", f"{result.nll:.2f} ± {result.nll_standard_error:.2f}"))
     if result.bits_per_dim is not None:
         rows.append((f"NLL in bits per dimension ({images.shape[1]} values per image)", f"{result.bits_per_dim:.4f}"))
+    for metric, figures in result.metrics.items():
+        rows += summary_rows(metric, figures, registry)
     given = ", each given its label: -log p(x|y)" if result.conditional else ""
     epoch = f" with the weights of epoch {result.epoch}" if result.epoch else ""
-    typer.echo(f"{spec.name}{epoch} on {len(images)} {split.value} images{given}, nats per image ({result.seconds:.0f} s):")
+    seconds = result.seconds + sum(figures.get("seconds", 0) for figures in result.metrics.values())
+    typer.echo(f"{spec.name}{epoch} on {len(images)} {split.value} images{given}, nats per image ({seconds:.0f} s):")
     _table(rows)
     if result.note:
         typer.echo(result.note)
     typer.echo(str(run_dir / name))
+
+
+@app.command()
+def features(
+    dataset: Annotated[str, typer.Argument(metavar="DATASET", help="A registered dataset, a folder of images or an .npz (as train --dataset takes).", show_default=False)] = "binarized-mnist",
+    retrain: Annotated[bool, typer.Option("--retrain", help="Train the network again and replace the cached one.")] = False,
+) -> None:
+    """Train (or load from the cache) the feature network that FID and precision/recall use for DATASET, and show it.
+
+    Digit datasets share a small convolutional classifier of labelled MNIST; other labelled datasets get a
+    classifier of their own labels, unlabelled ones the encoder of a reference autoencoder. Each is cached in
+    the data folder with the SHA-256 of the images it learned and of its weights, and refused if either changes.
+    """
+    registry = get_registry()
+    train_config = TrainConfig(dataset=dataset)
+    data = _dataset_of(train_config, registry)
+    from genmodels.data import features_dir
+    from genmodels.metrics import feature_network_for, feature_source_of
+
+    network = feature_network_for(data, feature_source_of(train_config, registry), retrain=retrain, log=lambda line: typer.echo(line, err=True))
+    info = network.info
+    quality = (f"test accuracy {info['test_accuracy']:.4f}" if "test_accuracy" in info
+               else f"test reconstruction error {info['test_reconstruction_error']:.5f} (mean squared, per value)")
+    typer.echo(f"{info['name']}: a {info['kind']} of {info['description']}; {quality} on {info['test_images']} images")
+    typer.echo(f"trained in {info['seconds']:.0f} s; images SHA-256 {info['data_sha256']}; weights SHA-256 {info['weights_sha256']}")
+    typer.echo(str(features_dir() / info["name"]))
 
 
 @app.command()
@@ -382,10 +430,12 @@ def compare(
     run_dirs: Annotated[list[Path], typer.Argument(metavar="RUN_DIR", help="Run directories to compare.", show_default=False)],
     split: Annotated[Split, typer.Option(help="Which evaluation to show.")] = Split.test,
 ) -> None:
-    """One table of the evaluated figures of several runs (run `genmodels evaluate` on each first)."""
+    """One table of the evaluated figures of several runs (run `genmodels evaluate` on each first): likelihoods,
+    FID beside its real-data floor, precision, recall and active units, as each evaluation computed them."""
     from genmodels.runs import read_config, read_evaluation, read_metrics
 
-    rows = [("run", "model", "epochs", "images", "k", "loss", "-ELBO", "NLL", "bits/dim", "seconds")]
+    rows = [("run", "model", "epochs", "images", "k", "loss", "-ELBO", "NLL", "bits/dim", "FID (floor)", "precision", "recall",
+             "active units", "seconds")]
     missing = []
     for run_dir in run_dirs:
         config = read_config(run_dir)
@@ -393,18 +443,25 @@ def compare(
         if figures is None:
             missing.append(str(run_dir))
             figures = {}
+        metrics = figures.get("metrics", {})
+        fid, prd, units = metrics.get("fid", {}), metrics.get("prd", {}), metrics.get("active-units", {})
+        seconds = figures.get("seconds", 0) + sum(value.get("seconds", 0) for value in metrics.values())
         rows.append(
             (
                 str(run_dir),
                 config.model,
                 str(len(read_metrics(run_dir))),
                 str(figures.get("images", "-")),
-                str(figures.get("k", "-")),
+                str(figures.get("k") or "-"),
                 _number(figures.get("terms", {}).get("loss")),
                 _number(figures.get("negative_elbo")),
                 _number(figures.get("nll")) + ("" if figures.get("likelihood_fits", True) else " *"),
                 _number(figures.get("bits_per_dim"), 4),
-                str(figures.get("seconds", "-")),
+                f"{_number(fid.get('fid'))} ({_number(fid.get('floor'))})" if "fid" in fid else "-",
+                _number(prd.get("precision"), 3),
+                _number(prd.get("recall"), 3),
+                f"{units['active_units']}/{units['latent_dim']}" if "active_units" in units else "-",
+                f"{seconds:.0f}" if figures else "-",
             )
         )
     _table(rows)
@@ -447,13 +504,13 @@ def _load_run(model: str, run_dir: Optional[Path]):
     return registry, spec, run_dir, loaded, config
 
 
-def _images(config, registry, loaded, split: str, n: int | None, seed: int, sort: bool = True):
+def _images(config, registry, loaded, split: str, n: int | None, seed: int, sort: bool = True, data=None):
     """The run's dataset split as (images, labels), or `n` of its images drawn with `seed` (test sets can be
     sorted by class). Labels are given for a conditional model only, else None; for one, with `sort`
     off, images 2i and 2i+1 share a label (the pairs that `interpolate` joins)."""
     import numpy as np
 
-    data = _run_dataset(config, registry)
+    data = data or _run_dataset(config, registry)
     count = len(getattr(data, split))
     labels = _labels_for(loaded, getattr(data, f"{split}_labels"), f"{data.name} {split}")
     if n is None:

@@ -137,6 +137,9 @@ class StandardNormalPrior(LatentPrior):
     def log_prob(self, z):
         return -0.5 * ops.sum(LOG_2PI + ops.square(z), axis=-1)
 
+    def marginal_log_prob(self, z):
+        return -0.5 * (LOG_2PI + ops.square(z))
+
     def kl(self, posterior, z):
         if isinstance(posterior, DiagonalGaussian):
             return posterior.kl_to_standard_normal()
@@ -163,6 +166,9 @@ class FittedGaussianPrior(LatentPrior):
 
     def log_prob(self, z):
         return self._distribution(ops.shape(z)[0]).log_prob(z)
+
+    def marginal_log_prob(self, z):
+        return -0.5 * (LOG_2PI + self.log_var + ops.square(z - self.loc) * ops.exp(-self.log_var))
 
     def adapt(self, codings):
         codings = ops.convert_to_tensor(codings)

@@ -20,6 +20,7 @@ from genmodels.errors import ChecksumError, DatasetError
 from genmodels.pixels import BINARY, CONTINUOUS, DESCRIBED, EIGHT_BIT, GREY_LEVELS, PIXELS
 
 DATA_DIR_VARIABLE = "GENMODELS_DATA_DIR"
+FEATURES_DIR_VARIABLE = "GENMODELS_FEATURES_DIR"
 DOWNLOAD_TIMEOUT_S = 30
 # What a failed download raises; other OSErrors (a full disk while saving it) reach cli.main as they are.
 NETWORK_ERRORS = (urllib.error.URLError, http.client.HTTPException, ConnectionError, TimeoutError)
@@ -275,6 +276,45 @@ def data_dir() -> Path:
         return Path(configured).expanduser()
     cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
     return Path(cache) / "genmodels"
+
+
+def features_dir() -> Path:
+    """Where feature networks and the features of real images are cached: $GENMODELS_FEATURES_DIR, else
+    the `features` folder of the data folder (`data_dir()`)."""
+    configured = os.environ.get(FEATURES_DIR_VARIABLE)
+    return Path(configured).expanduser() if configured else data_dir() / "features"
+
+
+@dataclass
+class TrainingImages:
+    """The images a feature network (genmodels.feature_networks) is trained and tested on.
+
+    `name` names its cache folder (give each source of images its own); `train` and `test` are (N, H, W, C)
+    arrays of kind `pixels` ("binary", "8bit" or "continuous", as `Dataset` stores them). With
+    `train_labels` (one integer class per image) the network is a classifier, reported with its accuracy
+    on the labelled `test` images; without, a reference autoencoder, reported with its test reconstruction error.
+    `binarize`: greys that the network must also know as 0/1 images (binarized MNIST's digits): it is trained
+    on each image either grey or with its pixels drawn, half and half.
+    """
+
+    name: str
+    description: str
+    train: np.ndarray
+    train_labels: np.ndarray | None
+    test: np.ndarray
+    test_labels: np.ndarray | None
+    pixels: str
+    binarize: bool = False
+
+    def data_sha256(self) -> str:
+        """SHA-256 of what the trained weights depend on: the training images (shape, dtype, bytes), their labels and kind."""
+        digest = hashlib.sha256(f"{self.pixels}|{self.train.shape}|{self.train.dtype}".encode())
+        digest.update(np.ascontiguousarray(self.train).tobytes())
+        if self.train_labels is not None:
+            labels = np.asarray(self.train_labels, dtype=np.int64)
+            digest.update(f"|labels{labels.shape}".encode())
+            digest.update(labels.tobytes())
+        return digest.hexdigest()
 
 
 def sha256_of(path: Path) -> str:

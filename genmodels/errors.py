@@ -50,3 +50,8 @@ class PluginError(GenmodelsError):
 
 class TrainingError(GenmodelsError):
     """Training cannot go on: a loss became NaN or infinite, or the run is locked by another training."""
+
+
+class NotApplicableError(GenmodelsError):
+    """A metric does not apply to this model or data (a likelihood of a model without a density, say); the
+    evaluation records the reason and goes on with the other metrics."""

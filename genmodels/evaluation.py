@@ -18,7 +18,7 @@ import hashlib
 import math
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import keras
 import numpy as np
@@ -44,7 +44,7 @@ class Evaluation:
     model: str
     split: str
     images: int
-    k: int
+    k: int | None  # importance samples per image; None when the NLL was not asked for (--metrics)
     seed: int
     terms: dict[str, float]
     nll: float | None = None
@@ -58,6 +58,7 @@ class Evaluation:
     likelihood_fits: bool = True  # whether the figures are a likelihood of that data (see note when not)
     bits_per_dim: float | None = None  # the NLL in bits per value, for a probability mass that fits the data
     epoch: int | None = None  # the epoch whose weights were scored
+    metrics: dict[str, dict] = field(default_factory=dict)  # each plugin metric's figures (genmodels.metrics.run_metrics)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -177,6 +178,7 @@ def evaluate(
     pixels: str = BINARY,
     epoch: int | None = None,
     share: Share | None = None,
+    likelihood: bool = True,
 ) -> Evaluation:
     """Loss terms, negative ELBO and importance-weighted NLL of `model` on `images` (float rows in [0, 1]
     of data of kind `pixels`); a conditional model is scored given `labels` (one per image), so its
@@ -187,7 +189,8 @@ def evaluate(
     Each batch draws from a seed of its own (`batch_seed`), so with a `share` (this worker's part of a
     distributed evaluation: `genmodels.distributed.Distribution.share`) each worker scores every
     `count`-th batch and the gathered figures are the one-process figures. `progress(n)` is called after
-    every batch this process scores, with the number of images it held.
+    every batch this process scores, with the number of images it held. With `likelihood` off only the loss
+    terms are computed (no importance sampling: `k` is None).
     """
     started = time.perf_counter()
     keras.utils.set_random_seed(seed)
@@ -199,13 +202,16 @@ def evaluate(
     term_batches = range(share.index, math.ceil(len(images) / TERMS_BATCH_SIZE), share.count)
     sums = share.total(np.array(list(term_sums(model, images, labels, seed=seed, batches=term_batches).values())))
     means = dict(zip([term.name for term in model.loss_terms], (sums / len(images)).tolist()))
-    result = Evaluation(model=model_name, split=split, images=len(images), k=k, seed=seed,
+    result = Evaluation(model=model_name, split=split, images=len(images), k=k if likelihood else None, seed=seed,
                         terms={"loss": sum(means.values()), **means}, conditional=model.conditional,
                         pixels=pixels, likelihood=support, likelihood_fits=fits(support, pixels), note=fit_note(support, pixels), epoch=epoch)
     if not has_posterior_density(model, images.shape[1]):
         result.note = _joined(result.note,
             f"The {model_name} model's encoder is deterministic: q(z|x) is a point mass with no density, "
             "so neither the ELBO nor the importance-weighted likelihood is defined; only its loss terms are.")
+        result.seconds = round(time.perf_counter() - started, 2)
+        return result
+    if not likelihood:
         result.seconds = round(time.perf_counter() - started, 2)
         return result
     count = math.ceil(len(images) / batch_size)

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import pluggy
 
-from genmodels.specs import DatasetSpec, ModelSpec, TrackerSpec
+from genmodels.specs import DatasetSpec, MetricSpec, ModelSpec, TrackerSpec
 
 if TYPE_CHECKING:
     import typer
@@ -41,6 +41,16 @@ def register_trackers(register: Callable[[TrackerSpec], None]) -> None:
     Same call semantics as `register_models`: once per plugin, failures reported and skipped. A
     tracker is only registered here; it is created (`TrackerSpec.create`) when a training names it
     in its `track` option, and then receives that training's events (`genmodels.tracking.Tracker`).
+    """
+
+
+@hookspec
+def register_metrics(register: Callable[[MetricSpec], None]) -> None:
+    """Register evaluation metrics by calling ``register(MetricSpec(...))`` once for each.
+
+    Same call semantics as `register_models`: once per plugin, failures reported and skipped. A metric
+    is computed when `genmodels evaluate --metrics` names it (`MetricSpec.compute`); its figures go
+    into the evaluation JSON under its name and `genmodels compare` can show them.
     """
 
 

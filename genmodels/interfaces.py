@@ -48,6 +48,11 @@ class LatentPrior(keras.layers.Layer):
         """log p(z) per row of `z`."""
         raise NotImplementedError
 
+    def marginal_log_prob(self, z):
+        """log p(z_u) of each coordinate of each row, (batch, latent_dim): the prior's one-dimensional marginals,
+        for the KL per latent dimension (the active-units metric). Optional: this default raises NotImplementedError."""
+        raise NotImplementedError
+
     def kl(self, posterior: Distribution, z):
         """KL(q(z|x) || p(z)) per example; this default is the one-sample estimate log q(z|x) - log p(z)."""
         return posterior.log_prob(z) - self.log_prob(z)

@@ -69,6 +69,7 @@ def build_registry(
         (manager.hook.register_models, registry.models),
         (manager.hook.register_datasets, registry.datasets),
         (manager.hook.register_trackers, registry.trackers),
+        (manager.hook.register_metrics, registry.metrics),
     ):
         for impl in hook.get_hookimpls():
             name = impl.plugin_name

@@ -19,10 +19,13 @@ from genmodels import (
     distributions,
     errors,
     export,
+    feature_networks,
     hookspecs,
     interfaces,
     likelihoods,
+    metrics,
     model,
+    sample_quality,
     specs,
     tracking,
 )
@@ -30,12 +33,12 @@ from genmodels import (
 # (section, introduction, [(module, [names])]): what the page documents, in its order
 SECTIONS: list[tuple[str, str, list[tuple[ModuleType, list[str]]]]] = [
     ("Registering", "What a plugin's hooks register (`genmodels.hookspecs`), and the configs its model is built from.", [
-        (hookspecs, ["register_models", "register_datasets", "register_trackers", "register_commands"]),
-        (specs, ["ModelSpec", "DatasetSpec", "TrackerSpec"]),
+        (hookspecs, ["register_models", "register_datasets", "register_trackers", "register_metrics", "register_commands"]),
+        (specs, ["ModelSpec", "DatasetSpec", "TrackerSpec", "MetricSpec"]),
         (config, ["option", "ModelConfig", "LikelihoodConfig", "MLPConfig", "TrainConfig"]),
     ]),
     ("Data", "What a dataset plugin's `load` returns, and the helpers that read and download its files.", [
-        (data, ["Dataset", "read_npz", "fetch", "verify", "sha256_of", "data_dir"]),
+        (data, ["Dataset", "read_npz", "fetch", "verify", "sha256_of", "data_dir", "features_dir", "TrainingImages"]),
     ]),
     ("Model parts", "The parts a model is made of (`genmodels.interfaces`), the model that joins them, and the distributions they pass.", [
         (interfaces, ["Encoder", "Decoder", "LatentPrior", "Loss", "ForwardPass"]),
@@ -48,6 +51,11 @@ SECTIONS: list[tuple[str, str, list[tuple[ModuleType, list[str]]]]] = [
     ]),
     ("Training events", "Trackers receive a training's events (`register_trackers`).", [
         (tracking, ["Tracker"]),
+    ]),
+    ("Metrics", "What a metric (`register_metrics`) receives, the maths of the built-in ones, and the feature networks they use ([metrics.md](metrics.md)).", [
+        (metrics, ["MetricContext", "run_metrics", "feature_network_for"]),
+        (sample_quality, ["GaussianStatistics", "frechet_distance", "fid", "fid_with_error", "knn_radii", "precision_recall", "active_units"]),
+        (feature_networks, ["FeatureRecipe", "FeatureNetwork", "train_network", "cached_network"]),
     ]),
     ("Python API", "Train, load and use runs from Python ([python.md](python.md)).", [
         (api, ["train", "load", "models", "datasets", "Run"]),

@@ -9,14 +9,14 @@ from collections.abc import Callable
 from typing import Generic, TypeVar
 
 from genmodels.errors import DuplicateNameError, PluginError, UnknownNameError
-from genmodels.specs import NAME_PATTERN, DatasetSpec, ModelSpec, TrackerSpec
+from genmodels.specs import NAME_PATTERN, DatasetSpec, MetricSpec, ModelSpec, TrackerSpec
 
 
 class PluginWarning(UserWarning):
     """A plugin failed to load or registered something invalid; it was skipped."""
 
 
-S = TypeVar("S", ModelSpec, DatasetSpec, TrackerSpec)
+S = TypeVar("S", ModelSpec, DatasetSpec, TrackerSpec, MetricSpec)
 
 
 BUILTIN_PACKAGE = "genmodels"
@@ -24,7 +24,7 @@ BUILTIN_PACKAGE = "genmodels"
 
 @dataclass
 class Catalog(Generic[S]):
-    """Specs of one kind (models, datasets or trackers) by name.
+    """Specs of one kind (models, datasets, trackers or metrics) by name.
 
     A name claimed by several plugins is a conflict, reported as a plugin problem, but nothing is
     knocked out: each spec stays reachable by its qualified name `provider:name` (the provider is
@@ -108,12 +108,12 @@ class Catalog(Generic[S]):
         return f"{self.kind} {name!r} is registered by more than one plugin: {who}. {choice[0].upper()}{choice[1:]}"
 
 
-def qualified_name(spec: ModelSpec | DatasetSpec | TrackerSpec) -> str:
+def qualified_name(spec: ModelSpec | DatasetSpec | TrackerSpec | MetricSpec) -> str:
     """`provider:name`: the spec's name prefixed by its package (or by its plugin, for one given in code)."""
     return f"{spec.package or spec.plugin}:{spec.name}"
 
 
-def _who(spec: ModelSpec | DatasetSpec | TrackerSpec) -> str:
+def _who(spec: ModelSpec | DatasetSpec | TrackerSpec | MetricSpec) -> str:
     return f"{spec.plugin!r} (package {spec.package})" if spec.package else repr(spec.plugin)
 
 
@@ -149,12 +149,13 @@ class PluginProblems(list):
 
 @dataclass
 class Registry:
-    """The models, datasets and trackers of every loaded plugin, and what went wrong loading the others."""
+    """The models, datasets, trackers and metrics of every loaded plugin, and what went wrong loading the others."""
 
     strict: dataclasses.InitVar[bool] = False
     models: Catalog[ModelSpec] = field(default_factory=lambda: Catalog("model", ModelSpec))
     datasets: Catalog[DatasetSpec] = field(default_factory=lambda: Catalog("dataset", DatasetSpec))
     trackers: Catalog[TrackerSpec] = field(default_factory=lambda: Catalog("tracker", TrackerSpec))
+    metrics: Catalog[MetricSpec] = field(default_factory=lambda: Catalog("metric", MetricSpec))
     problems: PluginProblems = field(default_factory=PluginProblems)
     # (plugin, package, hook function) of every register_commands implementation, called by the CLI as it starts
     command_hooks: list[tuple[str, str, Callable[..., None]]] = field(default_factory=list)
@@ -173,3 +174,7 @@ class Registry:
     def tracker(self, name: str) -> TrackerSpec:
         """The tracker spec called `name`."""
         return self.trackers.get(name)
+
+    def metric(self, name: str) -> MetricSpec:
+        """The metric spec called `name`."""
+        return self.metrics.get(name)

@@ -1,4 +1,4 @@
-"""What plugins register: model, dataset and tracker specs. None of them imports TensorFlow."""
+"""What plugins register: model, dataset, tracker and metric specs. None of them imports TensorFlow."""
 
 from __future__ import annotations
 
@@ -6,12 +6,13 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from genmodels.config import ModelConfig, TrainConfig
 
 if TYPE_CHECKING:
-    from genmodels.data import Dataset
+    from genmodels.data import Dataset, TrainingImages
+    from genmodels.metrics import MetricContext
     from genmodels.model import GenerativeModel
     from genmodels.tracking import Tracker
 
@@ -39,11 +40,18 @@ class ModelSpec:
 
 @dataclass(frozen=True)
 class DatasetSpec:
-    """A named dataset: `load(data_dir)` returns a `genmodels.data.Dataset`, downloading into data_dir if needed."""
+    """A named dataset: `load(data_dir)` returns a `genmodels.data.Dataset`, downloading into data_dir if needed.
+
+    `features(data_dir)`, if given, returns the `genmodels.data.TrainingImages` that the dataset's feature
+    network (for FID and precision/recall) is trained on: datasets of one family share them (binarized-mnist
+    and mnist both give labelled MNIST digits). Without it the network is trained on the dataset's own
+    training images: a classifier of its labels, or a reference autoencoder where it has none.
+    """
 
     name: str
     description: str
     load: Callable[[Path], Dataset]
+    features: Callable[[Path], TrainingImages] | None = None
     plugin: str = ""
     package: str = ""
 
@@ -61,5 +69,26 @@ class TrackerSpec:
     name: str
     description: str
     create: Callable[[], Tracker]
+    plugin: str = ""
+    package: str = ""
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    """A named evaluation metric (`genmodels evaluate MODEL --metrics NAME,...`).
+
+    `compute(context)` receives a `genmodels.metrics.MetricContext` (the trained model, the scored split,
+    the seed, the number of samples to draw, and shared helpers: generated samples, feature networks,
+    cached real-data features) and returns its figures as a JSON-ready dict of numbers, strings and
+    lists; evaluate adds the seed and the seconds taken and writes them to evaluation-SPLIT.json under
+    the metric's name. Raise `genmodels.errors.NotApplicableError` when the metric does not apply to the
+    model (the reason is recorded and the other metrics go on). `summary(figures)`, if given, returns the
+    (label, value) rows evaluate prints; else every number is printed.
+    """
+
+    name: str
+    description: str
+    compute: Callable[[MetricContext], dict[str, Any]]
+    summary: Callable[[dict[str, Any]], list[tuple[str, str]]] | None = None
     plugin: str = ""
     package: str = ""

@@ -10,7 +10,7 @@ import numpy as np
 
 from genmodels import hookimpl
 from genmodels.atomic import atomic_path
-from genmodels.data import Dataset, fetch, verify
+from genmodels.data import Dataset, TrainingImages, fetch, verify
 from genmodels.errors import ChecksumError, DatasetError
 from genmodels.pixels import BINARY, EIGHT_BIT
 from genmodels.specs import DatasetSpec
@@ -29,6 +29,13 @@ BINARIZED_SPLITS = {
 TEST_LABELS_URL = "https://storage.googleapis.com/cvdf-datasets/mnist/t10k-labels-idx1-ubyte.gz"
 TEST_LABELS_FILE = "t10k-labels-idx1-ubyte.gz"
 TEST_LABELS_SHA256 = "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6"
+
+# The grey MNIST test images: SHA-256 of the file whose MD5 is the one published with MNIST and checked by
+# torchvision's loader (9fb629c4189551a2d022fa330f9573f3).
+TEST_IMAGES_URL = "https://storage.googleapis.com/cvdf-datasets/mnist/t10k-images-idx3-ubyte.gz"
+TEST_IMAGES_FILE = "t10k-images-idx3-ubyte.gz"
+TEST_IMAGES_SHA256 = "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6"
+OFFLINE_DIGITS_TRAIN = 8000  # of the t10k images, when only they are at hand: the first 8000 train, the last 2000 test
 
 MNIST_URL = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/mnist.npz"
 MNIST_FILE = "mnist.npz"
@@ -117,6 +124,26 @@ def load_mnist(data_dir: Path, *, url: str = MNIST_URL, sha256: str = MNIST_SHA2
         )
 
 
+def labelled_digits(data_dir: Path) -> TrainingImages:
+    """Labelled grey MNIST, for the digit feature network of binarized-mnist and mnist: the 60000 training images
+    (tested on the 10000 test images) when mnist.npz is in the data folder; else, offline, the t10k images and
+    labels there (the first 8000 train, the last 2000 test); else mnist.npz is downloaded. Trained half on greys,
+    half on their binarized draws, so that 0/1 digits and greys both look natural to it."""
+    data_dir = Path(data_dir)
+    images, labels = data_dir / TEST_IMAGES_FILE, data_dir / TEST_LABELS_FILE
+    if not (data_dir / MNIST_FILE).is_file() and images.is_file() and labels.is_file():
+        verify(images, TEST_IMAGES_SHA256, TEST_IMAGES_URL)
+        verify(labels, TEST_LABELS_SHA256, TEST_LABELS_URL)
+        grey = np.frombuffer(gzip.decompress(images.read_bytes())[16:], np.uint8).reshape(-1, 28, 28, 1)
+        digit = np.frombuffer(gzip.decompress(labels.read_bytes())[8:], np.uint8)
+        cut = OFFLINE_DIGITS_TRAIN
+        return TrainingImages("mnist-digits-t10k", f"labelled MNIST t10k: images 0-{cut - 1} train, {cut}-{len(grey) - 1} test",
+                              grey[:cut], digit[:cut], grey[cut:], digit[cut:], EIGHT_BIT, binarize=True)
+    mnist = load_mnist(data_dir)
+    return TrainingImages("mnist-digits", "labelled MNIST: the 60000 training images, tested on the 10000 test images",
+                          mnist.train, mnist.train_labels, mnist.test, mnist.test_labels, EIGHT_BIT, binarize=True)
+
+
 @hookimpl
 def register_datasets(register):
     register(
@@ -124,6 +151,7 @@ def register_datasets(register):
             name="binarized-mnist",
             description="Statically binarized MNIST (Larochelle & Murray 2011): 50000 train, 10000 validation, 10000 test.",
             load=load_binarized_mnist,
+            features=labelled_digits,
         )
     )
     register(
@@ -131,5 +159,6 @@ def register_datasets(register):
             name="mnist",
             description="Grayscale MNIST, 8-bit: 60000 train (10% held out for validation), 10000 test, with labels.",
             load=load_mnist,
+            features=labelled_digits,
         )
     )

@@ -52,6 +52,11 @@ def vamp_prior(encoder, components: int, input_dim: int):
             log_components = -0.5 * (self.latent_dim * LOG_2PI + ops.sum(log_var, axis=-1) + squared)
             return ops.logsumexp(log_components, axis=-1) - math.log(components)
 
+        def marginal_log_prob(self, z):
+            loc, log_var = self._components()  # (K, d): each coordinate's marginal is a mixture of K normals
+            squared = ops.square(z[:, None, :] - loc[None]) * ops.exp(-log_var)[None]
+            return ops.logsumexp(-0.5 * (LOG_2PI + log_var[None] + squared), axis=1) - math.log(components)
+
         def sample(self, n, seed=None):
             loc, log_var = self._components()
             which = keras.random.randint((n,), 0, components, seed=seed)

@@ -15,6 +15,20 @@ sys.path.insert(0, str(REPO / "benchmarks"))  # the independent checks there are
 SHARED_DATA = Path(os.environ.get("GENMODELS_DATA_DIR") or REPO.parent / "shared" / "data")
 
 
+@pytest.fixture(scope="session", autouse=True)
+def features_cache(tmp_path_factory) -> Path:
+    """Feature networks and real-image features (genmodels.metrics) are cached in a folder of the test session,
+    never in the shared data folder: each session trains the digit network once, for all its tests."""
+    folder = tmp_path_factory.mktemp("features")
+    saved = os.environ.get("GENMODELS_FEATURES_DIR")
+    os.environ["GENMODELS_FEATURES_DIR"] = str(folder)
+    yield folder
+    if saved is None:
+        os.environ.pop("GENMODELS_FEATURES_DIR", None)
+    else:
+        os.environ["GENMODELS_FEATURES_DIR"] = saved
+
+
 @pytest.fixture
 def shared_data(monkeypatch) -> Path:
     """The folder with binarized_mnist.npz (../shared/data); genmodels is pointed at it."""

@@ -67,7 +67,7 @@ def test_samples_are_the_cli_samples_for_the_same_seed(twin_runs, tmp_path, caps
 
 def test_log_likelihoods_are_the_per_image_figures_of_cli_evaluate(twin_runs, capsys):
     run, cli_dir = twin_runs
-    outcome = run_main(capsys, "evaluate", "vae", "--run-dir", cli_dir, "--k", 30, "--seed", 2)
+    outcome = run_main(capsys, "evaluate", "vae", "--run-dir", cli_dir, "--metrics", "nll", "--k", 30, "--seed", 2)
     assert outcome.code == 0, outcome.err
     reported = json.loads((cli_dir / "evaluation-test.json").read_text())
     test = run.dataset().test

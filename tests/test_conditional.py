@@ -127,7 +127,7 @@ def test_evaluate_writes_conditional_figures_and_the_commands_take_the_labels(la
     run_dir = tmp_path / "cvae"
     assert run_main(capsys, "train", "cvae", "--dataset", labelled_mnist, "--epochs", "1", "--run-dir", run_dir,
                     "-o", "hidden=16", "--latent-dim", "2").code == 0
-    scored = run_main(capsys, "evaluate", "cvae", "--run-dir", run_dir, "--k", "10", "-n", "50")
+    scored = run_main(capsys, "evaluate", "cvae", "--run-dir", run_dir, "--metrics", "nll", "--k", "10", "-n", "50")
     assert scored.code == 0 and "each given its label: -log p(x|y)" in scored.out
     assert json.loads((run_dir / "evaluation-test-n50.json").read_text())["conditional"] is True
     for command in (["reconstruct", "-n", "4"], ["interpolate", "-n", "2", "--steps", "3"], ["latent", "--side", "3", "--label", "4"]):

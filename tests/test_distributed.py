@@ -193,7 +193,7 @@ def test_an_evaluation_split_across_two_workers_gives_the_one_process_figures(ti
     from conftest import run_main
 
     alone, together = (Path(shutil.copytree(tiny_run, tmp_path / name)) for name in ("alone", "together"))
-    common = ["evaluate", "vae", "--k", 40, "--batch-size", 30, "--seed", 3]  # 100 test images: batches 0-3, odd ones on worker 1
+    common = ["evaluate", "vae", "--metrics", "nll", "--k", 40, "--batch-size", 30, "--seed", 3]  # 100 test images: batches 0-3, odd ones on worker 1
     outcome = run_main(capsys, *common, "--run-dir", alone)
     assert outcome.code == 0, outcome.err
     results = finish(start_workers(tmp_path, lambda index: [*common, "--distribute", "--run-dir", together]))

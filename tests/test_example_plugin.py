@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 from matplotlib import image as mpimg
 
@@ -54,3 +56,20 @@ def test_the_installed_plugin_trains_and_samples_with_the_same_commands(installe
     png = tmp_path / sampled.stdout.strip().splitlines()[-1]
     assert png == tmp_path / "runs" / "laplace-vae" / "samples-60-seed0.png"
     assert mpimg.imread(png).shape[:2] == (364, 604)
+
+
+def test_the_installed_plugin_adds_a_metric_that_evaluate_computes(installed_example, mnist_slice, tmp_path):
+    listing = genmodels(installed_example, "list", cwd=tmp_path)
+    assert any(line.split()[:1] == ["intensity"] and line.endswith("laplace (genmodels-laplace)") for line in listing.stdout.splitlines())
+    trained = genmodels(installed_example, "train", "laplace-vae", "--epochs", "1", "--dataset", str(mnist_slice), "-o", "hidden=50", cwd=tmp_path)
+    assert trained.returncode == 0, trained.stderr
+    scored = genmodels(installed_example, "evaluate", "laplace-vae", "--metrics", "intensity", "--samples", "300", "--seed", "3", cwd=tmp_path)
+    assert scored.returncode == 0, scored.stderr
+    figures = json.loads((tmp_path / "runs" / "laplace-vae" / "evaluation-test.json").read_text())
+    intensity = figures["metrics"]["intensity"]
+    assert intensity["samples"] == 300 and intensity["seed"] == 3 and intensity["seconds"] >= 0
+    real = np.load(mnist_slice)["test"]
+    assert intensity["real_mean"] == pytest.approx(real.mean(), rel=1e-5)  # the scored images are the slice's test images
+    assert intensity["gap"] == pytest.approx(abs(intensity["sample_mean"] - intensity["real_mean"]))
+    assert figures["nll"] is None and figures["k"] is None  # only the metric asked for was computed
+    assert "gap" in scored.stdout

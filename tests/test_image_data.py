@@ -81,10 +81,13 @@ def test_every_model_trains_samples_reloads_and_evaluates_on_any_image_data(mode
     assert drawn.shape == (6, math.prod(shape)) and np.isfinite(drawn).all()
     picture = mpimg.imread(run / "samples-6-seed0.png")
     assert picture.ndim == 3 and picture.shape[2] in (3, 4)
-    evaluated = run_main(capsys, "evaluate", model, "--run-dir", run, "--k", "3", "-n", "5")
+    evaluated = run_main(capsys, "evaluate", model, "--run-dir", run, "--metrics", "nll,active-units,fid,prd", "--samples", "20", "--k", "3", "-n", "5")
     assert evaluated.code == 0, evaluated.err
     figures = json.loads((run / "evaluation-test-n5.json").read_text())
     assert np.isfinite(figures["terms"]["loss"])
+    fid, prd = figures["metrics"]["fid"], figures["metrics"]["prd"]  # on a feature network of these images' own
+    assert fid["samples"] == 20 and np.isfinite([fid["fid"], fid["floor"]]).all() and 0 <= prd["precision"] <= 1
+    assert figures["metrics"]["active-units"]["latent_dim"] > 0
     if model != "ae":
         assert np.isfinite(figures["nll"])
         assert figures["likelihood_fits"] is True
@@ -184,7 +187,7 @@ def test_bernoulli_on_8_bit_data_is_evaluated_with_a_note_that_it_is_not_their_l
     run = tmp_path / "run"
     assert run_main(capsys, "train", "vae", "--dataset", data_files["colour32"], "--epochs", "1", "--run-dir", run,
                     "-o", "hidden=8", "-o", "likelihood=bernoulli").code == 0
-    evaluated = run_main(capsys, "evaluate", "vae", "--run-dir", run, "--k", "2", "-n", "8")
+    evaluated = run_main(capsys, "evaluate", "vae", "--run-dir", run, "--metrics", "nll", "--k", "2", "-n", "8")
     figures = json.loads((run / "evaluation-test-n8.json").read_text())
     assert figures["likelihood_fits"] is False and figures["bits_per_dim"] is None
     assert "Bernoulli" in figures["note"] and "Bernoulli" in evaluated.out
@@ -231,6 +234,6 @@ def test_keep_best_selects_on_validation_and_early_stopping_resumes_to_the_same_
     resumed, _ = load_model(parts, registry, "vae")
     for a, b in zip(kept.get_weights(), resumed.get_weights()):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
-    evaluated = run_main(capsys, "evaluate", "vae", "--run-dir", whole, "--k", "2")
+    evaluated = run_main(capsys, "evaluate", "vae", "--run-dir", whole, "--metrics", "nll", "--k", "2")
     assert json.loads((whole / "evaluation-test.json").read_text())["epoch"] == best
     assert f"epoch {best}" in evaluated.out

@@ -1,9 +1,9 @@
-"""A genmodels plugin: a VAE whose prior is a Laplace distribution instead of N(0, I)."""
+"""A genmodels plugin: a VAE whose prior is a Laplace distribution instead of N(0, I), and a metric of sample brightness."""
 
 from dataclasses import dataclass
 
-from genmodels import ModelConfig, ModelSpec, TrainConfig, hookimpl, option
-from genmodels.errors import ConfigError
+from genmodels import MetricSpec, ModelConfig, ModelSpec, TrainConfig, hookimpl, option
+from genmodels.errors import ConfigError, NotApplicableError
 
 
 @dataclass
@@ -71,3 +71,17 @@ def register_models(register):
             train=TrainConfig(epochs=20, batch_size=100),
         )
     )
+
+
+def intensity(context):
+    """The samples' mean pixel value against the real images': a crude check that a model got the brightness right."""
+    if context.samples < 2:
+        raise NotApplicableError("it needs at least 2 samples")
+    samples, real = context.generated(), context.images
+    return {"samples": len(samples), "sample_mean": float(samples.mean()), "real_mean": float(real.mean()),
+            "gap": float(abs(samples.mean() - real.mean()))}
+
+
+@hookimpl
+def register_metrics(register):
+    register(MetricSpec("intensity", "Mean pixel value of the samples against the real images'.", compute=intensity))
