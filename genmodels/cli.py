@@ -327,7 +327,8 @@ def features(
     info = network.info
     quality = (f"test accuracy {info['test_accuracy']:.4f}" if "test_accuracy" in info
                else f"test reconstruction error {info['test_reconstruction_error']:.5f} (mean squared, per value)")
-    typer.echo(f"{info['name']}: a {info['kind']} of {info['description']}; {quality} on {info['test_images']} images")
+    article = "an" if info["kind"][0] in "aeiou" else "a"
+    typer.echo(f"{info['name']}: {article} {info['kind']} of {info['description']}; {quality} on {info['test_images']} images")
     typer.echo(f"trained in {info['seconds']:.0f} s; images SHA-256 {info['data_sha256']}; weights SHA-256 {info['weights_sha256']}")
     typer.echo(str(features_dir() / info["name"]))
 

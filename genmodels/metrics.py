@@ -86,6 +86,12 @@ class MetricContext:
             self._cache["generated"] = np.concatenate(batches)
         return self._cache["generated"]
 
+    def generated_features(self) -> np.ndarray:
+        """`features(generated())`, computed once per evaluation for every metric that needs them."""
+        if "generated_features" not in self._cache:
+            self._cache["generated_features"] = self.features(self.generated())
+        return self._cache["generated_features"]
+
     def real_rows(self, split: str, count: int | None = None) -> np.ndarray:
         """The images of one of the dataset's splits as float rows, or `count` of them drawn without
         replacement from the seed (all of them when the split holds fewer)."""

@@ -34,7 +34,7 @@ def _network(context) -> dict[str, Any]:
 def _sample_sets(context):
     """Features of the reference images (the scored split), of the samples, and of the floor's real images."""
     reference = context.real_features(context.images)
-    samples = context.features(context.generated())
+    samples = context.generated_features()
     floor_split = context.floor_split()
     floor = context.real_features(context.real_rows(floor_split, context.samples))
     return reference, samples, floor, floor_split

@@ -95,3 +95,147 @@ def test_the_scaling_model_counts_the_vae_gradient_and_falls_with_workers_and_ri
     assert 1 > by_workers[0] > by_workers[1] > by_workers[2] > 0
     assert scaling_model.efficiency(0.01, 5e6, 8, 100) > scaling_model.efficiency(0.01, 5e6, 8, 1)
     assert scaling_model.efficiency(1.0, 0, 2, 10, latency_s=0, overhead_s=0) == 1.0  # free exchange: perfect scaling
+
+
+# ---- benchmarks/conv_performance.py: genmodels' conv-vae beside PyTorch's ---------------------------
+
+
+@pytest.fixture(scope="module")
+def conv():
+    return load("conv_performance")
+
+
+def made_up_conv_run() -> dict:
+    """Fabricated results of every case; the first epoch of each training (99 s) is never timed."""
+    def training(*seconds, loss=100.0, **extra):
+        return {"epoch_seconds": [99.0, *seconds], "test_loss": loss, "images": 50_000, **extra}
+
+    raw = {"sizes": {"images": 50_000, "epochs": 3, "test_images": 2000, "evaluate_images": 200, "eval_batch": 100, "k": 5000}}
+    for name in ("mnist", "colour"):
+        torch = dict(threads=2, version="2.13.0+cpu")
+        raw.update({
+            f"{name}/genmodels": training(2.0, 2.0, loss=100.0, others_running=0.0),
+            f"{name}/torch-contiguous": training(5.0, 4.5, loss=101.0, layout="contiguous", **torch),
+            f"{name}/torch-channels_last": training(4.4, 4.0, loss=101.5, layout="channels_last", **torch),  # the faster: best epoch 4.0
+            f"{name}/floor": {"epoch_seconds": 1.0, "steps": 334, "batch": 150},
+            f"{name}/evaluate": {"seconds": 9.0, "batch_seconds": [5.0, 4.0], "batch_images": [100, 100], "nll": 90.0, "k": 5000},
+            f"{name}/evaluate-torch": {"seconds": 18.0, "batch_seconds": [10.0, 8.0], "batch_images": [100, 100], "nll": 91.0,
+                                       "k": 5000, "layout": "channels_last"},
+        })
+    return raw
+
+
+def test_conv_report_divides_genmodels_by_the_faster_torch_layout_and_by_the_floor(conv, capsys):
+    conv.report(made_up_conv_run())
+    out = capsys.readouterr().out
+    assert out.count("genmodels / torch best: 0.50x   torch best / genmodels: 2.00x   genmodels / floor: 2.00x") == 2
+    assert "(torch best = the channels-last layout's best epoch)" in out
+    assert row(out, "genmodels train (TF graphs, oneDNN)") == ["2.00", "2.00", "100.00"]
+    assert row(out, "PyTorch eager, channels-last (best)") == ["4.20", "4.00", "101.50"]
+    assert row(out, "PyTorch eager, contiguous") == ["4.75", "4.50", "101.00"]
+    assert "test loss after equal epochs: genmodels 100.00, torch 101.50 (-1.50 nats; 2000 test images" in out
+    flops = conv.conv_flops("mnist")["train"]
+    assert f"{flops * 50_000 / 1.0 / 1e9:.0f} GFLOP/s" in out
+    assert "PyTorch 2.13.0+cpu on 2 threads" in out
+    assert "Warning" not in out
+
+
+def test_conv_report_projects_the_full_evaluation_from_the_batches_after_the_first(conv, capsys):
+    conv.report(made_up_conv_run())
+    out = capsys.readouterr().out
+    # 100 images in 4 s after the first batch: 25 images/s, 10000 images in 400 s; PyTorch 12.5 images/s, 800 s
+    assert "genmodels 25.00 images/s, torch 12.50 images/s (channels-last), genmodels / torch 2.00x; NLL 90.00 and 91.00" in out
+    assert "a full evaluation of 10000 test images: genmodels about 6.7 min (torch 13.3 min)" in out
+
+
+def test_conv_report_warns_when_the_machine_was_busy(conv, capsys):
+    raw = made_up_conv_run()
+    raw["colour/floor"]["others_running"] = 2.5
+    conv.report(raw)
+    assert "Warning: up to 2.5 other tasks were runnable" in capsys.readouterr().out
+
+
+def test_conv_rates_and_layout_choice(conv):
+    raw = made_up_conv_run()
+    assert conv.torch_best(raw, "mnist") == "channels_last"
+    assert conv.timed(raw["mnist/torch-contiguous"]) == 4.75 and conv.best(raw["mnist/torch-contiguous"]) == 4.5
+    one_batch = {"seconds": 4.0, "batch_seconds": [4.0], "batch_images": [20]}
+    assert conv.images_per_second(one_batch) == 5.0  # a single batch: all of it, warm-up included
+
+
+def test_conv_flops_count_the_four_convolutions(conv):
+    # mnist: 28 -> 14 -> 7 and back; forward 2 x multiply-adds of each convolution
+    stages = [14 * 14 * 1 * 32, 7 * 7 * 32 * 64, 7 * 7 * 64 * 32, 14 * 14 * 32 * 1]
+    forward = sum(2 * 9 * n for n in stages)
+    assert conv.conv_flops("mnist") == {"forward": forward, "train": 3 * forward - 2 * 9 * stages[0]}
+    # colour: 32x32x3 with two Gaussian parameters per value out of the last transposed convolution
+    stages = [16 * 16 * 3 * 32, 8 * 8 * 32 * 64, 8 * 8 * 64 * 32, 16 * 16 * 32 * 6]
+    assert conv.conv_flops("colour")["forward"] == sum(2 * 9 * n for n in stages)
+
+
+def test_conv_colour_images_are_seeded_8bit_and_the_first_of_more(conv):
+    import numpy as np
+
+    images = conv.colour_images(1500, seed=3)
+    assert images.shape == (1500, 32, 32, 3) and images.dtype == np.uint8
+    assert np.array_equal(images[:1200], conv.colour_images(1200, seed=3))
+    assert not np.array_equal(images[:10], conv.colour_images(10, seed=4))
+    assert 0 <= images.min() and images.max() <= 255 and images.std() > 20  # not flat
+
+
+def test_conv_numpy_likelihoods_are_genmodels_own(conv):
+    """The test losses are computed in NumPy from raw decoder outputs: they must be genmodels' likelihoods."""
+    import numpy as np
+
+    from genmodels.likelihoods import PixelLikelihood
+
+    rng = np.random.default_rng(0)
+    for name in ("mnist", "colour"):
+        data = conv.DATASETS[name]
+        raw = (rng.normal(size=(4, data.values * data.params)) * 3).astype(np.float32)
+        x = rng.random((4, data.values)).astype(np.float32)
+        x = (x > 0.5).astype(np.float32) if name == "mnist" else np.round(x * 255) / 255
+        expected = np.asarray(PixelLikelihood(data.likelihood)(raw).log_prob(x))
+        np.testing.assert_allclose(conv.log_likelihood(raw, x, data.likelihood), expected, rtol=1e-5)
+
+
+def test_conv_driver_without_torch_says_so_in_one_line():
+    import subprocess
+    import sys
+
+    script = REPO / "benchmarks" / "conv_performance.py"
+    code = f"import runpy, sys; sys.modules['torch'] = None; sys.argv = [{str(script)!r}, '--quick']; runpy.run_path({str(script)!r}, run_name='__main__')"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1
+    assert "PyTorch is not installed" in done.stderr and "Traceback" not in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
+
+
+def test_conv_torch_model_matches_genmodels_layout_and_likelihoods(conv):
+    torch = pytest.importorskip("torch")
+    import numpy as np
+
+    rng = np.random.default_rng(1)
+    for name in ("mnist", "colour"):
+        data = conv.DATASETS[name]
+        height, width, channels = data.shape
+        raw = (rng.normal(size=(3, height, width, channels * data.params)) * 3).astype(np.float32)  # NHWC, as Keras gives it
+        x = (rng.random((3, height, width, channels)) > 0.5).astype(np.float32)
+        expected = conv.log_likelihood(raw.reshape(3, -1), x.reshape(3, -1), data.likelihood)
+        nchw = lambda a: torch.from_numpy(a).permute(0, 3, 1, 2)  # noqa: E731
+        np.testing.assert_allclose(conv.torch_log_likelihood(nchw(raw), nchw(x), data.likelihood).numpy(), expected, rtol=1e-5)
+        for layout in ("contiguous", "channels_last"):
+            model = conv.torch_vae(name, layout)
+            mean, log_var = model.encode(nchw(x))
+            assert mean.shape == log_var.shape == (3, conv.LATENT)
+            assert model.decode(mean).shape == (3, channels * data.params, height, width)
+
+
+def test_conv_torch_cases_run_on_a_few_images(conv, tmp_path):
+    pytest.importorskip("torch")
+    import numpy as np
+
+    trained = conv.run_case("torch", dataset="colour", images=150, epochs=2, test_images=50, layout="channels_last", run_dir=tmp_path)
+    assert len(trained["epoch_seconds"]) == 2 and np.isfinite(trained["test_loss"])
+    scored = conv.run_case("evaluate-torch", dataset="colour", images=4, eval_batch=2, k=50, layout="channels_last", run_dir=tmp_path)
+    assert scored["batch_images"] == [2, 2] and np.isfinite(scored["nll"])
