@@ -20,9 +20,10 @@ Every case runs in its own Python process (no case inherits another's threads, c
 TensorFlow and PyTorch never share a process), one after another in this one invocation, so the ratios compare
 figures taken on the same machine in the same minutes. The cases, per dataset:
 
-- genmodels: `genmodels.trainer.train` exactly as `genmodels train conv-vae` runs it (its recipe: no XLA, TensorFlow
-  graphs whose convolutions are oneDNN's), in compiled multi-step loops over uint8 images kept in memory; seconds of
-  its training steps per epoch (the validation pass after each epoch is left out) and the final test loss;
+- genmodels: `genmodels.trainer.train` exactly as `genmodels train conv-vae` runs it (its recipe: XLA-compiled steps
+  whose convolutions are matrix products, genmodels.convolutions), in compiled multi-step loops over uint8 images kept
+  in memory; seconds of its training steps per epoch (the validation pass after each epoch is left out) and the final
+  test loss;
 - torch: the same architecture in PyTorch eager (nn.Conv2d / nn.ConvTranspose2d with stride 2, padding 1 and
   output_padding 1, so the shapes are TensorFlow's 'same'; ELU; He-normal initialisation, Glorot-uniform for the last
   layer as Keras' default there), the same loss, Adam 1e-3 (Keras' epsilon 1e-7), batch 150, the same images and
@@ -30,7 +31,12 @@ figures taken on the same machine in the same minutes. The cases, per dataset:
   PyTorch's default (contiguous NCHW) memory format and once channels-last: the faster is "torch best";
 - floor: the model's four convolutions alone (the encoder's two Conv2D and the decoder's two Conv2DTranspose,
   forward and backward for a batch of 150: 4 + 7 oneDNN kernels, no activations, dense layers, losses or optimizer)
-  in a tf.function loop without XLA, over the batches of one epoch: what an epoch would cost if all else were free;
+  in a tf.function loop without XLA, over the batches of one epoch: what an epoch would cost if all else were free,
+  with TensorFlow's own convolutions;
+- floor-lowered: the same convolutions, forward and backward, as genmodels computes them under XLA (patches and
+  matrix products), in an XLA-compiled loop: the floor of genmodels' own way;
+- matmul: the machine's float32 rate on a 2048 x 2048 product (XLA and oneDNN, the higher kept); the convolutions'
+  FLOPs divided by it are what an epoch's convolutions would take at that rate;
 - evaluate: the importance-weighted NLL at k = 5000 of `genmodels.evaluation.evaluate` on test images, with the
   model that the genmodels case trained; and the same estimator in PyTorch for the model that its torch case trained
   (the encoder once per image, k codings, the decoder in chunks of 10000 rows, a running logsumexp), in images/s.
@@ -445,6 +451,78 @@ def case_floor(args) -> dict:
     return {"epoch_seconds": min(times), "all_seconds": times, "steps": steps, "batch": BATCH}
 
 
+def case_floor_lowered(args) -> dict:
+    """The same four convolutions, forward and backward, as genmodels computes them under XLA (matrix products of
+    patches, genmodels.convolutions), in an XLA-compiled loop over the batches of one epoch."""
+    import genmodels.backend  # noqa: F401
+    import tensorflow as tf
+
+    from genmodels.convolutions import conv2d, conv2d_transpose
+
+    data = DATASETS[args.dataset]
+    height, width, channels = data.shape
+    steps = math.ceil(args.images / BATCH)
+    sizes = [*CHANNELS[::-1], channels * data.params]
+    encoder_k = [tf.Variable(tf.random.normal((3, 3, i, o)) * 0.05) for i, o in zip((channels, *CHANNELS[:-1]), CHANNELS)]
+    decoder_k = [tf.Variable(tf.random.normal((3, 3, o, i)) * 0.05) for i, o in zip(sizes, sizes[1:])]  # (h, w, out, in)
+    small = (height // 2 ** len(CHANNELS), width // 2 ** len(CHANNELS))
+    x = tf.random.uniform((BATCH, height, width, channels))
+    d0 = tf.random.normal((BATCH, *small, CHANNELS[-1]))
+
+    def step(shift):
+        with tf.GradientTape() as tape:
+            h, d = x + shift, d0 + shift  # the shift keeps the loop body from being hoisted out as loop-invariant
+            decoder_input = d
+            tape.watch(decoder_input)
+            for k in encoder_k:
+                h = conv2d(h, k, (2, 2), "same")
+            for k in decoder_k:
+                d = conv2d_transpose(d, k, (2, 2))
+            total = tf.reduce_sum(h) + tf.reduce_sum(d)  # each output's gradient all ones: the backward pass is the same work
+        return tape.gradient(total, [*encoder_k, *decoder_k, decoder_input])  # the kernels', and the decoder input's (the Dense layer needs it)
+
+    @tf.function(jit_compile=True)
+    def epoch():
+        def body(i, carried):
+            return i + 1, step(tf.cast(i, tf.float32) * 1e-30)
+
+        initial = [tf.zeros_like(k) for k in (*encoder_k, *decoder_k)] + [tf.zeros_like(d0)]
+        return tf.while_loop(lambda i, _: i < steps, body, (tf.constant(0), initial))[1]
+
+    [t.numpy() for t in epoch()]
+    times = []
+    for _ in range(3):
+        started = time.perf_counter()
+        [t.numpy() for t in epoch()]
+        times.append(time.perf_counter() - started)
+    return {"epoch_seconds": min(times), "all_seconds": times, "steps": steps, "batch": BATCH}
+
+
+def case_matmul(args) -> dict:
+    """The machine's float32 matrix-product rate: a 2048 x 2048 product, by XLA and by TensorFlow's oneDNN kernels."""
+    import genmodels.backend  # noqa: F401
+    import tensorflow as tf
+
+    size, repeats = 2048, 20
+    a, b = tf.random.normal((size, size)), tf.random.normal((size, size))
+    rates = {}
+    for name, jit in (("xla", True), ("onednn", False)):
+        @tf.function(jit_compile=jit)
+        def products(a, b):
+            def body(i, total):
+                return i + 1, total + tf.reduce_sum(tf.matmul(a, b + tf.cast(i, tf.float32) * 1e-30))
+            return tf.while_loop(lambda i, _: i < repeats, body, (tf.constant(0), tf.constant(0.0)))[1]
+
+        products(a, b).numpy()
+        best_seconds = math.inf
+        for _ in range(3):
+            started = time.perf_counter()
+            products(a, b).numpy()
+            best_seconds = min(best_seconds, time.perf_counter() - started)
+        rates[name] = 2 * size**3 * repeats / best_seconds / 1e9
+    return {"gflops": rates, "best": max(rates.values())}
+
+
 def case_evaluate(args) -> dict:
     from genmodels.evaluation import evaluate
     from genmodels.plugins import get_registry
@@ -511,6 +589,8 @@ CASES = {
     "genmodels": case_genmodels,
     "torch": case_torch,
     "floor": case_floor,
+    "floor-lowered": case_floor_lowered,
+    "matmul": case_matmul,
     "evaluate": case_evaluate,
     "evaluate-torch": case_evaluate_torch,
 }
@@ -609,6 +689,7 @@ def main() -> None:
     sizes = dict(images=3000, epochs=3, test_images=500) if args.quick else dict(images=50_000, epochs=3, test_images=2000)
     evaluation = dict(images=30, eval_batch=10) if args.quick else dict(images=200, eval_batch=100)
     raw: dict = {"sizes": {**sizes, "evaluate_images": evaluation["images"], "eval_batch": evaluation["eval_batch"], "k": K}}
+    raw["matmul"] = run_case("matmul")
     with tempfile.TemporaryDirectory() as scratch:
         for name in names:
             run_dir = os.path.join(scratch, name)
@@ -616,6 +697,7 @@ def main() -> None:
             for layout in ("contiguous", "channels_last"):
                 raw[f"{name}/torch-{layout}"] = run_case("torch", dataset=name, layout=layout, run_dir=run_dir, **sizes)
             raw[f"{name}/floor"] = run_case("floor", dataset=name, images=sizes["images"])
+            raw[f"{name}/floor-lowered"] = run_case("floor-lowered", dataset=name, images=sizes["images"])
             raw[f"{name}/evaluate"] = run_case("evaluate", dataset=name, run_dir=run_dir, **evaluation)
             raw[f"{name}/evaluate-torch"] = run_case("evaluate-torch", dataset=name, run_dir=run_dir, layout=torch_best(raw, name), **evaluation)
     report(raw)
@@ -632,6 +714,10 @@ def report(raw: dict) -> None:
     torch_run = raw.get(f"{names[0]}/torch-contiguous", {}) if names else {}
     print(f"\nMachine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; Python {platform.python_version()}"
           + (f"; PyTorch {torch_run['version']} on {torch_run['threads']} threads" if torch_run else ""))
+    matmul = raw.get("matmul", {}).get("best")
+    if matmul:
+        rates = raw["matmul"]["gflops"]
+        print(f"Matmul 2048x2048 float32: XLA {rates['xla']:.0f}, oneDNN {rates['onednn']:.0f} GFLOP/s (the machine's rate: {matmul:.0f})")
     busy = [result["others_running"] for result in raw.values() if isinstance(result, dict) and result.get("others_running") is not None]
     if busy and max(busy) > 0.5:
         print(f"Warning: up to {max(busy):.1f} other tasks were runnable beside the cases on {os.cpu_count()} cores: the machine was busy "
@@ -651,10 +737,16 @@ def report(raw: dict) -> None:
             result = raw[f"{name}/torch-{each}"]
             label = f"PyTorch eager, {each.replace('_', '-')}{' (best)' if each == layout else ''}"
             print(f"{label:<44}{timed(result):>9.2f}{best(result):>9.2f}{result['test_loss']:>11.2f}")
-        rate = flops["train"] * ours["images"] / floor / 1e9
-        print(f"{'its convolutions alone (oneDNN floor)':<44}{floor:>9.2f}{'':>9}{'':>11}   {rate:.0f} GFLOP/s")
+        work = flops["train"] * ours["images"] / 1e9  # GFLOP of the convolutions in an epoch
+        print(f"{'its convolutions alone, oneDNN (floor)':<44}{floor:>9.2f}{'':>9}{'':>11}   {work / floor:.0f} GFLOP/s")
+        lowered = raw.get(f"{name}/floor-lowered", {}).get("epoch_seconds")
+        if lowered:
+            print(f"{'its convolutions alone, as matmuls (XLA)':<44}{lowered:>9.2f}{'':>9}{'':>11}   {work / lowered:.0f} GFLOP/s")
+        if matmul:
+            print(f"{'their FLOPs at the matmul rate':<44}{work / matmul:>9.2f}")
         print(f"genmodels / torch best: {seconds / fastest:.2f}x   torch best / genmodels: {fastest / seconds:.2f}x   "
-              f"genmodels / floor: {seconds / floor:.2f}x   (torch best = the {layout.replace('_', '-')} layout's best epoch)")
+              f"genmodels / floor: {seconds / floor:.2f}x" + (f"   genmodels / matmul floor: {seconds / lowered:.2f}x" if lowered else "")
+              + f"   (torch best = the {layout.replace('_', '-')} layout's best epoch)")
         print(f"test loss after equal epochs: genmodels {ours['test_loss']:.2f}, torch {theirs['test_loss']:.2f} "
               f"({ours['test_loss'] - theirs['test_loss']:+.2f} nats; {sizes.get('test_images', '?')} test images, one coding each)")
         ev, tev = raw.get(f"{name}/evaluate"), raw.get(f"{name}/evaluate-torch")

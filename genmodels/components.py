@@ -1,4 +1,4 @@
-"""Ready-made parts: MLP encoders and decoder, the standard and fitted Gaussian priors, and losses."""
+"""Ready-made parts: MLP encoders and decoder, convolution layers, the standard and fitted Gaussian priors, and losses."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from typing import Any
 import keras
 from keras import ops
 
+from genmodels.convolutions import Conv2D, Conv2DTranspose  # noqa: F401  (Keras' layers, fast under XLA on a CPU)
 from genmodels.distributions import LOG_2PI, Bernoulli, DiagonalGaussian, PointMass, standard_normal
 from genmodels.errors import ConfigError
 from genmodels.pixels import AUTO
@@ -30,9 +31,42 @@ def keras_name(kind: str, name: str) -> str:
     return name
 
 
+GATED = "gated"  # the activation name of gated hidden layers (GatedDense)
+
+
+class GatedDense(keras.layers.Layer):
+    """A gated linear unit (Dauphin et al. 2017), the hidden layer of Tomczak & Welling's VampPrior models:
+    (W x + b) * sigmoid(V x + c), two Dense products of the same input, the second gating the first."""
+
+    def __init__(self, units: int, kernel_initializer="glorot_uniform", **kwargs):
+        super().__init__(**kwargs)
+        self.units = int(units)
+        self.kernel_initializer = kernel_initializer
+        self.linear = keras.layers.Dense(units, kernel_initializer=kernel_initializer, name="linear")
+        self.gate = keras.layers.Dense(units, activation="sigmoid", kernel_initializer=kernel_initializer, name="gate")
+
+    def build(self, input_shape):
+        self.linear.build(input_shape)
+        self.gate.build(input_shape)
+        self.built = True
+
+    def call(self, x):
+        return self.linear(x) * self.gate(x)
+
+    def compute_output_shape(self, input_shape):
+        return (*input_shape[:-1], self.units)
+
+    def get_config(self):
+        return {**super().get_config(), "units": self.units, "kernel_initializer": self.kernel_initializer}
+
+
 def mlp(hidden: Sequence[int], activation: str, initializer: str, name: str) -> keras.Sequential:
-    """A stack of Dense layers with the same activation and initializer."""
-    activation, initializer = keras_name("activation", activation), keras_name("initializer", initializer)
+    """A stack of Dense layers with the same activation and initializer; `activation` "gated" makes each a GatedDense."""
+    initializer = keras_name("initializer", initializer)
+    if activation == GATED:
+        layers = [GatedDense(units, kernel_initializer=initializer, name=f"hidden{i}") for i, units in enumerate(hidden, start=1)]
+        return keras.Sequential(layers, name=name)
+    activation = keras_name("activation", activation)
     return keras.Sequential(
         [
             keras.layers.Dense(units, activation=activation, kernel_initializer=initializer, name=f"hidden{i}")

@@ -158,7 +158,7 @@ class MLPConfig(LikelihoodConfig):
     """Models whose encoder and decoder are MLPs (the decoder mirrors the encoder's hidden sizes)."""
 
     hidden: tuple[int, ...] = option((500, 500), "Hidden layer sizes of the encoder; the decoder mirrors them.")
-    activation: str = option("elu", "Activation of the hidden layers (a Keras activation name).")
+    activation: str = option("elu", "Activation of the hidden layers: a Keras activation name, or gated (each layer a gated linear unit, (W x + b) * sigmoid(V x + c), as in Tomczak & Welling's VampPrior models).")
     initializer: str = option("he_normal", "Kernel initializer of every layer (a Keras initializer name).")
 
     def validate(self) -> None:

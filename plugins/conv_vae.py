@@ -36,7 +36,7 @@ class ConvConfig(LikelihoodConfig):
 
 def build(config: ConvConfig):
     """Convolutional Gaussian encoder and decoder (with the config's likelihood) around the VAE's prior and losses."""
-    from genmodels.components import KLDivergence, Reconstruction, StandardNormalPrior, likelihood_of
+    from genmodels.components import Conv2D, Conv2DTranspose, KLDivergence, Reconstruction, StandardNormalPrior, likelihood_of
     from genmodels.distributions import DiagonalGaussian
     from genmodels.likelihoods import PixelLikelihood
     from genmodels.interfaces import Decoder, Encoder
@@ -54,7 +54,7 @@ def build(config: ConvConfig):
 
         def __init__(self, **kwargs):
             super().__init__(**kwargs)
-            self.body = keras.Sequential([keras.layers.Conv2D(c, **conv) for c in config.channels] + [keras.layers.Flatten()])
+            self.body = keras.Sequential([Conv2D(c, **conv) for c in config.channels] + [keras.layers.Flatten()])
             self.head = keras.layers.Dense(2 * config.latent_dim, kernel_initializer="he_normal")
 
         def call(self, x, training=False):
@@ -71,9 +71,9 @@ def build(config: ConvConfig):
             self.body = keras.Sequential(
                 [keras.layers.Dense(small[0] * small[1] * last, activation="elu", kernel_initializer="he_normal"),
                  keras.layers.Reshape((*small, last))]
-                + [keras.layers.Conv2DTranspose(c, **conv) for c in config.channels[-2::-1]]
+                + [Conv2DTranspose(c, **conv) for c in config.channels[-2::-1]]
                 # each pixel's channels hold, channel by channel, that value's parameters: value-major, as the head reads them
-                + [keras.layers.Conv2DTranspose(channels * self.likelihood.params_per_value, kernel_size=3, strides=2, padding="same")]
+                + [Conv2DTranspose(channels * self.likelihood.params_per_value, kernel_size=3, strides=2, padding="same")]
             )
 
         def call(self, z, training=False):
@@ -96,7 +96,7 @@ def register_models(register):
             description="Convolutional VAE: stride-2 convolutions and transposed convolutions (any image size and channels).",
             build=build,
             config=ConvConfig,
-            # XLA's CPU convolutions ran 24x slower than TensorFlow's oneDNN ones (280 against 12 ms a step)
-            train=TrainConfig(epochs=50, batch_size=150, learning_rate=1e-3, xla=False),
+            # compiled by XLA, its convolutions as matrix products (genmodels.convolutions); see docs/performance.md
+            train=TrainConfig(epochs=50, batch_size=150, learning_rate=1e-3),
         )
     )

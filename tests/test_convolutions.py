@@ -1,0 +1,133 @@
+"""genmodels.convolutions: Keras' convolution layers, computed as matrix products under XLA on a CPU.
+
+The specification: the same weights give the same outputs and the same gradients as Keras' own layers, in
+eager calls, TensorFlow graphs and XLA; under XLA no convolution instruction is left for XLA's slow CPU
+convolutions; elsewhere the layers run Keras' own operation; and weights move between the two kinds.
+"""
+
+from __future__ import annotations
+
+import genmodels.backend  # noqa: F401
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from genmodels.convolutions import Conv2D, Conv2DTranspose, conv2d, conv2d_transpose, lowered
+
+# (height, width, channels, filters, kernel, strides, padding): conv-vae's own geometries first, then odd sizes,
+# kernels larger and smaller than the stride, unequal strides, 1x1 kernels and 'valid' padding
+GEOMETRIES = [
+    (28, 28, 1, 32, 3, 2, "same"),
+    (14, 14, 32, 64, 3, 2, "same"),
+    (16, 16, 3, 6, 3, 2, "same"),
+    (7, 7, 3, 5, 3, 1, "same"),
+    (9, 10, 2, 4, 5, 2, "same"),
+    (8, 8, 2, 3, 4, 2, "same"),
+    (7, 9, 2, 3, 2, 3, "same"),
+    (6, 5, 2, 3, 1, 2, "same"),
+    (7, 6, 2, 3, (3, 2), (2, 1), "same"),
+    (9, 10, 2, 4, 3, 3, "valid"),
+    (8, 8, 3, 2, 2, 2, "valid"),
+]
+
+
+def pair(kind: str, filters: int, kernel, strides, padding: str, x):
+    """Keras' layer and ours, built on x, with Keras' (random) weights in both."""
+    theirs_class, ours_class = (keras.layers.Conv2D, Conv2D) if kind == "conv" else (keras.layers.Conv2DTranspose, Conv2DTranspose)
+    theirs, ours = (cls(filters, kernel, strides=strides, padding=padding, activation="elu") for cls in (theirs_class, ours_class))
+    theirs(x), ours(x)
+    theirs.bias.assign(tf.random.normal(theirs.bias.shape, seed=1))  # Keras starts biases at zero: make them count
+    ours.set_weights(theirs.get_weights())
+    return theirs, ours
+
+
+def cases():
+    for geometry in GEOMETRIES:
+        yield pytest.param("conv", *geometry, id=f"conv-{'x'.join(map(str, geometry[:3]))}-k{geometry[4]}-s{geometry[5]}-{geometry[6]}")
+        if geometry[-1] == "same":  # a transposed convolution is lowered for 'same' padding only
+            yield pytest.param("transpose", *geometry, id=f"transpose-{'x'.join(map(str, geometry[:3]))}-k{geometry[4]}-s{geometry[5]}")
+
+
+def values_and_gradients(layer, x, upstream, jit_compile):
+    @tf.function(jit_compile=jit_compile)
+    def run(x):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            y = layer(x)
+            total = tf.reduce_sum(y * upstream)
+        return [y, *tape.gradient(total, [x, layer.kernel, layer.bias])]
+
+    return [t.numpy() for t in run(x)]
+
+
+@pytest.mark.parametrize("kind,height,width,channels,filters,kernel,strides,padding", list(cases()))
+def test_same_outputs_and_gradients_as_keras_under_xla(kind, height, width, channels, filters, kernel, strides, padding):
+    x = tf.random.normal((3, height, width, channels), seed=2)
+    theirs, ours = pair(kind, filters, kernel, strides, padding, x)
+    upstream = tf.random.normal(theirs(x).shape, seed=3)
+    expected = values_and_gradients(theirs, x, upstream, jit_compile=False)  # TensorFlow's own kernels
+    lowered_ = values_and_gradients(ours, x, upstream, jit_compile=True)
+    for name, want, got in zip(("output", "input gradient", "kernel gradient", "bias gradient"), expected, lowered_):
+        assert got.shape == want.shape, name
+        scale = max(1.0, float(np.abs(want).max()))
+        np.testing.assert_allclose(got, want, rtol=0, atol=2e-5 * scale, err_msg=name)
+
+
+def xla_hlo(layer, x) -> str:
+    return tf.function(lambda x: layer(x), jit_compile=True).experimental_get_compiler_ir(x)(stage="hlo")
+
+
+def test_under_xla_the_layers_leave_no_convolution_to_xla():
+    x = tf.random.normal((2, 14, 14, 8))
+    for kind in ("conv", "transpose"):
+        theirs, ours = pair(kind, 4, 3, 2, "same", x)
+        assert "convolution(" in xla_hlo(theirs, x)  # what Keras' layer hands XLA
+        ours_hlo = xla_hlo(ours, x)
+        assert "convolution(" not in ours_hlo and " dot(" in ours_hlo
+
+
+def test_lowered_only_inside_xla():
+    seen = {}
+
+    def probe(name):
+        seen[name] = lowered()
+        return tf.constant(0.0)
+
+    probe("eager")
+    tf.function(lambda: probe("graph"), jit_compile=False)()
+    tf.function(lambda: probe("xla"), jit_compile=True)()
+    tf.function(lambda: tf.while_loop(lambda i: i < 1, lambda i: (probe("xla loop"), i + 1)[1], [0]), jit_compile=True)()
+    assert seen == {"eager": False, "graph": False, "xla": True, "xla loop": True}
+
+
+def test_outside_xla_the_layers_are_keras_own():
+    x = tf.random.normal((2, 14, 14, 8))
+    for kind in ("conv", "transpose"):
+        theirs, ours = pair(kind, 4, 3, 2, "same", x)
+        graph = tf.function(lambda x: ours(x)).get_concrete_function(x).graph
+        op_types = {op.type for op in graph.get_operations()}
+        assert op_types & {"Conv2D", "Conv2DBackpropInput"}, op_types
+        np.testing.assert_array_equal(ours(x), theirs(x))
+
+
+def test_the_functions_match_keras_ops_directly():
+    x = tf.random.normal((2, 12, 10, 3))
+    kernel = tf.random.normal((3, 3, 3, 5))
+    np.testing.assert_allclose(conv2d(x, kernel, (2, 2), "same"), keras.ops.conv(x, kernel, 2, "same"), atol=1e-5)
+    kernel_t = tf.random.normal((3, 3, 5, 3))  # (kh, kw, filters, channels)
+    np.testing.assert_allclose(conv2d_transpose(x, kernel_t, (2, 2)), keras.ops.conv_transpose(x, kernel_t, 2, "same"), atol=1e-5)
+
+
+def test_weights_saved_with_keras_layers_load_into_these(tmp_path):
+    def model(conv, transpose):
+        return keras.Sequential([keras.Input((8, 8, 2)), conv(4, 3, strides=2, padding="same", activation="elu"),
+                                 transpose(2, 3, strides=2, padding="same")])
+
+    theirs, ours = model(keras.layers.Conv2D, keras.layers.Conv2DTranspose), model(Conv2D, Conv2DTranspose)
+    theirs.save_weights(tmp_path / "model.weights.h5")
+    ours.load_weights(tmp_path / "model.weights.h5")
+    x = tf.random.normal((2, 8, 8, 2))
+    np.testing.assert_array_equal(ours(x), theirs(x))
+    np.testing.assert_allclose(tf.function(ours, jit_compile=True)(x), theirs(x), atol=1e-5)
