@@ -20,10 +20,11 @@ Every case runs in its own Python process (no case inherits another's threads, c
 TensorFlow and PyTorch never share a process), one after another in this one invocation, so the ratios compare
 figures taken on the same machine in the same minutes. The cases, per dataset:
 
-- genmodels: `genmodels.trainer.train` exactly as `genmodels train conv-vae` runs it (its recipe: XLA-compiled steps
-  whose convolutions are matrix products, genmodels.convolutions), in compiled multi-step loops over uint8 images kept
-  in memory; seconds of its training steps per epoch (the validation pass after each epoch is left out) and the final
-  test loss;
+- genmodels: `genmodels.trainer.train` exactly as `genmodels train conv-vae` runs it (its recipe: no XLA, TensorFlow
+  graphs whose convolutions are oneDNN's), in compiled multi-step loops over uint8 images kept in memory; seconds of
+  its training steps per epoch (the validation pass after each epoch is left out) and the final test loss; and again
+  as `genmodels train conv-vae --xla` runs it: XLA-compiled steps whose convolutions are matrix products of patches
+  (genmodels.convolutions);
 - torch: the same architecture in PyTorch eager (nn.Conv2d / nn.ConvTranspose2d with stride 2, padding 1 and
   output_padding 1, so the shapes are TensorFlow's 'same'; ELU; He-normal initialisation, Glorot-uniform for the last
   layer as Keras' default there), the same loss, Adam 1e-3 (Keras' epsilon 1e-7), batch 150, the same images and
@@ -331,6 +332,8 @@ def case_genmodels(args) -> dict:
     dataset = Dataset(args.dataset, train=images["train"], valid=images["valid"], test=images["test"], pixels=data.pixels)
     spec = get_registry().model("conv-vae")
     config = spec.train.replace(epochs=args.epochs, batch_size=BATCH, learning_rate=LEARNING_RATE, seed=SEED)
+    if args.xla:
+        config = config.replace(xla=True)  # XLA, its convolutions as matrix products (genmodels.convolutions)
     result = train(spec, spec.config(likelihood=data.likelihood), config, dataset, Path(args.run_dir), verbose=0)
     model = result.model
 
@@ -619,7 +622,7 @@ def run_case(name: str, **options) -> dict:
     """Run one case in a fresh interpreter and return its JSON result, with the other tasks runnable before and after."""
     command = [sys.executable, __file__, "--case", name]
     for key, value in options.items():
-        command += [f"--{key.replace('_', '-')}", str(value)]
+        command += [f"--{key.replace('_', '-')}"] + ([] if value is True else [str(value)])  # True: a flag
     print(f"  running {name} {' '.join(f'{k}={v}' for k, v in options.items())} ...", file=sys.stderr, flush=True)
     before = others_running()
     done = subprocess.run(command, capture_output=True, text=True)
@@ -666,6 +669,7 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=50_000, help=argparse.SUPPRESS)
     parser.add_argument("--test-images", type=int, default=2000, help=argparse.SUPPRESS)
     parser.add_argument("--epochs", type=int, default=3, help=argparse.SUPPRESS)
+    parser.add_argument("--xla", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--layout", choices=("contiguous", "channels_last"), default="contiguous", help=argparse.SUPPRESS)
     parser.add_argument("--run-dir", default="", help=argparse.SUPPRESS)
     parser.add_argument("--k", type=int, default=K, help=argparse.SUPPRESS)
@@ -694,6 +698,7 @@ def main() -> None:
         for name in names:
             run_dir = os.path.join(scratch, name)
             raw[f"{name}/genmodels"] = run_case("genmodels", dataset=name, run_dir=run_dir, **sizes)
+            raw[f"{name}/genmodels-xla"] = run_case("genmodels", dataset=name, run_dir=run_dir + "-xla", xla=True, **sizes)
             for layout in ("contiguous", "channels_last"):
                 raw[f"{name}/torch-{layout}"] = run_case("torch", dataset=name, layout=layout, run_dir=run_dir, **sizes)
             raw[f"{name}/floor"] = run_case("floor", dataset=name, images=sizes["images"])
@@ -731,21 +736,25 @@ def report(raw: dict) -> None:
         print(f"\n{name}: {DATASETS[name].title}; {ours['images']} training images, batch {BATCH}, "
               f"{len(ours['epoch_seconds'])} epochs (the first not timed); convolutions {flops['train'] / 1e6:.1f} MFLOP "
               f"per training image")
-        print(f"{'':<44}{'s/epoch':>9}{'best':>9}{'test loss':>11}")
-        print(f"{'genmodels train (TF graphs, oneDNN)':<44}{seconds:>9.2f}{best(ours):>9.2f}{ours['test_loss']:>11.2f}")
+        print(f"{'':<48}{'s/epoch':>9}{'best':>9}{'test loss':>11}")
+        print(f"{'genmodels train (TF graphs, oneDNN)':<48}{seconds:>9.2f}{best(ours):>9.2f}{ours['test_loss']:>11.2f}")
+        compiled = raw.get(f"{name}/genmodels-xla")
+        if compiled:
+            print(f"{'genmodels train --xla (convolutions as matmuls)':<48}{timed(compiled):>9.2f}{best(compiled):>9.2f}"
+                  f"{compiled['test_loss']:>11.2f}")
         for each in ("contiguous", "channels_last"):
             result = raw[f"{name}/torch-{each}"]
             label = f"PyTorch eager, {each.replace('_', '-')}{' (best)' if each == layout else ''}"
-            print(f"{label:<44}{timed(result):>9.2f}{best(result):>9.2f}{result['test_loss']:>11.2f}")
+            print(f"{label:<48}{timed(result):>9.2f}{best(result):>9.2f}{result['test_loss']:>11.2f}")
         work = flops["train"] * ours["images"] / 1e9  # GFLOP of the convolutions in an epoch
-        print(f"{'its convolutions alone, oneDNN (floor)':<44}{floor:>9.2f}{'':>9}{'':>11}   {work / floor:.0f} GFLOP/s")
+        print(f"{'its convolutions alone, oneDNN (floor)':<48}{floor:>9.2f}{'':>9}{'':>11}   {work / floor:.0f} GFLOP/s")
         lowered = raw.get(f"{name}/floor-lowered", {}).get("epoch_seconds")
         if lowered:
-            print(f"{'its convolutions alone, as matmuls (XLA)':<44}{lowered:>9.2f}{'':>9}{'':>11}   {work / lowered:.0f} GFLOP/s")
+            print(f"{'its convolutions alone, as matmuls (XLA)':<48}{lowered:>9.2f}{'':>9}{'':>11}   {work / lowered:.0f} GFLOP/s")
         if matmul:
-            print(f"{'their FLOPs at the matmul rate':<44}{work / matmul:>9.2f}")
+            print(f"{'their FLOPs at the matmul rate':<48}{work / matmul:>9.2f}")
         print(f"genmodels / torch best: {seconds / fastest:.2f}x   torch best / genmodels: {fastest / seconds:.2f}x   "
-              f"genmodels / floor: {seconds / floor:.2f}x" + (f"   genmodels / matmul floor: {seconds / lowered:.2f}x" if lowered else "")
+              f"genmodels / floor: {seconds / floor:.2f}x" + (f"   genmodels --xla / its matmul floor: {timed(compiled) / lowered:.2f}x" if lowered and compiled else "")
               + f"   (torch best = the {layout.replace('_', '-')} layout's best epoch)")
         print(f"test loss after equal epochs: genmodels {ours['test_loss']:.2f}, torch {theirs['test_loss']:.2f} "
               f"({ours['test_loss'] - theirs['test_loss']:+.2f} nats; {sizes.get('test_images', '?')} test images, one coding each)")

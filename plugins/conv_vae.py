@@ -96,7 +96,8 @@ def register_models(register):
             description="Convolutional VAE: stride-2 convolutions and transposed convolutions (any image size and channels).",
             build=build,
             config=ConvConfig,
-            # compiled by XLA, its convolutions as matrix products (genmodels.convolutions); see docs/performance.md
-            train=TrainConfig(epochs=50, batch_size=150, learning_rate=1e-3),
+            # TensorFlow graphs with oneDNN's convolutions; --xla compiles the step with them as matrix products
+            # (genmodels.convolutions), not yet clearly faster across runs (docs/performance.md, "Convolutions")
+            train=TrainConfig(epochs=50, batch_size=150, learning_rate=1e-3, xla=False),
         )
     )

@@ -110,14 +110,17 @@ def made_up_conv_run() -> dict:
     def training(*seconds, loss=100.0, **extra):
         return {"epoch_seconds": [99.0, *seconds], "test_loss": loss, "images": 50_000, **extra}
 
-    raw = {"sizes": {"images": 50_000, "epochs": 3, "test_images": 2000, "evaluate_images": 200, "eval_batch": 100, "k": 5000}}
+    raw = {"matmul": {"gflops": {"xla": 400.0, "onednn": 380.0}, "best": 400.0},
+           "sizes": {"images": 50_000, "epochs": 3, "test_images": 2000, "evaluate_images": 200, "eval_batch": 100, "k": 5000}}
     for name in ("mnist", "colour"):
         torch = dict(threads=2, version="2.13.0+cpu")
         raw.update({
             f"{name}/genmodels": training(2.0, 2.0, loss=100.0, others_running=0.0),
             f"{name}/torch-contiguous": training(5.0, 4.5, loss=101.0, layout="contiguous", **torch),
             f"{name}/torch-channels_last": training(4.4, 4.0, loss=101.5, layout="channels_last", **torch),  # the faster: best epoch 4.0
+            f"{name}/genmodels-xla": training(3.0, 2.5, loss=100.2, others_running=0.0),
             f"{name}/floor": {"epoch_seconds": 1.0, "steps": 334, "batch": 150},
+            f"{name}/floor-lowered": {"epoch_seconds": 0.5, "steps": 334, "batch": 150},
             f"{name}/evaluate": {"seconds": 9.0, "batch_seconds": [5.0, 4.0], "batch_images": [100, 100], "nll": 90.0, "k": 5000},
             f"{name}/evaluate-torch": {"seconds": 18.0, "batch_seconds": [10.0, 8.0], "batch_images": [100, 100], "nll": 91.0,
                                        "k": 5000, "layout": "channels_last"},
@@ -239,3 +242,14 @@ def test_conv_torch_cases_run_on_a_few_images(conv, tmp_path):
     assert len(trained["epoch_seconds"]) == 2 and np.isfinite(trained["test_loss"])
     scored = conv.run_case("evaluate-torch", dataset="colour", images=4, eval_batch=2, k=50, layout="channels_last", run_dir=tmp_path)
     assert scored["batch_images"] == [2, 2] and np.isfinite(scored["nll"])
+
+
+def test_conv_report_sets_genmodels_beside_its_xla_steps_and_the_lowered_and_matmul_floors(conv, capsys):
+    conv.report(made_up_conv_run())
+    out = capsys.readouterr().out
+    assert "Matmul 2048x2048 float32: XLA 400, oneDNN 380 GFLOP/s (the machine's rate: 400)" in out
+    assert row(out, "genmodels train --xla (convolutions as matmuls)") == ["2.75", "2.50", "100.20"]
+    work = conv.conv_flops("mnist")["train"] * 50_000 / 1e9
+    assert row(out, "its convolutions alone, as matmuls (XLA)")[:1] == ["0.50"]
+    assert row(out, "their FLOPs at the matmul rate") == [f"{work / 400:.2f}"]
+    assert out.count("genmodels --xla / its matmul floor: 5.50x") == 2  # 2.75 s against 0.5 s

@@ -246,3 +246,34 @@ def test_warmup_and_dynamic_binarization_resume_to_the_uninterrupted_result(tmp_
     train(spec, SMALL, recipe.replace(epochs=1), data, tmp_path / "split", verbose=0)
     resumed = train(spec, SMALL, recipe, data, tmp_path / "split", resume=True, verbose=0).history
     assert [r["valid"] for r in resumed] == [r["valid"] for r in whole]
+
+
+def test_gated_hidden_layers_multiply_a_linear_map_by_a_sigmoid_gate():
+    from genmodels.components import GatedDense
+
+    layer = GatedDense(5, kernel_initializer="he_normal")
+    x = np.random.default_rng(0).normal(size=(4, 7)).astype("float32")
+    got = np.asarray(layer(x))
+    linear, gate = (np.asarray(part.kernel) for part in (layer.linear, layer.gate))
+    linear_bias, gate_bias = np.asarray(layer.linear.bias), np.asarray(layer.gate.bias)
+    expected = (x @ linear + linear_bias) / (1.0 + np.exp(-(x @ gate + gate_bias)))
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("name", ["vae", "hvae"])
+def test_any_mlp_model_takes_gated_hidden_layers_and_reloads_them(name, tmp_path):
+    from genmodels.runs import load_model
+
+    registry = build_registry()
+    spec = registry.model(name)
+    images = random_binary_images(300, seed=8)
+    data = Dataset(name="synthetic", train=images[:200], test=images[200:])
+    options = {"hvae": {"top_dim": 3, "components": 5}}.get(name, {})
+    config = spec.config().replace(latent_dim=4, hidden=(16, 8), activation="gated", **options)
+    result = train(spec, config, TrainConfig(epochs=1, batch_size=100), data, tmp_path / "run", verbose=0)
+    assert np.isfinite(result.final["valid"]["loss"])
+    gated = [layer for layer in result.model.encoder._flatten_layers() if type(layer).__name__ == "GatedDense"]
+    assert gated, "the encoder's hidden layers are gated"
+    model, _ = load_model(tmp_path / "run", registry, name)
+    x = data.rows("test")[:5]
+    np.testing.assert_allclose(np.asarray(model.encoder(x).mean()), np.asarray(result.model.encoder(x).mean()), atol=1e-6)
