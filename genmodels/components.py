@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import genmodels.backend  # noqa: F401  (TensorFlow, imported quietly)
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -208,6 +209,72 @@ class FittedGaussianPrior(LatentPrior):
         codings = ops.convert_to_tensor(codings)
         self.loc.assign(ops.mean(codings, axis=0))
         self.log_var.assign(ops.log(ops.var(codings, axis=0) + 1e-6))
+
+
+class VampPrior(LatentPrior):
+    """The VampPrior of Tomczak & Welling (2018): (1/K) sum_k q(z | u_k), the mixture of `encoder`'s own Gaussian
+    posteriors at K learned pseudo-inputs u_k = sigmoid(w_k) in [0, 1]^input_dim.
+
+    The encoder's weights belong to the model's encoder; the prior adds only the pseudo-inputs' logits.
+    """
+
+    def __init__(self, encoder: Encoder, components: int, input_dim: int, **kwargs: Any):
+        super().__init__(encoder.latent_dim, **kwargs)
+        object.__setattr__(self, "_encoder", encoder)  # not tracked by Keras: its weights are saved with the encoder
+        self.components, self.input_dim = components, input_dim
+
+    def build(self, input_shape=None):
+        self.pseudo_logits = self.add_weight(
+            shape=(self.components, self.input_dim), initializer=keras.initializers.RandomNormal(stddev=0.5), name="pseudo_logits"
+        )
+        self.built = True
+
+    def _mixture(self):
+        posterior = self._encoder(ops.sigmoid(self.pseudo_logits))
+        return posterior.loc, posterior.log_var  # (K, latent_dim) each
+
+    def log_prob(self, z):
+        loc, log_var = self._mixture()
+        precision = ops.exp(-log_var)
+        # sum_d (z - loc)^2 / var for every (row, component), as matrix products: (B, K)
+        squared = ops.matmul(ops.square(z), ops.transpose(precision)) - 2.0 * ops.matmul(z, ops.transpose(loc * precision))
+        squared = squared + ops.sum(ops.square(loc) * precision, axis=-1)
+        log_components = -0.5 * (self.latent_dim * LOG_2PI + ops.sum(log_var, axis=-1) + squared)
+        return ops.logsumexp(log_components, axis=-1) - math.log(self.components)
+
+    def marginal_log_prob(self, z):
+        loc, log_var = self._mixture()  # (K, d): each coordinate's marginal is a mixture of K normals
+        squared = ops.square(z[:, None, :] - loc[None]) * ops.exp(-log_var)[None]
+        return ops.logsumexp(-0.5 * (LOG_2PI + log_var[None] + squared), axis=1) - math.log(self.components)
+
+    def sample(self, n, seed=None):
+        loc, log_var = self._mixture()
+        which = keras.random.randint((n,), 0, self.components, seed=seed)
+        loc, log_var = ops.take(loc, which, axis=0), ops.take(log_var, which, axis=0)
+        return loc + ops.exp(0.5 * log_var) * standard_normal((n, self.latent_dim), seed=seed)
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "components": self.components, "input_dim": self.input_dim}
+
+
+class ImportanceWeightedBound(Loss):
+    """The k-sample bound of Burda et al. (2015), a Loss term named "iwae":
+    -log (1/k) sum_i p(x|z_i) p(z_i) / q(z_i|x), z_i ~ q(z|x), per image (k = 1: the negative ELBO)."""
+
+    name = "iwae"
+
+    def __init__(self, k: int):
+        self.k = int(k)
+
+    def __call__(self, forward: ForwardPass):
+        posterior = forward.posterior.repeat(self.k)
+        z = posterior.sample(forward.seed)
+        images = ops.tile(forward.x, [self.k, 1])
+        log_w = forward.decode(z).log_prob(images) + forward.prior.log_prob(z) - posterior.log_prob(z)
+        return math.log(self.k) - ops.logsumexp(ops.reshape(log_w, (self.k, -1)), axis=0)
+
+    def get_config(self):
+        return {**super().get_config(), "k": self.k}
 
 
 class Reconstruction(Loss):

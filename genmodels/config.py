@@ -175,6 +175,7 @@ class MLPConfig(LikelihoodConfig):
 RESUME_CHANGES = ("epochs", "track")
 PRECISIONS = ("float32", "bfloat16")
 KEEP = ("last", "best")
+SCHEDULES = ("constant", "cosine")
 
 
 @dataclass
@@ -184,7 +185,9 @@ class TrainConfig(Config):
     dataset: str = option("binarized-mnist", "A registered dataset name, a folder of PNG/JPEG images (sub-folders as classes) or a path to an .npz file.")
     epochs: int = option(50, "Passes over the training set.", minimum=1)
     batch_size: int = option(150, "Images per gradient step.", minimum=1)
-    learning_rate: float = option(1e-3, "Adam's step size.")
+    learning_rate: float = option(1e-3, "Adam's step size (the first epoch's, under a schedule).")
+    lr_schedule: str = option("constant", "How the step size changes over the epochs: constant, or cosine (epoch e of E trains at "
+                              "learning_rate x (1 + cos(pi (e - 1) / E)) / 2, falling from learning_rate towards 0).", choices=SCHEDULES)
     seed: int = option(0, "Seed for initialisation, shuffling and sampling; same seed, same run.", minimum=0)
     xla: bool = option(True, "Compile the training steps with XLA (fastest for MLPs); false runs TensorFlow graphs, much faster for convolutions on a CPU.")
     precision: str = option("float32", "Arithmetic of the layers: float32, or bfloat16 (mixed: bf16 matrix products, float32 weights and losses; "

@@ -134,6 +134,8 @@ class _Epochs:
 
     def _epoch(self, epoch: int) -> None:
         started = time.perf_counter()
+        rate = learning_rate_at(self.config, epoch)
+        self.model.optimizer.learning_rate.assign(rate)
         steps = math.ceil(self.train_size / self.config.batch_size)
         if self.verbose:
             print(f"Epoch {epoch}/{self.config.epochs}", flush=True)
@@ -147,6 +149,7 @@ class _Epochs:
             "epoch": epoch,
             "seconds": round(time.perf_counter() - started, 3),  # the whole epoch, validation pass included
             "train_seconds": round(train_seconds, 3),  # the training steps alone
+            "learning_rate": rate,
             "train": train,
             "valid": valid,
         }
@@ -178,6 +181,13 @@ class _Epochs:
             f"training stopped at {where}: {terms}. Nothing of this epoch was saved; {kept} in {self.run_dir}. "
             "A lower --learning-rate often helps."
         )
+
+
+def learning_rate_at(config: TrainConfig, epoch: int) -> float:
+    """The step size of epoch `epoch` (from 1) under the recipe's `lr_schedule`."""
+    if config.lr_schedule == "cosine":
+        return config.learning_rate * 0.5 * (1.0 + math.cos(math.pi * (epoch - 1) / config.epochs))
+    return config.learning_rate
 
 
 def labels_for(model: GenerativeModel, dataset: Dataset) -> tuple[np.ndarray | None, np.ndarray | None]:

@@ -3,12 +3,11 @@
     -log (1/k) sum_i p(x|z_i) p(z_i) / q(z_i|x),   z_i ~ q(z|x)
 
 is a tighter bound on -log p(x) than the negative ELBO (k = 1), and tightens as k grows; the
-model's `loss` is this bound. Only the loss term differs from `vae`.
+model's `loss` is this bound (`genmodels.components.ImportanceWeightedBound`). Only the loss term differs from `vae`.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 from genmodels import MLPConfig, ModelSpec, TrainConfig, hookimpl, option
@@ -21,35 +20,11 @@ class IWAEConfig(MLPConfig):
     k: int = option(5, "Importance samples per image in the training bound (1: the VAE's ELBO).", minimum=1)
 
 
-def importance_weighted_bound(k: int):
-    """The IWAE bound as a Loss term named "iwae"."""
-    from keras import ops
-
-    from genmodels.interfaces import ForwardPass, Loss
-
-    class ImportanceWeightedBound(Loss):
-        """-log of the mean of k importance weights p(x|z) p(z) / q(z|x), per image."""
-
-        name = "iwae"
-
-        def __call__(self, forward: ForwardPass):
-            posterior = forward.posterior.repeat(k)
-            z = posterior.sample(forward.seed)
-            images = ops.tile(forward.x, [k, 1])
-            log_w = forward.decode(z).log_prob(images) + forward.prior.log_prob(z) - posterior.log_prob(z)
-            return math.log(k) - ops.logsumexp(ops.reshape(log_w, (k, -1)), axis=0)
-
-        def get_config(self):
-            return {**super().get_config(), "k": k}
-
-    return ImportanceWeightedBound()
-
-
 def build(config: IWAEConfig):
     """The seed's VAE whose only loss term is the k-sample importance-weighted bound."""
-    from genmodels.components import mlp_vae
+    from genmodels.components import ImportanceWeightedBound, mlp_vae
 
-    return mlp_vae(config, losses=[importance_weighted_bound(config.k)])
+    return mlp_vae(config, losses=[ImportanceWeightedBound(config.k)])
 
 
 @hookimpl

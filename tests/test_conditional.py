@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from conftest import random_binary_images, run_main
 
-from genmodels.components import mlp_vae
+from genmodels.components import ImportanceWeightedBound, mlp_vae
 from genmodels.config import MLPConfig, TrainConfig
 from genmodels.data import Dataset
 from genmodels.errors import DatasetError
@@ -49,9 +49,7 @@ def test_a_conditional_model_refuses_to_run_without_labels():
 
 
 def test_loss_terms_that_decode_their_own_codings_get_the_condition_too():
-    from genmodels_plugins.iwae import importance_weighted_bound
-
-    model = mlp_vae(SMALL, classes=3, losses=[importance_weighted_bound(4)])
+    model = mlp_vae(SMALL, classes=3, losses=[ImportanceWeightedBound(4)])
     model.build_for(784)
     images, labels = random_binary_images(5).astype(np.float32), np.array([0, 1, 2, 0, 1])
     assert np.isfinite(np.asarray(model.loss_terms_of(images, labels)["iwae"])).all()

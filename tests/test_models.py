@@ -19,7 +19,7 @@ from genmodels.interfaces import Loss
 from genmodels.specs import ModelSpec
 from genmodels.loops import StepLoop
 from genmodels.plugins import build_registry
-from genmodels.trainer import _pixel_draws, train
+from genmodels.trainer import _pixel_draws, learning_rate_at, train
 
 SMALL = MLPConfig(latent_dim=4, hidden=(16,), input_dim=784)
 
@@ -48,6 +48,32 @@ def test_kl_warmup_raises_the_kl_weight_linearly_over_its_steps(step, factor):
     terms = model.loss_terms_of(random_binary_images(8).astype(np.float32))
     reconstruction, kl = (float(np.mean(terms[name])) for name in ("reconstruction", "kl"))
     assert float(model._cost(terms)) == pytest.approx(reconstruction + 2.0 * factor * kl, rel=1e-5)
+
+
+def test_a_cosine_schedule_falls_from_the_learning_rate_towards_zero_over_the_epochs():
+    recipe = TrainConfig(epochs=10, learning_rate=2e-3, lr_schedule="cosine")
+    rates = [learning_rate_at(recipe, epoch) for epoch in range(1, 11)]
+    assert rates[0] == pytest.approx(2e-3) and rates[5] == pytest.approx(1e-3)  # epoch 6 of 10 is half way
+    assert all(later < earlier for earlier, later in zip(rates, rates[1:])) and 0 < rates[-1] < 1e-4
+    assert {learning_rate_at(recipe.replace(lr_schedule="constant"), epoch) for epoch in (1, 5, 10)} == {2e-3}
+    with pytest.raises(ConfigError, match="lr_schedule"):
+        recipe.replace(lr_schedule="linear")
+
+
+def test_the_steps_train_at_the_schedules_rate_and_each_epoch_records_it(tmp_path):
+    spec = build_registry().model("vae")
+    images = random_binary_images(400, seed=5)
+    data = Dataset(name="synthetic", train=images[:300], test=images[300:])
+    runs = {
+        schedule: train(spec, spec.config(latent_dim=4, hidden=(32,)), TrainConfig(epochs=3, batch_size=100, lr_schedule=schedule),
+                        data, tmp_path / schedule, verbose=0)
+        for schedule in ("constant", "cosine")
+    }
+    assert [record["learning_rate"] for record in runs["cosine"].history] == pytest.approx([1e-3, 7.5e-4, 2.5e-4])
+    assert [record["learning_rate"] for record in runs["constant"].history] == pytest.approx([1e-3] * 3)
+    assert float(runs["cosine"].model.optimizer.learning_rate) == pytest.approx(2.5e-4)
+    constant, cosine = ([record["valid"]["loss"] for record in runs[name].history] for name in ("constant", "cosine"))
+    assert constant[0] == cosine[0] and constant[1] != cosine[1]  # the same first epoch, then smaller steps
 
 
 def test_beta_vae_is_registered_like_a_third_party_plugin_and_checks_beta():
