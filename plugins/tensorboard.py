@@ -3,7 +3,8 @@
 An optional extra (`pip install "genmodels[tensorboard]"`). With `--track tensorboard` the run
 directory gets `tensorboard/train` and `tensorboard/validation`, the layout of Keras' TensorBoard
 callback: after each epoch, one scalar per loss term in each, tagged `epoch_TERM` (`epoch_loss`,
-`epoch_reconstruction`, `epoch_kl`, ...), at step = the epoch; and in `train`, an image `samples`:
+`epoch_reconstruction`, `epoch_kl`, ...), at step = the epoch; in `train`, the epoch's step size
+`epoch_learning_rate` and an image `samples`:
 the grid of samples.png drawn with the run's seed (the same codings every time, so grids compare
 across epochs) after epoch 1, every SAMPLE_EVERY epochs and the last. View with
 `tensorboard --logdir runs/vae/tensorboard`.
@@ -54,6 +55,8 @@ class TensorBoardTracker(Tracker):
             with writer.as_default(step=epoch):
                 for term, value in record.get(split, {}).items():
                     tf.summary.scalar(f"epoch_{term}", value)
+                if split == "train" and "learning_rate" in record:  # as Keras' callback logs it
+                    tf.summary.scalar("epoch_learning_rate", record["learning_rate"])
         if epoch == 1 or epoch % SAMPLE_EVERY == 0 or epoch == self.epochs:
             images = np.asarray(model.generate(SAMPLE_COUNT, seed=self.seed), dtype=np.float32)
             picture = grid_picture(images, self.image_shape, pixels=self.pixels)[..., :3]  # RGB, as in samples.png

@@ -160,6 +160,9 @@ def test_the_tensorboard_tracker_writes_every_term_of_both_splits_each_epoch_and
         for term in terms:
             written = {event.step: float(make_ndarray(event.tensor_proto)) for event in accumulator.Tensors(f"epoch_{term}")}
             assert written == pytest.approx({record["epoch"]: record[split][term] for record in records}), (split, term)
+    rates = {event.step: float(make_ndarray(event.tensor_proto)) for event in events["train"].Tensors("epoch_learning_rate")}
+    assert rates == pytest.approx({record["epoch"]: record["learning_rate"] for record in records})
+    assert "epoch_learning_rate" not in events["valid"].Tags()["tensors"]
     grids = events["train"].Tensors("samples")
     assert [grid.step for grid in grids] == [1, 2]  # the first epoch and the last
     width, height, png = make_ndarray(grids[-1].tensor_proto)
