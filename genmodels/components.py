@@ -12,6 +12,7 @@ import keras
 from keras import ops
 
 from genmodels.convolutions import Conv2D, Conv2DTranspose  # noqa: F401  (Keras' layers, fast under XLA on a CPU)
+from genmodels.hierarchical import TwoLayerEncoder, TwoLayerPosterior, TwoLayerPrior  # noqa: F401  (two layers of codings)
 from genmodels.distributions import LOG_2PI, Bernoulli, DiagonalGaussian, PointMass, standard_normal
 from genmodels.errors import ConfigError
 from genmodels.pixels import AUTO
