@@ -89,28 +89,61 @@ def _save_figure(figure, path: Path) -> Path:
 
 def save_training_curves(records: list[dict], path: Path, kept: int | None = None) -> Path:
     """One panel per loss term: its train and validation value after every epoch; the epoch whose
-    weights the run keeps, when given, marked with a dotted line."""
+    weights the run keeps, when given, marked with a dotted line (see `training_curves_figure`)."""
+    return _save_figure(training_curves_figure(records, kept), path)
+
+
+def training_curves_figure(records: list[dict], kept: int | None = None):
+    """The figure of `save_training_curves`. A panel's scale fits the epochs after the first tenth of the
+    run when the first epochs' values (hundreds of nats above the rest) would flatten everything else;
+    a run whose step size changed (`--lr-schedule`) gets a last panel with the rate of each epoch."""
     from matplotlib.figure import Figure
 
     terms = list(records[0]["train"])
     epochs = [record["epoch"] for record in records]
     held_out = "valid" if "valid" in records[0] else "test"  # runs from before the validation split monitored test
     marker = "." if len(epochs) < 30 else None
-    figure = Figure(figsize=(4 * len(terms), 3.2))
+    rates = [record.get("learning_rate") for record in records]
+    scheduled = None not in rates and len(set(rates)) > 1
+    panels = len(terms) + scheduled
+    figure = Figure(figsize=(4 * panels, 3.2))
     for index, term in enumerate(terms, start=1):
-        axes = figure.add_subplot(1, len(terms), index)
-        axes.plot(epochs, [r["train"].get(term) for r in records], label="train", marker=marker)
+        axes = figure.add_subplot(1, panels, index)
+        curves = [[r["train"].get(term) for r in records]]
+        axes.plot(epochs, curves[0], label="train", marker=marker)
         if any(term in r.get(held_out, {}) for r in records):
-            axes.plot(epochs, [r[held_out].get(term) for r in records], label="validation" if held_out == "valid" else "test", marker=marker)
+            curves.append([r[held_out].get(term) for r in records])
+            axes.plot(epochs, curves[-1], label="validation" if held_out == "valid" else "test", marker=marker)
         if kept is not None:
             axes.axvline(kept, color="grey", linestyle=":", label=f"kept: epoch {kept}")
+        _fit_scale_to_later_epochs(axes, curves)
         axes.set_title(term)
         axes.set_xlabel("epoch")
         axes.set_ylabel("nats per image")
         axes.grid(alpha=0.3)
         axes.legend()
+    if scheduled:
+        axes = figure.add_subplot(1, panels, panels)
+        axes.plot(epochs, rates, color="black", marker=marker)
+        axes.set_title("learning rate")
+        axes.set_xlabel("epoch")
+        axes.grid(alpha=0.3)
     figure.tight_layout()
-    return _save_figure(figure, path)
+    return figure
+
+
+def _fit_scale_to_later_epochs(axes, curves: list[list]) -> None:
+    """Limit the y axis to the values after the first tenth of the epochs (from 20 epochs on) when the whole
+    range is more than three times theirs."""
+    later = np.array([value for curve in curves for value in curve[len(curve) // 10:] if value is not None], dtype=float)
+    every = np.array([value for curve in curves for value in curve if value is not None], dtype=float)
+    later, every = later[np.isfinite(later)], every[np.isfinite(every)]
+    if len(curves[0]) < 20 or not len(later):
+        return
+    low, high = later.min(), later.max()
+    span = max(high - low, 1e-6)
+    if every.max() - every.min() > 3 * span:
+        axes.set_ylim(low - 0.1 * span, high + 0.1 * span)
 
 
 def save_scatter(points: np.ndarray, path: Path, labels: np.ndarray | None, axes_names: tuple[str, str], title: str) -> Path:

@@ -35,6 +35,26 @@ def png_shape(path):
     return mpimg.imread(path).shape[:2]
 
 
+def _records(epochs: int, rates=None):
+    """A long run's metrics: a first epoch far above the rest, then a slow fall (train) and a plateau (validation)."""
+    loss = lambda epoch, floor: floor + (400.0 if epoch == 1 else 10.0 / epoch)  # noqa: E731
+    return [{"epoch": e, "train": {"loss": loss(e, 80.0)}, "valid": {"loss": loss(e, 90.0)},
+             **({"learning_rate": rates[e - 1]} if rates else {})} for e in range(1, epochs + 1)]
+
+
+def test_the_curves_scale_to_the_later_epochs_and_show_a_changing_step_size():
+    from genmodels.plots import training_curves_figure
+
+    constant = training_curves_figure(_records(100, [1e-3] * 100))
+    assert [axes.get_title() for axes in constant.axes] == ["loss"]  # a constant rate gets no panel
+    low, high = constant.axes[0].get_ylim()
+    assert 75 < low < 80.2 and 90.5 < high < 100  # 480 nats at epoch 1 off the scale; every later value on it
+    scheduled = training_curves_figure(_records(100, list(np.linspace(1e-3, 0, 100))), kept=60)
+    assert [axes.get_title() for axes in scheduled.axes] == ["loss", "learning rate"]
+    short = training_curves_figure(_records(5))  # a short run keeps its whole range
+    assert short.axes[0].get_ylim()[1] > 480
+
+
 def test_training_writes_the_curves(run_2d):
     assert png_shape(run_2d / "curves.png")[1] > 600
     out = run_2d / "again.png"
