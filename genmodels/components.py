@@ -79,25 +79,42 @@ def mlp(hidden: Sequence[int], activation: str, initializer: str, name: str) -> 
 
 
 class _MLPPart:
-    """Shared config of the MLP-based parts."""
+    """Shared config of the MLP-based parts.
 
-    def _mlp_init(self, hidden: Sequence[int], activation: str, initializer: str) -> None:
+    With `branches` > 0 the input and the condition first pass through hidden layers of their own,
+    `branches` units each, joined before `hidden` (the wiring of Tomczak & Welling's HVAE); a part
+    given no condition then splits its input after its first `split` columns (a decoder reading
+    the coding [z1, z2]). Without branches a condition is concatenated to the input.
+    """
+
+    def _mlp_init(self, hidden: Sequence[int], activation: str, initializer: str, branches: int = 0, split: int = 0) -> None:
         self.hidden = tuple(int(units) for units in hidden)
         self.activation = activation
         self.initializer = initializer
+        self.branches, self.split = int(branches), int(split)
         self.body = mlp(self.hidden, activation, initializer, name="mlp")
+        if self.branches:
+            self.input_branch = mlp((self.branches,), activation, initializer, name="input_branch")
+            self.condition_branch = mlp((self.branches,), activation, initializer, name="condition_branch")
 
     def _dense(self, units: int, name: str) -> keras.layers.Dense:
         return keras.layers.Dense(units, kernel_initializer=self.initializer, name=name)
 
     def _body(self, inputs, condition, training):
-        """The hidden layers' output; a condition (one-hot labels) is concatenated to the input."""
-        if condition is not None:
+        """The hidden layers' output: the input with its condition (one-hot labels, a coding) joined in."""
+        if self.branches:
+            if condition is None:
+                inputs, condition = inputs[:, : self.split], inputs[:, self.split :]
+            inputs = ops.concatenate(
+                [self.input_branch(inputs, training=training), self.condition_branch(ops.cast(condition, inputs.dtype), training=training)], axis=-1
+            )
+        elif condition is not None:
             inputs = ops.concatenate([inputs, ops.cast(condition, inputs.dtype)], axis=-1)
         return self.body(inputs, training=training)
 
     def _mlp_config(self) -> dict[str, Any]:
-        return {"hidden": list(self.hidden), "activation": self.activation, "initializer": self.initializer}
+        config = {"hidden": list(self.hidden), "activation": self.activation, "initializer": self.initializer}
+        return {**config, "branches": self.branches, "split": self.split} if self.branches else config
 
 
 class GaussianMLPEncoder(_MLPPart, Encoder):
@@ -106,9 +123,9 @@ class GaussianMLPEncoder(_MLPPart, Encoder):
     Every MLP part here takes an optional `condition` (one-hot labels), concatenated to its input.
     """
 
-    def __init__(self, latent_dim: int, hidden=(500, 500), activation="elu", initializer="he_normal", **kwargs):
+    def __init__(self, latent_dim: int, hidden=(500, 500), activation="elu", initializer="he_normal", branches: int = 0, split: int = 0, **kwargs):
         super().__init__(**kwargs)
-        self._mlp_init(hidden, activation, initializer)
+        self._mlp_init(hidden, activation, initializer, branches, split)
         self.latent_dim = latent_dim
         self.mean_head = self._dense(latent_dim, "mean")
         self.log_var_head = self._dense(latent_dim, "log_var")
@@ -141,9 +158,12 @@ class MLPDecoder(_MLPPart, Decoder):
     """MLP from codings to the likelihood p(x|z) named `likelihood` (see genmodels.pixels.LIKELIHOODS):
     its last layer gives each of the `output_dim` values the likelihood's raw parameters."""
 
-    def __init__(self, output_dim: int, hidden=(500, 500), activation="elu", initializer="he_normal", likelihood: str = "bernoulli", **kwargs):
+    def __init__(
+        self, output_dim: int, hidden=(500, 500), activation="elu", initializer="he_normal", likelihood: str = "bernoulli",
+        branches: int = 0, split: int = 0, **kwargs,
+    ):
         super().__init__(**kwargs)
-        self._mlp_init(hidden, activation, initializer)
+        self._mlp_init(hidden, activation, initializer, branches, split)
         self.output_dim = output_dim
         self.likelihood = likelihood
         self.head = PixelLikelihood(likelihood, name="likelihood")

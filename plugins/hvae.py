@@ -26,13 +26,15 @@ class HVAEConfig(MLPConfig):
     latent_dim: int = option(40, "Dimension of the bottom coding z1.")
     top_dim: int = option(40, "Dimension of the top coding z2.")
     components: int = option(500, "Pseudo-inputs of the VampPrior over z2 (0: p(z2) = N(0, I)).")
+    branches: int = option(0, "Tomczak & Welling's wiring when above 0: q(z1 | x, z2) reads x and z2, and p(x | z1, z2) reads z1 and z2, through separate layers of this many units joined before one more layer, and p(z1 | z2) has all the hidden layers.")
     k: int = option(1, "Importance samples per image: 1 trains on the ELBO, more on iwae's k-sample bound.")
 
     def validate(self) -> None:
         super().validate()
-        if self.top_dim < 1 or self.components < 0 or self.k < 1:
+        if self.top_dim < 1 or self.components < 0 or self.k < 1 or self.branches < 0:
             raise ConfigError(
-                f"top_dim and k must be at least 1 and components at least 0, received {self.top_dim}, {self.k} and {self.components}."
+                f"top_dim and k must be at least 1 and components and branches at least 0, received {self.top_dim}, {self.k}, "
+                f"{self.components} and {self.branches}."
             )
 
 
@@ -46,14 +48,16 @@ def build(config: HVAEConfig):
     options = dict(activation=config.activation, initializer=config.initializer)
     encoder = TwoLayerEncoder(
         top=GaussianMLPEncoder(d2, hidden=config.hidden, **options, name="top"),  # q(z2 | x)
-        bottom=GaussianMLPEncoder(d1, hidden=last, **options, name="bottom"),  # q(z1 | x, z2): x with z2 as its condition
+        bottom=GaussianMLPEncoder(d1, hidden=last, **options, branches=config.branches, name="bottom"),  # q(z1 | x, z2): x with z2 as its condition
         input_dim=config.input_dim,
     )
+    # with branches (the paper's wiring) the decoder's branches and one joint layer, and a deeper p(z1 | z2)
+    decoder_hidden, conditional_hidden = (last, config.hidden) if config.branches else (config.hidden[::-1], last)
     top_prior = VampPrior(encoder.top, config.components, config.input_dim) if config.components else StandardNormalPrior(d2)
     return GenerativeModel(
         encoder=encoder,
-        decoder=MLPDecoder(config.input_dim, hidden=config.hidden[::-1], likelihood=likelihood_of(config), **options),
-        prior=TwoLayerPrior(top_prior, GaussianMLPEncoder(d1, hidden=last, **options, name="conditional")),  # p(z1 | z2) p(z2)
+        decoder=MLPDecoder(config.input_dim, hidden=decoder_hidden, likelihood=likelihood_of(config), **options, branches=config.branches, split=d1),
+        prior=TwoLayerPrior(top_prior, GaussianMLPEncoder(d1, hidden=conditional_hidden, **options, name="conditional")),  # p(z1 | z2) p(z2)
         losses=[Reconstruction(), KLDivergence()] if config.k == 1 else [ImportanceWeightedBound(config.k)],
     )
 

@@ -153,12 +153,12 @@ def _gaussian_log_density(z, distribution):
     return -0.5 * (np.log(2 * np.pi) + log_var + (z - loc) ** 2 / np.exp(log_var)).sum(-1)
 
 
-@pytest.mark.parametrize("components", [0, 5])
-def test_the_two_layer_vae_scores_codings_layer_by_layer(components):
+@pytest.mark.parametrize("components, branches", [(0, 0), (5, 0), (5, 4)])
+def test_the_two_layer_vae_scores_codings_layer_by_layer(components, branches):
     """log q(z1, z2 | x) = log q(z2 | x) + log q(z1 | x, z2) and log p(z1, z2) = log p(z2) + log p(z1 | z2),
     whether the coding was just drawn (its lower layer reused) or comes from elsewhere."""
     spec = build_registry().model("hvae")
-    model = spec.build(spec.config().replace(latent_dim=3, top_dim=2, hidden=(8,), components=components))
+    model = spec.build(spec.config().replace(latent_dim=3, top_dim=2, hidden=(8,), components=components, branches=branches))
     model.build_for(784)
     x = random_binary_images(6).astype(np.float32)
     posterior = model.encoder(x)
@@ -286,15 +286,14 @@ def test_gated_hidden_layers_multiply_a_linear_map_by_a_sigmoid_gate():
     np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
 
 
-@pytest.mark.parametrize("name", ["vae", "hvae"])
-def test_any_mlp_model_takes_gated_hidden_layers_and_reloads_them(name, tmp_path):
+@pytest.mark.parametrize("name, options", [("vae", {}), ("hvae", {"top_dim": 3, "components": 5}), ("hvae", {"top_dim": 3, "components": 5, "branches": 6})])
+def test_any_mlp_model_takes_gated_hidden_layers_and_reloads_them(name, options, tmp_path):
     from genmodels.runs import load_model
 
     registry = build_registry()
     spec = registry.model(name)
     images = random_binary_images(300, seed=8)
     data = Dataset(name="synthetic", train=images[:200], test=images[200:])
-    options = {"hvae": {"top_dim": 3, "components": 5}}.get(name, {})
     config = spec.config().replace(latent_dim=4, hidden=(16, 8), activation="gated", **options)
     result = train(spec, config, TrainConfig(epochs=1, batch_size=100), data, tmp_path / "run", verbose=0)
     assert np.isfinite(result.final["valid"]["loss"])
@@ -303,3 +302,33 @@ def test_any_mlp_model_takes_gated_hidden_layers_and_reloads_them(name, tmp_path
     model, _ = load_model(tmp_path / "run", registry, name)
     x = data.rows("test")[:5]
     np.testing.assert_allclose(np.asarray(model.encoder(x).mean()), np.asarray(result.model.encoder(x).mean()), atol=1e-6)
+    z = np.asarray(result.model.encode(x))
+    np.testing.assert_allclose(np.asarray(model.decoder(z).mean()), np.asarray(result.model.decoder(z).mean()), atol=1e-6)
+
+
+def _elu(x):
+    return np.where(x > 0, x, np.expm1(np.minimum(x, 0)))
+
+
+def _dense(layer, x):
+    return x @ np.asarray(layer.kernel) + np.asarray(layer.bias)
+
+
+def test_branches_pass_the_input_and_the_condition_through_layers_of_their_own_before_joining():
+    """Tomczak & Welling's wiring: h = f(W [f(A x), f(C c)]); a decoder given no condition splits its coding."""
+    from genmodels.components import GaussianMLPEncoder, MLPDecoder
+
+    rng = np.random.default_rng(1)
+    x, c = rng.normal(size=(4, 7)).astype("float32"), rng.normal(size=(4, 2)).astype("float32")
+    encoder = GaussianMLPEncoder(3, hidden=(6,), branches=5)
+    got = np.asarray(encoder(x, condition=c).mean())
+    joined = np.concatenate([_elu(_dense(encoder.input_branch.layers[0], x)), _elu(_dense(encoder.condition_branch.layers[0], c))], -1)
+    np.testing.assert_allclose(got, _dense(encoder.mean_head, _elu(_dense(encoder.body.layers[0], joined))), rtol=1e-4, atol=1e-5)
+
+    decoder = MLPDecoder(10, hidden=(6,), branches=5, split=7)
+    z = np.concatenate([x, c], -1)
+    got = np.asarray(decoder(z).mean())
+    joined = np.concatenate([_elu(_dense(decoder.input_branch.layers[0], x)), _elu(_dense(decoder.condition_branch.layers[0], c))], -1)
+    logits = _dense(decoder.logits_head, _elu(_dense(decoder.body.layers[0], joined)))
+    np.testing.assert_allclose(got, 1 / (1 + np.exp(-logits)), rtol=1e-4, atol=1e-5)
+    assert MLPDecoder.from_config(decoder.get_config()).split == 7
