@@ -48,7 +48,8 @@ class Config:
         bad_keys = [key for key in data if not isinstance(key, str)]
         if bad_keys:
             raise ConfigError(f"{cls.__name__} option names are strings, received {bad_keys[0]!r}.")
-        return cls()._with(data, strict=True)
+        before = {f.name: f.metadata["absent"] for f in dataclasses.fields(cls) if f.metadata.get("absent") is not None and f.name not in data}
+        return cls()._with({**before, **data}, strict=True)
 
     def replace(self: C, **overrides: Any) -> C:
         """A copy with some fields changed; values are checked (and strings coerced) to the field's type."""
@@ -90,15 +91,18 @@ class Config:
 
 
 def option(default: Any, help: str, *, minimum: float | None = None, choices: tuple[str, ...] | None = None,
-           metavar: str | None = None) -> Any:
+           metavar: str | None = None, absent: Any = None) -> Any:
     """A config field: its default and the help text that `genmodels info` and `--help` show.
 
     `validate` refuses a value below `minimum` or outside `choices`; the command line shows the
     value as `metavar` (default: the choices joined by |) and checks `minimum` as it parses.
+    `absent` is the value a stored config.json without this field stands for, when that differs
+    from the default: what runs saved before the option existed were built with.
     """
     if isinstance(default, (list, dict)):
         raise TypeError("use tuples for sequence defaults")
-    return field(default=default, metadata={"help": help, "minimum": minimum, "choices": choices, "metavar": metavar})
+    metadata = {"help": help, "minimum": minimum, "choices": choices, "metavar": metavar, "absent": absent}
+    return field(default=default, metadata=metadata)
 
 
 @dataclass

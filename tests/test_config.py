@@ -11,6 +11,20 @@ def test_round_trip_through_a_dict_keeps_every_value():
     assert MLPConfig.from_dict(config.to_dict()) == config
 
 
+def test_a_stored_config_without_a_newer_option_means_the_value_runs_were_built_with_before_it():
+    from dataclasses import dataclass
+
+    from genmodels.config import option
+
+    @dataclass
+    class Widened(MLPConfig):
+        width: int = option(300, "A newer option whose default differs from what older runs used.", absent=0)
+
+    stored = MLPConfig(latent_dim=7).to_dict()  # written before `width` existed
+    assert Widened.from_dict(stored).width == 0 and Widened().width == 300
+    assert Widened.from_dict({**stored, "width": 300}).width == 300
+
+
 def test_strings_from_the_command_line_are_coerced_to_the_field_type():
     config = MLPConfig().replace(latent_dim="3", hidden="64, 32")
     assert config.latent_dim == 3 and config.hidden == (64, 32)
