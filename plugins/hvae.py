@@ -26,15 +26,14 @@ class HVAEConfig(MLPConfig):
     latent_dim: int = option(40, "Dimension of the bottom coding z1.")
     top_dim: int = option(40, "Dimension of the top coding z2.")
     components: int = option(500, "Pseudo-inputs of the VampPrior over z2 (0: p(z2) = N(0, I)).")
-    branches: int = option(0, "Tomczak & Welling's wiring when above 0: q(z1 | x, z2) reads x and z2, and p(x | z1, z2) reads z1 and z2, through separate layers of this many units joined before one more layer, and p(z1 | z2) has all the hidden layers.", absent=0)
+    branches: int = option(0, "Tomczak & Welling's wiring when above 0: q(z1 | x, z2) reads x and z2, and p(x | z1, z2) reads z1 and z2, through separate layers of this many units joined before one more layer, and p(z1 | z2) has all the hidden layers.", minimum=0)
     k: int = option(1, "Importance samples per image: 1 trains on the ELBO, more on iwae's k-sample bound.")
 
     def validate(self) -> None:
         super().validate()
-        if self.top_dim < 1 or self.components < 0 or self.k < 1 or self.branches < 0:
+        if self.top_dim < 1 or self.components < 0 or self.k < 1:
             raise ConfigError(
-                f"top_dim and k must be at least 1 and components and branches at least 0, received {self.top_dim}, {self.k}, "
-                f"{self.components} and {self.branches}."
+                f"top_dim and k must be at least 1 and components at least 0, received {self.top_dim}, {self.k} and {self.components}."
             )
 
 
