@@ -1,8 +1,8 @@
 """The convolutional VAE in genmodels beside the same model in PyTorch eager, and its convolutions alone, in one table.
 
     pip install -e ".[torch-benchmark]"              # PyTorch for the comparison (never a dependency of genmodels)
-    python benchmarks/conv_performance.py            # everything, about 10-15 minutes on an idle 2-core machine
-    python benchmarks/conv_performance.py --quick    # few images and epochs, about 1-2 minutes: a check that it all runs
+    python benchmarks/conv_performance.py            # everything, 20-40 minutes on an idle 2-core machine
+    python benchmarks/conv_performance.py --quick    # few images and epochs, about 3-5 minutes: a check that it all runs
     python benchmarks/conv_performance.py --datasets colour --json conv.json
 
 The model is `conv-vae` with its default options: Conv2D(32, 3, stride 2, same, elu) -> Conv2D(64, 3, stride 2,
@@ -37,15 +37,22 @@ figures taken on the same machine in the same minutes. The cases, per dataset:
 - floor-lowered: the same convolutions, forward and backward, as genmodels computes them under XLA (patches and
   matrix products), in an XLA-compiled loop: the floor of genmodels' own way;
 - matmul: the machine's float32 rate on a 2048 x 2048 product (XLA and oneDNN, the higher kept); the convolutions'
-  FLOPs divided by it are what an epoch's convolutions would take at that rate;
+  FLOPs divided by it are what an epoch's convolutions would take at that rate; and oneDNN's bfloat16 rate;
+- precision: genmodels as `genmodels train conv-vae` runs it, in float32 and with `--precision bfloat16`, on fewer
+  images (bfloat16 is several times slower on a CPU without avx512_bf16): s/epoch and test loss of each;
 - evaluate: the importance-weighted NLL at k = 5000 of `genmodels.evaluation.evaluate` on test images, with the
   model that the genmodels case trained; and the same estimator in PyTorch for the model that its torch case trained
   (the encoder once per image, k codings, the decoder in chunks of 10000 rows, a running logsumexp), in images/s.
 
 Sizes (training images x epochs; the first, compiling epoch of each training is not timed):
 
-    default:  mnist 50000 x 3, colour 50000 x 3; test loss on 2000 test images; evaluate 200 images (batches of 100)
-    --quick:  mnist  3000 x 3, colour  3000 x 3; test loss on  500 test images; evaluate  30 images (batches of 10)
+    default:  mnist 50000 x 3, colour 50000 x 3; test loss on 2000 test images; evaluate 200 images (batches of 100);
+              precision 10000 x 3 each
+    --quick:  mnist  3000 x 3, colour  3000 x 3; test loss on  500 test images; evaluate  30 images (batches of 10);
+              precision 1500 x 3 each
+
+The report starts with the CPU's flags that decide these rates (avx2, avx512f, avx512_bf16, amx_bf16): machines of one
+kind differ in them, and the matmul rate with them.
 
 The test loss is the negative ELBO in nats per image with one coding each, computed in NumPy from each model's
 outputs with the same noise, so the two trainings are scored alike; after equal epochs they should be close. The
@@ -76,6 +83,7 @@ K = 5000
 ROWS_PER_CHUNK = 10_000  # genmodels.evaluation.SAMPLES_PER_STEP: images x samples decoded at once
 VALID_IMAGES = 1000  # genmodels' validation pass after each epoch (not timed) runs over these
 FULL_EVALUATION = 10_000  # the test images of a full `genmodels evaluate`
+CPU_FLAGS = ("avx2", "avx512f", "avx512_bf16", "amx_bf16")  # what decides these figures: hosts of one kind differ in them
 LOG_2PI = math.log(2.0 * math.pi)
 GAUSSIAN_LOG_MIN_SCALE = math.log(1.0 / 255.0)  # genmodels.likelihoods.GAUSSIAN_MIN_SCALE
 REPO = Path(__file__).resolve().parents[1]
@@ -334,6 +342,8 @@ def case_genmodels(args) -> dict:
     config = spec.train.replace(epochs=args.epochs, batch_size=BATCH, learning_rate=LEARNING_RATE, seed=SEED)
     if args.xla:
         config = config.replace(xla=True)  # XLA, its convolutions as matrix products (genmodels.convolutions)
+    if args.precision != "float32":
+        config = config.replace(precision=args.precision)
     result = train(spec, spec.config(likelihood=data.likelihood), config, dataset, Path(args.run_dir), verbose=0)
     model = result.model
 
@@ -501,18 +511,21 @@ def case_floor_lowered(args) -> dict:
 
 
 def case_matmul(args) -> dict:
-    """The machine's float32 matrix-product rate: a 2048 x 2048 product, by XLA and by TensorFlow's oneDNN kernels."""
+    """The machine's float32 matrix-product rate: a 2048 x 2048 product, by XLA and by TensorFlow's oneDNN kernels;
+    and oneDNN's bfloat16 rate, about twice the float32 one where the CPU multiplies bfloat16 itself (avx512_bf16, AMX)."""
     import genmodels.backend  # noqa: F401
     import tensorflow as tf
 
     size, repeats = 2048, 20
-    a, b = tf.random.normal((size, size)), tf.random.normal((size, size))
     rates = {}
-    for name, jit in (("xla", True), ("onednn", False)):
+    for name, jit, dtype in (("xla", True, tf.float32), ("onednn", False, tf.float32), ("bfloat16", False, tf.bfloat16)):
+        a, b = tf.cast(tf.random.normal((size, size)), dtype), tf.cast(tf.random.normal((size, size)), dtype)
+
         @tf.function(jit_compile=jit)
         def products(a, b):
             def body(i, total):
-                return i + 1, total + tf.reduce_sum(tf.matmul(a, b + tf.cast(i, tf.float32) * 1e-30))
+                product = tf.matmul(a, b + tf.cast(tf.cast(i, tf.float32) * 1e-30, b.dtype))
+                return i + 1, total + tf.reduce_sum(tf.cast(product, tf.float32))
             return tf.while_loop(lambda i, _: i < repeats, body, (tf.constant(0), tf.constant(0.0)))[1]
 
         products(a, b).numpy()
@@ -522,7 +535,7 @@ def case_matmul(args) -> dict:
             products(a, b).numpy()
             best_seconds = min(best_seconds, time.perf_counter() - started)
         rates[name] = 2 * size**3 * repeats / best_seconds / 1e9
-    return {"gflops": rates, "best": max(rates.values())}
+    return {"gflops": rates, "best": max(rates["xla"], rates["onednn"])}  # the float32 rate every ratio divides by
 
 
 def case_evaluate(args) -> dict:
@@ -617,6 +630,20 @@ def others_running(samples: int = 10, interval: float = 0.05) -> float | None:
     return sum(counts) / len(counts)
 
 
+def cpu_flags(path: Path = Path("/proc/cpuinfo")) -> dict[str, bool] | None:
+    """Which of CPU_FLAGS the CPU has, from Linux's /proc/cpuinfo (None where it cannot be read). Machines sold as one kind
+    differ here (AVX2 alone, AVX-512, AVX-512 with bfloat16 products), and every rate in the tables moves with them."""
+    try:
+        text = path.read_text()
+    except OSError:
+        return None
+    for line in text.splitlines():
+        if line.startswith("flags"):
+            flags = set(line.partition(":")[2].split())
+            return {flag: flag in flags for flag in CPU_FLAGS}
+    return None
+
+
 def run_case(name: str, **options) -> dict:
     """Run one case in a fresh interpreter and return its JSON result, with the other tasks runnable before and after."""
     command = [sys.executable, __file__, "--case", name]
@@ -660,7 +687,7 @@ def torch_best(raw: dict, name: str) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="few images and epochs (about 1-2 minutes)")
+    parser.add_argument("--quick", action="store_true", help="few images and epochs (about 3-5 minutes)")
     parser.add_argument("--datasets", default=",".join(DATASETS), help=f"comma-separated, of {', '.join(DATASETS)} (default: both)")
     parser.add_argument("--json", type=Path, help="also write every raw result to this JSON file")
     parser.add_argument("--case", choices=CASES, help=argparse.SUPPRESS)
@@ -669,6 +696,7 @@ def main() -> None:
     parser.add_argument("--test-images", type=int, default=2000, help=argparse.SUPPRESS)
     parser.add_argument("--epochs", type=int, default=3, help=argparse.SUPPRESS)
     parser.add_argument("--xla", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--precision", default="float32", help=argparse.SUPPRESS)
     parser.add_argument("--layout", choices=("contiguous", "channels_last"), default="contiguous", help=argparse.SUPPRESS)
     parser.add_argument("--run-dir", default="", help=argparse.SUPPRESS)
     parser.add_argument("--k", type=int, default=K, help=argparse.SUPPRESS)
@@ -691,7 +719,11 @@ def main() -> None:
     os.environ.setdefault("GENMODELS_DATA_DIR", str(data_file().parent))  # the cases read the same file
     sizes = dict(images=3000, epochs=3, test_images=500) if args.quick else dict(images=50_000, epochs=3, test_images=2000)
     evaluation = dict(images=30, eval_batch=10) if args.quick else dict(images=200, eval_batch=100)
-    raw: dict = {"sizes": {**sizes, "evaluate_images": evaluation["images"], "eval_batch": evaluation["eval_batch"], "k": K}}
+    # float32 against bfloat16 on fewer images: without avx512_bf16 bfloat16 runs several times slower
+    precision = dict(images=1500, epochs=3, test_images=500) if args.quick else dict(images=10_000, epochs=3, test_images=2000)
+    raw: dict = {"sizes": {**sizes, "evaluate_images": evaluation["images"], "eval_batch": evaluation["eval_batch"], "k": K,
+                           "precision_images": precision["images"], "precision_epochs": precision["epochs"]},
+                 "cpu": cpu_flags()}
     raw["matmul"] = run_case("matmul")
     with tempfile.TemporaryDirectory() as scratch:
         for name in names:
@@ -704,6 +736,8 @@ def main() -> None:
             raw[f"{name}/floor-lowered"] = run_case("floor-lowered", dataset=name, images=sizes["images"])
             raw[f"{name}/evaluate"] = run_case("evaluate", dataset=name, run_dir=run_dir, **evaluation)
             raw[f"{name}/evaluate-torch"] = run_case("evaluate-torch", dataset=name, run_dir=run_dir, layout=torch_best(raw, name), **evaluation)
+            for each in ("float32", "bfloat16"):
+                raw[f"{name}/precision-{each}"] = run_case("genmodels", dataset=name, run_dir=f"{run_dir}-{each}", precision=each, **precision)
     report(raw)
     if args.json:
         args.json.write_text(json.dumps(raw, indent=2))
@@ -718,10 +752,14 @@ def report(raw: dict) -> None:
     torch_run = raw.get(f"{names[0]}/torch-contiguous", {}) if names else {}
     print(f"\nMachine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; Python {platform.python_version()}"
           + (f"; PyTorch {torch_run['version']} on {torch_run['threads']} threads" if torch_run else ""))
+    flags = raw.get("cpu")
+    if flags:
+        print("CPU: " + ", ".join(f"{flag} {'yes' if present else 'no'}" for flag, present in flags.items()))
     matmul = raw.get("matmul", {}).get("best")
     if matmul:
         rates = raw["matmul"]["gflops"]
-        print(f"Matmul 2048x2048 float32: XLA {rates['xla']:.0f}, oneDNN {rates['onednn']:.0f} GFLOP/s (the machine's rate: {matmul:.0f})")
+        print(f"Matmul 2048x2048 float32: XLA {rates['xla']:.0f}, oneDNN {rates['onednn']:.0f} GFLOP/s (the machine's rate: {matmul:.0f})"
+              + (f"; bfloat16 oneDNN {rates['bfloat16']:.0f} GFLOP/s" if "bfloat16" in rates else ""))
     busy = [result["others_running"] for result in raw.values() if isinstance(result, dict) and result.get("others_running") is not None]
     if busy and max(busy) > 0.5:
         print(f"Warning: up to {max(busy):.1f} other tasks were runnable beside the cases on {os.cpu_count()} cores: the machine was busy "
@@ -766,6 +804,16 @@ def report(raw: dict) -> None:
                   f"NLL {ev['nll']:.2f} and {tev['nll']:.2f}")
             print(f"  a full evaluation of {FULL_EVALUATION} test images: genmodels about {full / 60:.1f} min "
                   f"(torch {FULL_EVALUATION / their_rate / 60:.1f} min)")
+        single, half = raw.get(f"{name}/precision-float32"), raw.get(f"{name}/precision-bfloat16")
+        if single and half:
+            print(f"{'precision, ' + str(single['images']) + ' images x ' + str(len(single['epoch_seconds'])) + ' epochs':<48}"
+                  f"{'s/epoch':>9}{'best':>9}{'test loss':>11}")
+            for label, result in (("genmodels train (float32)", single), ("genmodels train --precision bfloat16", half)):
+                print(f"{label:<48}{timed(result):>9.2f}{best(result):>9.2f}{result['test_loss']:>11.2f}")
+            hardware = ("" if not flags else " (this CPU multiplies bfloat16 itself)" if flags.get("avx512_bf16") or flags.get("amx_bf16")
+                        else " (this CPU has no avx512_bf16 or AMX: its bfloat16 products are emulated)")
+            print(f"bfloat16 / float32: {timed(half) / timed(single):.2f}x the time, test loss "
+                  f"{half['test_loss'] - single['test_loss']:+.2f} nats{hardware}")
 
 
 if __name__ == "__main__":

@@ -110,8 +110,9 @@ def made_up_conv_run() -> dict:
     def training(*seconds, loss=100.0, **extra):
         return {"epoch_seconds": [99.0, *seconds], "test_loss": loss, "images": 50_000, **extra}
 
-    raw = {"matmul": {"gflops": {"xla": 400.0, "onednn": 380.0}, "best": 400.0},
-           "sizes": {"images": 50_000, "epochs": 3, "test_images": 2000, "evaluate_images": 200, "eval_batch": 100, "k": 5000}}
+    raw = {"matmul": {"gflops": {"xla": 400.0, "onednn": 380.0, "bfloat16": 790.0}, "best": 400.0},
+           "sizes": {"images": 50_000, "epochs": 3, "test_images": 2000, "evaluate_images": 200, "eval_batch": 100, "k": 5000},
+           "cpu": {"avx2": True, "avx512f": True, "avx512_bf16": True, "amx_bf16": False}}
     for name in ("mnist", "colour"):
         torch = dict(threads=2, version="2.13.0+cpu")
         raw.update({
@@ -124,6 +125,8 @@ def made_up_conv_run() -> dict:
             f"{name}/evaluate": {"seconds": 9.0, "batch_seconds": [5.0, 4.0], "batch_images": [100, 100], "nll": 90.0, "k": 5000},
             f"{name}/evaluate-torch": {"seconds": 18.0, "batch_seconds": [10.0, 8.0], "batch_images": [100, 100], "nll": 91.0,
                                        "k": 5000, "layout": "channels_last"},
+            f"{name}/precision-float32": {**training(0.4, 0.6, loss=120.0), "images": 10_000},
+            f"{name}/precision-bfloat16": {**training(0.3, 0.3, loss=120.25), "images": 10_000},
         })
     return raw
 
@@ -149,6 +152,32 @@ def test_conv_report_projects_the_full_evaluation_from_the_batches_after_the_fir
     # 100 images in 4 s after the first batch: 25 images/s, 10000 images in 400 s; PyTorch 12.5 images/s, 800 s
     assert "genmodels 25.00 images/s, torch 12.50 images/s (channels-last), genmodels / torch 2.00x; NLL 90.00 and 91.00" in out
     assert "a full evaluation of 10000 test images: genmodels about 6.7 min (torch 13.3 min)" in out
+
+
+def test_conv_report_sets_bfloat16_beside_float32_and_names_the_cpu(conv, capsys):
+    conv.report(made_up_conv_run())
+    out = capsys.readouterr().out
+    assert "CPU: avx2 yes, avx512f yes, avx512_bf16 yes, amx_bf16 no" in out
+    assert "bfloat16 oneDNN 790 GFLOP/s" in out
+    assert row(out, "genmodels train (float32)") == ["0.50", "0.40", "120.00"]
+    assert row(out, "genmodels train --precision bfloat16") == ["0.30", "0.30", "120.25"]
+    assert out.count("bfloat16 / float32: 0.60x the time, test loss +0.25 nats (this CPU multiplies bfloat16 itself)") == 2
+
+
+def test_conv_report_says_when_bfloat16_is_emulated(conv, capsys):
+    raw = made_up_conv_run()
+    raw["cpu"] = {"avx2": True, "avx512f": False, "avx512_bf16": False, "amx_bf16": False}
+    conv.report(raw)
+    assert "no avx512_bf16 or AMX: its bfloat16 products are emulated" in capsys.readouterr().out
+
+
+def test_conv_cpu_flags_read_from_cpuinfo(conv, tmp_path):
+    info = tmp_path / "cpuinfo"
+    info.write_text("processor\t: 0\nflags\t\t: fpu sse avx2 avx512f avx512_bf16 fma\n\nprocessor\t: 1\nflags\t\t: fpu avx2\n")
+    assert conv.cpu_flags(info) == {"avx2": True, "avx512f": True, "avx512_bf16": True, "amx_bf16": False}
+    info.write_text("processor\t: 0\n")
+    assert conv.cpu_flags(info) is None
+    assert conv.cpu_flags(tmp_path / "missing") is None
 
 
 def test_conv_report_warns_when_the_machine_was_busy(conv, capsys):
