@@ -174,12 +174,13 @@ class Run:
 
         return dataset_for(self.train_config, get_registry())
 
-    def sample(self, n: int = 60, seed: int | None = 0, labels=None) -> np.ndarray:
+    def sample(self, n: int = 60, seed: int | None = 0, labels=None, draw: bool = False) -> np.ndarray:
         """`n` new images decoded from codings drawn from the prior; the same seed gives the same images
-        (as `genmodels sample --seed`). A conditional model draws `labels`' classes, by default every class in turn."""
+        (as `genmodels sample --seed`). A conditional model draws `labels`' classes, by default every class in turn.
+        The images are the decoder's mean, or with `draw` each pixel drawn from the decoder's likelihood (`sample --draw`)."""
         if n < 1:
             raise ConfigError(f"n must be at least 1, received {n}.")
-        return self._images(self.model.generate(n, seed=seed, labels=self._labels(labels, n, required=False)))
+        return self._images(self.model.generate(n, seed=seed, labels=self._labels(labels, n, required=False), draw=draw))
 
     def encode(self, x, labels=None) -> np.ndarray:
         """The mean coding of each image, (N, latent_dim)."""

@@ -18,7 +18,7 @@ from typing import Annotated, Any, Optional
 import typer
 
 from genmodels.config import MAX_SEED, RESUME_CHANGES, TrainConfig
-from genmodels.errors import ConfigError, GenmodelsError, RunError
+from genmodels.errors import ConfigError, GenmodelsError, GenmodelsWarning, RunError
 from genmodels.metrics import DEFAULT_METRICS, DEFAULT_SAMPLES, check_metric_names
 from genmodels.plugins import STRICT_VARIABLE, get_registry
 from genmodels.registry import PluginWarning
@@ -126,6 +126,10 @@ def train(
     data = _dataset_of(train_config, registry)
     shape = "x".join(map(str, data.image_shape))
     typer.echo(f"Training {spec.name} on {data.name} ({len(data.train)} train, {len(data.valid)} validation images, {shape}, {data.pixels}) into {run_dir}")
+    passes = train_config.passes(len(data.train))
+    if passes > 1:
+        typer.echo(f"A small training split: each epoch passes over its images {passes} times ({train_config.steps_per_epoch(len(data.train))} steps "
+                   f"of {train_config.batch_size}), as --epoch-images {train_config.epoch_images} asks.")
     from genmodels.trainer import train as run_training
 
     try:
@@ -198,6 +202,7 @@ def sample(
     seed: SeedOption = 0,
     npy: Annotated[bool, typer.Option("--npy", help="Also save the images' pixel probabilities as an .npy beside the PNG.")] = False,
     label: LabelOption = None,
+    draw: Annotated[bool, typer.Option("--draw", help="Draw each pixel from the decoder's likelihood instead of showing its mean (0/1 pixels, 8-bit levels).")] = False,
 ) -> None:
     """Draw N codings from MODEL's prior and decode them into a PNG grid of new images.
 
@@ -209,8 +214,9 @@ def sample(
     from genmodels.plots import save_image_grid
 
     labels = None if label is None else np.full(n, _class_label(spec.name, loaded, label), dtype=np.int32)
-    images = np.asarray(loaded.generate(n, seed=seed, labels=labels))
-    out = out or run_dir / (f"samples-{n}-seed{seed}.png" if label is None else f"samples-{n}-label{label}-seed{seed}.png")
+    images = np.asarray(loaded.generate(n, seed=seed, labels=labels, draw=draw))
+    drawn = "-drawn" if draw else ""
+    out = out or run_dir / (f"samples-{n}-seed{seed}{drawn}.png" if label is None else f"samples-{n}-label{label}-seed{seed}{drawn}.png")
     if out.suffix.lower() != ".png":
         out = out.with_suffix(out.suffix + ".png")
     save_image_grid(images, out, config.image_shape, pixels=config.pixels)
@@ -260,6 +266,7 @@ def evaluate(
     registry, spec, run_dir, loaded, config = _load_run(model, run_dir)
     import math
 
+    from genmodels import baselines
     from genmodels.evaluation import evaluate as run_evaluation
     from genmodels.metrics import NLL, MetricContext, feature_source_of, run_metrics, summary_rows
     from genmodels.runs import kept_epoch
@@ -275,10 +282,11 @@ def evaluate(
         batches = range(share.index, math.ceil(len(images) / batch_size), share.count)
         mine = sum(min(batch_size, len(images) - batch * batch_size) for batch in batches)
     likelihood = NLL in chosen
+    baseline = baselines.for_dataset(data, config.pixels) if likelihood else None
     with _progress(f"Evaluating {spec.name} (k={k})" if likelihood else f"Evaluating {spec.name}", mine if likelihood else 0) as advance:
         result = run_evaluation(loaded, images, model_name=spec.name, split=split.value, k=k, seed=seed, batch_size=batch_size,
                                 progress=advance, labels=labels, pixels=config.pixels, epoch=kept_epoch(run_dir, stored_train(config)),
-                                share=share, likelihood=likelihood)
+                                share=share, likelihood=likelihood, baseline=baseline)
     if distribute and not distribution.chief:
         typer.echo(f"Done: scored {mine} of the {len(images)} images as one worker; its chief writes the figures in {run_dir}.")
         return
@@ -294,6 +302,8 @@ def evaluate(
         rows.append((f"NLL, importance-weighted, k={k}", f"{result.nll:.2f} ± {result.nll_standard_error:.2f}"))
     if result.bits_per_dim is not None:
         rows.append((f"NLL in bits per dimension ({images.shape[1]} values per image)", f"{result.bits_per_dim:.4f}"))
+    if result.nll is not None and result.baseline is not None:
+        rows += baseline_rows(result.baseline)
     for metric, figures in result.metrics.items():
         rows += summary_rows(metric, figures, registry)
     given = ", each given its label: -log p(x|y)" if result.conditional else ""
@@ -303,7 +313,27 @@ def evaluate(
     _table(rows)
     if result.note:
         typer.echo(result.note)
+    if result.beaten() is False:
+        typer.echo(f"Warning: {baseline_warning(spec.name, result.to_dict())}", err=True)
     typer.echo(str(run_dir / name))
+
+
+def baseline_rows(baseline: dict) -> list[tuple[str, str]]:
+    """The table rows of an evaluation's independent-pixel baseline."""
+    rows = [("baseline: independent pixels (each value's own histogram of the training split)",
+             f"{baseline['nll']:.2f} ± {baseline['nll_standard_error']:.2f}")]
+    if baseline.get("bits_per_dim") is not None:
+        rows.append(("baseline in bits per dimension", f"{baseline['bits_per_dim']:.4f}"))
+    return rows
+
+
+def baseline_warning(model: str, figures: dict) -> str:
+    """One line for an evaluation whose NLL does not beat the independent-pixel baseline."""
+    unit, mine, theirs = ("bits/dim", figures.get("bits_per_dim"), figures["baseline"].get("bits_per_dim"))
+    if mine is None or theirs is None:
+        unit, mine, theirs = "nats", figures["nll"], figures["baseline"]["nll"]
+    return (f"{model}'s NLL ({mine:.4g} {unit}) does not beat the independent-pixel baseline ({theirs:.4g} {unit}), a model "
+            "that ignores how pixels go together: train longer or with another likelihood (docs/data.md, Recipes).")
 
 
 @app.command()
@@ -435,7 +465,7 @@ def compare(
     FID beside its real-data floor, precision, recall and active units, as each evaluation computed them."""
     from genmodels.runs import read_config, read_evaluation, read_metrics
 
-    rows = [("run", "model", "epochs", "images", "k", "loss", "-ELBO", "NLL", "bits/dim", "FID (floor)", "precision", "recall",
+    rows = [("run", "model", "epochs", "images", "k", "loss", "-ELBO", "NLL", "bits/dim", "baseline", "FID (floor)", "precision", "recall",
              "active units", "seconds")]
     missing = []
     for run_dir in run_dirs:
@@ -458,6 +488,7 @@ def compare(
                 _number(figures.get("negative_elbo")),
                 _number(figures.get("nll")) + ("" if figures.get("likelihood_fits", True) else " *"),
                 _number(figures.get("bits_per_dim"), 4),
+                _baseline_cell(figures.get("baseline")),
                 f"{_number(fid.get('fid'))} ({_number(fid.get('floor'))})" if "fid" in fid else "-",
                 _number(prd.get("precision"), 3),
                 _number(prd.get("recall"), 3),
@@ -611,6 +642,13 @@ def _number(value, digits: int = 2) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
 
 
+def _baseline_cell(baseline: dict | None) -> str:
+    """The independent-pixel baseline in `compare`: bits/dim where defined, else nats."""
+    if not baseline:
+        return "-"
+    return _number(baseline.get("bits_per_dim"), 4) if baseline.get("bits_per_dim") is not None else _number(baseline.get("nll"))
+
+
 def _provider(spec) -> str:
     return f"{spec.plugin} ({spec.package})" if spec.package else spec.plugin
 
@@ -630,7 +668,7 @@ def _table(rows: list[tuple[str, ...]]) -> None:
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
-    if issubclass(category, PluginWarning):
+    if issubclass(category, GenmodelsWarning):
         typer.echo(f"Warning: {message}", err=True)
     else:
         _default_showwarning(message, category, filename, lineno, file, line)

@@ -62,20 +62,19 @@ class GatedDense(keras.layers.Layer):
         return {**super().get_config(), "units": self.units, "kernel_initializer": self.kernel_initializer}
 
 
-def mlp(hidden: Sequence[int], activation: str, initializer: str, name: str) -> keras.Sequential:
-    """A stack of Dense layers with the same activation and initializer; `activation` "gated" makes each a GatedDense."""
+def mlp(hidden: Sequence[int], activation: str, initializer: str, name: str, dropout: float = 0.0) -> keras.Sequential:
+    """A stack of Dense layers with the same activation and initializer; `activation` "gated" makes each a GatedDense.
+    With `dropout` > 0, each hidden layer's output is dropped at that rate while training (Keras' Dropout)."""
     initializer = keras_name("initializer", initializer)
     if activation == GATED:
         layers = [GatedDense(units, kernel_initializer=initializer, name=f"hidden{i}") for i, units in enumerate(hidden, start=1)]
-        return keras.Sequential(layers, name=name)
-    activation = keras_name("activation", activation)
-    return keras.Sequential(
-        [
-            keras.layers.Dense(units, activation=activation, kernel_initializer=initializer, name=f"hidden{i}")
-            for i, units in enumerate(hidden, start=1)
-        ],
-        name=name,
-    )
+    else:
+        activation = keras_name("activation", activation)
+        layers = [keras.layers.Dense(units, activation=activation, kernel_initializer=initializer, name=f"hidden{i}")
+                  for i, units in enumerate(hidden, start=1)]
+    if dropout:
+        layers = [item for i, layer in enumerate(layers, start=1) for item in (layer, keras.layers.Dropout(dropout, name=f"dropout{i}"))]
+    return keras.Sequential(layers, name=name)
 
 
 class _MLPPart:
@@ -87,12 +86,14 @@ class _MLPPart:
     the coding [z1, z2]). Without branches a condition is concatenated to the input.
     """
 
-    def _mlp_init(self, hidden: Sequence[int], activation: str, initializer: str, branches: int = 0, split: int = 0) -> None:
+    def _mlp_init(self, hidden: Sequence[int], activation: str, initializer: str, branches: int = 0, split: int = 0,
+                  dropout: float = 0.0) -> None:
         self.hidden = tuple(int(units) for units in hidden)
         self.activation = activation
         self.initializer = initializer
         self.branches, self.split = int(branches), int(split)
-        self.body = mlp(self.hidden, activation, initializer, name="mlp")
+        self.dropout = float(dropout)
+        self.body = mlp(self.hidden, activation, initializer, name="mlp", dropout=self.dropout)
         if self.branches:
             self.input_branch = mlp((self.branches,), activation, initializer, name="input_branch")
             self.condition_branch = mlp((self.branches,), activation, initializer, name="condition_branch")
@@ -114,6 +115,8 @@ class _MLPPart:
 
     def _mlp_config(self) -> dict[str, Any]:
         config = {"hidden": list(self.hidden), "activation": self.activation, "initializer": self.initializer}
+        if self.dropout:
+            config["dropout"] = self.dropout
         return {**config, "branches": self.branches, "split": self.split} if self.branches else config
 
 
@@ -156,14 +159,15 @@ class DeterministicMLPEncoder(_MLPPart, Encoder):
 
 class MLPDecoder(_MLPPart, Decoder):
     """MLP from codings to the likelihood p(x|z) named `likelihood` (see genmodels.pixels.LIKELIHOODS):
-    its last layer gives each of the `output_dim` values the likelihood's raw parameters."""
+    its last layer gives each of the `output_dim` values the likelihood's raw parameters. `dropout` > 0
+    drops the hidden layers' outputs at that rate while training."""
 
     def __init__(
         self, output_dim: int, hidden=(500, 500), activation="elu", initializer="he_normal", likelihood: str = "bernoulli",
-        branches: int = 0, split: int = 0, **kwargs,
+        branches: int = 0, split: int = 0, dropout: float = 0.0, **kwargs,
     ):
         super().__init__(**kwargs)
-        self._mlp_init(hidden, activation, initializer, branches, split)
+        self._mlp_init(hidden, activation, initializer, branches, split, dropout)
         self.output_dim = output_dim
         self.likelihood = likelihood
         self.head = PixelLikelihood(likelihood, name="likelihood")
@@ -330,6 +334,12 @@ def likelihood_of(config) -> str:
     return "bernoulli" if name == AUTO else name
 
 
+def dropout_of(config) -> float:
+    """The decoder's dropout rate a config names (`MLPConfig.dropout`); `auto` (not yet fitted to a dataset) means none."""
+    rate = getattr(config, "dropout", "0")
+    return 0.0 if rate == AUTO else float(rate)
+
+
 def mlp_vae(config, *, prior=None, losses: Sequence[Loss] | None = None, classes: int = 0):
     """The seed's VAE from an MLPConfig: Gaussian MLP encoder, an MLP decoder mirroring it (with the config's likelihood,
     Bernoulli for the seed), N(0, I) prior, reconstruction and KL losses. A variant passes the one part it changes; `prior`
@@ -345,7 +355,7 @@ def mlp_vae(config, *, prior=None, losses: Sequence[Loss] | None = None, classes
         prior = prior(encoder)
     return GenerativeModel(
         encoder=encoder,
-        decoder=MLPDecoder(config.input_dim, hidden=config.hidden[::-1], likelihood=likelihood_of(config), **mlp),
+        decoder=MLPDecoder(config.input_dim, hidden=config.hidden[::-1], likelihood=likelihood_of(config), dropout=dropout_of(config), **mlp),
         prior=prior,
         losses=list(losses) if losses is not None else [Reconstruction(), KLDivergence()],
         classes=classes,

@@ -157,6 +157,11 @@ class LikelihoodConfig(ModelConfig):
         return fitted.replace(likelihood=likelihood_for(self.likelihood, pixels, what))
 
 
+# What MLPConfig's dropout=auto becomes for each kind of data: measured on 7200 grey MNIST digits, the decoder's dropout
+# took the vae's validation NLL from 1.45 to 1.35 bits/dim; binarized MNIST's recipe trains without it.
+AUTO_DROPOUT = {"binary": 0.0, "8bit": 0.2, "continuous": 0.2}
+
+
 @dataclass
 class MLPConfig(LikelihoodConfig):
     """Models whose encoder and decoder are MLPs (the decoder mirrors the encoder's hidden sizes)."""
@@ -164,9 +169,19 @@ class MLPConfig(LikelihoodConfig):
     hidden: tuple[int, ...] = option((500, 500), "Hidden layer sizes of the encoder; the decoder mirrors them.")
     activation: str = option("elu", "Activation of the hidden layers: a Keras activation name, or gated (each layer a gated linear unit, (W x + b) * sigmoid(V x + c), as in Tomczak & Welling's VampPrior models).")
     initializer: str = option("he_normal", "Kernel initializer of every layer (a Keras initializer name).")
+    dropout: str = option(
+        "auto", "Dropout rate of the decoder's hidden layers while training, from 0 to below 1; auto: 0.2 for 8-bit and float images "
+        "(their likelihoods have several outputs a pixel and overfit a few thousand images), 0 for 0/1 pixels.", absent="0")
 
     def validate(self) -> None:
         super().validate()
+        if self.dropout != AUTO:
+            try:
+                rate = float(self.dropout)
+            except ValueError:
+                rate = math.nan
+            if not 0 <= rate < 1:
+                raise ConfigError(f"dropout must be auto or a rate from 0 to below 1, received {self.dropout!r}.")
         if not self.hidden or min(self.hidden) <= 0:
             raise ConfigError(f"hidden must list positive layer sizes, received {self.hidden!r}.")
         for name, example in (("activation", "elu"), ("initializer", "he_normal")):
@@ -174,6 +189,16 @@ class MLPConfig(LikelihoodConfig):
             if not KERAS_NAME.match(value):
                 raise ConfigError(f"{name} must be the plain name of a Keras {name} (such as {example}), received {value!r}.")
 
+    def fitted_to(self, image_shape, pixels, what):
+        fitted = super().fitted_to(image_shape, pixels, what)
+        if fitted.dropout != AUTO:
+            return fitted
+        return fitted.replace(dropout=str(AUTO_DROPOUT[pixels]))
+
+
+# What an epoch shows the model at least (TrainConfig.epoch_images): binarized MNIST's 50 000 training images, MNIST's
+# 54 000 and CIFAR-10's 45 000 are one pass; 2000 images are passed over 20 times an epoch.
+EPOCH_IMAGES = 40_000
 
 # the training options a resumed run may change: how long it trains and which trackers listen
 RESUME_CHANGES = ("epochs", "track")
@@ -189,6 +214,10 @@ class TrainConfig(Config):
     dataset: str = option("binarized-mnist", "A registered dataset name, a folder of PNG/JPEG images (sub-folders as classes) or a path to an .npz file.")
     epochs: int = option(50, "Passes over the training set.", minimum=1)
     batch_size: int = option(150, "Images per gradient step.", minimum=1)
+    epoch_images: int = option(
+        EPOCH_IMAGES, "Training images an epoch shows the model at least: a smaller training split is passed over several times "
+        "in each epoch (whole passes), so that a small dataset gets as many gradient steps as a large one. 0: one pass an epoch.",
+        minimum=0, absent=0)
     learning_rate: float = option(1e-3, "Adam's step size (the first epoch's, under a schedule).")
     lr_schedule: str = option("constant", "How the step size changes over the epochs: constant, or cosine (epoch e of E trains at "
                               "learning_rate x (1 + cos(pi (e - 1) / E)) / 2, falling from learning_rate towards 0).", choices=SCHEDULES)
@@ -200,7 +229,7 @@ class TrainConfig(Config):
     dynamic_binarize: bool = option(False, "Draw every training pixel anew each time it is seen, as Bernoulli(grey); the validation and test sets are drawn once, from the seed.")
     binarize: bool = option(False, "Threshold the images to 0/1 before training (1 where a value is >= 0.5, a uint8 grey >= 128).")
     validation_fraction: float = option(0.1, "Share of the training images held out for validation when the dataset has no validation split (the same images for every run).")
-    keep: str = option("last", "Which epoch's weights the run keeps for sampling and evaluation: last, or best (the lowest validation loss).",
+    keep: str = option("best", "Which epoch's weights the run keeps for sampling and evaluation: best (the lowest validation loss), or last.",
                        choices=KEEP)
     early_stopping: int = option(0, "Stop after this many epochs without a better validation loss (0: never).", minimum=0, metavar="EPOCHS")
     image_size: tuple[int, ...] = option((), "Folders of images: resize every image to HEIGHT,WIDTH (default: their own size, which must then be one).",
@@ -209,6 +238,14 @@ class TrainConfig(Config):
                               "or this machine's GPUs (docs/distributed.md).")
     track: tuple[str, ...] = option((), "Trackers that receive training events, such as tensorboard (see genmodels list).",
                                     metavar="NAME,...")
+
+    def passes(self, train_size: int) -> int:
+        """Passes over a training split of `train_size` images in one epoch (see `epoch_images`)."""
+        return max(1, math.ceil(self.epoch_images / max(1, train_size)))
+
+    def steps_per_epoch(self, train_size: int) -> int:
+        """Gradient steps in one epoch over a training split of `train_size` images."""
+        return math.ceil(self.passes(train_size) * train_size / self.batch_size)
 
     def validate(self) -> None:
         super().validate()

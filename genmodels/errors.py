@@ -55,3 +55,12 @@ class TrainingError(GenmodelsError):
 class NotApplicableError(GenmodelsError):
     """A metric does not apply to this model or data (a likelihood of a model without a density, say); the
     evaluation records the reason and goes on with the other metrics."""
+
+
+class GenmodelsWarning(UserWarning):
+    """Base class of genmodels' warnings: something worth knowing that does not stop the command; the CLI
+    shows each as one line, `Warning: ...`."""
+
+
+class TrainingWarning(GenmodelsWarning):
+    """A training finished, but its figures say it would do better otherwise (its validation loss was still falling)."""

@@ -25,6 +25,8 @@ import numpy as np
 import tensorflow as tf
 from keras import ops
 
+from genmodels.baselines import PixelBaseline
+from genmodels.baselines import score as score_baseline
 from genmodels.distributed import Share
 from genmodels.errors import ConfigError
 from genmodels.model import GenerativeModel, call_part, check_labels
@@ -59,6 +61,14 @@ class Evaluation:
     bits_per_dim: float | None = None  # the NLL in bits per value, for a probability mass that fits the data
     epoch: int | None = None  # the epoch whose weights were scored
     metrics: dict[str, dict] = field(default_factory=dict)  # each plugin metric's figures (genmodels.metrics.run_metrics)
+    baseline: dict | None = None  # the independent-pixel baseline's figures on the same images (genmodels.baselines)
+
+    def beaten(self) -> bool | None:
+        """Whether the model's NLL is below the independent-pixel baseline's on the same images (None when
+        either is missing, or the model's figures are not a likelihood of the data)."""
+        if self.nll is None or self.baseline is None or not self.likelihood_fits:
+            return None
+        return self.nll < self.baseline["nll"]
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -179,6 +189,7 @@ def evaluate(
     epoch: int | None = None,
     share: Share | None = None,
     likelihood: bool = True,
+    baseline: PixelBaseline | None = None,
 ) -> Evaluation:
     """Loss terms, negative ELBO and importance-weighted NLL of `model` on `images` (float rows in [0, 1]
     of data of kind `pixels`); a conditional model is scored given `labels` (one per image), so its
@@ -190,7 +201,8 @@ def evaluate(
     distributed evaluation: `genmodels.distributed.Distribution.share`) each worker scores every
     `count`-th batch and the gathered figures are the one-process figures. `progress(n)` is called after
     every batch this process scores, with the number of images it held. With `likelihood` off only the loss
-    terms are computed (no importance sampling: `k` is None).
+    terms are computed (no importance sampling: `k` is None). With a `baseline` (`genmodels.baselines.for_dataset`),
+    its figures on the same images stand beside the model's (`Evaluation.baseline`).
     """
     started = time.perf_counter()
     keras.utils.set_random_seed(seed)
@@ -205,6 +217,8 @@ def evaluate(
     result = Evaluation(model=model_name, split=split, images=len(images), k=k if likelihood else None, seed=seed,
                         terms={"loss": sum(means.values()), **means}, conditional=model.conditional,
                         pixels=pixels, likelihood=support, likelihood_fits=fits(support, pixels), note=fit_note(support, pixels), epoch=epoch)
+    if baseline is not None:
+        result.baseline = score_baseline(baseline, images).to_dict()
     if not has_posterior_density(model, images.shape[1]):
         result.note = _joined(result.note,
             f"The {model_name} model's encoder is deterministic: q(z|x) is a point mass with no density, "

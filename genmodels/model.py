@@ -141,8 +141,9 @@ class GenerativeModel(keras.Model):
         """The mean of p(x|z) for each coding: pixel probabilities."""
         return call_part(self.decoder, z, self.condition_of(labels), False).mean()
 
-    def generate(self, n: int, seed: int | keras.random.SeedGenerator | None = None, labels=None):
-        """`n` new images: codings drawn from the prior, decoded to their mean (pixel probabilities).
+    def generate(self, n: int, seed: int | keras.random.SeedGenerator | None = None, labels=None, draw: bool = False):
+        """`n` new images: codings drawn from the prior, decoded to their mean (pixel probabilities), or with
+        `draw` each pixel drawn from p(x|z) (0/1 pixels, 8-bit levels: values the data can hold).
 
         `seed` is an int (the same int, the same images), a SeedGenerator to draw from, or None (the
         model's own generator). A conditional model draws images of the given `labels` (one per
@@ -154,7 +155,10 @@ class GenerativeModel(keras.Model):
             seed = self.seed_generator
         elif not isinstance(seed, keras.random.SeedGenerator):
             seed = keras.random.SeedGenerator(seed)
-        return self.decode(self.prior.sample(n, seed=seed), labels)
+        codings = self.prior.sample(n, seed=seed)
+        if not draw:
+            return self.decode(codings, labels)
+        return call_part(self.decoder, codings, self.condition_of(labels), False).sample(seed)
 
     @property
     def coding_dim(self) -> int:

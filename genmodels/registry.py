@@ -8,11 +8,11 @@ from dataclasses import dataclass, field
 from collections.abc import Callable
 from typing import Generic, TypeVar
 
-from genmodels.errors import DuplicateNameError, PluginError, UnknownNameError
+from genmodels.errors import DuplicateNameError, GenmodelsWarning, PluginError, UnknownNameError
 from genmodels.specs import NAME_PATTERN, DatasetSpec, MetricSpec, ModelSpec, TrackerSpec
 
 
-class PluginWarning(UserWarning):
+class PluginWarning(GenmodelsWarning):
     """A plugin failed to load or registered something invalid; it was skipped."""
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import platform
 import socket
@@ -387,6 +388,29 @@ def best_epoch(history: list[dict[str, Any]]) -> int | None:
     if len(losses) != len(history) or not losses:
         return None
     return int(np.argmin(losses)) + 1
+
+
+# `still_improving`: the share of the whole fall of the validation loss that its last tenth of epochs made,
+# above which a training is judged to have ended too early. A converged run makes well under 1% there.
+STILL_FALLING_SHARE = 0.05
+
+
+def still_improving(history: list[dict[str, Any]]) -> str | None:
+    """A sentence when the validation loss was still falling fast at the end of `history`, else None.
+
+    Fast: the last tenth of the epochs (at least two) lowered the best validation loss by more than
+    STILL_FALLING_SHARE of its whole fall since the first epoch. Fewer than three epochs are not judged."""
+    losses = [record["valid"]["loss"] for record in history if "loss" in record.get("valid", {})]
+    if len(losses) < 3 or len(losses) != len(history):
+        return None
+    window = max(2, math.ceil(len(losses) / 10))
+    best, before = min(losses), min(losses[:-window])
+    fall = losses[0] - best
+    if not (fall > 0 and (before - best) > STILL_FALLING_SHARE * fall):
+        return None
+    return (f"the validation loss was still falling when training ended: {before - best:.4g} nats per image over the last "
+            f"{window} epochs, {100 * (before - best) / fall:.0f}% of its fall since epoch 1. More epochs would likely help: "
+            f"train with a larger --epochs, or continue this run with --resume --epochs N.")
 
 
 def save_best_weights(model, run_dir: Path) -> None:

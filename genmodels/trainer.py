@@ -7,6 +7,7 @@ import genmodels.backend  # noqa: F401  (TensorFlow, imported quietly)
 import math
 import sys
 import time
+import warnings
 from collections.abc import Iterator
 import contextlib
 import dataclasses
@@ -23,7 +24,7 @@ from genmodels.config import ModelConfig, TrainConfig
 from genmodels.data import HOLD_OUT_SEED, Dataset
 from genmodels.distributed import DistributedLoop, Distribution, window
 from genmodels.distributions import philox_seed
-from genmodels.errors import ConfigError, TrainingError
+from genmodels.errors import ConfigError, TrainingError, TrainingWarning
 from genmodels.latent import EVAL_BATCH_SIZE, encode
 from genmodels.loops import StepLoop, first_non_finite
 from genmodels.model import GenerativeModel, check_labels
@@ -40,6 +41,7 @@ from genmodels.runs import (
     save_best_weights,
     save_checkpoint,
     start_fresh,
+    still_improving,
     write_config,
     write_metrics,
 )
@@ -106,7 +108,10 @@ class _Epochs:
         self.names = [metric.name for metric in model.metrics]
         # bfloat16 reaches the CPU's bf16 units through oneDNN, not XLA; so do convolutions (docs/performance.md)
         jit = config.xla and config.precision == "float32"
-        model.warmup_steps = config.kl_warmup * math.ceil(len(dataset.train) / config.batch_size)
+        self.train_size = len(dataset.train)
+        self.passes = config.passes(self.train_size)  # passes over the training images in one epoch (epoch_images)
+        self.steps = config.steps_per_epoch(self.train_size)
+        model.warmup_steps = config.kl_warmup * self.steps
         draw = _pixel_draws(model.seed_generator) if config.dynamic_binarize else None
         train_labels, valid_labels = labels  # from labels_for: (None, None) for an unconditional model
         loops = dict(jit_compile=jit, scale=dataset.scale)
@@ -117,7 +122,6 @@ class _Epochs:
             loops.update(strategy=distribution.strategy, model=model, metric_names=self.names, cluster=distribution.cluster)
             self.train_loop = DistributedLoop(images=dataset.train, training=True, transform=draw, labels=train_labels, **loops)
             self.valid_loop = DistributedLoop(images=dataset.valid, training=False, labels=valid_labels, **loops)
-        self.train_size = len(dataset.train)
         # a fixed shuffle: held-out sets may be sorted by class, which would skew any batch-level term
         self.valid_order = np.random.default_rng(0).permutation(len(dataset.valid))
 
@@ -136,11 +140,13 @@ class _Epochs:
         started = time.perf_counter()
         rate = learning_rate_at(self.config, epoch)
         self.model.optimizer.learning_rate.assign(rate)
-        steps = math.ceil(self.train_size / self.config.batch_size)
+        steps = self.steps
         if self.verbose:
-            print(f"Epoch {epoch}/{self.config.epochs}", flush=True)
+            passes = f" ({self.passes} passes over the {self.train_size} training images)" if self.passes > 1 else ""
+            print(f"Epoch {epoch}/{self.config.epochs}{passes}", flush=True)
         bar = keras.utils.Progbar(steps, verbose=self.verbose, stateful_metrics=self.names) if self.verbose else None
-        train = self._pass(self.train_loop, shuffled_order(self.train_size, self.config.seed, epoch - 1), self.config.batch_size, epoch, bar)
+        order = epoch_order(self.train_size, self.config.seed, epoch, self.passes)
+        train = self._pass(self.train_loop, order, self.config.batch_size, epoch, bar)
         train_seconds = time.perf_counter() - started
         valid = self._pass(self.valid_loop, self.valid_order, EVAL_BATCH_SIZE, epoch, None)
         if bar is not None:
@@ -150,6 +156,7 @@ class _Epochs:
             "seconds": round(time.perf_counter() - started, 3),  # the whole epoch, validation pass included
             "train_seconds": round(train_seconds, 3),  # the training steps alone
             "learning_rate": rate,
+            "steps": steps,
             "train": train,
             "valid": valid,
         }
@@ -208,6 +215,15 @@ def _pixel_draws(seed_generator):
         return tf.cast(uniform < batch, batch.dtype)
 
     return draw
+
+
+def epoch_order(count: int, seed: int, epoch: int, passes: int = 1) -> tf.Tensor:
+    """The training images' order in `epoch` (counted from 1) of `passes` passes: pass p of the whole
+    training is shuffled by `shuffled_order(count, seed, p)`, so an epoch of one pass is as it always was."""
+    first = (epoch - 1) * passes
+    if passes == 1:
+        return shuffled_order(count, seed, first)
+    return tf.concat([shuffled_order(count, seed, first + p) for p in range(passes)], axis=0)
 
 
 def shuffled_order(count: int, seed: int, epoch: int) -> tf.Tensor:
@@ -311,4 +327,7 @@ def _train(spec, model_config, train_config, dataset, run_dir: Path, resume: boo
     save_image_grid(images, run_dir / SAMPLES_FILE, dataset.image_shape, pixels=pixels)
     save_training_curves(history, run_dir / CURVES_FILE, kept=kept)
     trackers.finish(history, kept)
+    unfinished = still_improving(history)
+    if unfinished:
+        warnings.warn(unfinished, TrainingWarning, stacklevel=3)
     return TrainResult(model=model, run_dir=run_dir, history=history, kept_epoch=kept)

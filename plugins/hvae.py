@@ -40,7 +40,7 @@ class HVAEConfig(MLPConfig):
 def build(config: HVAEConfig):
     """Two Gaussian layers of codings between an MLP encoder and an MLP decoder (Bernoulli for binary images)."""
     from genmodels.components import (GaussianMLPEncoder, ImportanceWeightedBound, KLDivergence, MLPDecoder, Reconstruction,
-                                      StandardNormalPrior, TwoLayerEncoder, TwoLayerPrior, VampPrior, likelihood_of)
+                                      StandardNormalPrior, TwoLayerEncoder, TwoLayerPrior, VampPrior, dropout_of, likelihood_of)
     from genmodels.model import GenerativeModel
 
     d1, d2, last = config.latent_dim, config.top_dim, config.hidden[-1:]
@@ -55,7 +55,8 @@ def build(config: HVAEConfig):
     top_prior = VampPrior(encoder.top, config.components, config.input_dim) if config.components else StandardNormalPrior(d2)
     return GenerativeModel(
         encoder=encoder,
-        decoder=MLPDecoder(config.input_dim, hidden=decoder_hidden, likelihood=likelihood_of(config), **options, branches=config.branches, split=d1),
+        decoder=MLPDecoder(config.input_dim, hidden=decoder_hidden, likelihood=likelihood_of(config), **options, branches=config.branches, split=d1,
+                             dropout=dropout_of(config)),
         prior=TwoLayerPrior(top_prior, GaussianMLPEncoder(d1, hidden=conditional_hidden, **options, name="conditional")),  # p(z1 | z2) p(z2)
         losses=[Reconstruction(), KLDivergence()] if config.k == 1 else [ImportanceWeightedBound(config.k)],
     )

@@ -282,3 +282,24 @@ def test_conv_report_sets_genmodels_beside_its_xla_steps_and_the_lowered_and_mat
     assert row(out, "its convolutions alone, as matmuls (XLA)")[:1] == ["0.50"]
     assert row(out, "their FLOPs at the matmul rate") == [f"{work / 400:.2f}"]
     assert out.count("genmodels --xla / its matmul floor: 5.50x") == 2  # 2.75 s against 0.5 s
+
+
+def test_the_own_images_datasets_are_seeded_disjoint_splits_of_t10k(tmp_path):
+    import numpy as np
+
+    import labelled_mnist
+    import own_images
+    from conftest import SHARED_DATA
+
+    if not labelled_mnist.available(SHARED_DATA):
+        pytest.skip(f"the labelled MNIST test set is not at {SHARED_DATA}")
+    grey, small = own_images.write(SHARED_DATA, tmp_path)
+    images, _labels = own_images.t10k(SHARED_DATA)
+    with np.load(grey) as data:
+        assert data["train"].shape == (8000, 28, 28) and data["test"].shape == (2000, 28, 28) and data["train"].dtype == np.uint8
+        rows = {row.tobytes() for row in data["train"]}
+        assert not any(row.tobytes() in rows for row in data["test"])
+        assert len(rows | {row.tobytes() for row in data["test"]}) == len({row.tobytes() for row in images})
+        assert not np.array_equal(data["train"][:10], images[:10])  # drawn, not the first 8000
+    with np.load(small) as data:
+        assert data["train"].shape == (1700, 28, 28) and data["test"].shape == (300, 28, 28)

@@ -95,7 +95,7 @@ def test_train_then_sample_end_to_end_on_real_data(mnist_slice, tmp_path):
         app, ["train", "vae", "--epochs", "2", "--dataset", str(mnist_slice), "--run-dir", str(run_dir), "--latent-dim", "8"]
     )
     assert trained.exit_code == 0, trained.output
-    assert "Validation at epoch 2, the last of 2" in trained.output
+    assert "Validation at epoch 2, the best on validation of 2" in trained.output
 
     config = json.loads((run_dir / "config.json").read_text())
     assert config["model"] == "vae" and config["model_config"]["latent_dim"] == 8
@@ -183,7 +183,7 @@ def test_a_run_without_weights_says_that_training_never_finished_an_epoch(tmp_pa
     write_config(tmp_path, RunConfig("vae", {"latent_dim": 20}, {}, {"name": "x", "image_shape": [28, 28]}))
     result = run_cli("sample", "vae", "--run-dir", str(tmp_path))
     assert result.returncode == 1
-    assert "has no model.weights.h5: training stopped before its first epoch ended" in result.stderr
+    assert "has no best.weights.h5: training stopped before its first epoch ended" in result.stderr  # the kept epoch's weights
 
 
 def test_every_training_option_is_generated_from_train_config():
