@@ -14,7 +14,7 @@ import importlib
 import os
 from typing import TYPE_CHECKING, Any
 
-from genmodels.config import LikelihoodConfig, MLPConfig, ModelConfig, TrainConfig, option
+from genmodels.config import EPOCH_IMAGES, LikelihoodConfig, MLPConfig, ModelConfig, TrainConfig, option
 from genmodels.hookspecs import hookimpl
 from genmodels.specs import DatasetSpec, MetricSpec, ModelSpec, TrackerSpec
 from genmodels.tracking import Tracker
@@ -43,7 +43,7 @@ _LAZY = {
     "datasets": "genmodels.api",
 }
 
-__all__ = ["DatasetSpec", "LikelihoodConfig", "MetricSpec", "MLPConfig", "ModelConfig", "ModelSpec", "TrainConfig", "Tracker", "TrackerSpec", "hookimpl",
+__all__ = ["EPOCH_IMAGES", "DatasetSpec", "LikelihoodConfig", "MetricSpec", "MLPConfig", "ModelConfig", "ModelSpec", "TrainConfig", "Tracker", "TrackerSpec", "hookimpl",
            "option", *_LAZY]
 
 if TYPE_CHECKING:

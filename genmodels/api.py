@@ -211,6 +211,13 @@ class Run:
         return image_log_likelihoods(self.model, rows, labels=self._labels(labels, len(rows)), k=k, seed=seed, batch_size=batch_size,
                                      what=self.name)
 
+    def baseline_log_likelihood(self, x) -> np.ndarray:
+        """log p(x) in nats of each image under the independent-pixel baseline of the run's training split (what
+        `genmodels evaluate` prints beside the NLL: genmodels.baselines): minus its mean is the baseline's NLL."""
+        from genmodels.baselines import for_dataset
+
+        return for_dataset(self.dataset(), self.pixels).log_prob(self._rows(x))
+
     def metrics(self, names: Sequence[str] = ("fid", "prd", "active-units"), *, split: str = "test", samples: int = 10_000,
                 seed: int = 0) -> dict[str, dict[str, Any]]:
         """Each named metric's figures (`genmodels evaluate --metrics`, without its `nll`), scoring the samples against

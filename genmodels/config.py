@@ -196,15 +196,17 @@ class MLPConfig(LikelihoodConfig):
         return fitted.replace(dropout=str(AUTO_DROPOUT[pixels]))
 
 
-# What an epoch shows the model at least (TrainConfig.epoch_images): binarized MNIST's 50 000 training images, MNIST's
-# 54 000 and CIFAR-10's 45 000 are one pass; 2000 images are passed over 20 times an epoch.
-EPOCH_IMAGES = 40_000
 
 # the training options a resumed run may change: how long it trains and which trackers listen
 RESUME_CHANGES = ("epochs", "track")
 PRECISIONS = ("float32", "bfloat16")
 KEEP = ("last", "best")
 SCHEDULES = ("constant", "cosine")
+
+
+# What an epoch of the built-in recipes shows the model at least (TrainConfig.epoch_images): binarized MNIST's 50 000
+# training images, MNIST's 54 000 and CIFAR-10's 45 000 are one pass; 2000 images are passed over 20 times an epoch.
+EPOCH_IMAGES = 40_000
 
 
 @dataclass
@@ -215,9 +217,9 @@ class TrainConfig(Config):
     epochs: int = option(50, "Passes over the training set.", minimum=1)
     batch_size: int = option(150, "Images per gradient step.", minimum=1)
     epoch_images: int = option(
-        EPOCH_IMAGES, "Training images an epoch shows the model at least: a smaller training split is passed over several times "
-        "in each epoch (whole passes), so that a small dataset gets as many gradient steps as a large one. 0: one pass an epoch.",
-        minimum=0, absent=0)
+        0, "Training images an epoch shows the model at least: a smaller training split is passed over several times "
+        "in each epoch (whole passes), so that a small dataset gets as many gradient steps as a large one. 0: one pass an epoch "
+        f"(the built-in models' recipes set {EPOCH_IMAGES}).", minimum=0)
     learning_rate: float = option(1e-3, "Adam's step size (the first epoch's, under a schedule).")
     lr_schedule: str = option("constant", "How the step size changes over the epochs: constant, or cosine (epoch e of E trains at "
                               "learning_rate x (1 + cos(pi (e - 1) / E)) / 2, falling from learning_rate towards 0).", choices=SCHEDULES)

@@ -6,7 +6,7 @@ and decoded draws from it serve as samples, which shows what the VAE's latent lo
 
 from __future__ import annotations
 
-from genmodels import MLPConfig, ModelSpec, TrainConfig, hookimpl
+from genmodels import EPOCH_IMAGES, MLPConfig, ModelSpec, TrainConfig, hookimpl
 
 
 def build(config: MLPConfig):
@@ -38,6 +38,6 @@ def register_models(register):
             description="Plain autoencoder: deterministic codings; samples from a Gaussian fitted to them.",
             build=build,
             config=MLPConfig,
-            train=TrainConfig(epochs=50, batch_size=150, learning_rate=1e-3),
+            train=TrainConfig(epochs=50, batch_size=150, learning_rate=1e-3, epoch_images=EPOCH_IMAGES),
         )
     )

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from genmodels import MLPConfig, ModelSpec, TrainConfig, hookimpl, option
+from genmodels import EPOCH_IMAGES, MLPConfig, ModelSpec, TrainConfig, hookimpl, option
 from genmodels.errors import ConfigError
 
 
@@ -40,6 +40,6 @@ def register_models(register):
             description="beta-VAE: the VAE with its KL term weighted by beta (-o beta=4).",
             build=build,
             config=BetaVAEConfig,
-            train=TrainConfig(epochs=50, batch_size=150, learning_rate=1e-3),
+            train=TrainConfig(epochs=50, batch_size=150, learning_rate=1e-3, epoch_images=EPOCH_IMAGES),
         )
     )

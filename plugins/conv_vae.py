@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from genmodels import ModelSpec, TrainConfig, hookimpl, option
+from genmodels import EPOCH_IMAGES, ModelSpec, TrainConfig, hookimpl, option
 from genmodels.config import LikelihoodConfig
 from genmodels.errors import ConfigError
 
@@ -98,6 +98,6 @@ def register_models(register):
             config=ConvConfig,
             # TensorFlow graphs with oneDNN's convolutions; --xla compiles the step with them as matrix products
             # (genmodels.convolutions), not yet clearly faster across runs (docs/performance.md, "Convolutions")
-            train=TrainConfig(epochs=50, batch_size=150, learning_rate=1e-3, xla=False),
+            train=TrainConfig(epochs=50, batch_size=150, learning_rate=1e-3, xla=False, epoch_images=EPOCH_IMAGES),
         )
     )

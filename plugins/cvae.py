@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from genmodels import MLPConfig, ModelSpec, TrainConfig, hookimpl, option
+from genmodels import EPOCH_IMAGES, MLPConfig, ModelSpec, TrainConfig, hookimpl, option
 
 
 @dataclass
@@ -36,6 +36,6 @@ def register_models(register):
             build=build,
             config=CVAEConfig,
             # labelled grey MNIST, each pixel drawn anew at every step
-            train=TrainConfig(dataset="mnist", dynamic_binarize=True, epochs=50, batch_size=150, learning_rate=1e-3),
+            train=TrainConfig(dataset="mnist", dynamic_binarize=True, epochs=50, batch_size=150, learning_rate=1e-3, epoch_images=EPOCH_IMAGES),
         )
     )

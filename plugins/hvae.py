@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from genmodels import MLPConfig, ModelSpec, TrainConfig, hookimpl, option
+from genmodels import EPOCH_IMAGES, MLPConfig, ModelSpec, TrainConfig, hookimpl, option
 from genmodels.errors import ConfigError
 
 
@@ -71,6 +71,6 @@ def register_models(register):
             build=build,
             config=HVAEConfig,
             # the longest run that fits 2 hours alone on a 2-core CPU; the epoch is chosen on the validation split
-            train=TrainConfig(epochs=450, batch_size=150, learning_rate=1e-3, lr_schedule="cosine", kl_warmup=50, keep="best"),
+            train=TrainConfig(epochs=450, batch_size=150, learning_rate=1e-3, lr_schedule="cosine", kl_warmup=50, keep="best", epoch_images=EPOCH_IMAGES),
         )
     )

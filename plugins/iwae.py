@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from genmodels import MLPConfig, ModelSpec, TrainConfig, hookimpl, option
+from genmodels import EPOCH_IMAGES, MLPConfig, ModelSpec, TrainConfig, hookimpl, option
 
 
 @dataclass
@@ -35,6 +35,6 @@ def register_models(register):
             description="Importance-weighted autoencoder: the VAE trained on the k-sample bound (-o k=5).",
             build=build,
             config=IWAEConfig,
-            train=TrainConfig(epochs=50, batch_size=150, learning_rate=1e-3),
+            train=TrainConfig(epochs=50, batch_size=150, learning_rate=1e-3, epoch_images=EPOCH_IMAGES),
         )
     )

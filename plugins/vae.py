@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from genmodels import MLPConfig, ModelSpec, TrainConfig, hookimpl
+from genmodels import EPOCH_IMAGES, MLPConfig, ModelSpec, TrainConfig, hookimpl
 
 
 def build(config: MLPConfig):
@@ -20,6 +20,6 @@ def register_models(register):
             description="Variational autoencoder: Gaussian codings, N(0, I) prior, Bernoulli pixels.",
             build=build,
             config=MLPConfig,
-            train=TrainConfig(epochs=50, batch_size=150, learning_rate=1e-3),
+            train=TrainConfig(epochs=50, batch_size=150, learning_rate=1e-3, epoch_images=EPOCH_IMAGES),
         )
     )

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from genmodels import MLPConfig, ModelSpec, TrainConfig, hookimpl, option
+from genmodels import EPOCH_IMAGES, MLPConfig, ModelSpec, TrainConfig, hookimpl, option
 
 
 @dataclass
@@ -37,6 +37,6 @@ def register_models(register):
             description="VampPrior VAE: a prior mixing the encoder's posteriors at learned pseudo-inputs.",
             build=build,
             config=VampConfig,
-            train=TrainConfig(epochs=50, batch_size=150, learning_rate=1e-3),
+            train=TrainConfig(epochs=50, batch_size=150, learning_rate=1e-3, epoch_images=EPOCH_IMAGES),
         )
     )

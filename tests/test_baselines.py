@@ -7,6 +7,7 @@ import math
 import numpy as np
 import pytest
 
+import genmodels
 from genmodels import baselines
 from genmodels.pixels import BINARY, CONTINUOUS, EIGHT_BIT
 
@@ -113,6 +114,8 @@ def test_evaluate_prints_stores_and_compares_the_baseline_and_warns_when_it_is_n
     assert figures["nll"] > baseline["nll"]
     warning = [line for line in outcome.err.splitlines() if line.startswith("Warning:")]
     assert len(warning) == 1 and "baseline" in warning[0]
+    run = genmodels.load(run_copy)  # the Python API gives the same figures, image by image
+    assert -run.baseline_log_likelihood(run.dataset().test).mean() == pytest.approx(baseline["nll"], rel=1e-9)
     compared = run_main(capsys, "compare", run_copy)
     assert "baseline" in compared.out.splitlines()[0] and f"{baseline['bits_per_dim']:.4f}" in compared.out
 

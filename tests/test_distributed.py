@@ -36,7 +36,7 @@ def free_ports(count: int) -> list[int]:
 
 
 def test_one_replica_trains_exactly_as_one_process(tiny_npz, tmp_path):
-    options = dict(dataset=str(tiny_npz), epochs=2, batch_size=64, hidden=(32,), latent_dim=4, verbose=0)
+    options = dict(dataset=str(tiny_npz), epochs=2, batch_size=64, epoch_images=0, hidden=(32,), latent_dim=4, verbose=0)
     alone = genmodels.train("vae", run_dir=tmp_path / "alone", **options)
     distributed = genmodels.train("vae", run_dir=tmp_path / "distributed", distribute=True, **options)
     assert distributed.train_config.distribute and max_difference(alone, distributed) < WEIGHT_TOLERANCE
@@ -64,7 +64,7 @@ TWO_REPLICAS = textwrap.dedent(
         spec, weights = registry.model(model), []
         config = spec.config().replace(latent_dim=3, hidden="24", **options.pop("model", {}))
         for distribute in (False, True):
-            recipe = spec.train.replace(epochs=2, batch_size=50, dataset=data, kl_warmup=0, distribute=distribute, **options)
+            recipe = spec.train.replace(epochs=2, batch_size=50, epoch_images=0, dataset=data, kl_warmup=0, distribute=distribute, **options)
             result = train(spec, config, recipe, load_npz(data), f"{folder}/{name}-{distribute}", verbose=0,
                            strategy=strategy if distribute else None)
             weights.append(result.model.get_weights())
@@ -111,7 +111,7 @@ def finish(workers, timeout: int = 300) -> list[tuple[int, str, str]]:
 
 
 def test_two_worker_processes_reach_the_weights_of_one_process(mnist_slice, tmp_path):
-    common = ["--dataset", mnist_slice, "--epochs", 2, "--batch-size", 100, "-o", "hidden=64", "--latent-dim", 8]
+    common = ["--dataset", mnist_slice, "--epochs", 2, "--batch-size", 100, "--epoch-images", 0, "-o", "hidden=64", "--latent-dim", 8]
     alone = tmp_path / "alone"
     done = subprocess.run([sys.executable, "-m", "genmodels.cli", "train", "vae", *map(str, common), "--run-dir", str(alone)],
                           capture_output=True, text=True, timeout=300)
@@ -158,7 +158,7 @@ STOP_BOUND_SECONDS = 90
 def test_a_worker_that_dies_stops_the_other_in_bounded_time_and_resume_finishes_the_run(tiny_npz, tmp_path):
     import time
 
-    common = ["--dataset", tiny_npz, "--epochs", 12, "--batch-size", 16, "-o", "hidden=16", "--latent-dim", 3]
+    common = ["--dataset", tiny_npz, "--epochs", 12, "--batch-size", 16, "--epoch-images", 0, "-o", "hidden=16", "--latent-dim", 3]
     alone = tmp_path / "alone"
     done = subprocess.run([sys.executable, "-m", "genmodels.cli", "train", "vae", *map(str, common), "--run-dir", str(alone)],
                           capture_output=True, text=True, timeout=300)

@@ -103,7 +103,7 @@ def tiny_data():
 def train(name, run_dir, **options):
     import genmodels
 
-    return genmodels.train(name, dataset=tiny_data(), epochs=1, latent_dim=2, batch_size=150, xla=False,
+    return genmodels.train(name, dataset=tiny_data(), epochs=1, latent_dim=2, batch_size=150, epoch_images=0, xla=False,
                            run_dir=run_dir, verbose=0, **{**MODELS[name], **options})
 
 

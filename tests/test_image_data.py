@@ -66,7 +66,7 @@ def data_files(tmp_path_factory) -> dict[str, Path]:
 @pytest.mark.parametrize("model", list(SMALL))
 def test_every_model_trains_samples_reloads_and_evaluates_on_any_image_data(model, data, data_files, tmp_path, capsys):
     run = tmp_path / "run"
-    trained = run_main(capsys, "train", model, "--dataset", data_files[data], "--epochs", "1", "--batch-size", "50",
+    trained = run_main(capsys, "train", model, "--dataset", data_files[data], "--epochs", "1", "--batch-size", "50", "--epoch-images", "0",
                        "--latent-dim", "3", "--run-dir", run, "--no-xla", *SMALL[model])  # graphs: traced faster than XLA compiles
     assert trained.code == 0, trained.err
     config = json.loads((run / "config.json").read_text())
@@ -212,7 +212,7 @@ def test_keep_best_selects_on_validation_and_early_stopping_resumes_to_the_same_
     rng = np.random.default_rng(0)
     path = tmp_path / "noise.npz"
     np.savez(path, train=rng.random((60, 64)) < 0.3, test=rng.random((20, 64)) < 0.3)
-    common = ["--dataset", path, "--batch-size", "10", "--learning-rate", "0.01", "-o", "hidden=64", "--keep", "best", "--early-stopping", "2"]
+    common = ["--dataset", path, "--batch-size", "10", "--epoch-images", "0", "--learning-rate", "0.01", "-o", "hidden=64", "--keep", "best", "--early-stopping", "2"]
     whole, parts = tmp_path / "whole", tmp_path / "parts"
     assert run_main(capsys, "train", "vae", "--epochs", "30", "--run-dir", whole, *common).code == 0
     history = [json.loads(line) for line in (whole / "metrics.jsonl").read_text().splitlines()]

@@ -137,7 +137,7 @@ def longer_slice(slice_file, tmp_path_factory):
 def test_a_run_killed_mid_epoch_resumes_to_the_same_result_as_an_uninterrupted_one(longer_slice, tmp_path, shared_data):
     import time
 
-    common = ["train", "vae", "--epochs", "4", "--batch-size", "10", "--dataset", str(longer_slice), "--latent-dim", "8"]
+    common = ["train", "vae", "--epochs", "4", "--batch-size", "10", "--epoch-images", "0", "--dataset", str(longer_slice), "--latent-dim", "8"]
     whole = subprocess.run([sys.executable, "-m", "genmodels.cli", *common, "--run-dir", str(tmp_path / "whole")],
                            capture_output=True, text=True, timeout=300)
     assert whole.returncode == 0, whole.stderr
