@@ -65,7 +65,7 @@ def test_the_steps_train_at_the_schedules_rate_and_each_epoch_records_it(tmp_pat
     images = random_binary_images(400, seed=5)
     data = Dataset(name="synthetic", train=images[:300], test=images[300:])
     runs = {
-        schedule: train(spec, spec.config(latent_dim=4, hidden=(32,)), TrainConfig(epochs=3, batch_size=100, lr_schedule=schedule),
+        schedule: train(spec, spec.config(latent_dim=4, hidden=(32,)), TrainConfig(epochs=3, batch_size=100, lr_schedule=schedule, keep="last"),
                         data, tmp_path / schedule, verbose=0)
         for schedule in ("constant", "cosine")
     }
