@@ -54,7 +54,7 @@ LOADING = {
     ),
     "config-edited-to-another-architecture": (
         lambda run: edit_json(run / CONFIG_FILE, lambda c: c["model_config"].update(hidden=[32])),
-        "describes (latent_dim=2, input_dim=784, image_shape=28,28,1, likelihood=bernoulli, hidden=32, activation=elu, initializer=he_normal): ",
+        "describes (latent_dim=2, input_dim=784, image_shape=28,28,1, likelihood=bernoulli, hidden=32, activation=elu, initializer=he_normal, dropout=0.0): ",
     ),
     "config-of-another-model": (lambda run: edit_json(run / CONFIG_FILE, lambda c: c.update(model="ae")), "holds a 'ae' model, not 'vae'"),
     "config-missing": (lambda run: (run / CONFIG_FILE).unlink(), "No trained model in {run} (no config.json)"),

@@ -18,7 +18,7 @@ from genmodels.runs import CHECKPOINT_FILE, LOCK_FILE, SAMPLES_FILE, read_metric
 
 from conftest import REPO, run_main
 
-TINY = dict(epochs=2, batch_size=100, epoch_images=0, hidden=(16,), latent_dim=2, xla=False, verbose=0)
+TINY = dict(epochs=2, batch_size=100, epoch_images=0, keep="last", hidden=(16,), latent_dim=2, xla=False, verbose=0)
 
 
 class Recorder(Tracker):
