@@ -45,10 +45,18 @@ def pair(kind: str, filters: int, kernel, strides, padding: str, x):
     return theirs, ours
 
 
+def narrower_than_its_stride(kernel, strides) -> bool:
+    """Whether a kernel is smaller than its stride along some axis."""
+    kernel, strides = ((value, value) if isinstance(value, int) else tuple(value) for value in (kernel, strides))
+    return any(k < s for k, s in zip(kernel, strides))
+
+
 def cases():
     for geometry in GEOMETRIES:
         yield pytest.param("conv", *geometry, id=f"conv-{'x'.join(map(str, geometry[:3]))}-k{geometry[4]}-s{geometry[5]}-{geometry[6]}")
-        if geometry[-1] == "same":  # a transposed convolution is lowered for 'same' padding only
+        # a transposed convolution is lowered for 'same' padding only; one whose kernel is smaller than its stride is
+        # left out: XLA's CPU runtime crashed (SIGSEGV) now and then running it, Keras' own operation as well as ours
+        if geometry[-1] == "same" and not narrower_than_its_stride(geometry[4], geometry[5]):
             yield pytest.param("transpose", *geometry, id=f"transpose-{'x'.join(map(str, geometry[:3]))}-k{geometry[4]}-s{geometry[5]}")
 
 
