@@ -59,6 +59,103 @@ def test_taking_over_a_stale_lock_removes_the_temporaries_of_an_unfinished_check
         assert sorted(path.name for path in tmp_path.iterdir()) == [LOCK_FILE, "notes.txt"]
 
 
+CONTENDER = """
+import json, os, sys, time
+import genmodels.runs as runs
+from genmodels.errors import TrainingError
+run_dir, attempts, start, file_lock = sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), sys.argv[4] == "file"
+if file_lock:
+    runs.fcntl = None  # the lock of systems without flock
+inside = os.path.join(run_dir, "inside")
+entered = doubles = 0
+while time.time() < start:
+    pass
+refused = 0
+while entered < attempts:  # each attempt tries again until it gets in: the others never stop pressing
+    try:
+        with runs.run_lock(run_dir):
+            entered += 1
+            try:
+                os.close(os.open(inside, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+            except FileExistsError:
+                doubles += 1  # another process is inside too
+                continue
+            time.sleep(0.001)  # long enough for a second holder to overlap this one
+            os.unlink(inside)
+    except TrainingError:
+        refused += 1
+print(json.dumps({"entered": entered, "doubles": doubles, "refused": refused}))
+"""
+
+
+@pytest.mark.parametrize("kind", ["os", "file"])
+def test_a_thousand_concurrent_takers_never_hold_the_lock_together(tmp_path, kind):
+    import time
+
+    processes, attempts = 8, 125  # 1000 attempts, all at once
+    start = time.time() + 2.0  # every process imported and waiting before the first attempt
+    workers = [
+        subprocess.Popen([sys.executable, "-c", CONTENDER, str(tmp_path), str(attempts), str(start), kind],
+                         stdout=subprocess.PIPE, text=True)
+        for _ in range(processes)
+    ]
+    results = [json.loads(worker.communicate(timeout=120)[0]) for worker in workers]
+    assert all(worker.returncode == 0 for worker in workers)
+    assert sum(result["entered"] for result in results) == processes * attempts
+    assert sum(result["doubles"] for result in results) == 0
+    assert not (tmp_path / LOCK_FILE).exists() and not (tmp_path / "inside").exists()
+
+
+def test_a_lock_taken_but_not_yet_signed_is_respected(tmp_path):
+    # the moment between taking the lock and writing the owner's name into it: an empty file that a live
+    # process holds; judging it stale and deleting it let two writers in at once
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import fcntl, os, sys, time\n"
+         "handle = os.open(os.path.join(sys.argv[1], sys.argv[2]), os.O_RDWR | os.O_CREAT)\n"
+         "fcntl.flock(handle, fcntl.LOCK_EX)\nprint('held', flush=True)\ntime.sleep(60)", str(tmp_path), LOCK_FILE],
+        stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(TrainingError, match="being written by another training"):
+            with run_lock(tmp_path):
+                pass
+        assert (tmp_path / LOCK_FILE).exists()
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def test_a_lock_file_left_by_a_live_process_of_an_older_version_is_respected(tmp_path):
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        write_lock(tmp_path, sleeper.pid)  # a record without an OS lock behind it
+        with pytest.raises(TrainingError, match=f"process {sleeper.pid}"):
+            with run_lock(tmp_path):
+                pass
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+
+
+def test_the_os_lock_ends_with_its_process_however_it_ends(tmp_path):
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time; from genmodels.runs import run_lock\n"
+         "with run_lock(sys.argv[1]):\n    print('held', flush=True); time.sleep(60)", str(tmp_path)],
+        stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(TrainingError, match=f"process {holder.pid}"):
+            with run_lock(tmp_path):
+                pass
+    finally:
+        holder.kill()  # SIGKILL: no chance to release or to remove the file
+        holder.wait()
+    with run_lock(tmp_path):
+        assert json.loads((tmp_path / LOCK_FILE).read_text())["pid"] == os.getpid()
+
+
 def test_a_lock_from_another_machine_is_respected(tmp_path):
     write_lock(tmp_path, 1, host="elsewhere.example")
     with pytest.raises(TrainingError, match="on elsewhere.example"):
