@@ -29,6 +29,7 @@ TensorFlow is imported only when a model is exported, so the CLI that imports th
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -47,9 +48,10 @@ FORMAT_VERSION = 1
 def export_saved_model(run, out_dir, *, force: bool = False) -> Path:
     """Write `run` (a `genmodels.Run`, as `genmodels.load` returns) as a SavedModel in `out_dir`; returns `out_dir`.
 
-    `out_dir` must not exist or be empty; with `force`, an earlier export there is replaced (anything
-    else in it is never deleted). The SavedModel is written to a temporary folder beside `out_dir` and
-    renamed into place only when complete: a failure leaves `out_dir` as it was.
+    `out_dir` must not exist or be empty; with `force`, an earlier export there is replaced: the files
+    it wrote (which its genmodels-export.json lists) and nothing else, so a file of yours beside them
+    stays. The SavedModel is written to a temporary folder beside `out_dir` and moved into place only
+    when complete: a failure leaves `out_dir` as it was.
     """
     return export_model(run.model, out_dir, name=run.name, image_shape=run.image_shape, pixels=run.pixels, force=force)
 
@@ -72,6 +74,7 @@ def export_model(model, out_dir, *, name: str, image_shape, pixels: str, force: 
         os.umask(umask)
         os.chmod(partial, 0o777 & ~umask)  # mkdtemp makes folders private; give it the usual mode
         _save(module, serving, partial)
+        info["files"] = written_files(partial)
         (partial / INFO_FILE).write_text(json.dumps(info, indent=2) + "\n")
         _move_into_place(partial, out_dir)
     finally:
@@ -101,22 +104,84 @@ def is_export(folder: Path) -> bool:
     return (Path(folder) / SAVED_MODEL_FILE).is_file() and (Path(folder) / INFO_FILE).is_file()
 
 
-def _move_into_place(partial: Path, out_dir: Path) -> None:
-    """Rename the complete export `partial` to `out_dir`; an earlier export there is moved aside first and
-    deleted only once the new one is in place (put back if the rename fails)."""
-    old = None
-    if out_dir.exists():
-        old = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f"{TEMPORARY_PREFIX}old-{out_dir.name}-"))
-        os.rmdir(old)
-        os.rename(out_dir, old)
+# What a SavedModel folder holds: an earlier export whose genmodels-export.json lists no files
+# (written before it did) is replaced in these entries alone.
+SAVED_MODEL_ENTRIES = (SAVED_MODEL_FILE, "fingerprint.pb", "variables", "assets", "assets.extra", INFO_FILE)
+
+
+def written_files(folder: Path) -> list[str]:
+    """Every file under `folder`, as sorted relative POSIX paths: what an export wrote."""
+    return sorted(path.relative_to(folder).as_posix() for path in folder.rglob("*") if path.is_file())
+
+
+def export_files(out_dir: Path) -> list[str]:
+    """The files of the export in `out_dir` that genmodels wrote, its genmodels-export.json included."""
     try:
-        os.rename(partial, out_dir)
+        listed = json.loads((out_dir / INFO_FILE).read_text()).get("files")
+    except (OSError, ValueError, AttributeError):
+        listed = None
+    if isinstance(listed, list) and all(isinstance(name, str) for name in listed):
+        names = listed
+    else:  # an export from before the list: the SavedModel's own entries
+        names = [rel for entry in SAVED_MODEL_ENTRIES for rel in _files_at(out_dir, entry)]
+    inside = []
+    for name in [*names, INFO_FILE]:
+        path = out_dir / name
+        # only plain files inside out_dir: a listed name never reaches outside it
+        if ".." not in Path(name).parts and not Path(name).is_absolute() and path.is_file() and not path.is_symlink():
+            inside.append(name)
+    return sorted(set(inside))
+
+
+def _files_at(folder: Path, entry: str) -> list[str]:
+    path = folder / entry
+    if path.is_file():
+        return [entry]
+    if path.is_dir():
+        return [f"{entry}/{rel}" for rel in written_files(path)]
+    return []
+
+
+def _move_into_place(partial: Path, out_dir: Path) -> None:
+    """Move the complete export `partial` to `out_dir`. Into a folder holding an earlier export, the earlier
+    export's files are moved aside, the new ones moved in, and the old ones deleted only then (put back if a
+    move fails); everything else in the folder stays where it is."""
+    if not out_dir.exists() or not any(out_dir.iterdir()):
+        os.rename(partial, out_dir)  # a missing or empty folder: replaced whole
+        return
+    aside = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f"{TEMPORARY_PREFIX}old-{out_dir.name}-"))
+    moved_old: list[str] = []
+    moved_new: list[str] = []
+    try:
+        for name in export_files(out_dir):
+            _move(out_dir / name, aside / name)
+            moved_old.append(name)
+        for name in written_files(partial):
+            _move(partial / name, out_dir / name)
+            moved_new.append(name)
     except BaseException:
-        if old is not None:
-            os.rename(old, out_dir)
+        for name in reversed(moved_new):
+            _move(out_dir / name, partial / name)
+        for name in reversed(moved_old):
+            _move(aside / name, out_dir / name)
+        _remove_empty_folders(out_dir, moved_new)
+        shutil.rmtree(aside, ignore_errors=True)
         raise
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
+    _remove_empty_folders(out_dir, moved_old)
+    shutil.rmtree(aside, ignore_errors=True)
+
+
+def _move(source: Path, target: Path) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    os.replace(source, target)
+
+
+def _remove_empty_folders(root: Path, names: list[str]) -> None:
+    """Remove the folders under `root` that held `names` and are now empty (deepest first)."""
+    folders = {parent for name in names for parent in Path(name).parents if parent != Path(".")}
+    for folder in sorted(folders, key=lambda path: len(path.parts), reverse=True):
+        with contextlib.suppress(OSError):
+            (root / folder).rmdir()  # only when empty
 
 
 def _save(module, serving, folder: Path) -> None:

@@ -254,6 +254,39 @@ def test_an_earlier_export_is_replaced_only_with_force(capsys, exported, tmp_pat
     assert [path.name for path in tmp_path.iterdir()] == ["vae"]
 
 
+def test_force_replaces_only_the_files_the_earlier_export_wrote(capsys, exported, tmp_path):
+    import tensorflow as tf
+
+    run = exported["runs"]["vae"]
+    out = tmp_path / "vae"
+    assert run_main(capsys, "export", "vae", "--run-dir", run.run_dir, "--out", out).code == 0
+    written = json.loads((out / "genmodels-export.json").read_text())["files"]
+    assert "saved_model.pb" in written and any(name.startswith("variables/") for name in written)
+    (out / "NOTES.txt").write_text("how I use it")
+    (out / "other-model").mkdir()
+    (out / "other-model" / "weights.bin").write_bytes(b"not genmodels'")
+    (out / "variables" / "mine.txt").write_text("left in a folder the export also uses")
+    assert run_main(capsys, "export", "vae", "--run-dir", run.run_dir, "--out", out, "--force").code == 0
+    assert (out / "NOTES.txt").read_text() == "how I use it"
+    assert (out / "other-model" / "weights.bin").read_bytes() == b"not genmodels'"
+    assert (out / "variables" / "mine.txt").is_file()
+    loaded = tf.saved_model.load(str(out))
+    np.testing.assert_allclose(loaded.sample(n=4, seed=3).numpy(), run.sample(4, seed=3), **EXACT)
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["vae"]  # nothing left beside it
+
+
+def test_force_over_an_export_without_a_file_list_keeps_what_is_not_a_saved_model(capsys, exported, tmp_path):
+    run = exported["runs"]["vae"]
+    out = tmp_path / "vae"
+    assert run_main(capsys, "export", "vae", "--run-dir", run.run_dir, "--out", out).code == 0
+    info = json.loads((out / "genmodels-export.json").read_text())
+    del info["files"]  # as an export written before the list was kept
+    (out / "genmodels-export.json").write_text(json.dumps(info))
+    (out / "NOTES.txt").write_text("mine")
+    assert run_main(capsys, "export", "vae", "--run-dir", run.run_dir, "--out", out, "--force").code == 0
+    assert (out / "NOTES.txt").read_text() == "mine" and "files" in json.loads((out / "genmodels-export.json").read_text())
+
+
 def test_a_folder_that_is_not_empty_is_refused_even_with_force(capsys, exported, tmp_path):
     run = exported["runs"]["vae"]
     (tmp_path / "notes").mkdir()
