@@ -180,7 +180,9 @@ class Run:
         The images are the decoder's mean, or with `draw` each pixel drawn from the decoder's likelihood (`sample --draw`)."""
         if n < 1:
             raise ConfigError(f"n must be at least 1, received {n}.")
-        return self._images(self.model.generate(n, seed=seed, labels=self._labels(labels, n, required=False), draw=draw))
+        from genmodels.model import generate_in_chunks
+
+        return self._images(generate_in_chunks(self.model, n, seed=seed, labels=self._labels(labels, n, required=False), draw=draw))
 
     def encode(self, x, labels=None) -> np.ndarray:
         """The mean coding of each image, (N, latent_dim)."""

@@ -6,6 +6,7 @@ import contextlib
 import dataclasses
 import errno
 import inspect
+import math
 import os
 import sys
 import typing
@@ -211,10 +212,18 @@ def sample(
     _registry, spec, run_dir, loaded, config = _load_run(model, run_dir)
     import numpy as np
 
-    from genmodels.plots import save_image_grid
+    from genmodels.model import generate_in_chunks
+    from genmodels.plots import MAX_GRID_VALUES, save_image_grid
 
+    values = math.prod(config.image_shape)
+    if n * values > MAX_GRID_VALUES:
+        raise ConfigError(
+            f"-n {n} would make a grid of {n * values:,} pixel values; one PNG holds at most {MAX_GRID_VALUES:,} "
+            f"({MAX_GRID_VALUES // values:,} of these {'x'.join(map(str, config.image_shape))} images). "
+            f"Ask for fewer, or for several grids with different --seed values."
+        )
     labels = None if label is None else np.full(n, _class_label(spec.name, loaded, label), dtype=np.int32)
-    images = np.asarray(loaded.generate(n, seed=seed, labels=labels, draw=draw))
+    images = generate_in_chunks(loaded, n, seed=seed, labels=labels, draw=draw)
     drawn = "-drawn" if draw else ""
     out = out or run_dir / (f"samples-{n}-seed{seed}{drawn}.png" if label is None else f"samples-{n}-label{label}-seed{seed}{drawn}.png")
     if out.suffix.lower() != ".png":

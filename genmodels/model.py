@@ -173,6 +173,34 @@ class GenerativeModel(keras.Model):
         self(ops.zeros((1, input_dim)), ops.zeros((1,), "int32") if self.conditional else None)
 
 
+GENERATE_CHUNK = 1000  # images decoded at once by `generate_in_chunks`
+
+
+def generate_in_chunks(model: GenerativeModel, n: int, seed: int | None = None, labels=None, draw: bool = False,
+                       chunk: int = GENERATE_CHUNK) -> np.ndarray:
+    """`model.generate(n, seed, labels, draw)` as a NumPy array, decoded `chunk` images at a time so that memory
+    grows with the images alone, not with the decoder's outputs for all of them at once.
+
+    Up to `chunk` images it is `generate` itself. Beyond, the codings are drawn as `generate` draws them (the
+    same seed, the same codings), so the means are the same images; drawn pixels (`draw`) are drawn chunk by chunk."""
+    if n <= chunk:
+        return np.asarray(model.generate(n, seed=seed, labels=labels, draw=draw))
+    if model.conditional and labels is None:
+        labels = np.arange(n) % model.classes
+    generator = model.seed_generator if seed is None else keras.random.SeedGenerator(seed)
+    codings = model.prior.sample(n, seed=generator)
+    parts = []
+    for start in range(0, n, chunk):
+        part_labels = None if labels is None else labels[start : start + chunk]
+        part = codings[start : start + chunk]
+        if draw:
+            likelihood = call_part(model.decoder, part, model.condition_of(part_labels), False)
+            parts.append(np.asarray(likelihood.sample(generator)))
+        else:
+            parts.append(np.asarray(model.decode(part, part_labels)))
+    return np.concatenate(parts)
+
+
 def call_part(part, inputs, condition=None, training: bool = False):
     """Call an encoder or decoder, passing `condition` only when there is one (unconditional parts need not accept it)."""
     if condition is None:

@@ -13,6 +13,9 @@ from genmodels.pixels import BINARY
 GRID_COLUMNS = 10
 PAD = 2
 SCALE = 2
+# A PNG grid holds at most this many pixel values (about 12 700 28x28 images, 3 200 32x32 colour ones): its picture,
+# enlarged and coloured, takes about 16 bytes a value.
+MAX_GRID_VALUES = 10_000_000
 
 
 def image_grid(images: np.ndarray, image_shape: tuple[int, ...], columns: int = GRID_COLUMNS) -> np.ndarray:

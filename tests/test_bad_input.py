@@ -161,3 +161,24 @@ def test_asking_for_more_images_than_the_split_has_is_refused(run_copy, capsys):
     run_main(capsys, "reconstruct", "vae", "-n", "101", "--run-dir", run_copy).assert_one_error_line(
         "asked for 101 images, but the split has only 100"
     )
+
+
+def test_a_sample_count_too_large_for_one_grid_is_refused_before_any_image_is_made(run_copy, capsys):
+    import time
+
+    started = time.monotonic()
+    run_main(capsys, "sample", "vae", "--run-dir", run_copy, "-n", "100000000").assert_one_error_line("-n 100000000", "at most")
+    assert time.monotonic() - started < 30  # refused, not generated (a generous bound for a slow machine)
+    assert not list(run_copy.glob("samples-100000000*"))
+
+
+def test_images_generated_in_chunks_are_the_images_generated_at_once(tiny_run):
+    import genmodels
+    from genmodels.model import generate_in_chunks
+
+    model = genmodels.load(tiny_run).model
+    whole = np.asarray(model.generate(25, seed=4))
+    np.testing.assert_allclose(generate_in_chunks(model, 25, seed=4, chunk=7), whole, rtol=0, atol=1e-6)
+    drawn = generate_in_chunks(model, 25, seed=4, draw=True, chunk=7)
+    assert drawn.shape == whole.shape and set(np.unique(drawn)) <= {0.0, 1.0}
+    np.testing.assert_array_equal(drawn, generate_in_chunks(model, 25, seed=4, draw=True, chunk=7))  # seeded
