@@ -11,7 +11,8 @@ are files that are not images):
 Images are .png, .jpg, .jpeg, .bmp and .gif files (any case; a GIF's first frame). Files are taken
 in sorted order of their paths; classes are numbered in sorted order of their folder names, and
 `label_names` are those names. Without explicit splits, a fixed `test_fraction` of the images,
-drawn with a fixed seed, is the test split: the same files on every run. Sub-folders without
+chosen by a hash of each image's path (`hold_out_position`), is the test split: the same files on
+every run, and an image stays in its split when others are added, removed or edited. Sub-folders without
 images are not classes. Images lying directly in a folder beside class folders are refused
 rather than dropped silently (Keras ignores them). With explicit splits, the test and validation
 splits may lack some classes of the training split, but must not have one that it lacks.
@@ -53,7 +54,6 @@ IMAGE_EXTENSIONS = (".bmp", ".gif", ".jpeg", ".jpg", ".png")
 PILLOW_FORMATS = ("BMP", "GIF", "JPEG", "PNG")  # Pillow may use no other decoder (some run external programs)
 SPLIT_FOLDERS = ("train", "valid", "test")
 DEFAULT_TEST_FRACTION = 0.1
-FOLDER_HOLD_OUT_SEED = 0  # the held-out test images of a folder are the same on every run
 CACHE_PREFIX = ".genmodels-cache-"
 CACHE_VERSION = 1  # bump when the decoding changes, so that older caches are not trusted
 CACHE_SUBDIR = "folders"  # under data_dir(), for folders that cannot be written
@@ -216,18 +216,29 @@ def _image(folder: Path, file: Path, split: str, label: int | None) -> _Image:
     return _Image(file, file.relative_to(folder).as_posix(), split, label)
 
 
+def hold_out_position(relative: str) -> float:
+    """Where the image at `relative` (its POSIX path inside the folder) falls in [0, 1): the first 8 bytes of the
+    SHA-256 of that path. An image is held out for testing when this is below the test fraction, so each image's
+    split depends on its own path alone: adding, removing or editing other images never moves it."""
+    digest = hashlib.sha256(relative.encode("utf-8")).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64
+
+
 def _hold_out(folder: Path, images: list[_Image], fraction: float) -> list[_Image]:
-    """`images` with a seeded `fraction` of them marked as the test split, train first then test, each in order."""
+    """`images` with those whose `hold_out_position` is below `fraction` marked as the test split, train first
+    then test, each in order. About `fraction` of a folder is held out; a folder so small that none of its
+    images falls below gets its single lowest one (which an added image below the fraction would take over)."""
     count = len(images)
-    held = int(round(count * fraction))
-    if held < 1 or held >= count:
+    positions = np.array([hold_out_position(image.relative) for image in images])
+    chosen = positions < fraction
+    if count > 1 and not chosen.any():
+        chosen[np.argmin(positions)] = True
+    if not chosen.any() or chosen.all():
         raise DatasetError(
             f"{folder} has {count} image(s), and holding out {fraction:g} of them for testing leaves "
-            f"{'no test' if held < 1 else 'no training'} images; add images, give another test fraction, "
+            f"{'no test' if not chosen.any() else 'no training'} images; add images, give another test fraction, "
             f"or make 'train' and 'test' sub-folders."
         )
-    chosen = np.zeros(count, dtype=bool)
-    chosen[np.random.default_rng([FOLDER_HOLD_OUT_SEED, count]).choice(count, size=held, replace=False)] = True
     train = [image for image, test in zip(images, chosen) if not test]
     test = [_Image(image.path, image.relative, "test", image.label) for image, test in zip(images, chosen) if test]
     return train + test
