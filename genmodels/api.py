@@ -51,6 +51,7 @@ def train(
     resume: bool = False,
     force: bool = False,
     verbose: int | str = "auto",
+    allow_data_change: bool = False,
     **options: Any,
 ) -> Run:
     """Train `model` as `genmodels train` does and return the finished run.
@@ -61,7 +62,8 @@ def train(
     fields of its config: latent_dim=2, likelihood="logistic", ...), checked as strictly as on the
     command line. `run_dir` defaults to runs/MODEL; a directory that holds a run is refused unless
     `force` (replace it) or `resume` (continue it, where only `epochs` and `track` may change).
-    `verbose`: Keras' 0 (silent), 1 (bar), 2 (a line an epoch) or "auto".
+    `verbose`: Keras' 0 (silent), 1 (bar), 2 (a line an epoch) or "auto". A resumed run refuses data whose
+    images differ from those it was trained with unless `allow_data_change`.
     """
     from genmodels.data import dataset_for
     from genmodels.runs import refuse_existing_run
@@ -90,7 +92,8 @@ def train(
     data = dataset_for(train_config, registry, dataset if isinstance(dataset, Dataset) else None)
     from genmodels.trainer import train as run_training
 
-    run_training(spec, model_config, train_config, data, run_dir, resume=resume, overwrite=force, verbose=verbose)
+    run_training(spec, model_config, train_config, data, run_dir, resume=resume, overwrite=force, verbose=verbose,
+                 allow_data_change=allow_data_change)
     return load(run_dir, spec.name)
 
 

@@ -92,6 +92,7 @@ def train(
     run_dir: RunDirOption = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue the run in RUN_DIR from its last complete epoch, with its own settings (only --epochs and --track may change).")] = False,
     force: Annotated[bool, typer.Option("--force", help="Replace the run that RUN_DIR already holds (its weights, checkpoint, metrics and evaluations are deleted).")] = False,
+    allow_data_change: Annotated[bool, typer.Option("--allow-data-change", help="With --resume: go on although the dataset's images differ from those the run was trained with.")] = False,
     **recipe: Any,
 ) -> None:
     """Train MODEL and write its run directory (config, weights, metrics, sample grid).
@@ -134,7 +135,8 @@ def train(
     from genmodels.trainer import train as run_training
 
     try:
-        result = run_training(spec, model_config, train_config, data, run_dir, resume=resume, overwrite=force)
+        result = run_training(spec, model_config, train_config, data, run_dir, resume=resume, overwrite=force,
+                              allow_data_change=allow_data_change)
     except KeyboardInterrupt:
         typer.echo(
             f"\nInterrupted. The checkpoint of the last complete epoch is in {run_dir}; continue with "
@@ -258,6 +260,7 @@ def evaluate(
     batch_size: Annotated[int, typer.Option(min=1, help="Images per batch (each batch is decoded k times).")] = 100,
     n: Annotated[Optional[int], typer.Option("-n", min=1, help="Score a random (seeded) subset of N images. \\[default: all]", show_default=False)] = None,
     distribute: Annotated[bool, typer.Option("--distribute", help="Split the NLL's batches across the workers TF_CONFIG names (start the same command on each): the same figures as one process; the chief computes the other metrics and writes them.")] = False,
+    allow_data_change: Annotated[bool, typer.Option("--allow-data-change", help="Score the split although its images differ from those the run recorded when it was trained.")] = False,
 ) -> None:
     """Score MODEL: its loss terms, the negative ELBO and the importance-weighted NLL in nats per image, and the
     quality of its samples (FID and precision/recall against the split's images, each beside its real-data floor).
@@ -278,9 +281,10 @@ def evaluate(
     from genmodels import baselines
     from genmodels.evaluation import evaluate as run_evaluation
     from genmodels.metrics import NLL, MetricContext, feature_source_of, run_metrics, summary_rows
-    from genmodels.runs import kept_epoch
+    from genmodels.runs import check_same_data, kept_epoch
 
     data = _run_dataset(config, registry)
+    check_same_data(config, data, (split.value,), allow=allow_data_change)
     images, labels = _images(config, registry, loaded, split.value, n, seed, data=data)
     share, mine = None, len(images)
     if distribute:

@@ -317,6 +317,28 @@ class TrainingImages:
         return digest.hexdigest()
 
 
+SPLITS = ("train", "valid", "test")
+
+
+def split_digests(dataset: Dataset) -> dict[str, str]:
+    """SHA-256 of each split's images and labels (shape, dtype, bytes), by split name: a run records them so that
+    data changed since training (images added to a folder, a file replaced) is noticed before it is used."""
+    digests = {}
+    for split in SPLITS:
+        images = getattr(dataset, split)
+        if images is None:
+            continue
+        digest = hashlib.sha256(f"{images.shape}|{images.dtype}".encode())
+        digest.update(np.ascontiguousarray(images).tobytes())
+        labels = getattr(dataset, f"{split}_labels")
+        if labels is not None:
+            labels = np.ascontiguousarray(labels, dtype=np.int64)
+            digest.update(f"|labels{labels.shape}".encode())
+            digest.update(labels.tobytes())
+        digests[split] = digest.hexdigest()
+    return digests
+
+
 def sha256_of(path: Path) -> str:
     """Hex SHA-256 of a file's bytes."""
     digest = hashlib.sha256()

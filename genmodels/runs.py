@@ -37,7 +37,7 @@ import numpy as np
 from genmodels.atomic import TEMPORARY_PREFIX, atomic_files, atomic_path
 from genmodels.config import ModelConfig, TrainConfig
 from genmodels.data import sha256_of
-from genmodels.errors import ConfigError, DuplicateNameError, GenmodelsError, RunError, TrainingError, UnknownNameError
+from genmodels.errors import ConfigError, DatasetError, DuplicateNameError, GenmodelsError, RunError, TrainingError, UnknownNameError
 from genmodels.pixels import BINARY, PIXELS
 from genmodels.registry import Registry
 from genmodels.specs import QUALIFIED_NAME_PATTERN, ModelSpec
@@ -253,6 +253,30 @@ def _alive(owner: dict[str, Any]) -> bool:
     except (PermissionError, OverflowError, ValueError):
         return True  # alive, owned by another user (or a number no process has: cannot tell)
     return True
+
+
+DATA_CHANGE_FLAG = "--allow-data-change"
+
+
+def check_same_data(run_config: RunConfig, dataset, splits: tuple[str, ...], *, allow: bool = False) -> None:
+    """A DatasetError, unless `allow`, when the images of `splits` in `dataset` differ from those the run recorded
+    when it was trained (runs saved before the record was kept are not checked)."""
+    from genmodels.data import split_digests
+
+    recorded = run_config.dataset.get("splits_sha256") or {}
+    now = split_digests(dataset)
+    changed = [split for split in splits if split in recorded and recorded[split] != now.get(split)]
+    if not changed or allow:
+        return
+    sizes = []
+    for split in changed:
+        before = run_config.dataset.get(f"{split}_size")
+        after = 0 if getattr(dataset, split) is None else len(getattr(dataset, split))
+        sizes.append(f"{split}: {before} images then, {after} now" if before != after else f"{split}: other images")
+    raise DatasetError(
+        f"The data of this run changed since it was trained ({'; '.join(sizes)}): figures on it could mix training "
+        f"and test images. Restore the data or train a new run; {DATA_CHANGE_FLAG} goes on knowingly."
+    )
 
 
 def read_config(run_dir: Path, expected_model: str | None = None) -> RunConfig:

@@ -21,7 +21,7 @@ import numpy as np
 import tensorflow as tf
 
 from genmodels.config import ModelConfig, TrainConfig
-from genmodels.data import HOLD_OUT_SEED, Dataset
+from genmodels.data import HOLD_OUT_SEED, Dataset, split_digests
 from genmodels.distributed import DistributedLoop, Distribution, window
 from genmodels.distributions import philox_seed
 from genmodels.errors import ConfigError, TrainingError, TrainingWarning
@@ -36,6 +36,8 @@ from genmodels.runs import (
     SAMPLES_FILE,
     RunConfig,
     best_epoch,
+    check_same_data,
+    read_config,
     restore_checkpoint,
     run_lock,
     save_best_weights,
@@ -245,6 +247,7 @@ def train(
     overwrite: bool = False,
     verbose: int | str = "auto",
     strategy: tf.distribute.Strategy | None = None,
+    allow_data_change: bool = False,
 ) -> TrainResult:
     """Train `spec`'s model on `dataset` with Adam, monitored on its validation split, and write the run directory.
 
@@ -260,6 +263,8 @@ def train(
     With `train_config.distribute`, every worker of the cluster runs this with the same arguments
     (`genmodels.distributed`); only the chief takes the lock, writes the run and calls the trackers.
     `strategy` replaces the strategy `distribute` would choose (a MirroredStrategy over devices of your choice).
+    A resumed run refuses data whose splits differ from those it recorded (`genmodels.runs.check_same_data`)
+    unless `allow_data_change`.
     """
     run_dir = Path(run_dir)
     if strategy is not None and not train_config.distribute:
@@ -268,11 +273,12 @@ def train(
     writes = distribution is None or distribution.chief
     trackers = Trackers.create(train_config.track) if writes else Trackers()
     with trackers, (run_lock(run_dir) if writes else contextlib.nullcontext()):
-        return _train(spec, model_config, train_config, dataset, run_dir, resume, overwrite, verbose, trackers, distribution)
+        return _train(spec, model_config, train_config, dataset, run_dir, resume, overwrite, verbose, trackers, distribution,
+                      allow_data_change)
 
 
 def _train(spec, model_config, train_config, dataset, run_dir: Path, resume: bool, overwrite: bool, verbose, trackers: Trackers,
-           distribution: Distribution | None = None) -> TrainResult:
+           distribution: Distribution | None = None, allow_data_change: bool = False) -> TrainResult:
     dataset = dataset.with_validation(train_config.validation_fraction, seed=HOLD_OUT_SEED)
     pixels = BINARY if train_config.dynamic_binarize else dataset.pixels  # what the steps see
     model_config = model_config.fitted_to(dataset.image_shape, pixels, dataset.name)
@@ -297,11 +303,13 @@ def _train(spec, model_config, train_config, dataset, run_dir: Path, resume: boo
             "train_size": len(dataset.train),
             "valid_size": len(dataset.valid),
             "test_size": len(dataset.test),
+            "splits_sha256": split_digests(dataset),
         },
     )
     if distribution is not None:  # every worker must run the same training, or the collectives would never meet
         distribution.check_same(dataclasses.asdict(run_config), resume)
     if resume:  # the run's files change only with its next checkpoint, all together
+        check_same_data(read_config(run_dir), dataset, ("train", "valid", "test"), allow=allow_data_change)
         history = restore_checkpoint(model, run_dir)
     elif writes:
         start_fresh(run_dir, overwrite)

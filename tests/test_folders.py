@@ -440,3 +440,39 @@ def test_a_folder_of_many_images_decodes_without_a_terminal(tmp_path, capsys):
     data = load_folder(tmp_path / "many")
     assert len(data.train) + len(data.test) == folders.PROGRESS_MIN_IMAGES
     assert capsys.readouterr().err == ""
+
+
+def _names_falling(split: str, count: int, start: int) -> list[str]:
+    """`count` new file names from `start` on whose hold-out puts them in `split`."""
+    names, index = [], start
+    while len(names) < count:
+        name = f"{index:03d}.png"
+        if (folders.hold_out_position(name) < folders.DEFAULT_TEST_FRACTION) == (split == "test"):
+            names.append(name)
+        index += 1
+    return names
+
+
+def test_evaluate_and_resume_refuse_images_added_since_training_unless_told(tmp_path, capsys):
+    from conftest import run_main
+
+    rng = np.random.default_rng(0)
+    root = tmp_path / "photos"
+    for index in range(200):
+        save(root / f"{index:03d}.png", rng.integers(0, 256, SIZE, dtype=np.uint8))
+    run = tmp_path / "run"
+    common = ["-o", "hidden=8", "--latent-dim", "2", "--batch-size", "50", "--epoch-images", "0"]
+    assert run_main(capsys, "train", "vae", "--dataset", root, "--run-dir", run, "--epochs", "1", *common).code == 0
+    quick = ["--metrics", "nll", "--k", "2"]
+
+    for name in _names_falling("train", 3, 200):  # training images only: the test split is as it was
+        save(root / name, rng.integers(0, 256, SIZE, dtype=np.uint8))
+    assert run_main(capsys, "evaluate", "vae", "--run-dir", run, *quick).code == 0
+    run_main(capsys, "train", "vae", "--run-dir", run, "--resume", "--epochs", "2").assert_one_error_line(
+        "changed since it was trained", "train:", "--allow-data-change"
+    )
+    (extra,) = _names_falling("test", 1, 300)
+    save(root / extra, rng.integers(0, 256, SIZE, dtype=np.uint8))
+    run_main(capsys, "evaluate", "vae", "--run-dir", run, *quick).assert_one_error_line("test:", "--allow-data-change")
+    assert run_main(capsys, "evaluate", "vae", "--run-dir", run, *quick, "--allow-data-change").code == 0
+    assert run_main(capsys, "train", "vae", "--run-dir", run, "--resume", "--epochs", "2", "--allow-data-change").code == 0
