@@ -65,8 +65,15 @@ def cluster_from_environment() -> Cluster | None:
     try:
         config = json.loads(text)
         cluster, task = config["cluster"], config["task"]
+        for kind in ("chief", "worker"):
+            addresses = cluster.get(kind, [])
+            if not isinstance(addresses, list) or not all(isinstance(address, str) for address in addresses):
+                raise TypeError(f"cluster's {kind!r} must be a list of 'host:port' strings, received {addresses!r}")
         tasks = tuple((kind, index, address) for kind in ("chief", "worker") for index, address in enumerate(cluster.get(kind, [])))
-        this = (str(task["type"]), int(task["index"]))
+        index = task["index"]
+        if isinstance(index, bool) or not isinstance(index, int):
+            raise TypeError(f"task's index must be a whole number, received {index!r}")
+        this = (str(task["type"]), index)
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise ConfigError(f"{TF_CONFIG} must be JSON with 'cluster' (lists of addresses) and 'task' (type and index): {exc}") from None
     if this not in {(kind, index) for kind, index, _ in tasks}:

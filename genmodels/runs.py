@@ -55,7 +55,8 @@ RUNS_ROOT = Path("runs")
 # The files that make a folder a run; `train --force` removes them (checkpoint.json first), with the
 # pictures and evaluations that belong to the old run.
 RUN_FILES = (CHECKPOINT_FILE, WEIGHTS_FILE, BEST_WEIGHTS_FILE, METRICS_FILE, CONFIG_FILE)
-STALE_FILES = (SAMPLES_FILE, CURVES_FILE, "evaluation-*.json")
+# figures of a run that `--force` removes with it: its pictures, its evaluations and the grids `genmodels sample` wrote
+STALE_FILES = (SAMPLES_FILE, CURVES_FILE, "evaluation-*.json", "samples-*seed*.png", "samples-*seed*.npy")
 
 
 def default_run_dir(model: str) -> Path:

@@ -142,12 +142,15 @@ def test_a_fresh_training_never_overwrites_a_run(run_copy, tiny_npz, capsys):
 
 def test_force_replaces_the_run_and_its_stale_figures(run_copy, tiny_npz, capsys):
     (run_copy / "evaluation-test.json").write_text("{}")
+    assert run_main(capsys, "sample", "vae", "--run-dir", run_copy, "-n", "4", "--npy").code == 0
+    (run_copy / "my-notes.txt").write_text("mine")
     outcome = run_main(
         capsys, "train", "vae", "--force", "--dataset", tiny_npz, "--epochs", "1", "--latent-dim", "3", "-o", "hidden=8", "--run-dir", run_copy
     )
     assert outcome.code == 0, outcome.err
     assert json.loads((run_copy / "config.json").read_text())["model_config"]["latent_dim"] == 3
     assert not (run_copy / "evaluation-test.json").exists()
+    assert not list(run_copy.glob("samples-4-*")) and (run_copy / "my-notes.txt").read_text() == "mine"
     assert [json.loads(line)["epoch"] for line in (run_copy / "metrics.jsonl").read_text().splitlines()] == [1]
 
 

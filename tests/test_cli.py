@@ -100,8 +100,10 @@ def test_train_then_sample_end_to_end_on_real_data(mnist_slice, tmp_path):
     config = json.loads((run_dir / "config.json").read_text())
     assert config["model"] == "vae" and config["model_config"]["latent_dim"] == 8
     assert config["train"]["epochs"] == 2 and config["train"]["batch_size"] == 150
+    digests = config["dataset"].pop("splits_sha256")
     assert config["dataset"] == {"name": "slice.npz", "image_shape": [28, 28, 1], "pixels": "binary",
                                  "train_size": 1350, "valid_size": 150, "test_size": 500}  # a tenth held out for validation
+    assert sorted(digests) == ["test", "train", "valid"] and len(set(digests.values())) == 3
     assert {"tensorflow", "keras", "numpy", "genmodels"} <= set(config["versions"])
     records = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
     assert [r["epoch"] for r in records] == [1, 2]

@@ -204,3 +204,18 @@ def test_an_evaluation_split_across_two_workers_gives_the_one_process_figures(ti
     for key in ("nll", "nll_standard_error", "negative_elbo"):
         assert split[key] == pytest.approx(one[key], rel=1e-9, abs=1e-9), key
     assert split["terms"] == pytest.approx(one["terms"], rel=1e-9)
+
+
+@pytest.mark.parametrize("config, fragment", [
+    ({"cluster": {"worker": "127.0.0.1:2222"}, "task": {"type": "worker", "index": 0}}, "list of 'host:port' strings"),
+    ({"cluster": {"worker": ["127.0.0.1:2222", 7]}, "task": {"type": "worker", "index": 0}}, "list of 'host:port' strings"),
+    ({"cluster": {"worker": ["127.0.0.1:2222", "127.0.0.1:2223"]}, "task": {"type": "worker", "index": 0.9}}, "whole number"),
+    ({"cluster": {"worker": ["127.0.0.1:2222", "127.0.0.1:2223"]}, "task": {"type": "worker", "index": True}}, "whole number"),
+    ({"cluster": {"worker": ["127.0.0.1:2222"]}, "task": {"type": "worker", "index": 1}}, "not in its cluster"),
+])
+def test_a_malformed_tf_config_is_refused_in_one_message(monkeypatch, config, fragment):
+    from genmodels.distributed import cluster_from_environment
+
+    monkeypatch.setenv("TF_CONFIG", json.dumps(config))
+    with pytest.raises(ConfigError, match=fragment):
+        cluster_from_environment()
