@@ -19,6 +19,8 @@ import hashlib
 import json
 import os
 import re
+import socket
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -30,6 +32,7 @@ from genmodels.errors import ConfigError, TrainingError
 # Seconds a collective (an all-reduce) may wait for the other workers before it fails: a worker
 # that died or cannot be reached stops the others within about this time, with one line.
 COLLECTIVE_TIMEOUT_SECONDS = 60
+STARTUP_TIMEOUT_SECONDS = 60  # how long a worker waits for the others to start before giving up in one line
 TF_CONFIG = "TF_CONFIG"
 
 
@@ -95,8 +98,49 @@ def make_strategy() -> tuple[tf.distribute.Strategy, Cluster | None]:
     return _strategies[cluster], cluster
 
 
+def _split_address(address: str) -> tuple[str, int]:
+    host, _, port = address.rpartition(":")
+    try:
+        return host.strip("[]"), int(port)
+    except ValueError:
+        raise ConfigError(f"{TF_CONFIG} addresses are 'host:port', received {address!r}.") from None
+
+
+def await_peers(cluster: Cluster, timeout: float | None = None) -> None:
+    """Wait, at most `timeout` seconds (STARTUP_TIMEOUT_SECONDS), until every other task of `cluster` listens on its
+    address, listening meanwhile on this task's own (only the interface TF_CONFIG names), so that each side finds
+    the other. TensorFlow's own start-up waits for missing workers without end and without answering Ctrl-C; this
+    wait is plain Python: interruptible, and a missing worker is one TrainingError naming it."""
+    timeout = STARTUP_TIMEOUT_SECONDS if timeout is None else timeout
+    mine = next(address for kind, index, address in cluster.tasks if (kind, index) == (cluster.task_type, cluster.task_index))
+    host, port = _split_address(mine)
+    others = [(f"{kind} {index} ({address})", _split_address(address)) for kind, index, address in cluster.tasks
+              if (kind, index) != (cluster.task_type, cluster.task_index)]
+    try:
+        listener = socket.create_server((host, port), reuse_port=False, backlog=len(cluster.tasks) * 4)
+    except OSError as exc:
+        raise ConfigError(f"this {cluster.task_type} {cluster.task_index} cannot listen on {mine}, its address in {TF_CONFIG}: {exc.strerror or exc}.") from None
+    deadline = time.monotonic() + timeout
+    try:
+        for name, target in others:
+            while True:
+                try:
+                    socket.create_connection(target, timeout=1.0).close()
+                    break
+                except OSError:
+                    if time.monotonic() >= deadline:
+                        raise TrainingError(
+                            f"{name} did not start within {timeout:g} s; start the same command on every machine "
+                            f"{TF_CONFIG} names (this is {cluster.task_type} {cluster.task_index}, {mine})."
+                        ) from None
+                    time.sleep(0.2)
+    finally:
+        listener.close()
+
+
 def _new_strategy(cluster: Cluster | None) -> tf.distribute.Strategy:
     if cluster is not None and cluster.size > 1:
+        await_peers(cluster)
         options = tf.distribute.experimental.CommunicationOptions(timeout_seconds=COLLECTIVE_TIMEOUT_SECONDS)
         try:
             return tf.distribute.MultiWorkerMirroredStrategy(communication_options=options)

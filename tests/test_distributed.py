@@ -219,3 +219,51 @@ def test_a_malformed_tf_config_is_refused_in_one_message(monkeypatch, config, fr
     monkeypatch.setenv("TF_CONFIG", json.dumps(config))
     with pytest.raises(ConfigError, match=fragment):
         cluster_from_environment()
+
+
+def test_a_missing_worker_ends_the_other_in_one_line_within_the_startup_bound(tiny_npz, tmp_path):
+    import time
+
+    ports = free_ports(2)
+    cluster = {"worker": [f"127.0.0.1:{port}" for port in ports]}
+    env = {**os.environ, "TF_CONFIG": json.dumps({"cluster": cluster, "task": {"type": "worker", "index": 0}})}
+    program = ("import sys, genmodels.distributed as d; d.STARTUP_TIMEOUT_SECONDS = 5\n"
+               "from genmodels.cli import main; main(sys.argv[1:])")
+    started = time.monotonic()
+    done = subprocess.run(
+        [sys.executable, "-c", program, "train", "vae", "--dataset", str(tiny_npz), "--epochs", "1", "--distribute",
+         "--run-dir", str(tmp_path / "run")],
+        env=env, capture_output=True, text=True, timeout=120,  # worker 1 is never started
+    )
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    (line,) = [line for line in done.stderr.splitlines() if line.startswith("Error:")]
+    assert f"worker 1 (127.0.0.1:{ports[1]}) did not start within 5 s" in line
+    assert time.monotonic() - started < 100  # TensorFlow's import, then the 5 s wait: never the endless one
+
+
+def test_a_waiting_worker_listens_only_on_the_address_tf_config_names():
+    from genmodels.distributed import Cluster, await_peers
+
+    own, other = free_ports(2)
+    cluster = Cluster((("worker", 0, f"127.0.0.1:{own}"), ("worker", 1, f"127.0.0.1:{other}")), "worker", 0)
+    import threading
+
+    seen = {}
+
+    def probe():
+        import time
+
+        time.sleep(0.5)
+        with socket.create_connection(("127.0.0.1", own), timeout=2):
+            seen["loopback"] = True
+        listeners = [line.split() for line in Path("/proc/net/tcp").read_text().splitlines()[1:]] if Path("/proc/net/tcp").exists() else []
+        seen["bound"] = [fields[1] for fields in listeners if fields[3] == "0A" and int(fields[1].split(":")[1], 16) == own]
+
+    thread = threading.Thread(target=probe)
+    thread.start()
+    with pytest.raises(genmodels.errors.TrainingError, match="did not start within 2 s"):
+        await_peers(cluster, timeout=2)
+    thread.join()
+    assert seen["loopback"]
+    if seen["bound"]:  # Linux: the listening socket's local address is 127.0.0.1 (0100007F), not 0.0.0.0
+        assert all(address.split(":")[0] == "0100007F" for address in seen["bound"])
