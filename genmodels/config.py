@@ -105,6 +105,17 @@ def option(default: Any, help: str, *, minimum: float | None = None, choices: tu
     return field(default=default, metadata=metadata)
 
 
+# Limits on sizes read from a config (a run's config.json may come from anyone): beyond them a model would not
+# fit in memory, and building it would fail deep inside Keras instead of in one line.
+MAX_LAYER_SIZE = 65_536  # codings, units of a layer, channels of a convolution
+MAX_LAYER_WEIGHTS = 2**28  # weights of one dense layer (1 GiB of float32)
+
+
+def _not_absurd(name: str, size: int) -> None:
+    if size > MAX_LAYER_SIZE:
+        raise ConfigError(f"{name} of {size:,} is beyond the {MAX_LAYER_SIZE:,} that genmodels builds (a model of that size would not fit in memory).")
+
+
 @dataclass
 class ModelConfig(Config):
     """Architecture hyperparameters shared by every model; plugins subclass it to add their own."""
@@ -116,6 +127,7 @@ class ModelConfig(Config):
     def validate(self) -> None:
         super().validate()
         _positive(self, "latent_dim", "input_dim")
+        _not_absurd("latent_dim", self.latent_dim)
         if not self.image_shape:
             return  # not known before the data is: set with input_dim by `fitted_to`
         if len(self.image_shape) != 3 or min(self.image_shape) <= 0:
@@ -184,6 +196,13 @@ class MLPConfig(LikelihoodConfig):
                 raise ConfigError(f"dropout must be auto or a rate from 0 to below 1, received {self.dropout!r}.")
         if not self.hidden or min(self.hidden) <= 0:
             raise ConfigError(f"hidden must list positive layer sizes, received {self.hidden!r}.")
+        for size in self.hidden:
+            _not_absurd("hidden", size)
+        sizes = [self.input_dim, *self.hidden, self.latent_dim]
+        for before, after in zip(sizes, sizes[1:]):
+            if before * after > MAX_LAYER_WEIGHTS:
+                raise ConfigError(f"a {before} x {after} layer ({before * after:,} weights) is beyond the {MAX_LAYER_WEIGHTS:,} "
+                                  f"weights a layer may have; received hidden={list(self.hidden)}.")
         for name, example in (("activation", "elu"), ("initializer", "he_normal")):
             value = getattr(self, name)
             if not KERAS_NAME.match(value):

@@ -25,6 +25,7 @@ DOWNLOAD_TIMEOUT_S = 30
 # What a failed download raises; other OSErrors (a full disk while saving it) reach cli.main as they are.
 NETWORK_ERRORS = (urllib.error.URLError, http.client.HTTPException, ConnectionError, TimeoutError)
 PIXEL_KINDS = "biuf"  # numpy kinds of bool, signed and unsigned integers, floats (not complex, dates, strings, objects)
+MAX_CLASSES = 65_536  # labels are class numbers 0 .. MAX_CLASSES - 1 (a label of 2**31 would ask for that many classes)
 USER_ARRAYS = ("train", "valid", "test", "train_labels", "valid_labels", "test_labels")
 SPLITS = ("train", "valid", "test")
 DEFAULT_VALIDATION_FRACTION = 0.1
@@ -265,6 +266,11 @@ def as_labels(labels: np.ndarray | None, count: int, what: str) -> np.ndarray | 
         raise DatasetError(
             f"{what}: expected one integer label per image ({count},) or a row of factors (count, F); "
             f"received shape {labels.shape}, dtype {labels.dtype}."
+        )
+    if labels.size and (labels.min() < 0 or labels.max() >= MAX_CLASSES):
+        raise DatasetError(
+            f"{what}: labels are classes numbered from 0, fewer than {MAX_CLASSES:,}; received values from "
+            f"{labels.min()} to {labels.max()}."
         )
     return labels
 

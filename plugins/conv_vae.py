@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from genmodels import EPOCH_IMAGES, ModelSpec, TrainConfig, hookimpl, option
-from genmodels.config import LikelihoodConfig
+from genmodels.config import MAX_LAYER_SIZE, LikelihoodConfig
 from genmodels.errors import ConfigError
 
 
@@ -23,8 +23,8 @@ class ConvConfig(LikelihoodConfig):
 
     def validate(self) -> None:
         super().validate()
-        if not self.channels or min(self.channels) <= 0:
-            raise ConfigError(f"channels must list positive sizes, received {self.channels!r}.")
+        if not self.channels or min(self.channels) <= 0 or max(self.channels) > MAX_LAYER_SIZE:
+            raise ConfigError(f"channels must list positive sizes up to {MAX_LAYER_SIZE:,}, received {self.channels!r}.")
         if not self.image_shape:
             return  # the images' shape is checked when training fits the config to the data
         height, width, _channels = self.image_shape

@@ -185,3 +185,27 @@ def test_images_generated_in_chunks_are_the_images_generated_at_once(tiny_run):
     drawn = generate_in_chunks(model, 25, seed=4, draw=True, chunk=7)
     assert drawn.shape == whole.shape and set(np.unique(drawn)) <= {0.0, 1.0}
     np.testing.assert_array_equal(drawn, generate_in_chunks(model, 25, seed=4, draw=True, chunk=7))  # seeded
+
+
+@pytest.mark.parametrize("change, fragment", [
+    ({"hidden": [100_000_000]}, "hidden of 100,000,000 is beyond"),
+    ({"latent_dim": 1_000_000_000}, "latent_dim of 1,000,000,000 is beyond"),
+    ({"hidden": [60_000, 60_000]}, "weights a layer may have"),
+])
+def test_a_run_config_asking_for_an_absurd_model_is_one_line(run_copy, capsys, change, fragment):
+    path = run_copy / "config.json"
+    config = json.loads(path.read_text())
+    config["model_config"].update(change)
+    path.write_text(json.dumps(config))
+    run_main(capsys, "sample", "vae", "--run-dir", run_copy, "-n", "4").assert_one_error_line("config.json", fragment)
+
+
+def test_a_label_too_large_to_be_a_class_is_refused(tmp_path, capsys):
+    images = random_binary_images(40, side=8)
+    labels = np.zeros(40, dtype=np.int64)
+    labels[3] = 2147483646
+    np.savez(tmp_path / "labelled.npz", train=images[:30], test=images[30:], train_labels=labels[:30], test_labels=labels[30:])
+    run_main(capsys, "train", "vae", "--dataset", tmp_path / "labelled.npz", "--run-dir", tmp_path / "run").assert_one_error_line(
+        "train_labels", "2147483646"
+    )
+    assert not (tmp_path / "run").exists()
