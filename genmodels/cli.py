@@ -306,9 +306,18 @@ def evaluate(
     context = MetricContext(model=loaded, model_name=spec.name, dataset=data, split=split.value, images=images, labels=labels,
                             seed=seed, samples=samples, feature_source=feature_source_of(stored_train(config), registry),
                             log=lambda line: typer.echo(line, err=True))
-    result.metrics = run_metrics(chosen, context, registry, announce=lambda line: typer.echo(line, err=True))
     name = f"evaluation-{split.value}.json" if n is None else f"evaluation-{split.value}-n{len(images)}.json"
-    _write_json(run_dir / name, result.to_dict())
+
+    def save(metrics: dict) -> None:  # what is computed is saved before the next metric can fail
+        result.metrics = metrics
+        _write_json(run_dir / name, result.to_dict())
+
+    save({})
+    try:
+        run_metrics(chosen, context, registry, announce=lambda line: typer.echo(line, err=True), done=save)
+    except GenmodelsError as exc:
+        exc.args = (f"{exc} (the figures computed before it are saved in {run_dir / name})",)
+        raise
     rows = [(f"{term} (one forward pass per image)", f"{value:.2f}") for term, value in result.terms.items()]
     if result.nll is not None:
         rows.append((f"negative ELBO (mean over {k} codings)", f"{result.negative_elbo:.2f}"))

@@ -64,3 +64,7 @@ class GenmodelsWarning(UserWarning):
 
 class TrainingWarning(GenmodelsWarning):
     """A training finished, but its figures say it would do better otherwise (its validation loss was still falling)."""
+
+
+class CacheWarning(GenmodelsWarning):
+    """A cache (feature networks, real images' features) could not be written; the work goes on without it."""

@@ -20,6 +20,7 @@ import json
 import math
 import re
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -30,8 +31,8 @@ import tensorflow as tf
 
 import genmodels
 from genmodels.atomic import atomic_files
-from genmodels.data import TrainingImages
-from genmodels.errors import ChecksumError, ConfigError
+from genmodels.data import FEATURES_DIR_VARIABLE, TrainingImages
+from genmodels.errors import CacheWarning, ChecksumError, ConfigError
 from genmodels.pixels import BINARY, CONTINUOUS, EIGHT_BIT, PIXELS
 
 __all__ = [
@@ -448,5 +449,9 @@ def cached_network(cache_root: Path, images: TrainingImages, recipe: FeatureReci
     if holds and not retrain:
         return load_network(folder, images, recipe)
     network = train_network(images, recipe, progress)
-    save_network(network, folder)
+    try:
+        save_network(network, folder)
+    except OSError as exc:  # a cache that cannot be written costs a retraining next time, not this metric
+        warnings.warn(f"the feature network could not be cached in {folder} ({exc.strerror or exc}); it is used without "
+                      f"being saved. Set {FEATURES_DIR_VARIABLE} to a folder you can write to keep it.", CacheWarning, stacklevel=2)
     return network

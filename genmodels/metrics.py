@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import re
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,7 +25,7 @@ import numpy as np
 
 from genmodels.atomic import atomic_path
 from genmodels.data import Dataset, TrainingImages, features_dir
-from genmodels.errors import ConfigError, GenmodelsError, NotApplicableError
+from genmodels.errors import CacheWarning, ConfigError, GenmodelsError, NotApplicableError
 from genmodels.pixels import BINARY
 
 if TYPE_CHECKING:
@@ -125,9 +126,13 @@ class MetricContext:
             except Exception:  # an unreadable cache entry is recomputed and replaced
                 pass
         features = self.features(rows)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with atomic_path(path) as partial, open(partial, "wb") as handle:
-            np.savez(handle, features=features, rows_sha256=digest, weights_sha256=network.info["weights_sha256"])
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with atomic_path(path) as partial, open(partial, "wb") as handle:
+                np.savez(handle, features=features, rows_sha256=digest, weights_sha256=network.info["weights_sha256"])
+        except OSError as exc:  # not cached: computed again next time
+            warnings.warn(f"the real images' features could not be cached in {path.parent} ({exc.strerror or exc}).",
+                          CacheWarning, stacklevel=2)
         return features
 
     def floor_split(self) -> str:
@@ -184,9 +189,11 @@ def check_metric_names(names: Sequence[str], registry: Registry) -> list[str]:
 
 
 def run_metrics(names: Sequence[str], context: MetricContext, registry: Registry,
-                announce: Callable[[str], None] | None = None) -> dict[str, dict[str, Any]]:
+                announce: Callable[[str], None] | None = None,
+                done: Callable[[dict[str, dict[str, Any]]], None] | None = None) -> dict[str, dict[str, Any]]:
     """Each named plugin metric's figures (`nll` is the core evaluation's and is left out), with the seed and
-    the seconds it took; a metric that does not apply gives {"skipped": reason}. Metrics run in the order given."""
+    the seconds it took; a metric that does not apply gives {"skipped": reason}. Metrics run in the order given,
+    and `done` receives the figures so far after each one (to save them before a later metric can fail)."""
     results: dict[str, dict[str, Any]] = {}
     for name in names:
         if name == NLL:
@@ -205,6 +212,8 @@ def run_metrics(names: Sequence[str], context: MetricContext, registry: Registry
         except Exception as exc:  # a plugin's bug is reported as its own, not as genmodels'
             raise GenmodelsError(f"the metric {name!r} ({spec.plugin}) failed: {type(exc).__name__}: {exc}") from exc
         results[name] = {**figures, "seed": context.seed, "seconds": round(time.perf_counter() - started, 2)}
+        if done is not None:
+            done(dict(results))
     return results
 
 

@@ -169,3 +169,30 @@ def test_a_cached_feature_network_whose_weights_changed_is_refused_in_one_line(d
     monkeypatch.setenv("GENMODELS_FEATURES_DIR", str(tmp_path / "features"))
     monkeypatch.setenv("GENMODELS_DATA_DIR", str(SHARED_DATA))
     run_main(capsys, "features", "binarized-mnist").assert_one_error_line("mnist-digits-t10k", "weights")
+
+
+def test_a_features_folder_that_cannot_be_written_costs_the_cache_not_the_metric(run_copy, capsys, monkeypatch, tmp_path):
+    (tmp_path / "a-file").write_text("not a folder")
+    monkeypatch.setenv("GENMODELS_FEATURES_DIR", str(tmp_path / "a-file" / "features"))  # nothing can be made under it
+    outcome = run_main(capsys, "evaluate", "vae", "--run-dir", run_copy, "--metrics", "nll,fid", "--k", "2", "--samples", "200")
+    assert outcome.code == 0, outcome.err
+    assert "Warning:" in outcome.err and "could not be cached" in outcome.err and "Traceback" not in outcome.err
+    figures = json.loads((run_copy / "evaluation-test.json").read_text())
+    assert figures["nll"] > 0 and figures["metrics"]["fid"]["fid"] >= 0
+
+
+def test_figures_computed_before_a_failing_metric_are_saved(run_copy, capsys, monkeypatch, tmp_path):
+    import genmodels.feature_networks
+    from genmodels.errors import GenmodelsError
+
+    def broken(*args, **kwargs):
+        raise GenmodelsError("the feature network could not be trained")
+
+    monkeypatch.setenv("GENMODELS_FEATURES_DIR", str(tmp_path / "features"))
+    monkeypatch.setattr(genmodels.feature_networks, "train_network", broken)
+    outcome = run_main(capsys, "evaluate", "vae", "--run-dir", run_copy, "--metrics", "nll,active-units,fid", "--k", "2")
+    errors = [line for line in outcome.err.splitlines() if line.startswith("Error:")]
+    assert outcome.code == 1 and len(errors) == 1 and "could not be trained" in errors[0] and "saved in" in errors[0]
+    assert "Traceback" not in outcome.err
+    figures = json.loads((run_copy / "evaluation-test.json").read_text())
+    assert figures["nll"] > 0 and "active-units" in figures["metrics"] and "fid" not in figures["metrics"]
