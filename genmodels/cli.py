@@ -211,6 +211,8 @@ def sample(
 
     A conditional model (cvae) draws every class in turn, one per column, or only --label's.
     """
+    if out is not None and not out.parent.is_dir():
+        raise ConfigError(f"--out {out}: the folder {out.parent} does not exist; create it or give another path.")
     _registry, spec, run_dir, loaded, config = _load_run(model, run_dir)
     import numpy as np
 

@@ -311,6 +311,9 @@ def _train(spec, model_config, train_config, dataset, run_dir: Path, resume: boo
     if resume:  # the run's files change only with its next checkpoint, all together
         check_same_data(read_config(run_dir), dataset, ("train", "valid", "test"), allow=allow_data_change)
         history = restore_checkpoint(model, run_dir)
+        if train_config.epochs < len(history):  # resuming would only rewrite config.json with fewer epochs than it holds
+            raise TrainingError(f"{run_dir} already holds {len(history)} epochs, more than the {train_config.epochs} asked for; "
+                                f"--resume --epochs N continues it to N epochs (N above {len(history)}).")
     elif writes:
         start_fresh(run_dir, overwrite)
         write_config(run_dir, run_config)

@@ -209,3 +209,20 @@ def test_a_label_too_large_to_be_a_class_is_refused(tmp_path, capsys):
         "train_labels", "2147483646"
     )
     assert not (tmp_path / "run").exists()
+
+
+def test_sample_out_in_a_folder_that_does_not_exist_is_refused_not_created(run_copy, tmp_path, capsys):
+    run_main(capsys, "sample", "vae", "--run-dir", run_copy, "-n", "4", "--out", tmp_path / "typo" / "grid.png").assert_one_error_line(
+        "does not exist"
+    )
+    assert not (tmp_path / "typo").exists()
+    assert run_main(capsys, "sample", "vae", "--run-dir", run_copy, "-n", "4", "--out", tmp_path / "grid.png").code == 0
+
+
+def test_resuming_to_fewer_epochs_than_the_run_holds_is_refused_and_changes_nothing(tmp_path, tiny_npz, capsys):
+    run = tmp_path / "run"
+    common = ["--dataset", tiny_npz, "--latent-dim", "2", "-o", "hidden=8", "--epoch-images", "0", "--run-dir", run]
+    assert run_main(capsys, "train", "vae", "--epochs", "3", *common).code == 0
+    before = snapshot(run)
+    run_main(capsys, "train", "vae", "--run-dir", run, "--resume", "--epochs", "2").assert_one_error_line("already holds 3 epochs")
+    assert snapshot(run) == before
