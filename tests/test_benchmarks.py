@@ -303,3 +303,27 @@ def test_the_own_images_datasets_are_seeded_disjoint_splits_of_t10k(tmp_path):
         assert not np.array_equal(data["train"][:10], images[:10])  # drawn, not the first 8000
     with np.load(small) as data:
         assert data["train"].shape == (1700, 28, 28) and data["test"].shape == (300, 28, 28)
+
+
+def test_photo_patches_are_a_class_folder_and_an_npz_whose_test_patches_come_from_another_part_of_each_photo(tmp_path):
+    pytest.importorskip("skimage", reason="scikit-image (the photo-benchmark extra) ships the photos")
+    import numpy as np
+
+    import photo_patches
+    from genmodels.folders import load_folder
+
+    folder = photo_patches.write_colour(tmp_path, per_train=4, per_test=2)
+    data = load_folder(folder)  # its train/ and test/ sub-folders are the splits
+    assert data.train.shape == (20, 32, 32, 3) and data.test.shape == (10, 32, 32, 3) and data.train.dtype == np.uint8
+    assert data.label_names == tuple(sorted(photo_patches.COLOUR_PHOTOS))
+    grey = photo_patches.write_grey(tmp_path, train=30, total=45)
+    with np.load(grey) as arrays:
+        assert arrays["train"].shape == (30, 28, 20) and arrays["test"].shape == (15, 28, 20)
+        assert 0.2 < arrays["train"].mean() / 255 < 0.8  # photos, not blank cuts
+    image = np.zeros((100, 40), np.uint8)
+    train_rows, test_rows = photo_patches.split_rows(image)
+    assert train_rows == (0, 75) and test_rows == (75, 100)  # a patch of one never overlaps the other
+    rng = np.random.default_rng(0)
+    image = np.arange(100)[:, None].repeat(40, 1).astype(np.uint8)  # each row holds its own number
+    assert photo_patches.cut(image, (10, 8), 50, test_rows, rng).min() >= 75
+    assert photo_patches.cut(image, (10, 8), 50, train_rows, rng).max() < 75
