@@ -175,7 +175,7 @@ class Run:
         as it was); its `.train`, `.valid` and `.test` arrays are stored images that every method here takes."""
         from genmodels.data import dataset_for
 
-        return dataset_for(self.train_config, get_registry())
+        return dataset_for(self.train_config, get_registry(), from_run=True)
 
     def sample(self, n: int = 60, seed: int | None = 0, labels=None, draw: bool = False) -> np.ndarray:
         """`n` new images decoded from codings drawn from the prior; the same seed gives the same images

@@ -125,7 +125,7 @@ def train(
         train_config = spec.train.replace(**{key: value for key, value in recipe.items() if value is not None})
     train_config = train_config.replace(**{key: value for key, value in resumable.items() if value is not None})
 
-    data = _dataset_of(train_config, registry)
+    data = _dataset_of(train_config, registry, from_run=resume)
     shape = "x".join(map(str, data.image_shape))
     typer.echo(f"Training {spec.name} on {data.name} ({len(data.train)} train, {len(data.valid)} validation images, {shape}, {data.pixels}) into {run_dir}")
     passes = train_config.passes(len(data.train))
@@ -603,8 +603,9 @@ def _class_label(name: str, loaded, label: int) -> int:
 
 
 def _run_dataset(config, registry):
-    """The dataset a run was trained on, prepared as it was for training (binarized or not, the same validation split)."""
-    return _dataset_of(stored_train(config), registry)
+    """The dataset a run was trained on, prepared as it was for training (binarized or not, the same validation split);
+    a folder it names gets no cache written inside it."""
+    return _dataset_of(stored_train(config), registry, from_run=True)
 
 
 def stored_train(config):
@@ -614,11 +615,11 @@ def stored_train(config):
     return TrainConfig.from_dict(config.train)
 
 
-def _dataset_of(train_config, registry):
+def _dataset_of(train_config, registry, from_run: bool = False):
     """The dataset a training recipe names, prepared as training prepares it."""
     from genmodels.data import dataset_for
 
-    return dataset_for(train_config, registry)
+    return dataset_for(train_config, registry, from_run=from_run)
 
 
 def _one_factor(labels):

@@ -474,9 +474,11 @@ def load_dataset(
     seed: int = 0,
     validation_fraction: float = DEFAULT_VALIDATION_FRACTION,
     image_size: tuple[int, ...] = (),
+    from_run: bool = False,
 ) -> Dataset:
     """A registered dataset by name (cached in `data_dir()`), a folder of images (resized to `image_size`
-    (height, width) when given), or a user's .npz by path,
+    (height, width) when given; with `from_run`, a folder a run's config.json names, whose decoded cache then
+    goes under `data_dir()` only), or a user's .npz by path,
     with a validation split (its own, or `validation_fraction` of the training images held out, the
     same for every run). Thresholded to 0/1 when `binarize` is set (`genmodels train --binarize`);
     with `dynamic_binarize` the training images stay grey (the trainer draws their pixels at every
@@ -488,7 +490,7 @@ def load_dataset(
     elif Path(name_or_path).is_dir():
         from genmodels.folders import load_folder
 
-        dataset = load_folder(Path(name_or_path), tuple(image_size) or None)
+        dataset = load_folder(Path(name_or_path), tuple(image_size) or None, cache_in_folder=not from_run)
     else:
         dataset = load_npz(Path(name_or_path))
     if image_size and not Path(name_or_path).is_dir():
@@ -505,13 +507,14 @@ def prepared(dataset: Dataset, *, binarize: bool = False, dynamic_binarize: bool
     return dataset.with_test_drawn(seed) if dynamic_binarize else dataset
 
 
-def dataset_for(train_config, registry, dataset: Dataset | None = None) -> Dataset:
-    """The dataset a training recipe (a TrainConfig) names, or `dataset` given in memory, prepared as training prepares it."""
+def dataset_for(train_config, registry, dataset: Dataset | None = None, *, from_run: bool = False) -> Dataset:
+    """The dataset a training recipe (a TrainConfig) names, or `dataset` given in memory, prepared as training prepares it.
+    `from_run`: the recipe was read from a run's config.json (see `load_dataset`)."""
     options = {"binarize": train_config.binarize, "dynamic_binarize": train_config.dynamic_binarize, "seed": train_config.seed,
                "validation_fraction": train_config.validation_fraction}
     if dataset is not None:
         return prepared(dataset, **options)
-    return load_dataset(train_config.dataset, registry, image_size=train_config.image_size, **options)
+    return load_dataset(train_config.dataset, registry, image_size=train_config.image_size, from_run=from_run, **options)
 
 
 def _looks_like_path(value: str) -> bool:

@@ -71,8 +71,12 @@ class _Image:
     label: int | None
 
 
-def load_folder(path: Path, image_size: tuple[int, int] | None = None, *, test_fraction: float = DEFAULT_TEST_FRACTION) -> Dataset:
+def load_folder(path: Path, image_size: tuple[int, int] | None = None, *, test_fraction: float = DEFAULT_TEST_FRACTION,
+                cache_in_folder: bool = True) -> Dataset:
     """The images of the folder at `path` as a Dataset (see the module's description of the layouts).
+
+    With `cache_in_folder` False the decoded arrays are cached only under `data_dir()`, never in the folder:
+    for a folder named by a run's config.json rather than by you (a run someone sent may name any folder).
 
     `image_size` = (height, width) resizes every image to it; without it, all images must have one size.
     `test_fraction` is the part of the images held out as the test split of a folder without
@@ -93,7 +97,7 @@ def load_folder(path: Path, image_size: tuple[int, int] | None = None, *, test_f
         return _dataset(folder, images, pixels, label_names, labelled)
     pixels = _decode_all(images, size, folder.resolve().name or str(folder))
     dataset = _dataset(folder, images, pixels, label_names, labelled)  # checked before anything is cached
-    _write_cache(places, key, pixels)
+    _write_cache(places if cache_in_folder else places[1:], key, pixels)
     return dataset
 
 

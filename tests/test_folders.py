@@ -476,3 +476,21 @@ def test_evaluate_and_resume_refuse_images_added_since_training_unless_told(tmp_
     run_main(capsys, "evaluate", "vae", "--run-dir", run, *quick).assert_one_error_line("test:", "--allow-data-change")
     assert run_main(capsys, "evaluate", "vae", "--run-dir", run, *quick, "--allow-data-change").code == 0
     assert run_main(capsys, "train", "vae", "--run-dir", run, "--resume", "--epochs", "2", "--allow-data-change").code == 0
+
+
+def test_a_folder_named_by_a_run_gets_no_cache_written_inside_it(tmp_path, capsys, data_dir):
+    from conftest import run_main
+
+    rng = np.random.default_rng(2)
+    root = tmp_path / "photos"
+    for index in range(40):
+        save(root / f"{index:03d}.png", rng.integers(0, 256, SIZE, dtype=np.uint8))
+    run = tmp_path / "run"
+    assert run_main(capsys, "train", "vae", "--dataset", root, "--run-dir", run, "--epochs", "1", "-o", "hidden=8",
+                    "--latent-dim", "2", "--epoch-images", "0").code == 0
+    assert caches(root, data_dir)[0].parent == root  # you named the folder: its cache sits beside its images
+    for cache in root.glob(f"{CACHE_PREFIX}*"):
+        cache.unlink()
+    assert run_main(capsys, "evaluate", "vae", "--run-dir", run, "--metrics", "nll", "--k", "2").code == 0
+    assert not list(root.glob(f"{CACHE_PREFIX}*"))  # the run named it: nothing written there
+    assert [path.parent for path in caches(root, data_dir)] == [data_dir / folders.CACHE_SUBDIR]
