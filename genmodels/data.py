@@ -314,13 +314,18 @@ class TrainingImages:
 
     def data_sha256(self) -> str:
         """SHA-256 of what the trained weights depend on: the training images (shape, dtype, bytes), their labels and kind."""
-        digest = hashlib.sha256(f"{self.pixels}|{self.train.shape}|{self.train.dtype}".encode())
-        digest.update(np.ascontiguousarray(self.train).tobytes())
-        if self.train_labels is not None:
-            labels = np.asarray(self.train_labels, dtype=np.int64)
-            digest.update(f"|labels{labels.shape}".encode())
-            digest.update(labels.tobytes())
-        return digest.hexdigest()
+        return images_sha256(self.train, self.train_labels, prefix=f"{self.pixels}|")
+
+
+def images_sha256(images: np.ndarray, labels: np.ndarray | None = None, prefix: str = "") -> str:
+    """SHA-256 of `prefix`, the images' shape, dtype and bytes, and the labels (as int64) when given."""
+    digest = hashlib.sha256(f"{prefix}{images.shape}|{images.dtype}".encode())
+    digest.update(np.ascontiguousarray(images).tobytes())
+    if labels is not None:
+        labels = np.ascontiguousarray(labels, dtype=np.int64)
+        digest.update(f"|labels{labels.shape}".encode())
+        digest.update(labels.tobytes())
+    return digest.hexdigest()
 
 
 SPLITS = ("train", "valid", "test")
@@ -329,20 +334,8 @@ SPLITS = ("train", "valid", "test")
 def split_digests(dataset: Dataset) -> dict[str, str]:
     """SHA-256 of each split's images and labels (shape, dtype, bytes), by split name: a run records them so that
     data changed since training (images added to a folder, a file replaced) is noticed before it is used."""
-    digests = {}
-    for split in SPLITS:
-        images = getattr(dataset, split)
-        if images is None:
-            continue
-        digest = hashlib.sha256(f"{images.shape}|{images.dtype}".encode())
-        digest.update(np.ascontiguousarray(images).tobytes())
-        labels = getattr(dataset, f"{split}_labels")
-        if labels is not None:
-            labels = np.ascontiguousarray(labels, dtype=np.int64)
-            digest.update(f"|labels{labels.shape}".encode())
-            digest.update(labels.tobytes())
-        digests[split] = digest.hexdigest()
-    return digests
+    return {split: images_sha256(getattr(dataset, split), getattr(dataset, f"{split}_labels"))
+            for split in SPLITS if getattr(dataset, split) is not None}
 
 
 def sha256_of(path: Path) -> str:
