@@ -3,7 +3,7 @@
     python benchmarks/convhvae_cost.py              # about 2 minutes on an idle 2-core machine
     python benchmarks/convhvae_cost.py --steps 3    # fewer timed steps
 
-Issue 18 asks for a recipe that trains in at most 2 hours here. The convHVAE's encoder q(z2 | x) is a stack of
+The question is whether a recipe of it can train in at most 2 hours on 2 CPU cores. The convHVAE's encoder q(z2 | x) is a stack of
 five gated convolutions (each two convolutions of the same input, one gating the other):
 
     28x28x1 -> 7x7 conv, 32 -> 3x3 stride 2, 32 -> 5x5 conv, 64 -> 3x3 stride 2, 64 -> 3x3 conv, 6 (7x7x6 = 294)

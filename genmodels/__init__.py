@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from genmodels.config import EPOCH_IMAGES, LikelihoodConfig, MLPConfig, ModelConfig, TrainConfig, option
 from genmodels.hookspecs import hookimpl
-from genmodels.specs import DatasetSpec, MetricSpec, ModelSpec, TrackerSpec
+from genmodels.specs import DatasetSpec, MetricSpec, ModelSpec, SamplerSpec, TrackerSpec
 from genmodels.tracking import Tracker
 
 __version__ = "0.1.0"
@@ -43,7 +43,7 @@ _LAZY = {
     "datasets": "genmodels.api",
 }
 
-__all__ = ["EPOCH_IMAGES", "DatasetSpec", "LikelihoodConfig", "MetricSpec", "MLPConfig", "ModelConfig", "ModelSpec", "TrainConfig", "Tracker", "TrackerSpec", "hookimpl",
+__all__ = ["EPOCH_IMAGES", "DatasetSpec", "LikelihoodConfig", "MetricSpec", "MLPConfig", "ModelConfig", "ModelSpec", "SamplerSpec", "TrainConfig", "Tracker", "TrackerSpec", "hookimpl",
            "option", *_LAZY]
 
 if TYPE_CHECKING:

@@ -15,7 +15,7 @@ import dataclasses
 import difflib
 from pathlib import Path
 from collections.abc import Sequence
-from typing import Any, Union
+from typing import TYPE_CHECKING, Any, Union
 
 import numpy as np
 
@@ -25,7 +25,11 @@ from genmodels.errors import ConfigError, DatasetError
 from genmodels.pixels import BINARY, EIGHT_BIT
 from genmodels.plugins import get_registry
 from genmodels.runs import RunConfig, default_run_dir, kept_epoch, load_run, read_metrics
+from genmodels.samplers import DEFAULT_SAMPLER, PRIOR, check_sampler_name
 from genmodels.specs import DatasetSpec, ModelSpec
+
+if TYPE_CHECKING:
+    from genmodels.samplers import FittedSampler
 
 PathLike = Union[str, Path]
 
@@ -93,7 +97,7 @@ def train(
     from genmodels.trainer import train as run_training
 
     run_training(spec, model_config, train_config, data, run_dir, resume=resume, overwrite=force, verbose=verbose,
-                 allow_data_change=allow_data_change)
+                 allow_data_change=allow_data_change, registry=registry)
     return load(run_dir, spec.name)
 
 
@@ -177,15 +181,30 @@ class Run:
 
         return dataset_for(self.train_config, get_registry(), from_run=True)
 
-    def sample(self, n: int = 60, seed: int | None = 0, labels=None, draw: bool = False) -> np.ndarray:
-        """`n` new images decoded from codings drawn from the prior; the same seed gives the same images
-        (as `genmodels sample --seed`). A conditional model draws `labels`' classes, by default every class in turn.
-        The images are the decoder's mean, or with `draw` each pixel drawn from the decoder's likelihood (`sample --draw`)."""
+    def sample(self, n: int = 60, seed: int | None = 0, labels=None, draw: bool = False, sampler: str = DEFAULT_SAMPLER) -> np.ndarray:
+        """`n` new images decoded from codings drawn from `sampler` (`fitted_sampler`; "prior": the model's prior);
+        the same seed gives the same images (as `genmodels sample --seed`). A conditional model draws `labels`'
+        classes, by default every class in turn. The images are the decoder's mean, or with `draw` each pixel drawn
+        from the decoder's likelihood (`sample --draw`)."""
         if n < 1:
             raise ConfigError(f"n must be at least 1, received {n}.")
         from genmodels.model import generate_in_chunks
 
-        return self._images(generate_in_chunks(self.model, n, seed=seed, labels=self._labels(labels, n, required=False), draw=draw))
+        return self._images(generate_in_chunks(self.model, n, seed=seed, labels=self._labels(labels, n, required=False), draw=draw,
+                                               sampler=self.fitted_sampler(sampler)))
+
+    def fitted_sampler(self, name: str = DEFAULT_SAMPLER) -> FittedSampler | None:
+        """The latent sampler `name` fitted to this run's training codings (genmodels.samplers), as `sample` and
+        `metrics` use it: loaded from the run directory, or fitted now and saved there; None for "prior"."""
+        from genmodels.runs import kept_weights
+        from genmodels.samplers import fitted_sampler
+
+        registry = get_registry()
+        check_sampler_name(name, registry)
+        if name == PRIOR:
+            return None
+        return fitted_sampler(name, registry, self.model, self.dataset, run_dir=self.run_dir,
+                              weights=kept_weights(self.run_dir, self.train_config))
 
     def encode(self, x, labels=None) -> np.ndarray:
         """The mean coding of each image, (N, latent_dim)."""
@@ -224,9 +243,10 @@ class Run:
         return for_dataset(self.dataset(), self.pixels).log_prob(self._rows(x))
 
     def metrics(self, names: Sequence[str] = ("fid", "prd", "active-units"), *, split: str = "test", samples: int = 10_000,
-                seed: int = 0) -> dict[str, dict[str, Any]]:
-        """Each named metric's figures (`genmodels evaluate --metrics`, without its `nll`), scoring the samples against
-        the images of `split`: {"fid": {"fid": ..., "floor": ..., ...}, ...}; nothing is written to the run directory."""
+                seed: int = 0, sampler: str = DEFAULT_SAMPLER) -> dict[str, dict[str, Any]]:
+        """Each named metric's figures (`genmodels evaluate --metrics`, without its `nll`), scoring the samples (their
+        codings drawn from `sampler`) against the images of `split`: {"fid": {"fid": ..., "floor": ..., ...}, ...};
+        nothing is written to the run directory but a newly fitted sampler."""
         from genmodels.data import SPLITS
         from genmodels.metrics import NLL, MetricContext, check_metric_names, feature_source_of, run_metrics
 
@@ -236,12 +256,15 @@ class Run:
             raise ConfigError("metrics() computes the plugin metrics; the likelihood is log_likelihood(x).")
         if split not in SPLITS:
             raise ConfigError(f"split must be one of {', '.join(SPLITS)}, received {split!r}.")
+        check_sampler_name(sampler, registry)
         data = self.dataset()
         labels = getattr(data, f"{split}_labels") if self.model.conditional else None
         source = feature_source_of(self.train_config, registry)
         context = MetricContext(model=self.model, model_name=self.name, dataset=data, split=split, images=data.rows(split),
                                 labels=self._labels(labels, len(getattr(data, split))) if labels is not None else None,
-                                seed=seed, samples=samples, feature_source=source)
+                                seed=seed, samples=samples, feature_source=source, sampler_name=sampler,
+                                dataset_argument=self.train_config.dataset,
+                                sampler=lambda: self.fitted_sampler(sampler))
         return run_metrics(chosen, context, registry)
 
     def export(self, out_dir: PathLike, *, force: bool = False) -> Path:

@@ -4,10 +4,14 @@ is replaced only when every one of them has been written completely."""
 from __future__ import annotations
 
 import contextlib
+import json
 import os
+import socket
 import tempfile
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 TEMPORARY_PREFIX = ".tmp-"
 
@@ -81,3 +85,23 @@ def _naming(exc: OSError, dest: Path, partial: Path | None = None) -> OSError:
     if exc.filename is None or (partial is not None and str(exc.filename) == str(partial)):
         exc.filename = str(dest)
     return exc
+
+
+def owner_record() -> str:
+    """Who is writing, as JSON: this process's id, the machine's name and the time it started (a lock's or a
+    temporary folder's owner)."""
+    return json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "started": time.strftime("%Y-%m-%d %H:%M:%S")})
+
+
+def owner_alive(owner: dict[str, Any]) -> bool:
+    """Whether the owner an `owner_record` names may still be running (a process on another machine cannot be
+    asked: assume so)."""
+    if owner["host"] != socket.gethostname():
+        return True
+    try:
+        os.kill(owner["pid"], 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError, ValueError, TypeError):
+        return True  # alive, owned by another user (or a number no process has: cannot tell)
+    return True

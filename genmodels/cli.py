@@ -23,6 +23,7 @@ from genmodels.errors import ConfigError, GenmodelsError, GenmodelsWarning, RunE
 from genmodels.metrics import DEFAULT_METRICS, DEFAULT_SAMPLES, check_metric_names
 from genmodels.plugins import STRICT_VARIABLE, get_registry
 from genmodels.registry import PluginWarning
+from genmodels.samplers import DEFAULT_SAMPLER, PRIOR, check_sampler_name
 
 app = typer.Typer(
     help="Train, sample and compare autoencoder-family generative models. Models come from plugins.",
@@ -39,6 +40,10 @@ OutOption = Annotated[
     Optional[Path], typer.Option("--out", help="PNG to write. \\[default: a file in the run directory]", show_default=False)
 ]
 SeedOption = Annotated[int, typer.Option("--seed", min=0, max=MAX_SEED, help="Random seed; the same seed gives the same result.")]
+SamplerOption = Annotated[str, typer.Option("--sampler", metavar="NAME", help=(
+    f"Where the codings of samples come from: a sampler fitted after training to the training images' codings "
+    f"(gmm, or a plugin's: genmodels list; fitted on first use and kept in the run directory), or {PRIOR}, the "
+    f"model's own prior."))]
 LabelOption = Annotated[
     Optional[int],
     typer.Option("--label", min=0, help="Conditional models (cvae): draw images of this class only, such as 7. \\[default: every class in turn]", show_default=False),
@@ -59,7 +64,7 @@ def options(
 
 @app.command("list")
 def list_command() -> None:
-    """List the models, datasets, trackers and metrics that the installed plugins provide."""
+    """List the models, datasets, trackers, metrics and samplers that the installed plugins provide."""
     registry = get_registry()
     typer.echo("Models:")
     _table([(spec.name, spec.description, _provider(spec)) for spec in registry.models])
@@ -69,7 +74,9 @@ def list_command() -> None:
     _table([(spec.name, spec.description, _provider(spec)) for spec in registry.trackers])
     typer.echo("\nMetrics (evaluate --metrics NAME,...; nll is the core evaluation's likelihood):")
     _table([(spec.name, spec.description, _provider(spec)) for spec in registry.metrics])
-    for catalog in (registry.models, registry.datasets, registry.trackers, registry.metrics):
+    typer.echo(f"\nSamplers (sample/evaluate --sampler NAME; {PRIOR} draws from the model's own prior):")
+    _table([(spec.name, spec.description, _provider(spec)) for spec in registry.samplers])
+    for catalog in (registry.models, registry.datasets, registry.trackers, registry.metrics, registry.samplers):
         for name, claims in catalog.conflicts.items():
             typer.echo(f"\nNote: more than one plugin registers the {catalog.kind} {name!r}; each is listed under the name that "
                        f"reaches it ({', '.join(claims)}).")
@@ -136,7 +143,7 @@ def train(
 
     try:
         result = run_training(spec, model_config, train_config, data, run_dir, resume=resume, overwrite=force,
-                              allow_data_change=allow_data_change)
+                              allow_data_change=allow_data_change, registry=registry)
     except KeyboardInterrupt:
         typer.echo(
             f"\nInterrupted. The checkpoint of the last complete epoch is in {run_dir}; continue with "
@@ -206,9 +213,12 @@ def sample(
     npy: Annotated[bool, typer.Option("--npy", help="Also save the images' pixel probabilities as an .npy beside the PNG.")] = False,
     label: LabelOption = None,
     draw: Annotated[bool, typer.Option("--draw", help="Draw each pixel from the decoder's likelihood instead of showing its mean (0/1 pixels, 8-bit levels).")] = False,
+    sampler: SamplerOption = DEFAULT_SAMPLER,
 ) -> None:
-    """Draw N codings from MODEL's prior and decode them into a PNG grid of new images.
+    """Draw N codings and decode them into a PNG grid of new images.
 
+    The codings come from a sampler fitted to the training images' codings (--sampler gmm, fitted on first use and
+    kept in the run directory) or from the model's prior (--sampler prior).
     A conditional model (cvae) draws every class in turn, one per column, or only --label's.
     """
     if out is not None and not out.parent.is_dir():
@@ -227,8 +237,9 @@ def sample(
             f"Ask for fewer, or for several grids with different --seed values."
         )
     labels = None if label is None else np.full(n, _class_label(spec.name, loaded, label), dtype=np.int32)
-    images = generate_in_chunks(loaded, n, seed=seed, labels=labels, draw=draw)
-    drawn = "-drawn" if draw else ""
+    fitted = _fitted_sampler(sampler, _registry, loaded, config, run_dir)
+    images = generate_in_chunks(loaded, n, seed=seed, labels=labels, draw=draw, sampler=fitted)
+    drawn = ("-drawn" if draw else "") + ("" if sampler == DEFAULT_SAMPLER else f"-{sampler.replace(':', '--')}")
     out = out or run_dir / (f"samples-{n}-seed{seed}{drawn}.png" if label is None else f"samples-{n}-label{label}-seed{seed}{drawn}.png")
     if out.suffix.lower() != ".png":
         out = out.with_suffix(out.suffix + ".png")
@@ -263,6 +274,7 @@ def evaluate(
     n: Annotated[Optional[int], typer.Option("-n", min=1, help="Score a random (seeded) subset of N images. \\[default: all]", show_default=False)] = None,
     distribute: Annotated[bool, typer.Option("--distribute", help="Split the NLL's batches across the workers TF_CONFIG names (start the same command on each): the same figures as one process; the chief computes the other metrics and writes them.")] = False,
     allow_data_change: Annotated[bool, typer.Option("--allow-data-change", help="Score the split although its images differ from those the run recorded when it was trained.")] = False,
+    sampler: SamplerOption = DEFAULT_SAMPLER,
 ) -> None:
     """Score MODEL: its loss terms, the negative ELBO and the importance-weighted NLL in nats per image, and the
     quality of its samples (FID and precision/recall against the split's images, each beside its real-data floor).
@@ -272,6 +284,7 @@ def evaluate(
     (see genmodels features).
     """
     chosen = check_metric_names(metrics.split(","), get_registry())
+    check_sampler_name(sampler, get_registry())  # before the likelihood is computed
     if distribute:  # before TensorFlow starts: collectives are configured at program startup
         get_registry().model(model)
         from genmodels.distributed import Distribution
@@ -307,7 +320,8 @@ def evaluate(
         return
     context = MetricContext(model=loaded, model_name=spec.name, dataset=data, split=split.value, images=images, labels=labels,
                             seed=seed, samples=samples, feature_source=feature_source_of(stored_train(config), registry),
-                            log=lambda line: typer.echo(line, err=True))
+                            log=lambda line: typer.echo(line, err=True), sampler_name=sampler, dataset_argument=stored_train(config).dataset,
+                            sampler=lambda: _fitted_sampler(sampler, registry, loaded, config, run_dir, data))
     name = f"evaluation-{split.value}.json" if n is None else f"evaluation-{split.value}-n{len(images)}.json"
 
     def save(metrics: dict) -> None:  # what is computed is saved before the next metric can fail
@@ -377,7 +391,8 @@ def features(
     from genmodels.data import features_dir
     from genmodels.metrics import feature_network_for, feature_source_of
 
-    network = feature_network_for(data, feature_source_of(train_config, registry), retrain=retrain, log=lambda line: typer.echo(line, err=True))
+    network = feature_network_for(data, feature_source_of(train_config, registry), retrain=retrain, log=lambda line: typer.echo(line, err=True),
+                                  dataset_argument=dataset)
     info = network.info
     quality = (f"test accuracy {info['test_accuracy']:.4f}" if "test_accuracy" in info
                else f"test reconstruction error {info['test_reconstruction_error']:.5f} (mean squared, per value)")
@@ -544,6 +559,18 @@ def export(
     check_out_dir(out, force)  # before TensorFlow is imported
     _registry, spec, run_dir, loaded, config = _load_run(model, run_dir)
     typer.echo(str(export_model(loaded, out, name=spec.name, image_shape=config.image_shape, pixels=config.pixels, force=force)))
+
+
+def _fitted_sampler(name: str, registry, loaded, config, run_dir: Path, data=None):
+    """The run's fitted sampler `name` (None for the prior), fitted now and saved in the run directory if it has none."""
+    from genmodels.runs import kept_weights
+    from genmodels.samplers import fitted_sampler
+
+    check_sampler_name(name, registry)  # before the dataset is read
+    if name == PRIOR:
+        return None
+    return fitted_sampler(name, registry, loaded, data or (lambda: _run_dataset(config, registry)), run_dir=run_dir,
+                          weights=kept_weights(run_dir, stored_train(config)), seed=0, log=lambda line: typer.echo(line, err=True))
 
 
 def _load_run(model: str, run_dir: Optional[Path]):

@@ -37,10 +37,11 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from genmodels.atomic import TEMPORARY_PREFIX
+from genmodels.atomic import TEMPORARY_PREFIX, owner_alive, owner_record
 from genmodels.errors import ConfigError
 
 INFO_FILE = "genmodels-export.json"
+PARTIAL_OWNER = ".genmodels-partial"  # in a half-written export: the process writing it (atomic.owner_record)
 SAVED_MODEL_FILE = "saved_model.pb"
 FORMAT_VERSION = 1
 
@@ -68,12 +69,15 @@ def export_model(model, out_dir, *, name: str, image_shape, pixels: str, force: 
     module, serving = exportable(model, image_shape)
     info = describe(serving, name, image_shape, pixels, module.latent_dim, module.classes)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
+    remove_abandoned_partials(out_dir)
     partial = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f"{TEMPORARY_PREFIX}{out_dir.name}-"))
     try:
+        (partial / PARTIAL_OWNER).write_text(owner_record())
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(partial, 0o777 & ~umask)  # mkdtemp makes folders private; give it the usual mode
         _save(module, serving, partial)
+        (partial / PARTIAL_OWNER).unlink()
         info["files"] = written_files(partial)
         (partial / INFO_FILE).write_text(json.dumps(info, indent=2) + "\n")
         _move_into_place(partial, out_dir)
@@ -81,6 +85,23 @@ def export_model(model, out_dir, *, name: str, image_shape, pixels: str, force: 
         if partial.exists():
             shutil.rmtree(partial, ignore_errors=True)
     return given
+
+
+def remove_abandoned_partials(out_dir: Path) -> list[Path]:
+    """Delete the half-written exports to `out_dir` that an export killed before it finished left beside it: the
+    folders `.tmp-NAME-*` that hold genmodels' owner record of a process of this machine that is no longer running.
+    Nothing else is touched (another export still writing, or a folder genmodels did not make). Returns the deleted."""
+    removed = []
+    for folder in Path(out_dir).parent.glob(f"{TEMPORARY_PREFIX}{Path(out_dir).name}-*"):
+        try:
+            owner = json.loads((folder / PARTIAL_OWNER).read_text())
+            abandoned = folder.is_dir() and not folder.is_symlink() and not owner_alive(owner)
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            continue
+        if abandoned:
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(folder)
+    return removed
 
 
 def check_out_dir(out_dir: Path, force: bool = False) -> None:

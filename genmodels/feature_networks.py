@@ -398,15 +398,17 @@ def _write_arrays(path: Path, arrays: Sequence[np.ndarray]) -> None:
         np.savez(handle, *arrays)
 
 
-def _refused(folder: Path, reason: str) -> ChecksumError:
-    return ChecksumError(f"the feature network in {folder} {reason}; delete {folder} or retrain it ({RETRAIN_HINT}).")
+def _refused(folder: Path, reason: str, hint: str) -> ChecksumError:
+    return ChecksumError(f"the feature network in {folder} {reason}; delete {folder} or retrain it ({hint}).")
 
 
-def load_network(folder: Path, images: TrainingImages, recipe: FeatureRecipe = FeatureRecipe()) -> FeatureNetwork:
+def load_network(folder: Path, images: TrainingImages, recipe: FeatureRecipe = FeatureRecipe(), *,
+                 retrain_hint: str = RETRAIN_HINT) -> FeatureNetwork:
     """The network saved in `folder`, if it was trained with `recipe` on `images` and its weights are unchanged since.
 
     Checks, in order: network.json is readable; its recipe is `recipe`; its data_sha256 is `images.data_sha256()`;
-    the content SHA-256 of weights.npz is its weights_sha256. Each failure is a ChecksumError. Nothing is unpickled.
+    the content SHA-256 of weights.npz is its weights_sha256. Each failure is a ChecksumError naming `retrain_hint`,
+    the command that trains it again. Nothing is unpickled.
     """
     folder = Path(folder)
     try:
@@ -415,39 +417,40 @@ def load_network(folder: Path, images: TrainingImages, recipe: FeatureRecipe = F
             raise ValueError("not a JSON object")
         stored_recipe, stored_data, stored_weights = info["recipe"], info["data_sha256"], info["weights_sha256"]
     except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise _refused(folder, f"has no readable {INFO_FILE} ({type(exc).__name__}: {exc})") from None
+        raise _refused(folder, f"has no readable {INFO_FILE} ({type(exc).__name__}: {exc})", retrain_hint) from None
     if stored_recipe != asdict(recipe):
-        raise _refused(folder, f"was trained with another recipe ({stored_recipe}, not {asdict(recipe)})")
+        raise _refused(folder, f"was trained with another recipe ({stored_recipe}, not {asdict(recipe)})", retrain_hint)
     expected_data = images.data_sha256()
     if stored_data != expected_data:
-        raise _refused(folder, f"was trained on other data (SHA-256 {stored_data}, the images given have {expected_data})")
+        raise _refused(folder, f"was trained on other data (SHA-256 {stored_data}, the images given have {expected_data})", retrain_hint)
     try:
         with np.load(folder / WEIGHTS_FILE, allow_pickle=False) as stored:
             arrays = [stored[f"arr_{i}"] for i in range(len(stored.files))]
     except Exception as exc:  # a missing, truncated or foreign file: numpy and zipfile raise many kinds
-        raise _refused(folder, f"has no readable {WEIGHTS_FILE} ({type(exc).__name__}: {exc})") from None
+        raise _refused(folder, f"has no readable {WEIGHTS_FILE} ({type(exc).__name__}: {exc})", retrain_hint) from None
     actual = weights_sha256(arrays)
     if actual != stored_weights:
-        raise _refused(folder, f"had its weights changed since it was trained (their SHA-256 is {actual}, recorded {stored_weights})")
+        raise _refused(folder, f"had its weights changed since it was trained (their SHA-256 is {actual}, recorded {stored_weights})", retrain_hint)
     try:
         classes = info.get("classes") if info["kind"] == CLASSIFIER else None
         trunk, network = build_networks(info["image_shape"], recipe.feature_dim, classes)
         network.set_weights(arrays)
     except Exception as exc:  # weights of another architecture (another genmodels version)
-        raise _refused(folder, f"does not fit this version's architecture ({type(exc).__name__}: {exc})") from None
+        raise _refused(folder, f"does not fit this version's architecture ({type(exc).__name__}: {exc})", retrain_hint) from None
     return FeatureNetwork(trunk, network, info)
 
 
 def cached_network(cache_root: Path, images: TrainingImages, recipe: FeatureRecipe = FeatureRecipe(), *,
-                   retrain: bool = False, progress: Callable[[str], None] | None = None) -> FeatureNetwork:
+                   retrain: bool = False, progress: Callable[[str], None] | None = None,
+                   retrain_hint: str = RETRAIN_HINT) -> FeatureNetwork:
     """The feature network of `images` cached in `cache_root`/`images.name`: loaded if the folder holds one (a
     mismatch raises ChecksumError, never a silent retraining); trained, saved and returned if it holds none or
-    `retrain` is set (replacing what was there)."""
+    `retrain` is set (replacing what was there). `retrain_hint`: the command a refusal names to retrain it."""
     check_images(images)
     folder = Path(cache_root) / images.name
     holds = (folder / INFO_FILE).exists() or (folder / WEIGHTS_FILE).exists()
     if holds and not retrain:
-        return load_network(folder, images, recipe)
+        return load_network(folder, images, recipe, retrain_hint=retrain_hint)
     network = train_network(images, recipe, progress)
     try:
         save_network(network, folder)

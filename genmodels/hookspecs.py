@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import pluggy
 
-from genmodels.specs import DatasetSpec, MetricSpec, ModelSpec, TrackerSpec
+from genmodels.specs import DatasetSpec, MetricSpec, ModelSpec, SamplerSpec, TrackerSpec
 
 if TYPE_CHECKING:
     import typer
@@ -51,6 +51,16 @@ def register_metrics(register: Callable[[MetricSpec], None]) -> None:
     Same call semantics as `register_models`: once per plugin, failures reported and skipped. A metric
     is computed when `genmodels evaluate --metrics` names it (`MetricSpec.compute`); its figures go
     into the evaluation JSON under its name and `genmodels compare` can show them.
+    """
+
+
+@hookspec
+def register_samplers(register: Callable[[SamplerSpec], None]) -> None:
+    """Register latent samplers fitted after training by calling ``register(SamplerSpec(...))`` once for each.
+
+    Same call semantics as `register_models`: once per plugin, failures reported and skipped. A sampler is
+    fitted to a run's training codings when `genmodels sample` or `genmodels evaluate` first names it in
+    `--sampler` (`SamplerSpec.fit`), saved in the run directory, and then draws the codings that are decoded.
     """
 
 

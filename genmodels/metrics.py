@@ -27,11 +27,13 @@ from genmodels.atomic import atomic_path
 from genmodels.data import Dataset, TrainingImages, features_dir
 from genmodels.errors import CacheWarning, ConfigError, GenmodelsError, NotApplicableError
 from genmodels.pixels import BINARY
+from genmodels.samplers import PRIOR
 
 if TYPE_CHECKING:
     from genmodels.feature_networks import FeatureNetwork
     from genmodels.model import GenerativeModel
     from genmodels.registry import Registry
+    from genmodels.samplers import FittedSampler
 
 NLL = "nll"  # the core evaluation's importance-weighted likelihood, named beside the plugins' metrics
 DEFAULT_METRICS = (NLL, "fid", "prd", "active-units")
@@ -46,7 +48,10 @@ class MetricContext:
     `images` are the scored split's images as float rows in [0, 1] (`labels` beside them for a conditional
     model); `samples` is how many images sample metrics generate; `seed` makes every draw repeatable.
     `feature_source` is the dataset spec's `features` (None: the network learns the dataset's own
-    training images); `log` receives progress lines (a feature network's training epochs).
+    training images); `log` receives progress lines (a feature network's training epochs). `sampler` gives
+    the latent sampler fitted after training that samples draw their codings from (`sampler_name`), called when
+    samples are first drawn (None, or a None it returns: the prior). `dataset_argument` is the dataset as the run
+    names it, for the command that retrains a refused feature network.
     """
 
     model: GenerativeModel
@@ -59,6 +64,9 @@ class MetricContext:
     samples: int = DEFAULT_SAMPLES
     feature_source: Callable[[Path], TrainingImages] | None = None
     log: Callable[[str], None] | None = None
+    sampler: Callable[[], FittedSampler | None] | None = None
+    sampler_name: str = PRIOR
+    dataset_argument: str | None = None
     _cache: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @property
@@ -71,18 +79,24 @@ class MetricContext:
 
     def generated(self) -> np.ndarray:
         """`samples` images drawn from the model, float rows in [0, 1], the same for the same seed: codings
-        from the prior, decoded; for binary data each pixel is then drawn from its probability, so that the
+        from the sampler (or the prior), decoded; for binary data each pixel is then drawn from its probability, so that the
         samples are 0/1 images as the real ones are; for other data, the decoder's mean."""
         if "generated" not in self._cache:
             import keras
 
             seed_generator = keras.random.SeedGenerator(self.seed)
             rng = np.random.default_rng(self.seed)
+            fitted = None if self.sampler is None else self.sampler()
+            codings = None if fitted is None else fitted.sample(self.samples, self.seed)
             batches = []
             for start in range(0, self.samples, GENERATE_BATCH):
                 count = min(GENERATE_BATCH, self.samples - start)
                 labels = (np.arange(start, start + count) % self.model.classes).astype(np.int32) if self.model.conditional else None
-                means = np.asarray(self.model.generate(count, seed=seed_generator, labels=labels), dtype=np.float32)
+                if codings is None:
+                    means = self.model.generate(count, seed=seed_generator, labels=labels)
+                else:
+                    means = self.model.decode(codings[start : start + count], labels)
+                means = np.asarray(means, dtype=np.float32)
                 batches.append((rng.random(means.shape, dtype=np.float32) < means).astype(np.float32) if self.pixels == BINARY else means)
             self._cache["generated"] = np.concatenate(batches)
         return self._cache["generated"]
@@ -104,7 +118,8 @@ class MetricContext:
     def feature_network(self) -> FeatureNetwork:
         """The dataset's feature network (`feature_network_for`), trained on first use and cached in `features_dir()`."""
         if "network" not in self._cache:
-            self._cache["network"] = feature_network_for(self.dataset, self.feature_source, log=self.log)
+            self._cache["network"] = feature_network_for(self.dataset, self.feature_source, log=self.log,
+                                                         dataset_argument=self.dataset_argument)
         return self._cache["network"]
 
     def features(self, rows: np.ndarray) -> np.ndarray:
@@ -158,12 +173,20 @@ def training_images_for(dataset: Dataset, feature_source: Callable[[Path], Train
 
 
 def feature_network_for(dataset: Dataset, feature_source: Callable[[Path], TrainingImages] | None = None, *,
-                        retrain: bool = False, log: Callable[[str], None] | None = None) -> FeatureNetwork:
-    """The feature network of `dataset` (`training_images_for`), loaded from `features_dir()` or trained and cached there."""
-    from genmodels.feature_networks import FeatureRecipe, cached_network
+                        retrain: bool = False, log: Callable[[str], None] | None = None,
+                        dataset_argument: str | None = None) -> FeatureNetwork:
+    """The feature network of `dataset` (`training_images_for`), loaded from `features_dir()` or trained and cached there.
+
+    `dataset_argument` is the dataset as a command names it (a registered name, a folder, an .npz path): a cached
+    network that is refused then names the command that retrains it, `genmodels features DATASET --retrain`."""
+    import shlex
+
+    from genmodels.feature_networks import RETRAIN_HINT, FeatureRecipe, cached_network
 
     images = training_images_for(dataset, feature_source)
-    return cached_network(features_dir(), images, FeatureRecipe(binarize=images.binarize), retrain=retrain, progress=log)
+    hint = f"genmodels features {shlex.quote(dataset_argument)} --retrain" if dataset_argument else RETRAIN_HINT
+    return cached_network(features_dir(), images, FeatureRecipe(binarize=images.binarize), retrain=retrain, progress=log,
+                          retrain_hint=hint)
 
 
 def feature_source_of(train_config, registry: Registry) -> Callable[[Path], TrainingImages] | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import genmodels.backend  # noqa: F401  (TensorFlow, imported quietly)
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import keras
 import numpy as np
@@ -13,6 +14,9 @@ from keras import ops
 
 from genmodels.errors import DatasetError
 from genmodels.interfaces import Decoder, Encoder, ForwardPass, LatentPrior, Loss
+
+if TYPE_CHECKING:
+    from genmodels.samplers import FittedSampler
 
 
 class GenerativeModel(keras.Model):
@@ -177,18 +181,20 @@ GENERATE_CHUNK = 1000  # images decoded at once by `generate_in_chunks`
 
 
 def generate_in_chunks(model: GenerativeModel, n: int, seed: int | None = None, labels=None, draw: bool = False,
-                       chunk: int = GENERATE_CHUNK) -> np.ndarray:
+                       chunk: int = GENERATE_CHUNK, sampler: FittedSampler | None = None) -> np.ndarray:
     """`model.generate(n, seed, labels, draw)` as a NumPy array, decoded `chunk` images at a time so that memory
     grows with the images alone, not with the decoder's outputs for all of them at once.
 
-    Up to `chunk` images it is `generate` itself. Beyond, the codings are drawn as `generate` draws them (the
-    same seed, the same codings), so the means are the same images; drawn pixels (`draw`) are drawn chunk by chunk."""
-    if n <= chunk:
+    With a `sampler` (fitted after training, `genmodels.samplers`), the codings are the sampler's draws for
+    `seed` instead of the prior's. Up to `chunk` prior images it is `generate` itself. Beyond, the codings are
+    drawn as `generate` draws them (the same seed, the same codings), so the means are the same images; drawn
+    pixels (`draw`) are drawn chunk by chunk."""
+    if sampler is None and n <= chunk:
         return np.asarray(model.generate(n, seed=seed, labels=labels, draw=draw))
     if model.conditional and labels is None:
         labels = np.arange(n) % model.classes
     generator = model.seed_generator if seed is None else keras.random.SeedGenerator(seed)
-    codings = model.prior.sample(n, seed=generator)
+    codings = model.prior.sample(n, seed=generator) if sampler is None else sampler.sample(n, seed)
     parts = []
     for start in range(0, n, chunk):
         part_labels = None if labels is None else labels[start : start + chunk]

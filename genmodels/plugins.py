@@ -70,6 +70,7 @@ def build_registry(
         (manager.hook.register_datasets, registry.datasets),
         (manager.hook.register_trackers, registry.trackers),
         (manager.hook.register_metrics, registry.metrics),
+        (manager.hook.register_samplers, registry.samplers),
     ):
         for impl in hook.get_hookimpls():
             name = impl.plugin_name

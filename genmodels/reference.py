@@ -33,8 +33,8 @@ from genmodels import (
 # (section, introduction, [(module, [names])]): what the page documents, in its order
 SECTIONS: list[tuple[str, str, list[tuple[ModuleType, list[str]]]]] = [
     ("Registering", "What a plugin's hooks register (`genmodels.hookspecs`), and the configs its model is built from.", [
-        (hookspecs, ["register_models", "register_datasets", "register_trackers", "register_metrics", "register_commands"]),
-        (specs, ["ModelSpec", "DatasetSpec", "TrackerSpec", "MetricSpec"]),
+        (hookspecs, ["register_models", "register_datasets", "register_trackers", "register_metrics", "register_samplers", "register_commands"]),
+        (specs, ["ModelSpec", "DatasetSpec", "TrackerSpec", "MetricSpec", "SamplerSpec"]),
         (config, ["option", "ModelConfig", "LikelihoodConfig", "MLPConfig", "TrainConfig"]),
     ]),
     ("Data", "What a dataset plugin's `load` returns, and the helpers that read and download its files.", [

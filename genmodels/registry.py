@@ -1,4 +1,4 @@
-"""The registry: every model, dataset and tracker that the loaded plugins registered, looked up by name."""
+"""The registry: every model, dataset, tracker, metric and sampler that the loaded plugins registered, looked up by name."""
 
 from __future__ import annotations
 
@@ -9,14 +9,14 @@ from collections.abc import Callable
 from typing import Generic, TypeVar
 
 from genmodels.errors import DuplicateNameError, GenmodelsWarning, PluginError, UnknownNameError
-from genmodels.specs import NAME_PATTERN, DatasetSpec, MetricSpec, ModelSpec, TrackerSpec
+from genmodels.specs import NAME_PATTERN, DatasetSpec, MetricSpec, ModelSpec, SamplerSpec, TrackerSpec
 
 
 class PluginWarning(GenmodelsWarning):
     """A plugin failed to load or registered something invalid; it was skipped."""
 
 
-S = TypeVar("S", ModelSpec, DatasetSpec, TrackerSpec, MetricSpec)
+S = TypeVar("S", ModelSpec, DatasetSpec, TrackerSpec, MetricSpec, SamplerSpec)
 
 
 BUILTIN_PACKAGE = "genmodels"
@@ -24,7 +24,7 @@ BUILTIN_PACKAGE = "genmodels"
 
 @dataclass
 class Catalog(Generic[S]):
-    """Specs of one kind (models, datasets, trackers or metrics) by name.
+    """Specs of one kind (models, datasets, trackers, metrics or samplers) by name.
 
     A name claimed by several plugins is a conflict, reported as a plugin problem, but nothing is
     knocked out: each spec stays reachable by its qualified name `provider:name` (the provider is
@@ -108,12 +108,12 @@ class Catalog(Generic[S]):
         return f"{self.kind} {name!r} is registered by more than one plugin: {who}. {choice[0].upper()}{choice[1:]}"
 
 
-def qualified_name(spec: ModelSpec | DatasetSpec | TrackerSpec | MetricSpec) -> str:
+def qualified_name(spec: ModelSpec | DatasetSpec | TrackerSpec | MetricSpec | SamplerSpec) -> str:
     """`provider:name`: the spec's name prefixed by its package (or by its plugin, for one given in code)."""
     return f"{spec.package or spec.plugin}:{spec.name}"
 
 
-def _who(spec: ModelSpec | DatasetSpec | TrackerSpec | MetricSpec) -> str:
+def _who(spec: ModelSpec | DatasetSpec | TrackerSpec | MetricSpec | SamplerSpec) -> str:
     return f"{spec.plugin!r} (package {spec.package})" if spec.package else repr(spec.plugin)
 
 
@@ -149,13 +149,14 @@ class PluginProblems(list):
 
 @dataclass
 class Registry:
-    """The models, datasets, trackers and metrics of every loaded plugin, and what went wrong loading the others."""
+    """The models, datasets, trackers, metrics and samplers of every loaded plugin, and what went wrong loading the others."""
 
     strict: dataclasses.InitVar[bool] = False
     models: Catalog[ModelSpec] = field(default_factory=lambda: Catalog("model", ModelSpec))
     datasets: Catalog[DatasetSpec] = field(default_factory=lambda: Catalog("dataset", DatasetSpec))
     trackers: Catalog[TrackerSpec] = field(default_factory=lambda: Catalog("tracker", TrackerSpec))
     metrics: Catalog[MetricSpec] = field(default_factory=lambda: Catalog("metric", MetricSpec))
+    samplers: Catalog[SamplerSpec] = field(default_factory=lambda: Catalog("sampler", SamplerSpec))
     problems: PluginProblems = field(default_factory=PluginProblems)
     # (plugin, package, hook function) of every register_commands implementation, called by the CLI as it starts
     command_hooks: list[tuple[str, str, Callable[..., None]]] = field(default_factory=list)
@@ -178,3 +179,7 @@ class Registry:
     def metric(self, name: str) -> MetricSpec:
         """The metric spec called `name`."""
         return self.metrics.get(name)
+
+    def sampler(self, name: str) -> SamplerSpec:
+        """The sampler spec called `name`."""
+        return self.samplers.get(name)

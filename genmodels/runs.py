@@ -34,7 +34,7 @@ except ImportError:  # Windows
 
 import numpy as np
 
-from genmodels.atomic import TEMPORARY_PREFIX, atomic_files, atomic_path
+from genmodels.atomic import TEMPORARY_PREFIX, atomic_files, atomic_path, owner_alive, owner_record
 from genmodels.config import ModelConfig, TrainConfig
 from genmodels.data import sha256_of
 from genmodels.errors import ConfigError, DatasetError, DuplicateNameError, GenmodelsError, RunError, TrainingError, UnknownNameError
@@ -56,7 +56,7 @@ RUNS_ROOT = Path("runs")
 # pictures and evaluations that belong to the old run.
 RUN_FILES = (CHECKPOINT_FILE, WEIGHTS_FILE, BEST_WEIGHTS_FILE, METRICS_FILE, CONFIG_FILE)
 # figures of a run that `--force` removes with it: its pictures, its evaluations and the grids `genmodels sample` wrote
-STALE_FILES = (SAMPLES_FILE, CURVES_FILE, "evaluation-*.json", "samples-*seed*.png", "samples-*seed*.npy")
+STALE_FILES = (SAMPLES_FILE, CURVES_FILE, "evaluation-*.json", "samples-*seed*.png", "samples-*seed*.npy", "sampler-*.npz")
 
 
 def default_run_dir(model: str) -> Path:
@@ -172,10 +172,6 @@ def run_lock(run_dir: Path) -> Iterator[None]:
         release()
 
 
-def _owner_record() -> str:
-    return json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "started": time.strftime("%Y-%m-%d %H:%M:%S")})
-
-
 def _refuse_held(path: Path, owner: dict[str, Any] | None) -> TrainingError:
     who = f"process {owner['pid']} on {owner['host']}, since {owner['started']}" if owner else "its owner is still writing its name"
     return TrainingError(
@@ -202,11 +198,11 @@ def _hold_os_lock(path: Path):
             continue
         owner = _read_owner(path)
         mine = owner is not None and owner["pid"] == os.getpid() and owner["host"] == socket.gethostname()
-        if owner is not None and not mine and _alive(owner):
+        if owner is not None and not mine and owner_alive(owner):
             os.close(handle)  # a lock that a live process holds by the file alone
             raise _refuse_held(path, owner)
         os.ftruncate(handle, 0)
-        os.write(handle, _owner_record().encode())
+        os.write(handle, owner_record().encode())
 
         def release() -> None:
             path.unlink(missing_ok=True)  # before the flock ends, so that a waiter sees the file gone
@@ -218,7 +214,7 @@ def _hold_os_lock(path: Path):
 def _hold_file_lock(path: Path):
     """Create `path` already holding its owner (a hard link of a finished file, which fails if `path` exists)."""
     record = path.with_name(f"{TEMPORARY_PREFIX}{os.getpid()}-{time.monotonic_ns()}{LOCK_FILE}")
-    record.write_text(_owner_record())
+    record.write_text(owner_record())
     try:
         while True:
             try:
@@ -226,7 +222,7 @@ def _hold_file_lock(path: Path):
                 break
             except FileExistsError:
                 owner = _read_owner(path)
-                if owner is None or _alive(owner):
+                if owner is None or owner_alive(owner):
                     raise _refuse_held(path, owner) from None
                 path.unlink(missing_ok=True)  # its process is gone
     finally:
@@ -241,19 +237,6 @@ def _read_owner(path: Path) -> dict[str, Any] | None:
         return {"pid": int(owner["pid"]), "host": str(owner["host"]), "started": str(owner.get("started", "?"))}
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None
-
-
-def _alive(owner: dict[str, Any]) -> bool:
-    """Whether the lock's owner may still be running (a process on another machine cannot be asked: assume so)."""
-    if owner["host"] != socket.gethostname():
-        return True
-    try:
-        os.kill(owner["pid"], 0)
-    except ProcessLookupError:
-        return False
-    except (PermissionError, OverflowError, ValueError):
-        return True  # alive, owned by another user (or a number no process has: cannot tell)
-    return True
 
 
 DATA_CHANGE_FLAG = "--allow-data-change"
@@ -515,6 +498,11 @@ def restore_checkpoint(model, run_dir: Path) -> list[dict[str, Any]]:
     run_dir = Path(run_dir)
     path, weights = run_dir / CHECKPOINT_FILE, run_dir / WEIGHTS_FILE
     if not path.is_file():
+        finished = len(read_metrics(run_dir))
+        if finished:
+            raise RunError(f"{run_dir} has no {CHECKPOINT_FILE}, although {METRICS_FILE} records {finished} finished "
+                           f"epoch{'s' if finished != 1 else ''}: it was deleted or lost, so the state to resume from is "
+                           f"unknown; restore it, or start again with --force.")
         raise RunError(f"{run_dir} has no {CHECKPOINT_FILE}: no epoch finished, so there is nothing to resume; start again with --force.")
     if not weights.is_file():
         raise RunError(f"{run_dir} has a {CHECKPOINT_FILE} but no {WEIGHTS_FILE}, so it cannot be resumed; start again with --force.")

@@ -1,4 +1,4 @@
-"""What plugins register: model, dataset, tracker and metric specs. None of them imports TensorFlow."""
+"""What plugins register: model, dataset, tracker, metric and sampler specs. None of them imports TensorFlow."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from genmodels.data import Dataset, TrainingImages
     from genmodels.metrics import MetricContext
     from genmodels.model import GenerativeModel
+    from genmodels.samplers import FittedSampler
     from genmodels.tracking import Tracker
 
 NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
@@ -90,5 +91,25 @@ class MetricSpec:
     description: str
     compute: Callable[[MetricContext], dict[str, Any]]
     summary: Callable[[dict[str, Any]], list[tuple[str, str]]] | None = None
+    plugin: str = ""
+    package: str = ""
+
+
+@dataclass(frozen=True)
+class SamplerSpec:
+    """A latent sampler fitted after training (`genmodels sample MODEL --sampler NAME`, `evaluate --sampler`).
+
+    `fit(train_codings, valid_codings, seed)` receives the posterior means of the run's training and validation
+    images, (N, D) float64 arrays (the validation ones may be empty), and returns a
+    `genmodels.samplers.FittedSampler`: what `sample` and the sample metrics then draw codings from. Choose any
+    setting of the fit on the validation codings, never on test images. `load(arrays)` rebuilds a fitted sampler
+    from the arrays its `arrays()` returned (genmodels saves them in the run directory, with the digest of the
+    weights they were fitted to, and fits again when the weights change). Both run without TensorFlow.
+    """
+
+    name: str
+    description: str
+    fit: Callable[[Any, Any, int], FittedSampler]
+    load: Callable[[dict[str, Any]], FittedSampler]
     plugin: str = ""
     package: str = ""

@@ -14,7 +14,7 @@ import dataclasses
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import keras
 import numpy as np
@@ -27,7 +27,7 @@ from genmodels.distributions import philox_seed
 from genmodels.errors import ConfigError, TrainingError, TrainingWarning
 from genmodels.latent import EVAL_BATCH_SIZE, encode
 from genmodels.loops import StepLoop, first_non_finite
-from genmodels.model import GenerativeModel, check_labels
+from genmodels.model import GenerativeModel, check_labels, generate_in_chunks
 from genmodels.plots import save_image_grid, save_training_curves
 from genmodels.pixels import BINARY
 from genmodels.runs import (
@@ -36,6 +36,7 @@ from genmodels.runs import (
     SAMPLES_FILE,
     RunConfig,
     best_epoch,
+    kept_weights,
     check_same_data,
     read_config,
     restore_checkpoint,
@@ -47,9 +48,13 @@ from genmodels.runs import (
     write_config,
     write_metrics,
 )
+from genmodels.samplers import DEFAULT_SAMPLER, fitted_sampler
 from genmodels.specs import ModelSpec
 from genmodels.tracking import Trackers
 from genmodels.weights import load_weights
+
+if TYPE_CHECKING:
+    from genmodels.registry import Registry
 
 SAMPLE_GRID_SIZE = 60
 
@@ -248,6 +253,7 @@ def train(
     verbose: int | str = "auto",
     strategy: tf.distribute.Strategy | None = None,
     allow_data_change: bool = False,
+    registry: Registry | None = None,
 ) -> TrainResult:
     """Train `spec`'s model on `dataset` with Adam, monitored on its validation split, and write the run directory.
 
@@ -264,7 +270,8 @@ def train(
     (`genmodels.distributed`); only the chief takes the lock, writes the run and calls the trackers.
     `strategy` replaces the strategy `distribute` would choose (a MirroredStrategy over devices of your choice).
     A resumed run refuses data whose splits differ from those it recorded (`genmodels.runs.check_same_data`)
-    unless `allow_data_change`.
+    unless `allow_data_change`. With a `registry`, the default latent sampler (`genmodels.samplers`) is fitted to
+    the kept weights' training codings at the end, saved in the run, and draws samples.png; without, the prior does.
     """
     run_dir = Path(run_dir)
     if strategy is not None and not train_config.distribute:
@@ -274,11 +281,11 @@ def train(
     trackers = Trackers.create(train_config.track) if writes else Trackers()
     with trackers, (run_lock(run_dir) if writes else contextlib.nullcontext()):
         return _train(spec, model_config, train_config, dataset, run_dir, resume, overwrite, verbose, trackers, distribution,
-                      allow_data_change)
+                      allow_data_change, registry)
 
 
 def _train(spec, model_config, train_config, dataset, run_dir: Path, resume: bool, overwrite: bool, verbose, trackers: Trackers,
-           distribution: Distribution | None = None, allow_data_change: bool = False) -> TrainResult:
+           distribution: Distribution | None = None, allow_data_change: bool = False, registry: Registry | None = None) -> TrainResult:
     dataset = dataset.with_validation(train_config.validation_fraction, seed=HOLD_OUT_SEED)
     pixels = BINARY if train_config.dynamic_binarize else dataset.pixels  # what the steps see
     model_config = model_config.fitted_to(dataset.image_shape, pixels, dataset.name)
@@ -334,7 +341,9 @@ def _train(spec, model_config, train_config, dataset, run_dir: Path, resume: boo
         load_weights(model, run_dir / BEST_WEIGHTS_FILE, "the best epoch's weights")
         model.prior.adapt(encode(model, dataset.train, labels[0], scale=dataset.scale))
         save_best_weights(model, run_dir)
-    images = np.asarray(model.generate(SAMPLE_GRID_SIZE, seed=train_config.seed))
+    sampler = None if registry is None else fitted_sampler(DEFAULT_SAMPLER, registry, model, dataset, run_dir=run_dir,
+                                                           weights=kept_weights(run_dir, train_config))
+    images = generate_in_chunks(model, SAMPLE_GRID_SIZE, seed=train_config.seed, sampler=sampler)
     save_image_grid(images, run_dir / SAMPLES_FILE, dataset.image_shape, pixels=pixels)
     save_training_curves(history, run_dir / CURVES_FILE, kept=kept)
     trackers.finish(history, kept)

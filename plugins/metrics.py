@@ -7,6 +7,9 @@
   al. 2019, k = 3), with the same floor.
 - `active-units`: the latent units whose posterior mean varies over the images (Burda et al. 2015,
   variance above 0.01), and the KL of each latent dimension from its prior marginal.
+
+The samples' codings come from the sampler evaluate names (`--sampler`, genmodels.samplers), recorded beside
+the figures.
 """
 
 from __future__ import annotations
@@ -51,14 +54,18 @@ def fid(context) -> dict[str, Any]:
     return {
         "fid": model.value, "fid_standard_error": model.standard_error,
         "floor": real.value, "floor_standard_error": real.standard_error, "floor_split": floor_split, "floor_images": len(floor),
-        "samples": len(samples), "reference_images": len(reference), "bootstrap_rounds": BOOTSTRAP_ROUNDS,
-        "feature_network": _network(context),
+        "samples": len(samples), "sampler": context.sampler_name, "reference_images": len(reference),
+        "bootstrap_rounds": BOOTSTRAP_ROUNDS, "feature_network": _network(context),
     }
+
+
+def _drawn_by(figures: dict[str, Any]) -> str:
+    return f" ({figures['sampler']} sampler)" if figures.get("sampler") else ""  # evaluations before samplers have none
 
 
 def fid_summary(figures: dict[str, Any]) -> list[tuple[str, str]]:
     return [
-        (f"FID, {figures['samples']} samples vs {figures['reference_images']} real", f"{figures['fid']:.2f} ± {figures['fid_standard_error']:.2f}"),
+        (f"FID, {figures['samples']} samples{_drawn_by(figures)} vs {figures['reference_images']} real", f"{figures['fid']:.2f} ± {figures['fid_standard_error']:.2f}"),
         (f"FID floor, {figures['floor_images']} real {figures['floor_split']} images in their place",
          f"{figures['floor']:.2f} ± {figures['floor_standard_error']:.2f}"),
     ]
@@ -75,13 +82,14 @@ def prd(context) -> dict[str, Any]:
     return {
         "precision": model.precision, "recall": model.recall,
         "floor_precision": real.precision, "floor_recall": real.recall, "floor_split": floor_split, "floor_images": len(floor),
-        "k": NEIGHBOURS, "samples": len(samples), "reference_images": len(reference), "feature_network": _network(context),
+        "k": NEIGHBOURS, "samples": len(samples), "sampler": context.sampler_name, "reference_images": len(reference),
+        "feature_network": _network(context),
     }
 
 
 def prd_summary(figures: dict[str, Any]) -> list[tuple[str, str]]:
     return [
-        (f"precision / recall (k={figures['k']}), {figures['samples']} samples", f"{figures['precision']:.3f} / {figures['recall']:.3f}"),
+        (f"precision / recall (k={figures['k']}), {figures['samples']} samples{_drawn_by(figures)}", f"{figures['precision']:.3f} / {figures['recall']:.3f}"),
         (f"precision / recall of {figures['floor_images']} real {figures['floor_split']} images", f"{figures['floor_precision']:.3f} / {figures['floor_recall']:.3f}"),
     ]
 

@@ -126,14 +126,14 @@ def exported(tmp_path_factory):
         labels = LABELS if run.model.conditional else None
         codings = run.encode(images, labels)
         expected[name] = {
-            "sample": run.sample(N, seed=SEED, labels=labels),
-            "sample_other_seed": run.sample(N, seed=OTHER_SEED, labels=labels),
+            "sample": run.sample(N, seed=SEED, labels=labels, sampler="prior"),
+            "sample_other_seed": run.sample(N, seed=OTHER_SEED, labels=labels, sampler="prior"),
             "encode": codings,
             "decode": genmodels_decode(run, codings, labels),
         }
         if run.model.conditional:
-            expected[name]["every_class"] = run.sample(N, seed=SEED)
-            expected[name]["one_class"] = run.sample(N, seed=SEED, labels=2)
+            expected[name]["every_class"] = run.sample(N, seed=SEED, sampler="prior")
+            expected[name]["one_class"] = run.sample(N, seed=SEED, labels=2, sampler="prior")
         np.savez(folder / f"inputs-{name}.npz", images=images, codings=codings, labels=LABELS)
         jobs[name] = {"dir": str(export_saved_model(run, folder / f"export-{name}")), "inputs": str(folder / f"inputs-{name}.npz"),
                       "conditional": run.model.conditional, "n": N, "seed": SEED, "other_seed": OTHER_SEED}
@@ -238,7 +238,7 @@ def test_genmodels_export_writes_a_saved_model_that_samples_as_genmodels_sample(
         "assets", "fingerprint.pb", "genmodels-export.json", "saved_model.pb", "variables",
     ]
     loaded = tf.saved_model.load(str(tmp_path / "vae"))
-    np.testing.assert_allclose(loaded.sample(n=60, seed=3).numpy(), run.sample(60, seed=3), **EXACT)
+    np.testing.assert_allclose(loaded.sample(n=60, seed=3).numpy(), run.sample(60, seed=3, sampler="prior"), **EXACT)
     assert [path.name for path in tmp_path.iterdir()] == ["vae"]  # no temporary folder left beside it
 
 
@@ -271,7 +271,7 @@ def test_force_replaces_only_the_files_the_earlier_export_wrote(capsys, exported
     assert (out / "other-model" / "weights.bin").read_bytes() == b"not genmodels'"
     assert (out / "variables" / "mine.txt").is_file()
     loaded = tf.saved_model.load(str(out))
-    np.testing.assert_allclose(loaded.sample(n=4, seed=3).numpy(), run.sample(4, seed=3), **EXACT)
+    np.testing.assert_allclose(loaded.sample(n=4, seed=3).numpy(), run.sample(4, seed=3, sampler="prior"), **EXACT)
     assert sorted(path.name for path in tmp_path.iterdir()) == ["vae"]  # nothing left beside it
 
 
@@ -340,6 +340,25 @@ def test_a_failed_export_leaves_nothing_written_and_an_earlier_export_as_it_was(
     assert not (tmp_path / "new").exists()
     assert snapshot(tmp_path / "earlier") == before
     assert [path.name for path in tmp_path.iterdir()] == ["earlier"]
+
+
+def test_the_half_written_export_of_a_killed_process_is_removed_and_nothing_else(exported, tmp_path):
+    import genmodels.export
+    from genmodels.atomic import owner_record
+
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True, check=True)
+    dead_pid = int(gone.stdout)  # a process that has exited
+    abandoned, writing, foreign = (tmp_path / f".tmp-out-{tag}" for tag in ("abandoned", "writing", "foreign"))
+    for folder in (abandoned, writing, foreign):
+        folder.mkdir()
+        (folder / "saved_model.pb").write_bytes(b"half")
+    record = json.loads(owner_record())
+    (abandoned / genmodels.export.PARTIAL_OWNER).write_text(json.dumps({**record, "pid": dead_pid}))
+    (writing / genmodels.export.PARTIAL_OWNER).write_text(json.dumps(record))  # this process: still writing
+    genmodels.export.export_saved_model(exported["runs"]["vae"], tmp_path / "out")
+    assert sorted(path.name for path in tmp_path.iterdir()) == [".tmp-out-foreign", ".tmp-out-writing", "out"]
+    assert genmodels.export.PARTIAL_OWNER not in json.loads((tmp_path / "out" / "genmodels-export.json").read_text())["files"]
+    assert not (tmp_path / "out" / genmodels.export.PARTIAL_OWNER).exists()
 
 
 @pytest.mark.parametrize("command", [["export", "--help"], ["export", "vae", "--run-dir", "no-such-run", "--out", "."]])

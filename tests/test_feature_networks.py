@@ -113,6 +113,15 @@ def test_cached_network_trains_once_then_loads_the_same_network(images, tmp_path
     np.testing.assert_array_equal(second.features(images.test, "8bit"), first.features(images.test, "8bit"))
 
 
+def test_a_refusal_names_the_command_that_retrains_the_network_of_this_dataset(images, cache):
+    changed = dataclasses.replace(images, train=images.train.copy())
+    changed.train[0, 0, 0, 0] ^= 1
+    hint = "genmodels features 'my photos' --retrain"
+    with pytest.raises(ChecksumError, match="other data") as caught:
+        cached_network(cache, changed, RECIPE, retrain_hint=hint)
+    assert hint in str(caught.value)
+
+
 def test_a_network_trained_on_other_data_is_refused(images, cache):
     changed = dataclasses.replace(images, train=images.train.copy())
     changed.train[0, 0, 0, 0] ^= 1

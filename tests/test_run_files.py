@@ -86,7 +86,14 @@ def test_a_damaged_or_foreign_run_file_is_named_and_nothing_changes(run_copy, ca
 
 
 RESUMING = {
-    "checkpoint-missing": (lambda run: (run / CHECKPOINT_FILE).unlink(), f"{{run}} has no {CHECKPOINT_FILE}: no epoch finished"),
+    "checkpoint-missing": (
+        lambda run: (run / CHECKPOINT_FILE).unlink(),
+        f"{{run}} has no {CHECKPOINT_FILE}, although {METRICS_FILE} records 1 finished epoch",
+    ),
+    "checkpoint-missing-before-any-epoch": (
+        lambda run: ((run / CHECKPOINT_FILE).unlink(), (run / METRICS_FILE).write_text("")),
+        f"{{run}} has no {CHECKPOINT_FILE}: no epoch finished",
+    ),
     "checkpoint-garbage": (lambda run: garbage(run / CHECKPOINT_FILE), f"{{run}}/{CHECKPOINT_FILE} is not a text file"),
     "checkpoint-truncated": (lambda run: cut_short(run / CHECKPOINT_FILE), f"{{run}}/{CHECKPOINT_FILE} is not valid JSON"),
     "checkpoint-wrong-fields": (

@@ -1,0 +1,188 @@
+"""Latent samplers fitted after training: the mixture's maths, its choice on validation, its file in the run, and the
+commands and API that draw from it."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from conftest import run_main
+from genmodels import SamplerSpec, hookimpl
+from genmodels.errors import UnknownNameError
+from genmodels.plugins import build_registry
+from genmodels.samplers import PRIOR, FittedSampler, check_sampler_name, fitted_sampler, sampler_path
+from genmodels_plugins.samplers import GaussianMixture, fit_gmm, fit_mixture
+
+
+def clusters(centres: np.ndarray, per: int, spread: float, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return np.concatenate([rng.normal(centre, spread, size=(per, len(centre))) for centre in centres])
+
+
+CENTRES = np.array([[-4.0, 0.0, 1.0], [4.0, 1.0, -1.0], [0.0, -5.0, 3.0]])
+
+
+def test_the_mixture_density_is_the_weighted_sum_of_its_gaussians():
+    rng = np.random.default_rng(0)
+    weights, means, variances = np.array([0.2, 0.5, 0.3]), rng.normal(size=(3, 4)), rng.uniform(0.2, 2.0, size=(3, 4))
+    z = rng.normal(size=(7, 4))
+    direct = sum(w * np.prod(np.exp(-0.5 * (z - m) ** 2 / v) / np.sqrt(2 * np.pi * v), axis=1) for w, m, v in zip(weights, means, variances))
+    np.testing.assert_allclose(GaussianMixture(weights, means, variances).log_likelihoods(z), np.log(direct), rtol=1e-10)
+
+
+def test_em_finds_well_separated_clusters_and_their_weights():
+    parts = [clusters(CENTRES[:1], 300, 0.5, 0), clusters(CENTRES[1:2], 100, 0.5, 1), clusters(CENTRES[2:], 100, 0.5, 2)]
+    mixture = fit_mixture(np.concatenate(parts), 3, seed=0)
+    order = np.argsort(mixture.means[:, 0])
+    np.testing.assert_allclose(mixture.means[order], [parts[i].mean(axis=0) for i in (0, 2, 1)], atol=1e-3)
+    np.testing.assert_allclose(mixture.weights[order], [0.6, 0.2, 0.2], atol=0.02)
+    np.testing.assert_allclose(mixture.variances, 0.25, rtol=0.3)
+
+
+def test_the_number_of_components_is_chosen_on_the_validation_codings():
+    train, valid = clusters(CENTRES, 200, 0.3, 0), clusters(CENTRES, 50, 0.3, 1)
+    chosen = fit_gmm(train, valid, seed=0)
+    one = fit_mixture(train, 1, seed=0)
+    assert len(chosen.weights) >= 3
+    assert chosen.valid_log_likelihood > one.log_likelihoods(valid).mean() + 1.0
+    assert chosen.info()["components"] == len(chosen.weights)
+    # at most one component per 20 training codings, and a fixed count when nothing is held out
+    assert len(fit_gmm(train[:60], valid, seed=0).weights) <= 3
+    assert len(fit_gmm(train, valid[:0], seed=0).weights) == 10
+
+
+def test_draws_follow_the_mixture_and_repeat_for_a_seed():
+    mixture = GaussianMixture(np.array([0.25, 0.75]), np.array([[-3.0, 0.0], [3.0, 0.0]]), np.full((2, 2), 0.01))
+    draws = mixture.sample(4000, seed=5)
+    assert draws.dtype == np.float32 and draws.shape == (4000, 2)
+    assert abs((draws[:, 0] > 0).mean() - 0.75) < 0.03
+    np.testing.assert_array_equal(draws, mixture.sample(4000, seed=5))
+    assert not np.array_equal(draws, mixture.sample(4000, seed=6))
+
+
+def test_a_mixture_rebuilds_from_its_arrays_and_refuses_inconsistent_ones():
+    mixture = fit_gmm(clusters(CENTRES, 100, 0.3, 0), clusters(CENTRES, 20, 0.3, 1), seed=0)
+    again = GaussianMixture.from_arrays(mixture.arrays())
+    np.testing.assert_array_equal(again.sample(50, seed=1), mixture.sample(50, seed=1))
+    assert again.valid_log_likelihood == mixture.valid_log_likelihood
+    with pytest.raises(ValueError):
+        GaussianMixture.from_arrays({**mixture.arrays(), "variances": -mixture.variances})
+
+
+class _Encoder:
+    """A stand-in model whose codings are the images' first two pixels (no TensorFlow)."""
+
+    coding_dim, conditional = 2, False
+
+    def encode(self, rows, labels=None):
+        return rows[:, :2]
+
+
+class _Counting(FittedSampler):
+    def __init__(self, mean):
+        self.mean = np.asarray(mean)
+
+    def sample(self, n, seed):
+        return np.tile(self.mean.astype(np.float32), (n, 1))
+
+    def arrays(self):
+        return {"mean": self.mean}
+
+
+FITS: list = []  # (training codings, validation codings) of every fit of CentrePlugin's sampler
+
+
+class CentrePlugin:
+    """A plugin whose sampler draws the mean training coding, counting its fits."""
+
+    @staticmethod
+    @hookimpl
+    def register_samplers(register):
+        def fit(train, valid, seed):
+            FITS.append((len(train), len(valid)))
+            return _Counting(train.mean(axis=0))
+
+        register(SamplerSpec(name="centre", description="the mean coding", fit=fit, load=lambda arrays: _Counting(arrays["mean"])))
+
+
+def test_a_fitted_sampler_is_kept_for_its_weights_and_fitted_again_when_they_change(tmp_path):
+    FITS.clear()
+    fits = FITS
+    registry = build_registry([CentrePlugin()])
+    rng = np.random.default_rng(0)
+    dataset = SimpleNamespace(train=rng.random((40, 3)), valid=rng.random((10, 3)), scale=1.0)
+    weights = tmp_path / "best.weights.h5"
+    weights.write_bytes(b"first weights")
+    first = fitted_sampler("centre", registry, _Encoder(), dataset, run_dir=tmp_path, weights=weights)
+    np.testing.assert_allclose(first.sample(1, 0)[0], dataset.train[:, :2].mean(axis=0), rtol=1e-6)
+    assert fits == [(40, 10)] and sampler_path(tmp_path, "centre").is_file()
+    fitted_sampler("centre", registry, _Encoder(), dataset, run_dir=tmp_path, weights=weights)
+    assert len(fits) == 1  # loaded, not fitted again
+    weights.write_bytes(b"weights of a longer training")
+    fitted_sampler("centre", registry, _Encoder(), dataset, run_dir=tmp_path, weights=weights)
+    assert len(fits) == 2
+    sampler_path(tmp_path, "centre").write_bytes(b"not an npz")
+    fitted_sampler("centre", registry, _Encoder(), dataset, run_dir=tmp_path, weights=weights)
+    assert len(fits) == 3  # an unreadable file is replaced by a new fit
+    assert fitted_sampler(PRIOR, registry, _Encoder(), dataset, run_dir=tmp_path, weights=weights) is None
+
+
+def test_an_unknown_sampler_name_lists_the_prior_and_the_registered_ones():
+    with pytest.raises(UnknownNameError, match="gmm, prior"):
+        check_sampler_name("gm", build_registry())
+    check_sampler_name(PRIOR, build_registry())
+    check_sampler_name("gmm", build_registry())
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A vae trained for two epochs on 8-bit images of two kinds (dark and bright) through the Python API."""
+    import genmodels
+
+    rng = np.random.default_rng(0)
+    dark, bright = rng.integers(0, 60, size=(200, 8, 8)), rng.integers(190, 256, size=(200, 8, 8))
+    images = np.concatenate([dark, bright]).astype(np.uint8)[rng.permutation(400)]
+    path = tmp_path_factory.mktemp("two-kinds") / "two-kinds.npz"
+    np.savez(path, train=images[:340], test=images[340:])
+    run = genmodels.train("vae", dataset=str(path), epochs=2, hidden=(32,), latent_dim=2, epoch_images=8000,
+                          run_dir=path.parent / "run", verbose=0)
+    return run
+
+
+def test_training_fits_the_default_sampler_and_draws_its_grid_from_it(trained):
+    saved = np.load(sampler_path(trained.run_dir, "gmm"))
+    assert int(saved["weights"].shape[0]) >= 1 and str(saved["sampler"]) == "gmm"
+    assert (trained.run_dir / "samples.png").is_file()
+
+
+def test_sample_draws_from_the_fitted_sampler_or_from_the_prior(trained, tmp_path, capsys):
+    run_dir = shutil.copytree(trained.run_dir, tmp_path / "run")
+    outcome = run_main(capsys, "sample", "vae", "--run-dir", run_dir, "-n", 16, "--seed", 3, "--npy")
+    assert outcome.code == 0, outcome.err
+    from_cli = np.load(run_dir / "samples-16-seed3.npy")
+    np.testing.assert_array_equal(trained.sample(16, seed=3).reshape(16, -1), from_cli)
+    prior = run_main(capsys, "sample", "vae", "--run-dir", run_dir, "-n", 16, "--seed", 3, "--npy", "--sampler", "prior")
+    assert prior.code == 0, prior.err
+    np.testing.assert_array_equal(np.load(run_dir / "samples-16-seed3-prior.npy"), trained.sample(16, seed=3, sampler="prior").reshape(16, -1))
+    # the mixture draws where the training images' codings are: their spread, not the prior's N(0, 1)
+    codings = trained.encode(trained.dataset().train)
+    draws = trained.fitted_sampler().sample(4000, seed=0)
+    np.testing.assert_allclose(draws.mean(axis=0), codings.mean(axis=0), atol=0.1 * codings.std())
+    np.testing.assert_allclose(draws.std(axis=0), codings.std(axis=0), rtol=0.1)
+    run_main(capsys, "sample", "vae", "--run-dir", run_dir, "--sampler", "gm").assert_one_error_line("'gm'", "gmm", "prior")
+
+
+def test_evaluate_records_the_sampler_beside_the_sample_metrics(trained, tmp_path, capsys):
+    run_dir = shutil.copytree(trained.run_dir, tmp_path / "run")
+    outcome = run_main(capsys, "evaluate", "vae", "--run-dir", run_dir, "--metrics", "fid", "--samples", 200)
+    assert outcome.code == 0, outcome.err
+    assert "gmm sampler" in outcome.out
+    figures = json.loads((run_dir / "evaluation-test.json").read_text())["metrics"]["fid"]
+    assert figures["sampler"] == "gmm"
+    outcome = run_main(capsys, "evaluate", "vae", "--run-dir", run_dir, "--metrics", "fid", "--samples", 200, "--sampler", "prior")
+    assert json.loads((run_dir / "evaluation-test.json").read_text())["metrics"]["fid"]["sampler"] == "prior"
+    assert trained.metrics(["fid"], samples=200)["fid"]["fid"] == pytest.approx(figures["fid"], rel=1e-5)
