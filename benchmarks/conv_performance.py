@@ -83,7 +83,12 @@ K = 5000
 ROWS_PER_CHUNK = 10_000  # genmodels.evaluation.SAMPLES_PER_STEP: images x samples decoded at once
 VALID_IMAGES = 1000  # genmodels' validation pass after each epoch (not timed) runs over these
 FULL_EVALUATION = 10_000  # the test images of a full `genmodels evaluate`
-CPU_FLAGS = ("avx2", "avx512f", "avx512_bf16", "amx_bf16")  # what decides these figures: hosts of one kind differ in them
+CPU_FLAGS = (
+    "avx2",
+    "avx512f",
+    "avx512_bf16",
+    "amx_bf16",
+)  # what decides these figures: hosts of one kind differ in them
 LOG_2PI = math.log(2.0 * math.pi)
 GAUSSIAN_LOG_MIN_SCALE = math.log(1.0 / 255.0)  # genmodels.likelihoods.GAUSSIAN_MIN_SCALE
 REPO = Path(__file__).resolve().parents[1]
@@ -154,12 +159,16 @@ def colour_images(count: int, seed: int, size: int = 32, grid: int = 4) -> "np.n
     import numpy as np
 
     position = np.linspace(0.0, grid - 1.0, size)
-    weights = np.maximum(0.0, 1.0 - np.abs(position[:, None] - np.arange(grid)[None, :])).astype(np.float32)  # (size, grid)
+    weights = np.maximum(0.0, 1.0 - np.abs(position[:, None] - np.arange(grid)[None, :])).astype(
+        np.float32
+    )  # (size, grid)
     images = np.empty((count, size, size, 3), dtype=np.uint8)
     for start in range(0, count, 1000):
         n = min(1000, count - start)
         rng = np.random.default_rng([seed, start // 1000])
-        coarse = rng.random((1000, grid, grid, 3), dtype=np.float32)[:n] * np.float32(255.0)  # a whole thousand's draws, always
+        coarse = rng.random((1000, grid, grid, 3), dtype=np.float32)[:n] * np.float32(
+            255.0
+        )  # a whole thousand's draws, always
         smooth = (weights @ coarse.transpose(0, 3, 1, 2) @ weights.T).transpose(0, 2, 3, 1)  # (n, size, size, 3)
         noisy = smooth + rng.standard_normal((1000, size, size, 3), dtype=np.float32)[:n] * np.float32(4.0)
         images[start : start + n] = np.clip(np.rint(noisy), 0, 255).astype(np.uint8)
@@ -174,11 +183,19 @@ def load_images(name: str, train_images: int, test_images: int = FULL_EVALUATION
     shape = DATASETS[name].shape
     if name == "colour":
         counts = {"train": train_images, "valid": VALID_IMAGES, "test": test_images}
-        return {split: colour_images(count, seed=SEED * 10 + index) for index, (split, count) in enumerate(counts.items())}
+        return {
+            split: colour_images(count, seed=SEED * 10 + index) for index, (split, count) in enumerate(counts.items())
+        }
     with np.load(data_file(), allow_pickle=False) as npz:
-        arrays = {"train": npz["train"][:train_images], "valid": npz["valid"][:VALID_IMAGES], "test": npz["test"][:test_images]}
+        arrays = {
+            "train": npz["train"][:train_images],
+            "valid": npz["valid"][:VALID_IMAGES],
+            "test": npz["test"][:test_images],
+        }
     if len(arrays["train"]) < train_images:
-        raise SystemExit(f"{data_file()} holds {len(arrays['train'])} training images, fewer than the {train_images} asked for.")
+        raise SystemExit(
+            f"{data_file()} holds {len(arrays['train'])} training images, fewer than the {train_images} asked for."
+        )
     return {split: array.astype(np.uint8).reshape(len(array), *shape) for split, array in arrays.items()}
 
 
@@ -265,7 +282,9 @@ def torch_vae(name: str, layout: str = "contiguous"):
                 if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
                     he_normal_(module.weight)
                     nn.init.zeros_(module.bias)
-            nn.init.xavier_uniform_(self.decoder[-1].weight)  # Keras' default: conv-vae gives its last layer no initializer
+            nn.init.xavier_uniform_(
+                self.decoder[-1].weight
+            )  # Keras' default: conv-vae gives its last layer no initializer
 
         def encode(self, x):
             h = self.head(self.encoder(x))
@@ -337,7 +356,9 @@ def case_genmodels(args) -> dict:
 
     data = DATASETS[args.dataset]
     images = load_images(args.dataset, args.images, args.test_images)
-    dataset = Dataset(args.dataset, train=images["train"], valid=images["valid"], test=images["test"], pixels=data.pixels)
+    dataset = Dataset(
+        args.dataset, train=images["train"], valid=images["valid"], test=images["test"], pixels=data.pixels
+    )
     spec = get_registry().model("conv-vae")
     config = spec.train.replace(epochs=args.epochs, batch_size=BATCH, learning_rate=LEARNING_RATE, seed=SEED)
     if args.xla:
@@ -449,12 +470,28 @@ def case_floor(args) -> dict:
             ds.append(tf.nn.conv2d_transpose(ds[-1], k, [BATCH, size[1] * 2, size[2] * 2, out], strides, padding))
         grads, d = [], hs[-1]  # each stage's output stands for the gradient arriving at it
         for index in reversed(range(len(encoder_k))):
-            grads.append(tf.raw_ops.Conv2DBackpropFilter(input=hs[index], filter_sizes=encoder[index], out_backprop=d, strides=strides, padding=padding))
+            grads.append(
+                tf.raw_ops.Conv2DBackpropFilter(
+                    input=hs[index], filter_sizes=encoder[index], out_backprop=d, strides=strides, padding=padding
+                )
+            )
             if index:
-                d = tf.raw_ops.Conv2DBackpropInput(input_sizes=tf.shape(hs[index]), filter=encoder_k[index], out_backprop=d, strides=strides, padding=padding)
+                d = tf.raw_ops.Conv2DBackpropInput(
+                    input_sizes=tf.shape(hs[index]),
+                    filter=encoder_k[index],
+                    out_backprop=d,
+                    strides=strides,
+                    padding=padding,
+                )
         d = ds[-1]
-        for index in reversed(range(len(decoder_k))):  # a transposed convolution's gradients: a filter gradient and a convolution
-            grads.append(tf.raw_ops.Conv2DBackpropFilter(input=d, filter_sizes=decoder[index], out_backprop=ds[index], strides=strides, padding=padding))
+        for index in reversed(
+            range(len(decoder_k))
+        ):  # a transposed convolution's gradients: a filter gradient and a convolution
+            grads.append(
+                tf.raw_ops.Conv2DBackpropFilter(
+                    input=d, filter_sizes=decoder[index], out_backprop=ds[index], strides=strides, padding=padding
+                )
+            )
             d = tf.nn.conv2d(d, decoder_k[index], strides, padding)  # into the Dense layer before: always needed
         return [*grads, d]
 
@@ -463,7 +500,9 @@ def case_floor(args) -> dict:
         def body(i, carried):
             return i + 1, step(tf.cast(i, tf.float32) * 1e-30)
 
-        initial = [tf.zeros(shape) for shape in [*encoder[::-1], *decoder[::-1], d0.shape]]  # the shapes of step's results
+        initial = [
+            tf.zeros(shape) for shape in [*encoder[::-1], *decoder[::-1], d0.shape]
+        ]  # the shapes of step's results
         return tf.while_loop(lambda i, _: i < steps, body, (tf.constant(0), initial))[1]
 
     return _timed_epochs(epoch, steps)
@@ -481,8 +520,12 @@ def case_floor_lowered(args) -> dict:
     height, width, channels = data.shape
     steps = math.ceil(args.images / BATCH)
     sizes = [*CHANNELS[::-1], channels * data.params]
-    encoder_k = [tf.Variable(tf.random.normal((3, 3, i, o)) * 0.05) for i, o in zip((channels, *CHANNELS[:-1]), CHANNELS)]
-    decoder_k = [tf.Variable(tf.random.normal((3, 3, o, i)) * 0.05) for i, o in zip(sizes, sizes[1:])]  # (h, w, out, in)
+    encoder_k = [
+        tf.Variable(tf.random.normal((3, 3, i, o)) * 0.05) for i, o in zip((channels, *CHANNELS[:-1]), CHANNELS)
+    ]
+    decoder_k = [
+        tf.Variable(tf.random.normal((3, 3, o, i)) * 0.05) for i, o in zip(sizes, sizes[1:])
+    ]  # (h, w, out, in)
     small = (height // 2 ** len(CHANNELS), width // 2 ** len(CHANNELS))
     x = tf.random.uniform((BATCH, height, width, channels))
     d0 = tf.random.normal((BATCH, *small, CHANNELS[-1]))
@@ -496,8 +539,12 @@ def case_floor_lowered(args) -> dict:
                 h = conv2d(h, k, (2, 2), "same")
             for k in decoder_k:
                 d = conv2d_transpose(d, k, (2, 2))
-            total = tf.reduce_sum(h) + tf.reduce_sum(d)  # each output's gradient all ones: the backward pass is the same work
-        return tape.gradient(total, [*encoder_k, *decoder_k, decoder_input])  # the kernels', and the decoder input's (the Dense layer needs it)
+            total = tf.reduce_sum(h) + tf.reduce_sum(
+                d
+            )  # each output's gradient all ones: the backward pass is the same work
+        return tape.gradient(
+            total, [*encoder_k, *decoder_k, decoder_input]
+        )  # the kernels', and the decoder input's (the Dense layer needs it)
 
     @tf.function(jit_compile=True)
     def epoch():
@@ -518,7 +565,11 @@ def case_matmul(args) -> dict:
 
     size, repeats = 2048, 20
     rates = {}
-    for name, jit, dtype in (("xla", True, tf.float32), ("onednn", False, tf.float32), ("bfloat16", False, tf.bfloat16)):
+    for name, jit, dtype in (
+        ("xla", True, tf.float32),
+        ("onednn", False, tf.float32),
+        ("bfloat16", False, tf.bfloat16),
+    ):
         a, b = tf.cast(tf.random.normal((size, size)), dtype), tf.cast(tf.random.normal((size, size)), dtype)
 
         @tf.function(jit_compile=jit)
@@ -526,6 +577,7 @@ def case_matmul(args) -> dict:
             def body(i, total):
                 product = tf.matmul(a, b + tf.cast(tf.cast(i, tf.float32) * 1e-30, b.dtype))
                 return i + 1, total + tf.reduce_sum(tf.cast(product, tf.float32))
+
             return tf.while_loop(lambda i, _: i < repeats, body, (tf.constant(0), tf.constant(0.0)))[1]
 
         products(a, b).numpy()
@@ -548,11 +600,25 @@ def case_evaluate(args) -> dict:
     images = test_rows(args.dataset, load_images(args.dataset, 0, args.images)["test"])
     marks = []
     started = time.perf_counter()
-    result = evaluate(model, images, model_name="conv-vae", split="test", k=args.k, batch_size=args.eval_batch,
-                      pixels=data.pixels, progress=lambda n: marks.append((time.perf_counter(), n)))
+    result = evaluate(
+        model,
+        images,
+        model_name="conv-vae",
+        split="test",
+        k=args.k,
+        batch_size=args.eval_batch,
+        pixels=data.pixels,
+        progress=lambda n: marks.append((time.perf_counter(), n)),
+    )
     seconds = time.perf_counter() - started
     times = [t - previous for (t, _), previous in zip(marks, [started, *(t for t, _ in marks)])]
-    return {"seconds": seconds, "batch_seconds": times, "batch_images": [n for _, n in marks], "nll": result.nll, "k": args.k}
+    return {
+        "seconds": seconds,
+        "batch_seconds": times,
+        "batch_images": [n for _, n in marks],
+        "nll": result.nll,
+        "k": args.k,
+    }
 
 
 def case_evaluate_torch(args) -> dict:
@@ -578,9 +644,11 @@ def case_evaluate_torch(args) -> dict:
             eps = torch.randn(repeats, len(x), LATENT)
             z = mean + std * eps  # (repeats, images, latent)
             raw = model.decode(z.reshape(-1, LATENT)).unflatten(0, (repeats, len(x)))
-            log_w = (torch_log_likelihood(raw, x, data.likelihood)
-                     - 0.5 * (LOG_2PI + z.square()).sum(dim=-1)  # log p(z)
-                     + 0.5 * (LOG_2PI + log_var + eps.square()).sum(dim=-1))  # - log q(z|x)
+            log_w = (
+                torch_log_likelihood(raw, x, data.likelihood)
+                - 0.5 * (LOG_2PI + z.square()).sum(dim=-1)  # log p(z)
+                + 0.5 * (LOG_2PI + log_var + eps.square()).sum(dim=-1)
+            )  # - log q(z|x)
             chunk = torch.logsumexp(log_w, dim=0)
             running = chunk if running is None else torch.logaddexp(running, chunk)
             done += repeats
@@ -596,8 +664,14 @@ def case_evaluate_torch(args) -> dict:
         counts.append(len(x))
         previous = now
     seconds = time.perf_counter() - started
-    return {"seconds": seconds, "batch_seconds": times, "batch_images": counts, "nll": -float(torch.cat(estimates).mean()),
-            "k": args.k, "layout": args.layout}
+    return {
+        "seconds": seconds,
+        "batch_seconds": times,
+        "batch_images": counts,
+        "nll": -float(torch.cat(estimates).mean()),
+        "k": args.k,
+        "layout": args.layout,
+    }
 
 
 CASES = {
@@ -688,7 +762,9 @@ def torch_best(raw: dict, name: str) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="few images and epochs (about 3-5 minutes)")
-    parser.add_argument("--datasets", default=",".join(DATASETS), help=f"comma-separated, of {', '.join(DATASETS)} (default: both)")
+    parser.add_argument(
+        "--datasets", default=",".join(DATASETS), help=f"comma-separated, of {', '.join(DATASETS)} (default: both)"
+    )
     parser.add_argument("--json", type=Path, help="also write every raw result to this JSON file")
     parser.add_argument("--case", choices=CASES, help=argparse.SUPPRESS)
     parser.add_argument("--dataset", choices=DATASETS, default="mnist", help=argparse.SUPPRESS)
@@ -697,7 +773,9 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=3, help=argparse.SUPPRESS)
     parser.add_argument("--xla", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--precision", default="float32", help=argparse.SUPPRESS)
-    parser.add_argument("--layout", choices=("contiguous", "channels_last"), default="contiguous", help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--layout", choices=("contiguous", "channels_last"), default="contiguous", help=argparse.SUPPRESS
+    )
     parser.add_argument("--run-dir", default="", help=argparse.SUPPRESS)
     parser.add_argument("--k", type=int, default=K, help=argparse.SUPPRESS)
     parser.add_argument("--eval-batch", type=int, default=100, help=argparse.SUPPRESS)
@@ -711,33 +789,57 @@ def main() -> None:
     if unknown or not names:
         raise SystemExit(f"--datasets takes {' and '.join(DATASETS)}, received {args.datasets!r}.")
     if importlib.util.find_spec("torch") is None:
-        print('PyTorch is not installed: pip install -e ".[torch-benchmark]" (torch==2.13.0) to compare with it.', file=sys.stderr)
+        print(
+            'PyTorch is not installed: pip install -e ".[torch-benchmark]" (torch==2.13.0) to compare with it.',
+            file=sys.stderr,
+        )
         raise SystemExit(1)
     if "mnist" in names and not data_file().is_file():
-        print(f"{data_file()} is missing: set GENMODELS_DATA_DIR to the folder holding binarized_mnist.npz.", file=sys.stderr)
+        print(
+            f"{data_file()} is missing: set GENMODELS_DATA_DIR to the folder holding binarized_mnist.npz.",
+            file=sys.stderr,
+        )
         raise SystemExit(1)
     os.environ.setdefault("GENMODELS_DATA_DIR", str(data_file().parent))  # the cases read the same file
-    sizes = dict(images=3000, epochs=3, test_images=500) if args.quick else dict(images=50_000, epochs=3, test_images=2000)
+    sizes = (
+        dict(images=3000, epochs=3, test_images=500) if args.quick else dict(images=50_000, epochs=3, test_images=2000)
+    )
     evaluation = dict(images=30, eval_batch=10) if args.quick else dict(images=200, eval_batch=100)
     # float32 against bfloat16 on fewer images: without avx512_bf16 bfloat16 runs several times slower
-    precision = dict(images=1500, epochs=3, test_images=500) if args.quick else dict(images=10_000, epochs=3, test_images=2000)
-    raw: dict = {"sizes": {**sizes, "evaluate_images": evaluation["images"], "eval_batch": evaluation["eval_batch"], "k": K,
-                           "precision_images": precision["images"], "precision_epochs": precision["epochs"]},
-                 "cpu": cpu_flags()}
+    precision = (
+        dict(images=1500, epochs=3, test_images=500) if args.quick else dict(images=10_000, epochs=3, test_images=2000)
+    )
+    raw: dict = {
+        "sizes": {
+            **sizes,
+            "evaluate_images": evaluation["images"],
+            "eval_batch": evaluation["eval_batch"],
+            "k": K,
+            "precision_images": precision["images"],
+            "precision_epochs": precision["epochs"],
+        },
+        "cpu": cpu_flags(),
+    }
     raw["matmul"] = run_case("matmul")
     with tempfile.TemporaryDirectory() as scratch:
         for name in names:
             run_dir = os.path.join(scratch, name)
             raw[f"{name}/genmodels"] = run_case("genmodels", dataset=name, run_dir=run_dir, **sizes)
-            raw[f"{name}/genmodels-xla"] = run_case("genmodels", dataset=name, run_dir=run_dir + "-xla", xla=True, **sizes)
+            raw[f"{name}/genmodels-xla"] = run_case(
+                "genmodels", dataset=name, run_dir=run_dir + "-xla", xla=True, **sizes
+            )
             for layout in ("contiguous", "channels_last"):
                 raw[f"{name}/torch-{layout}"] = run_case("torch", dataset=name, layout=layout, run_dir=run_dir, **sizes)
             raw[f"{name}/floor"] = run_case("floor", dataset=name, images=sizes["images"])
             raw[f"{name}/floor-lowered"] = run_case("floor-lowered", dataset=name, images=sizes["images"])
             raw[f"{name}/evaluate"] = run_case("evaluate", dataset=name, run_dir=run_dir, **evaluation)
-            raw[f"{name}/evaluate-torch"] = run_case("evaluate-torch", dataset=name, run_dir=run_dir, layout=torch_best(raw, name), **evaluation)
+            raw[f"{name}/evaluate-torch"] = run_case(
+                "evaluate-torch", dataset=name, run_dir=run_dir, layout=torch_best(raw, name), **evaluation
+            )
             for each in ("float32", "bfloat16"):
-                raw[f"{name}/precision-{each}"] = run_case("genmodels", dataset=name, run_dir=f"{run_dir}-{each}", precision=each, **precision)
+                raw[f"{name}/precision-{each}"] = run_case(
+                    "genmodels", dataset=name, run_dir=f"{run_dir}-{each}", precision=each, **precision
+                )
     report(raw)
     if args.json:
         args.json.write_text(json.dumps(raw, indent=2))
@@ -750,70 +852,113 @@ def report(raw: dict) -> None:
     names = [name for name in DATASETS if f"{name}/genmodels" in raw]
     sizes = raw.get("sizes", {})
     torch_run = raw.get(f"{names[0]}/torch-contiguous", {}) if names else {}
-    print(f"\nMachine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; Python {platform.python_version()}"
-          + (f"; PyTorch {torch_run['version']} on {torch_run['threads']} threads" if torch_run else ""))
+    print(
+        f"\nMachine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; Python {platform.python_version()}"
+        + (f"; PyTorch {torch_run['version']} on {torch_run['threads']} threads" if torch_run else "")
+    )
     flags = raw.get("cpu")
     if flags:
         print("CPU: " + ", ".join(f"{flag} {'yes' if present else 'no'}" for flag, present in flags.items()))
     matmul = raw.get("matmul", {}).get("best")
     if matmul:
         rates = raw["matmul"]["gflops"]
-        print(f"Matmul 2048x2048 float32: XLA {rates['xla']:.0f}, oneDNN {rates['onednn']:.0f} GFLOP/s (the machine's rate: {matmul:.0f})"
-              + (f"; bfloat16 oneDNN {rates['bfloat16']:.0f} GFLOP/s" if "bfloat16" in rates else ""))
-    busy = [result["others_running"] for result in raw.values() if isinstance(result, dict) and result.get("others_running") is not None]
+        print(
+            f"Matmul 2048x2048 float32: XLA {rates['xla']:.0f}, oneDNN {rates['onednn']:.0f} GFLOP/s (the machine's rate: {matmul:.0f})"
+            + (f"; bfloat16 oneDNN {rates['bfloat16']:.0f} GFLOP/s" if "bfloat16" in rates else "")
+        )
+    busy = [
+        result["others_running"]
+        for result in raw.values()
+        if isinstance(result, dict) and result.get("others_running") is not None
+    ]
     if busy and max(busy) > 0.5:
-        print(f"Warning: up to {max(busy):.1f} other tasks were runnable beside the cases on {os.cpu_count()} cores: the machine was busy "
-              "and these figures mean little (PyTorch's threads suffer most). Run it again on an idle machine.")
+        print(
+            f"Warning: up to {max(busy):.1f} other tasks were runnable beside the cases on {os.cpu_count()} cores: the machine was busy "
+            "and these figures mean little (PyTorch's threads suffer most). Run it again on an idle machine."
+        )
     for name in names:
         ours, layout = raw[f"{name}/genmodels"], torch_best(raw, name)
         theirs = raw[f"{name}/torch-{layout}"]
         floor = raw[f"{name}/floor"]["epoch_seconds"]
         flops = conv_flops(name)
         seconds, fastest = timed(ours), best(theirs)
-        print(f"\n{name}: {DATASETS[name].title}; {ours['images']} training images, batch {BATCH}, "
-              f"{len(ours['epoch_seconds'])} epochs (the first not timed); convolutions {flops['train'] / 1e6:.1f} MFLOP "
-              f"per training image")
+        print(
+            f"\n{name}: {DATASETS[name].title}; {ours['images']} training images, batch {BATCH}, "
+            f"{len(ours['epoch_seconds'])} epochs (the first not timed); convolutions {flops['train'] / 1e6:.1f} MFLOP "
+            f"per training image"
+        )
         print(f"{'':<48}{'s/epoch':>9}{'best':>9}{'test loss':>11}")
         print(f"{'genmodels train (TF graphs, oneDNN)':<48}{seconds:>9.2f}{best(ours):>9.2f}{ours['test_loss']:>11.2f}")
         compiled = raw.get(f"{name}/genmodels-xla")
         if compiled:
-            print(f"{'genmodels train --xla (convolutions as matmuls)':<48}{timed(compiled):>9.2f}{best(compiled):>9.2f}"
-                  f"{compiled['test_loss']:>11.2f}")
+            print(
+                f"{'genmodels train --xla (convolutions as matmuls)':<48}{timed(compiled):>9.2f}{best(compiled):>9.2f}"
+                f"{compiled['test_loss']:>11.2f}"
+            )
         for each in ("contiguous", "channels_last"):
             result = raw[f"{name}/torch-{each}"]
             label = f"PyTorch eager, {each.replace('_', '-')}{' (best)' if each == layout else ''}"
             print(f"{label:<48}{timed(result):>9.2f}{best(result):>9.2f}{result['test_loss']:>11.2f}")
         work = flops["train"] * ours["images"] / 1e9  # GFLOP of the convolutions in an epoch
-        print(f"{'its convolutions alone, oneDNN (floor)':<48}{floor:>9.2f}{'':>9}{'':>11}   {work / floor:.0f} GFLOP/s")
+        print(
+            f"{'its convolutions alone, oneDNN (floor)':<48}{floor:>9.2f}{'':>9}{'':>11}   {work / floor:.0f} GFLOP/s"
+        )
         lowered = raw.get(f"{name}/floor-lowered", {}).get("epoch_seconds")
         if lowered:
-            print(f"{'its convolutions alone, as matmuls (XLA)':<48}{lowered:>9.2f}{'':>9}{'':>11}   {work / lowered:.0f} GFLOP/s")
+            print(
+                f"{'its convolutions alone, as matmuls (XLA)':<48}{lowered:>9.2f}{'':>9}{'':>11}   {work / lowered:.0f} GFLOP/s"
+            )
         if matmul:
             print(f"{'their FLOPs at the matmul rate':<48}{work / matmul:>9.2f}")
-        print(f"genmodels / torch best: {seconds / fastest:.2f}x   torch best / genmodels: {fastest / seconds:.2f}x   "
-              f"genmodels / floor: {seconds / floor:.2f}x" + (f"   genmodels --xla / its matmul floor: {timed(compiled) / lowered:.2f}x" if lowered and compiled else "")
-              + f"   (torch best = the {layout.replace('_', '-')} layout's best epoch)")
-        print(f"test loss after equal epochs: genmodels {ours['test_loss']:.2f}, torch {theirs['test_loss']:.2f} "
-              f"({ours['test_loss'] - theirs['test_loss']:+.2f} nats; {sizes.get('test_images', '?')} test images, one coding each)")
+        print(
+            f"genmodels / torch best: {seconds / fastest:.2f}x   torch best / genmodels: {fastest / seconds:.2f}x   "
+            f"genmodels / floor: {seconds / floor:.2f}x"
+            + (
+                f"   genmodels --xla / its matmul floor: {timed(compiled) / lowered:.2f}x"
+                if lowered and compiled
+                else ""
+            )
+            + f"   (torch best = the {layout.replace('_', '-')} layout's best epoch)"
+        )
+        print(
+            f"test loss after equal epochs: genmodels {ours['test_loss']:.2f}, torch {theirs['test_loss']:.2f} "
+            f"({ours['test_loss'] - theirs['test_loss']:+.2f} nats; {sizes.get('test_images', '?')} test images, one coding each)"
+        )
         ev, tev = raw.get(f"{name}/evaluate"), raw.get(f"{name}/evaluate-torch")
         if ev and tev:
             ours_rate, their_rate = images_per_second(ev), images_per_second(tev)
             full = FULL_EVALUATION / ours_rate
-            print(f"evaluate k={ev['k']} on {sum(ev['batch_images'])} test images: genmodels {ours_rate:.2f} images/s, "
-                  f"torch {their_rate:.2f} images/s ({tev['layout'].replace('_', '-')}), genmodels / torch {ours_rate / their_rate:.2f}x; "
-                  f"NLL {ev['nll']:.2f} and {tev['nll']:.2f}")
-            print(f"  a full evaluation of {FULL_EVALUATION} test images: genmodels about {full / 60:.1f} min "
-                  f"(torch {FULL_EVALUATION / their_rate / 60:.1f} min)")
+            print(
+                f"evaluate k={ev['k']} on {sum(ev['batch_images'])} test images: genmodels {ours_rate:.2f} images/s, "
+                f"torch {their_rate:.2f} images/s ({tev['layout'].replace('_', '-')}), genmodels / torch {ours_rate / their_rate:.2f}x; "
+                f"NLL {ev['nll']:.2f} and {tev['nll']:.2f}"
+            )
+            print(
+                f"  a full evaluation of {FULL_EVALUATION} test images: genmodels about {full / 60:.1f} min "
+                f"(torch {FULL_EVALUATION / their_rate / 60:.1f} min)"
+            )
         single, half = raw.get(f"{name}/precision-float32"), raw.get(f"{name}/precision-bfloat16")
         if single and half:
-            print(f"{'precision, ' + str(single['images']) + ' images x ' + str(len(single['epoch_seconds'])) + ' epochs':<48}"
-                  f"{'s/epoch':>9}{'best':>9}{'test loss':>11}")
-            for label, result in (("genmodels train (float32)", single), ("genmodels train --precision bfloat16", half)):
+            print(
+                f"{'precision, ' + str(single['images']) + ' images x ' + str(len(single['epoch_seconds'])) + ' epochs':<48}"
+                f"{'s/epoch':>9}{'best':>9}{'test loss':>11}"
+            )
+            for label, result in (
+                ("genmodels train (float32)", single),
+                ("genmodels train --precision bfloat16", half),
+            ):
                 print(f"{label:<48}{timed(result):>9.2f}{best(result):>9.2f}{result['test_loss']:>11.2f}")
-            hardware = ("" if not flags else " (this CPU multiplies bfloat16 itself)" if flags.get("avx512_bf16") or flags.get("amx_bf16")
-                        else " (this CPU has no avx512_bf16 or AMX: its bfloat16 products are emulated)")
-            print(f"bfloat16 / float32: {timed(half) / timed(single):.2f}x the time, test loss "
-                  f"{half['test_loss'] - single['test_loss']:+.2f} nats{hardware}")
+            hardware = (
+                ""
+                if not flags
+                else " (this CPU multiplies bfloat16 itself)"
+                if flags.get("avx512_bf16") or flags.get("amx_bf16")
+                else " (this CPU has no avx512_bf16 or AMX: its bfloat16 products are emulated)"
+            )
+            print(
+                f"bfloat16 / float32: {timed(half) / timed(single):.2f}x the time, test loss "
+                f"{half['test_loss'] - single['test_loss']:+.2f} nats{hardware}"
+            )
 
 
 if __name__ == "__main__":

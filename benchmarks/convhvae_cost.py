@@ -104,16 +104,23 @@ def main() -> None:
     rate = matmul_rate()
     step_flops = 3 * flops_per_image() * (2 * BATCH + PSEUDO_INPUTS)  # forward and backward: about 3x the forward
     print(f"matmul 2048x2048 float32: {rate:.0f} GFLOP/s")
-    print(f"timed part: {step_flops / 1e9:.1f} GFLOP per step (two stacks of {flops_per_image() / 1e6:.1f} MFLOP per image, "
-          f"{2 * BATCH} images and {PSEUDO_INPUTS} pseudo-inputs, forward and backward)")
+    print(
+        f"timed part: {step_flops / 1e9:.1f} GFLOP per step (two stacks of {flops_per_image() / 1e6:.1f} MFLOP per image, "
+        f"{2 * BATCH} images and {PSEUDO_INPUTS} pseudo-inputs, forward and backward)"
+    )
     best = None
-    for jit, name in ((False, "TensorFlow graph (oneDNN convolutions)"), (True, "XLA (convolutions as matrix products)")):
+    for jit, name in (
+        (False, "TensorFlow graph (oneDNN convolutions)"),
+        (True, "XLA (convolutions as matrix products)"),
+    ):
         seconds = step_seconds(jit, args.steps)
         best = seconds if best is None else min(best, seconds)
         print(f"{name:42s} {seconds * 1e3:8.0f} ms a step  {step_flops / seconds / 1e9:6.0f} GFLOP/s")
     epoch = best * STEPS_PER_EPOCH
-    print(f"epoch (the encoder's convolutions alone, faster way): at least {epoch:.0f} s; "
-          f"at most {BUDGET_S / epoch:.0f} epochs in 2 hours (at the matmul rate: {STEPS_PER_EPOCH * step_flops / rate / 1e9:.0f} s an epoch)")
+    print(
+        f"epoch (the encoder's convolutions alone, faster way): at least {epoch:.0f} s; "
+        f"at most {BUDGET_S / epoch:.0f} epochs in 2 hours (at the matmul rate: {STEPS_PER_EPOCH * step_flops / rate / 1e9:.0f} s an epoch)"
+    )
 
 
 if __name__ == "__main__":

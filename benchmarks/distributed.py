@@ -34,7 +34,11 @@ import numpy as np
 def slice_of_mnist(folder: Path, images: int) -> Path:
     from genmodels.plugins import get_registry
 
-    data = get_registry().dataset("binarized-mnist").load(Path(os.environ.get("GENMODELS_DATA_DIR", "~/.cache/genmodels")).expanduser())
+    data = (
+        get_registry()
+        .dataset("binarized-mnist")
+        .load(Path(os.environ.get("GENMODELS_DATA_DIR", "~/.cache/genmodels")).expanduser())
+    )
     path = folder / "slice.npz"
     np.savez(path, train=data.train[:images], valid=data.valid[: images // 5], test=data.test[:1000])
     return path
@@ -65,8 +69,17 @@ def seconds_per_epoch(run_dir: Path) -> float:
 EXTRA: list[str] = []  # model options for every case (-o KEY=VALUE), from --option
 
 
-def run_case(name: str, data: Path, folder: Path, epochs: int, *, workers: int = 1, distribute: bool = False,
-             cores: list[int | None] | None = None, threads: int | None = None) -> float:
+def run_case(
+    name: str,
+    data: Path,
+    folder: Path,
+    epochs: int,
+    *,
+    workers: int = 1,
+    distribute: bool = False,
+    cores: list[int | None] | None = None,
+    threads: int | None = None,
+) -> float:
     run_dir = folder / name
     args = ["train", "vae", "--dataset", str(data), "--epochs", str(epochs), "--run-dir", str(run_dir), *EXTRA]
     if distribute:
@@ -78,9 +91,21 @@ def run_case(name: str, data: Path, folder: Path, epochs: int, *, workers: int =
         prefix, env = pinned(cores[index], threads)
         env = {**os.environ, **env}
         if workers > 1:
-            env["TF_CONFIG"] = json.dumps({"cluster": {"worker": [f"127.0.0.1:{port}" for port in ports]}, "task": {"type": "worker", "index": index}})
-        processes.append(subprocess.Popen([*prefix, sys.executable, "-m", "genmodels.cli", *args], env=env,
-                                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True))
+            env["TF_CONFIG"] = json.dumps(
+                {
+                    "cluster": {"worker": [f"127.0.0.1:{port}" for port in ports]},
+                    "task": {"type": "worker", "index": index},
+                }
+            )
+        processes.append(
+            subprocess.Popen(
+                [*prefix, sys.executable, "-m", "genmodels.cli", *args],
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+        )
     for process in processes:
         _out, err = process.communicate(timeout=3600)
         if process.returncode:
@@ -92,7 +117,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=int, default=50000, help="training images (binarized MNIST)")
     parser.add_argument("--epochs", type=int, default=3, help="epochs a case (the first is not timed)")
-    parser.add_argument("--option", "-o", action="append", default=[], help="a vae option KEY=VALUE for every case, such as hidden=100")
+    parser.add_argument(
+        "--option", "-o", action="append", default=[], help="a vae option KEY=VALUE for every case, such as hidden=100"
+    )
     parser.add_argument("--cases", default="one,distributed,two,one-core", help="which cases, comma-separated")
     options = parser.parse_args()
     EXTRA.extend(item for option in options.option for item in ("-o", option))
@@ -102,16 +129,40 @@ def main() -> None:
         data = slice_of_mnist(folder, options.images)
         rows = []
         if "one" in cases:
-            rows.append(("one process, both cores (today's path)", run_case("one-process", data, folder, options.epochs)))
+            rows.append(
+                ("one process, both cores (today's path)", run_case("one-process", data, folder, options.epochs))
+            )
         if "distributed" in cases:
-            rows.append(("--distribute, 1 worker, both cores", run_case("distributed-1", data, folder, options.epochs, distribute=True)))
+            rows.append(
+                (
+                    "--distribute, 1 worker, both cores",
+                    run_case("distributed-1", data, folder, options.epochs, distribute=True),
+                )
+            )
         if "two" in cases:
-            rows.append(("--distribute, 2 workers, one core each", run_case("distributed-2", data, folder, options.epochs, workers=2,
-                                                                            distribute=True, cores=[0, 1], threads=1)))
+            rows.append(
+                (
+                    "--distribute, 2 workers, one core each",
+                    run_case(
+                        "distributed-2",
+                        data,
+                        folder,
+                        options.epochs,
+                        workers=2,
+                        distribute=True,
+                        cores=[0, 1],
+                        threads=1,
+                    ),
+                )
+            )
         if "one-core" in cases:
-            rows.append(("one process, one core", run_case("one-core", data, folder, options.epochs, cores=[0], threads=1)))
+            rows.append(
+                ("one process, one core", run_case("one-core", data, folder, options.epochs, cores=[0], threads=1))
+            )
     shown = " ".join(EXTRA) or "784-500-500-20"
-    print(f"vae {shown}, batch 150, {options.images} binarized MNIST images, seconds per epoch (validation pass included):")
+    print(
+        f"vae {shown}, batch 150, {options.images} binarized MNIST images, seconds per epoch (validation pass included):"
+    )
     first = rows[0][1]
     for name, seconds in rows:
         print(f"  {name:42s} {seconds:7.2f} s   x{seconds / first:.2f} of the first row")

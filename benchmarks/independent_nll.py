@@ -30,7 +30,10 @@ def numpy_nll(model, images: np.ndarray, k: int, seed: int = 0, chunk: int = 250
     h = x
     for layer in model.encoder.body.layers:
         h = _dense(layer, h, True, dtype)
-    mean, log_var = _dense(model.encoder.mean_head, h, False, dtype), _dense(model.encoder.log_var_head, h, False, dtype)
+    mean, log_var = (
+        _dense(model.encoder.mean_head, h, False, dtype),
+        _dense(model.encoder.log_var_head, h, False, dtype),
+    )
     log_ws = []
     for start in range(0, k, chunk):
         eps = rng.standard_normal((min(chunk, k - start), *mean.shape)).astype(dtype)
@@ -65,10 +68,14 @@ def main() -> None:
     test = load_dataset(config.train["dataset"], registry).test
     images = test[np.sort(np.random.default_rng(args.seed).choice(len(test), size=args.n, replace=False))]
     started = time.perf_counter()
-    nll = numpy_nll(model, images, args.k, seed=args.seed + 1, dtype=np.float32 if args.n * args.k > 10**6 else np.float64)
+    nll = numpy_nll(
+        model, images, args.k, seed=args.seed + 1, dtype=np.float32 if args.n * args.k > 10**6 else np.float64
+    )
     seconds = time.perf_counter() - started
-    print(f"numpy estimate: NLL {nll.mean():.3f} ± {nll.std(ddof=1) / math.sqrt(len(nll)):.3f} nats "
-          f"({args.n} images, k={args.k}, {seconds:.0f} s)")
+    print(
+        f"numpy estimate: NLL {nll.mean():.3f} ± {nll.std(ddof=1) / math.sqrt(len(nll)):.3f} nats "
+        f"({args.n} images, k={args.k}, {seconds:.0f} s)"
+    )
     evaluation = args.run_dir / f"evaluation-test-n{args.n}.json"
     if evaluation.is_file():
         figures = json.loads(evaluation.read_text())

@@ -30,7 +30,13 @@ def write_split(data_dir: Path, path: Path) -> Path:
     them), with their labels."""
     images = np.frombuffer(gzip.decompress((Path(data_dir) / IMAGES).read_bytes())[16:], np.uint8).reshape(-1, 28, 28)
     labels = np.frombuffer(gzip.decompress((Path(data_dir) / LABELS).read_bytes())[8:], np.uint8)
-    np.savez(path, train=images[:TRAIN_SIZE], test=images[TRAIN_SIZE:], train_labels=labels[:TRAIN_SIZE], test_labels=labels[TRAIN_SIZE:])
+    np.savez(
+        path,
+        train=images[:TRAIN_SIZE],
+        test=images[TRAIN_SIZE:],
+        train_labels=labels[:TRAIN_SIZE],
+        test_labels=labels[TRAIN_SIZE:],
+    )
     return Path(path)
 
 

@@ -37,7 +37,13 @@ def write(data_dir: Path, out_dir: Path) -> list[Path]:
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     train, test = order[:GREY_TRAIN], order[GREY_TRAIN:]
-    np.savez(out_dir / "grey.npz", train=images[train], test=images[test], train_labels=labels[train], test_labels=labels[test])
+    np.savez(
+        out_dir / "grey.npz",
+        train=images[train],
+        test=images[test],
+        train_labels=labels[train],
+        test_labels=labels[test],
+    )
     small = order[:SMALL_TOTAL]
     np.savez(out_dir / "digits2000.npz", train=images[small[:SMALL_TRAIN]], test=images[small[SMALL_TRAIN:]])
     return [out_dir / "grey.npz", out_dir / "digits2000.npz"]

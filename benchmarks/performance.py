@@ -105,7 +105,11 @@ def case_matmul(args) -> dict:
 
     n = 2048
     result = {}
-    for name, dtype, jit in [("float32-xla", tf.float32, True), ("float32-onednn", tf.float32, False), ("bfloat16-onednn", tf.bfloat16, False)]:
+    for name, dtype, jit in [
+        ("float32-xla", tf.float32, True),
+        ("float32-onednn", tf.float32, False),
+        ("bfloat16-onednn", tf.bfloat16, False),
+    ]:
         a = tf.cast(tf.random.normal((n, n)), dtype)
         b = tf.cast(tf.random.normal((n, n)), dtype)
         product = tf.function(tf.matmul, jit_compile=jit)
@@ -191,7 +195,9 @@ def case_keras_fit(args) -> dict:
             self.encoder = keras.Sequential(mlp(HIDDEN))
             self.mean = keras.layers.Dense(LATENT, kernel_initializer="he_normal")
             self.gamma = keras.layers.Dense(LATENT, kernel_initializer="he_normal")
-            self.decoder = keras.Sequential([*mlp(HIDDEN[::-1]), keras.layers.Dense(PIXELS, kernel_initializer="he_normal")])
+            self.decoder = keras.Sequential(
+                [*mlp(HIDDEN[::-1]), keras.layers.Dense(PIXELS, kernel_initializer="he_normal")]
+            )
             self.seed_generator = keras.random.SeedGenerator(SEED)
             self.loss_tracker = keras.metrics.Mean(name="loss")
 
@@ -206,7 +212,9 @@ def case_keras_fit(args) -> dict:
         def train_step(self, x):
             with tf.GradientTape() as tape:
                 mean, gamma = self.encode(x)
-                z = mean + keras.ops.exp(0.5 * gamma) * keras.random.normal(keras.ops.shape(mean), seed=self.seed_generator)
+                z = mean + keras.ops.exp(0.5 * gamma) * keras.random.normal(
+                    keras.ops.shape(mean), seed=self.seed_generator
+                )
                 logits = self.decoder(z)
                 reconstruction = keras.ops.sum(tf.nn.sigmoid_cross_entropy_with_logits(labels=x, logits=logits), axis=1)
                 latent = 0.5 * keras.ops.sum(keras.ops.exp(gamma) + keras.ops.square(mean) - 1 - gamma, axis=1)
@@ -262,7 +270,14 @@ def case_products(args) -> dict:
     import tensorflow as tf
 
     batch, steps = args.batch_size, 50_000 // args.batch_size
-    layers = [(PIXELS, HIDDEN[0]), (HIDDEN[0], HIDDEN[1]), (HIDDEN[1], 2 * LATENT), (LATENT, HIDDEN[1]), (HIDDEN[1], HIDDEN[0]), (HIDDEN[0], PIXELS)]
+    layers = [
+        (PIXELS, HIDDEN[0]),
+        (HIDDEN[0], HIDDEN[1]),
+        (HIDDEN[1], 2 * LATENT),
+        (LATENT, HIDDEN[1]),
+        (HIDDEN[1], HIDDEN[0]),
+        (HIDDEN[0], PIXELS),
+    ]
     weights = [tf.random.normal(shape) * 0.01 for shape in layers]
     x = tf.random.normal((batch, PIXELS))
 
@@ -291,6 +306,7 @@ def case_products(args) -> dict:
     cases = {"xla": (True, False), "onednn": (False, False), "adam": (True, True)}
     result = {}
     for name, (jit, adam) in cases.items():
+
         @tf.function(jit_compile=jit)
         def epoch():
             def body(i, carried):
@@ -298,7 +314,10 @@ def case_products(args) -> dict:
                 if adam:  # Keras' Adam applying them to the weights: the optimizer's share of a step
                     optimizer.apply(grads[::-1], variables)
                 return i + 1, grads
-            return tf.while_loop(lambda i, _: i < steps, body, (tf.constant(0), [tf.zeros_like(w) for w in weights[::-1]]))[1]
+
+            return tf.while_loop(
+                lambda i, _: i < steps, body, (tf.constant(0), [tf.zeros_like(w) for w in weights[::-1]])
+            )[1]
 
         epoch()
         times = []
@@ -342,7 +361,10 @@ def _bernoulli_kernels(test) -> dict:
     rng = np.random.default_rng(SEED)
     logits = tf.constant(rng.normal(size=(SAMPLES_PER_STEP, PIXELS)).astype("float32") * 5)
     x = tf.constant(test[rng.integers(len(test), size=SAMPLES_PER_STEP)].astype("float32"))
-    kernels = {"fused": tf.function(lambda l, v: Bernoulli(l).log_prob(v)), "tf_ops": tf.function(bernoulli_log_prob)}
+    kernels = {
+        "fused": tf.function(lambda logits, v: Bernoulli(logits).log_prob(v)),
+        "tf_ops": tf.function(bernoulli_log_prob),
+    }
     result = {"chunk": f"{SAMPLES_PER_STEP} x {PIXELS}"}
     for name, kernel in kernels.items():
         kernel(logits, x).numpy()
@@ -373,7 +395,19 @@ def case_startup(args) -> dict:
         "help": wall([*exe, "--help"]),
         "list": wall([*exe, "list"]),
         "import tensorflow": wall([sys.executable, "-c", "import tensorflow"]),
-        "sample -n 60": wall([*exe, "sample", "vae", "-n", "60", "--run-dir", args.run_dir, "--out", os.path.join(args.run_dir, "bench.png")]),
+        "sample -n 60": wall(
+            [
+                *exe,
+                "sample",
+                "vae",
+                "-n",
+                "60",
+                "--run-dir",
+                args.run_dir,
+                "--out",
+                os.path.join(args.run_dir, "bench.png"),
+            ]
+        ),
     }
 
 
@@ -440,7 +474,11 @@ def main() -> None:
         for batch in (150, 500, 1000):
             for precision in ("float32", "bfloat16"):
                 raw[f"batch-{batch}-{precision}"] = run_case(
-                    "genmodels", epochs=scaling_images // 50_000, batch_size=batch, precision=precision, run_dir=run(f"b{batch}{precision}")
+                    "genmodels",
+                    epochs=scaling_images // 50_000,
+                    batch_size=batch,
+                    precision=precision,
+                    run_dir=run(f"b{batch}{precision}"),
                 )
         raw["evaluate"] = run_case("evaluate", run_dir=run("float32"), images=50 if args.quick else 200)
         raw["startup"] = run_case("startup", run_dir=run("float32"))
@@ -456,14 +494,20 @@ def report(raw: dict) -> None:
     # The higher of the two float32 measurements: the ratios below are never flattered by a slow minute.
     peak = max(raw["matmul"]["float32"], raw["matmul-end"]["float32"])
     images = 50_000
-    print(f"\nMachine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; Python {platform.python_version()}")
+    print(
+        f"\nMachine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; Python {platform.python_version()}"
+    )
     for key, when in (("matmul", "first"), ("matmul-end", "last")):
         m = raw[key]
-        print(f"Matmul 2048x2048, {when}: float32 XLA {m['float32-xla']:.0f}, oneDNN {m['float32-onednn']:.0f}; "
-              f"bfloat16 oneDNN {m['bfloat16-onednn']:.0f} GFLOP/s")
+        print(
+            f"Matmul 2048x2048, {when}: float32 XLA {m['float32-xla']:.0f}, oneDNN {m['float32-onednn']:.0f}; "
+            f"bfloat16 oneDNN {m['bfloat16-onednn']:.0f} GFLOP/s"
+        )
     print(f"Ratios use the best float32 figure: {peak:.0f} GFLOP/s")
     print(f"Model: {TRAIN_FLOPS / 1e6:.2f} MFLOP per training image (forward + backward), batch 150\n")
-    print(f"{'training, batch 150':<34}{'s/epoch':>9}{'GFLOP/s':>9}{'of matmul':>11}{'genmodels x':>13}{'test loss':>11}")
+    print(
+        f"{'training, batch 150':<34}{'s/epoch':>9}{'GFLOP/s':>9}{'of matmul':>11}{'genmodels x':>13}{'test loss':>11}"
+    )
     ours = timed(raw["genmodels"])
     for name, label in [
         ("compat-v1", "seed's tf.compat.v1 graph"),
@@ -473,34 +517,50 @@ def report(raw: dict) -> None:
     ]:
         seconds = timed(raw[name])
         rate = TRAIN_FLOPS * images / seconds / 1e9
-        print(f"{label:<34}{seconds:>9.2f}{rate:>9.0f}{rate / peak:>10.0%}{seconds / ours:>13.2f}{raw[name]['test_loss']:>11.2f}")
-    labels = {"xla": "its matrix products alone, XLA", "onednn": "its matrix products alone, oneDNN", "adam": "products and Adam's update, XLA"}
+        print(
+            f"{label:<34}{seconds:>9.2f}{rate:>9.0f}{rate / peak:>10.0%}{seconds / ours:>13.2f}{raw[name]['test_loss']:>11.2f}"
+        )
+    labels = {
+        "xla": "its matrix products alone, XLA",
+        "onednn": "its matrix products alone, oneDNN",
+        "adam": "products and Adam's update, XLA",
+    }
     for name, label in labels.items():
         seconds = raw["products"][f"epoch_seconds_{name}"]
         rate = TRAIN_FLOPS * images / seconds / 1e9
         print(f"{label:<34}{seconds:>9.2f}{rate:>9.0f}{rate / peak:>10.0%}{seconds / ours:>13.2f}{'':>11}")
     floor = min(raw["products"]["epoch_seconds_xla"], raw["products"]["epoch_seconds_onednn"])
-    print(f"(2x the tf.compat.v1 graph is {timed(raw['compat-v1']) / 2:.2f} s/epoch; the step's products alone take {floor:.2f} s, "
-          f"with Adam's update {raw['products']['epoch_seconds_adam']:.2f} s)")
+    print(
+        f"(2x the tf.compat.v1 graph is {timed(raw['compat-v1']) / 2:.2f} s/epoch; the step's products alone take {floor:.2f} s, "
+        f"with Adam's update {raw['products']['epoch_seconds_adam']:.2f} s)"
+    )
     with_test = sum(raw["genmodels"]["with_test_pass"][1:]) / len(raw["genmodels"]["with_test_pass"][1:])
     print(f"(genmodels' epoch with its test pass: {with_test:.2f} s; the baselines have no test pass)")
-    print(f"\n{'batch size and precision':<34}{'s/epoch':>9}{'GFLOP/s':>9}{'of matmul':>11}{'epochs':>13}{'test loss':>11}")
+    print(
+        f"\n{'batch size and precision':<34}{'s/epoch':>9}{'GFLOP/s':>9}{'of matmul':>11}{'epochs':>13}{'test loss':>11}"
+    )
     for batch in (150, 500, 1000):
         for precision in ("float32", "bfloat16"):
             result = raw[f"batch-{batch}-{precision}"]
             seconds = timed(result)
             rate = TRAIN_FLOPS * images / seconds / 1e9
             label = f"batch {batch}, {precision}"
-            print(f"{label:<34}{seconds:>9.2f}{rate:>9.0f}{rate / peak:>10.0%}{len(result['epoch_seconds']):>13}{result['test_loss']:>11.2f}")
+            print(
+                f"{label:<34}{seconds:>9.2f}{rate:>9.0f}{rate / peak:>10.0%}{len(result['epoch_seconds']):>13}{result['test_loss']:>11.2f}"
+            )
     ev = raw["evaluate"]
     decodes = ev["images"] * ev["k"]
     flops = decodes * decoder_flops() + ev["images"] * encoder_flops()
     rate = flops / ev["seconds"] / 1e9
     full = ev["seconds"] / ev["images"] * 10_000
-    print(f"\nevaluate k={ev['k']} on {ev['images']} test images: {ev['seconds']:.1f} s, {rate:.0f} GFLOP/s = {rate / peak:.0%} of matmul "
-          f"(10000 images: about {full / 60:.1f} min)")
-    print(f"  its Bernoulli log-likelihood per chunk of {ev['chunk']} pixels: {ev['bernoulli_ms_fused']:.1f} ms fused by XLA, "
-          f"{ev['bernoulli_ms_tf_ops']:.1f} ms as TensorFlow ops ({ev['bernoulli_ms_tf_ops'] / ev['bernoulli_ms_fused']:.1f}x)")
+    print(
+        f"\nevaluate k={ev['k']} on {ev['images']} test images: {ev['seconds']:.1f} s, {rate:.0f} GFLOP/s = {rate / peak:.0%} of matmul "
+        f"(10000 images: about {full / 60:.1f} min)"
+    )
+    print(
+        f"  its Bernoulli log-likelihood per chunk of {ev['chunk']} pixels: {ev['bernoulli_ms_fused']:.1f} ms fused by XLA, "
+        f"{ev['bernoulli_ms_tf_ops']:.1f} ms as TensorFlow ops ({ev['bernoulli_ms_tf_ops'] / ev['bernoulli_ms_fused']:.1f}x)"
+    )
     start = raw["startup"]
     print("startup: " + ", ".join(f"{name} {seconds:.2f} s" for name, seconds in start.items()))
 

@@ -45,7 +45,9 @@ def grey(image: np.ndarray) -> np.ndarray:
     return np.round(image[..., :3] @ np.array([0.299, 0.587, 0.114])).clip(0, 255).astype(np.uint8)
 
 
-def cut(image: np.ndarray, shape: tuple[int, int], count: int, rows: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
+def cut(
+    image: np.ndarray, shape: tuple[int, int], count: int, rows: tuple[int, int], rng: np.random.Generator
+) -> np.ndarray:
     """`count` patches of `shape` whose top-left corners lie at random in `rows` (top, bottom) of `image`."""
     height, width = shape
     top, bottom = rows

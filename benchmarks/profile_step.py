@@ -77,7 +77,12 @@ def main() -> None:
     args = parser.parse_args()
     scratch = Path(tempfile.mkdtemp(prefix="genmodels-profile-"))
     os.environ["XLA_FLAGS"] = " ".join(
-        [os.environ.get("XLA_FLAGS", ""), "--xla_cpu_enable_xprof_traceme=true", f"--xla_dump_to={scratch / 'hlo'}", "--xla_dump_hlo_pass_re=NONE"]
+        [
+            os.environ.get("XLA_FLAGS", ""),
+            "--xla_cpu_enable_xprof_traceme=true",
+            f"--xla_dump_to={scratch / 'hlo'}",
+            "--xla_dump_hlo_pass_re=NONE",
+        ]
     )
 
     import genmodels.backend  # noqa: F401

@@ -55,8 +55,14 @@ def gradient_bytes(model: str) -> int:
     return 4 * sum(int(variable.numpy().size) for variable in built.trainable_variables)
 
 
-def efficiency(compute_s: float, grad_bytes: int, workers: int, gbit_per_s: float, latency_s: float = LATENCY_S,
-               overhead_s: float = OVERHEAD_S) -> float:
+def efficiency(
+    compute_s: float,
+    grad_bytes: int,
+    workers: int,
+    gbit_per_s: float,
+    latency_s: float = LATENCY_S,
+    overhead_s: float = OVERHEAD_S,
+) -> float:
     """compute / (n * step(n)) for a ring all-reduce of `grad_bytes` at `gbit_per_s`."""
     exchange = 2 * (workers - 1) / workers * grad_bytes * 8 / (gbit_per_s * 1e9) + 2 * (workers - 1) * latency_s
     return compute_s / (workers * (compute_s / workers + overhead_s + exchange))
@@ -64,7 +70,9 @@ def efficiency(compute_s: float, grad_bytes: int, workers: int, gbit_per_s: floa
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--step-ms", action="append", default=[], metavar="MODEL=MS", help="a measured compute per step")
+    parser.add_argument(
+        "--step-ms", action="append", default=[], metavar="MODEL=MS", help="a measured compute per step"
+    )
     options = parser.parse_args()
     steps = dict(STEP_MS)
     for item in options.step_ms:

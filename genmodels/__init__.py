@@ -19,7 +19,7 @@ from genmodels.hookspecs import hookimpl
 from genmodels.specs import DatasetSpec, MetricSpec, ModelSpec, SamplerSpec, TrackerSpec
 from genmodels.tracking import Tracker
 
-__version__ = "0.1.0"
+__version__ = "0.2.0.dev0"  # the one place of the version (pyproject.toml reads it)
 
 # Keras must use TensorFlow: the trainer's train_step is TensorFlow code.
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
@@ -43,15 +43,29 @@ _LAZY = {
     "datasets": "genmodels.api",
 }
 
-__all__ = ["EPOCH_IMAGES", "DatasetSpec", "LikelihoodConfig", "MetricSpec", "MLPConfig", "ModelConfig", "ModelSpec", "SamplerSpec", "TrainConfig", "Tracker", "TrackerSpec", "hookimpl",
-           "option", *_LAZY]
+__all__ = [
+    "EPOCH_IMAGES",
+    "DatasetSpec",
+    "LikelihoodConfig",
+    "MetricSpec",
+    "MLPConfig",
+    "ModelConfig",
+    "ModelSpec",
+    "SamplerSpec",
+    "TrainConfig",
+    "Tracker",
+    "TrackerSpec",
+    "hookimpl",
+    "option",
+    *_LAZY,
+]
 
-if TYPE_CHECKING:
-    from genmodels.distributions import Bernoulli, DiagonalGaussian, Distribution, PointMass
-    from genmodels.interfaces import Decoder, Encoder, ForwardPass, LatentPrior, Loss
-    from genmodels.api import Run, datasets, load, models, train
-    from genmodels.data import Dataset
-    from genmodels.model import GenerativeModel
+if TYPE_CHECKING:  # the lazy names above, for type checkers
+    from genmodels.api import Run, datasets, load, models, train  # noqa: F401
+    from genmodels.data import Dataset  # noqa: F401
+    from genmodels.distributions import Bernoulli, DiagonalGaussian, Distribution, PointMass  # noqa: F401
+    from genmodels.interfaces import Decoder, Encoder, ForwardPass, LatentPrior, Loss  # noqa: F401
+    from genmodels.model import GenerativeModel  # noqa: F401
 
 
 def __getattr__(name: str) -> Any:

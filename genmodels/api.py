@@ -33,7 +33,9 @@ if TYPE_CHECKING:
 
 PathLike = Union[str, Path]
 
-DEFAULT_K = 5000  # importance samples per image, as `genmodels evaluate` (evaluation.DEFAULT_K, which imports TensorFlow)
+DEFAULT_K = (
+    5000  # importance samples per image, as `genmodels evaluate` (evaluation.DEFAULT_K, which imports TensorFlow)
+)
 
 
 def models() -> list[ModelSpec]:
@@ -82,8 +84,10 @@ def train(
     if resume:
         changed = sorted(set(model_options) | set(train_options) - set(RESUME_CHANGES))
         if changed or isinstance(dataset, str):  # data given in memory cannot be reloaded by name: it comes again
-            raise ConfigError(f"resume continues a run with its own settings; only {' and '.join(RESUME_CHANGES)} may change "
-                              f"(received {', '.join(changed) or 'dataset'}).")
+            raise ConfigError(
+                f"resume continues a run with its own settings; only {' and '.join(RESUME_CHANGES)} may change "
+                f"(received {', '.join(changed) or 'dataset'})."
+            )
         stored = load_run(run_dir, registry, spec.name)
         model_config, train_config = stored.model_config, stored.train_config.replace(**train_options)
     else:
@@ -96,8 +100,18 @@ def train(
     data = dataset_for(train_config, registry, dataset if isinstance(dataset, Dataset) else None)
     from genmodels.trainer import train as run_training
 
-    run_training(spec, model_config, train_config, data, run_dir, resume=resume, overwrite=force, verbose=verbose,
-                 allow_data_change=allow_data_change, registry=registry)
+    run_training(
+        spec,
+        model_config,
+        train_config,
+        data,
+        run_dir,
+        resume=resume,
+        overwrite=force,
+        verbose=verbose,
+        allow_data_change=allow_data_change,
+        registry=registry,
+    )
     return load(run_dir, spec.name)
 
 
@@ -110,11 +124,14 @@ def split_options(spec: ModelSpec, options: dict[str, Any]) -> tuple[dict[str, A
     if unknown:
         close = difflib.get_close_matches(unknown[0], model_fields | train_fields, n=1)
         raise ConfigError(
-            f"{spec.name} has no option {unknown[0]!r}.{f' Did you mean {close[0]!r}?' if close else ''} Training options: {', '.join(sorted(train_fields))}; "
+            f"{spec.name} has no option {unknown[0]!r}.{f' Did you mean {close[0]!r}?' if close else ''} "
+            f"Training options: {', '.join(sorted(train_fields))}; "
             f"{spec.name}'s own options: {', '.join(sorted(model_fields))}."
         )
-    return ({key: value for key, value in options.items() if key in model_fields},
-            {key: value for key, value in options.items() if key in train_fields})
+    return (
+        {key: value for key, value in options.items() if key in model_fields},
+        {key: value for key, value in options.items() if key in train_fields},
+    )
 
 
 def load(run_dir: PathLike, model: str | None = None) -> Run:
@@ -136,7 +153,15 @@ class Run:
     Conditional models (cvae) take one integer label per image.
     """
 
-    def __init__(self, run_dir: Path, spec: ModelSpec, config: RunConfig, model_config: ModelConfig, train_config: TrainConfig, model):
+    def __init__(
+        self,
+        run_dir: Path,
+        spec: ModelSpec,
+        config: RunConfig,
+        model_config: ModelConfig,
+        train_config: TrainConfig,
+        model,
+    ):
         self.run_dir = run_dir
         self.spec = spec
         self.name = spec.name
@@ -181,7 +206,9 @@ class Run:
 
         return dataset_for(self.train_config, get_registry(), from_run=True)
 
-    def sample(self, n: int = 60, seed: int | None = 0, labels=None, draw: bool = False, sampler: str = DEFAULT_SAMPLER) -> np.ndarray:
+    def sample(
+        self, n: int = 60, seed: int | None = 0, labels=None, draw: bool = False, sampler: str = DEFAULT_SAMPLER
+    ) -> np.ndarray:
         """`n` new images decoded from codings drawn from `sampler` (`fitted_sampler`; "prior": the model's prior);
         the same seed gives the same images (as `genmodels sample --seed`). A conditional model draws `labels`'
         classes, by default every class in turn. The images are the decoder's mean, or with `draw` each pixel drawn
@@ -190,8 +217,16 @@ class Run:
             raise ConfigError(f"n must be at least 1, received {n}.")
         from genmodels.model import generate_in_chunks
 
-        return self._images(generate_in_chunks(self.model, n, seed=seed, labels=self._labels(labels, n, required=False), draw=draw,
-                                               sampler=self.fitted_sampler(sampler)))
+        return self._images(
+            generate_in_chunks(
+                self.model,
+                n,
+                seed=seed,
+                labels=self._labels(labels, n, required=False),
+                draw=draw,
+                sampler=self.fitted_sampler(sampler),
+            )
+        )
 
     def fitted_sampler(self, name: str = DEFAULT_SAMPLER) -> FittedSampler | None:
         """The latent sampler `name` fitted to this run's training codings (genmodels.samplers), as `sample` and
@@ -203,8 +238,14 @@ class Run:
         check_sampler_name(name, registry)
         if name == PRIOR:
             return None
-        return fitted_sampler(name, registry, self.model, self.dataset, run_dir=self.run_dir,
-                              weights=kept_weights(self.run_dir, self.train_config))
+        return fitted_sampler(
+            name,
+            registry,
+            self.model,
+            self.dataset,
+            run_dir=self.run_dir,
+            weights=kept_weights(self.run_dir, self.train_config),
+        )
 
     def encode(self, x, labels=None) -> np.ndarray:
         """The mean coding of each image, (N, latent_dim)."""
@@ -219,7 +260,9 @@ class Run:
 
         z = np.asarray(z, dtype=np.float32)
         if z.ndim != 2 or z.shape[1] != self.latent_dim:
-            raise ConfigError(f"codings must be shaped (N, {self.latent_dim}) for this {self.name} model, received shape {z.shape}.")
+            raise ConfigError(
+                f"codings must be shaped (N, {self.latent_dim}) for this {self.name} model, received shape {z.shape}."
+            )
         return self._images(decode(self.model, z, self._labels(labels, len(z))))
 
     def reconstruct(self, x, labels=None) -> np.ndarray:
@@ -232,8 +275,15 @@ class Run:
         from genmodels.evaluation import image_log_likelihoods
 
         rows = self._rows(x)
-        return image_log_likelihoods(self.model, rows, labels=self._labels(labels, len(rows)), k=k, seed=seed, batch_size=batch_size,
-                                     what=self.name)
+        return image_log_likelihoods(
+            self.model,
+            rows,
+            labels=self._labels(labels, len(rows)),
+            k=k,
+            seed=seed,
+            batch_size=batch_size,
+            what=self.name,
+        )
 
     def baseline_log_likelihood(self, x) -> np.ndarray:
         """log p(x) in nats of each image under the independent-pixel baseline of the run's training split (what
@@ -242,8 +292,15 @@ class Run:
 
         return for_dataset(self.dataset(), self.pixels).log_prob(self._rows(x))
 
-    def metrics(self, names: Sequence[str] = ("fid", "prd", "active-units"), *, split: str = "test", samples: int = 10_000,
-                seed: int = 0, sampler: str = DEFAULT_SAMPLER) -> dict[str, dict[str, Any]]:
+    def metrics(
+        self,
+        names: Sequence[str] = ("fid", "prd", "active-units"),
+        *,
+        split: str = "test",
+        samples: int = 10_000,
+        seed: int = 0,
+        sampler: str = DEFAULT_SAMPLER,
+    ) -> dict[str, dict[str, Any]]:
         """Each named metric's figures (`genmodels evaluate --metrics`, without its `nll`), scoring the samples (their
         codings drawn from `sampler`) against the images of `split`: {"fid": {"fid": ..., "floor": ..., ...}, ...};
         nothing is written to the run directory but a newly fitted sampler."""
@@ -260,11 +317,20 @@ class Run:
         data = self.dataset()
         labels = getattr(data, f"{split}_labels") if self.model.conditional else None
         source = feature_source_of(self.train_config, registry)
-        context = MetricContext(model=self.model, model_name=self.name, dataset=data, split=split, images=data.rows(split),
-                                labels=self._labels(labels, len(getattr(data, split))) if labels is not None else None,
-                                seed=seed, samples=samples, feature_source=source, sampler_name=sampler,
-                                dataset_argument=self.train_config.dataset,
-                                sampler=lambda: self.fitted_sampler(sampler))
+        context = MetricContext(
+            model=self.model,
+            model_name=self.name,
+            dataset=data,
+            split=split,
+            images=data.rows(split),
+            labels=self._labels(labels, len(getattr(data, split))) if labels is not None else None,
+            seed=seed,
+            samples=samples,
+            feature_source=source,
+            sampler_name=sampler,
+            dataset_argument=self.train_config.dataset,
+            sampler=lambda: self.fitted_sampler(sampler),
+        )
         return run_metrics(chosen, context, registry)
 
     def export(self, out_dir: PathLike, *, force: bool = False) -> Path:

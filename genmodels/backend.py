@@ -16,6 +16,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 def _import_quietly() -> None:
     if "tensorflow" in sys.modules or os.environ.get("GENMODELS_TF_VERBOSE"):
         import tensorflow  # noqa: F401
+
         return
     sys.stderr.flush()
     saved = os.dup(2)

@@ -44,7 +44,9 @@ class PixelBaseline:
         model sees them (8-bit level k as k / 255)."""
         rows = np.asarray(rows)
         if rows.ndim != 2 or rows.shape[1] != len(self.table):
-            raise ValueError(f"the baseline scores rows of {len(self.table)} values, received an array shaped {rows.shape}.")
+            raise ValueError(
+                f"the baseline scores rows of {len(self.table)} values, received an array shaped {rows.shape}."
+            )
         out = np.empty(len(rows), dtype=np.float64)
         for start in range(0, len(rows), CHUNK):
             chunk = rows[start : start + CHUNK]
@@ -101,8 +103,9 @@ def smoothed(count_table: np.ndarray, smoothing: float) -> np.ndarray:
     return np.log(with_prior) - np.log(with_prior.sum(axis=1, keepdims=True))
 
 
-def fit(train: np.ndarray, pixels: str, valid: np.ndarray | None = None,
-        choices: tuple[float, ...] | None = None) -> PixelBaseline:
+def fit(
+    train: np.ndarray, pixels: str, valid: np.ndarray | None = None, choices: tuple[float, ...] | None = None
+) -> PixelBaseline:
     """The independent-pixel baseline of `train` ((N, D) floats in [0, 1] of data of kind `pixels`): the
     smoothing with the best mean log-likelihood of `valid` among `choices` (default `SMOOTHING`; the first
     choice without validation images; a single choice is simply used)."""
@@ -138,8 +141,13 @@ class BaselineFigures:
     model: str = NAME
 
     def to_dict(self) -> dict:
-        return {"model": self.model, "nll": self.nll, "nll_standard_error": self.nll_standard_error,
-                "bits_per_dim": self.bits_per_dim, "smoothing": self.smoothing}
+        return {
+            "model": self.model,
+            "nll": self.nll,
+            "nll_standard_error": self.nll_standard_error,
+            "bits_per_dim": self.bits_per_dim,
+            "smoothing": self.smoothing,
+        }
 
 
 def score(baseline: PixelBaseline, images: np.ndarray) -> BaselineFigures:

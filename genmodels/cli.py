@@ -32,21 +32,39 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-ModelArgument = Annotated[str, typer.Argument(metavar="MODEL", help="A registered model name (see `genmodels list`).", show_default=False)]
+ModelArgument = Annotated[
+    str, typer.Argument(metavar="MODEL", help="A registered model name (see `genmodels list`).", show_default=False)
+]
 RunDirOption = Annotated[
     Optional[Path], typer.Option("--run-dir", help="Run directory. \\[default: runs/MODEL]", show_default=False)
 ]
 OutOption = Annotated[
-    Optional[Path], typer.Option("--out", help="PNG to write. \\[default: a file in the run directory]", show_default=False)
+    Optional[Path],
+    typer.Option("--out", help="PNG to write. \\[default: a file in the run directory]", show_default=False),
 ]
-SeedOption = Annotated[int, typer.Option("--seed", min=0, max=MAX_SEED, help="Random seed; the same seed gives the same result.")]
-SamplerOption = Annotated[str, typer.Option("--sampler", metavar="NAME", help=(
-    f"Where the codings of samples come from: a sampler fitted after training to the training images' codings "
-    f"(gmm, or a plugin's: genmodels list; fitted on first use and kept in the run directory), or {PRIOR}, the "
-    f"model's own prior."))]
+SeedOption = Annotated[
+    int, typer.Option("--seed", min=0, max=MAX_SEED, help="Random seed; the same seed gives the same result.")
+]
+SamplerOption = Annotated[
+    str,
+    typer.Option(
+        "--sampler",
+        metavar="NAME",
+        help=(
+            f"Where the codings of samples come from: a sampler fitted after training to the training images' codings "
+            f"(gmm, or a plugin's: genmodels list; fitted on first use and kept in the run directory), or {PRIOR}, the "
+            f"model's own prior."
+        ),
+    ),
+]
 LabelOption = Annotated[
     Optional[int],
-    typer.Option("--label", min=0, help="Conditional models (cvae): draw images of this class only, such as 7. \\[default: every class in turn]", show_default=False),
+    typer.Option(
+        "--label",
+        min=0,
+        help="Conditional models (cvae): draw images of this class only, such as 7. \\[default: every class in turn]",
+        show_default=False,
+    ),
 ]
 
 
@@ -54,7 +72,10 @@ LabelOption = Annotated[
 def options(
     strict_plugins: Annotated[
         bool,
-        typer.Option("--strict-plugins", help=f"Make every plugin warning an error (as {STRICT_VARIABLE}=1 does); for plugin authors' CI."),
+        typer.Option(
+            "--strict-plugins",
+            help=f"Make every plugin warning an error (as {STRICT_VARIABLE}=1 does); for plugin authors' CI.",
+        ),
     ] = False,
 ) -> None:
     """Train, sample and compare autoencoder-family generative models. Models come from plugins."""
@@ -78,8 +99,10 @@ def list_command() -> None:
     _table([(spec.name, spec.description, _provider(spec)) for spec in registry.samplers])
     for catalog in (registry.models, registry.datasets, registry.trackers, registry.metrics, registry.samplers):
         for name, claims in catalog.conflicts.items():
-            typer.echo(f"\nNote: more than one plugin registers the {catalog.kind} {name!r}; each is listed under the name that "
-                       f"reaches it ({', '.join(claims)}).")
+            typer.echo(
+                f"\nNote: more than one plugin registers the {catalog.kind} {name!r}; each is listed under the name that "
+                f"reaches it ({', '.join(claims)})."
+            )
 
 
 @app.command()
@@ -94,12 +117,42 @@ def info(model: ModelArgument) -> None:
 
 def train(
     model: ModelArgument,
-    latent_dim: Annotated[Optional[int], typer.Option(min=1, help="Dimension of the codings (the model option latent_dim). \\[default: the model's, 20 for vae]", show_default=False)] = None,
-    option: Annotated[list[str], typer.Option("--option", "-o", help="A model-specific option KEY=VALUE, repeatable; `genmodels info MODEL` lists them.")] = [],
+    latent_dim: Annotated[
+        Optional[int],
+        typer.Option(
+            min=1,
+            help="Dimension of the codings (the model option latent_dim). \\[default: the model's, 20 for vae]",
+            show_default=False,
+        ),
+    ] = None,
+    option: Annotated[
+        list[str],
+        typer.Option(
+            "--option", "-o", help="A model-specific option KEY=VALUE, repeatable; `genmodels info MODEL` lists them."
+        ),
+    ] = [],
     run_dir: RunDirOption = None,
-    resume: Annotated[bool, typer.Option("--resume", help="Continue the run in RUN_DIR from its last complete epoch, with its own settings (only --epochs and --track may change).")] = False,
-    force: Annotated[bool, typer.Option("--force", help="Replace the run that RUN_DIR already holds (its weights, checkpoint, metrics and evaluations are deleted).")] = False,
-    allow_data_change: Annotated[bool, typer.Option("--allow-data-change", help="With --resume: go on although the dataset's images differ from those the run was trained with.")] = False,
+    resume: Annotated[
+        bool,
+        typer.Option(
+            "--resume",
+            help="Continue the run in RUN_DIR from its last complete epoch, with its own settings (only --epochs and --track may change).",
+        ),
+    ] = False,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force",
+            help="Replace the run that RUN_DIR already holds (its weights, checkpoint, metrics and evaluations are deleted).",
+        ),
+    ] = False,
+    allow_data_change: Annotated[
+        bool,
+        typer.Option(
+            "--allow-data-change",
+            help="With --resume: go on although the dataset's images differ from those the run was trained with.",
+        ),
+    ] = False,
     **recipe: Any,
 ) -> None:
     """Train MODEL and write its run directory (config, weights, metrics, sample grid).
@@ -116,10 +169,16 @@ def train(
     if resume and force:
         raise ConfigError("--resume continues the run in RUN_DIR and --force replaces it: give one of them.")
     if resume:
-        changed = [f"--{key.replace('_', '-')}" for key, value in {**recipe, "latent_dim": latent_dim}.items() if value is not None]
+        changed = [
+            f"--{key.replace('_', '-')}"
+            for key, value in {**recipe, "latent_dim": latent_dim}.items()
+            if value is not None
+        ]
         if changed or option:
-            raise ConfigError(f"--resume continues a run with its own settings; only {_flags(RESUME_CHANGES)} may change "
-                              f"(received {', '.join(changed + option)}).")
+            raise ConfigError(
+                f"--resume continues a run with its own settings; only {_flags(RESUME_CHANGES)} may change "
+                f"(received {', '.join(changed + option)})."
+            )
         stored = load_run(run_dir, registry, spec.name)
         model_config, train_config = stored.model_config, stored.train_config
     else:
@@ -134,30 +193,48 @@ def train(
 
     data = _dataset_of(train_config, registry, from_run=resume)
     shape = "x".join(map(str, data.image_shape))
-    typer.echo(f"Training {spec.name} on {data.name} ({len(data.train)} train, {len(data.valid)} validation images, {shape}, {data.pixels}) into {run_dir}")
+    typer.echo(
+        f"Training {spec.name} on {data.name} ({len(data.train)} train, {len(data.valid)} validation images, {shape}, {data.pixels}) into {run_dir}"
+    )
     passes = train_config.passes(len(data.train))
     if passes > 1:
-        typer.echo(f"A small training split: each epoch passes over its images {passes} times ({train_config.steps_per_epoch(len(data.train))} steps "
-                   f"of {train_config.batch_size}), as --epoch-images {train_config.epoch_images} asks.")
+        typer.echo(
+            f"A small training split: each epoch passes over its images {passes} times ({train_config.steps_per_epoch(len(data.train))} steps "
+            f"of {train_config.batch_size}), as --epoch-images {train_config.epoch_images} asks."
+        )
     from genmodels.trainer import train as run_training
 
     try:
-        result = run_training(spec, model_config, train_config, data, run_dir, resume=resume, overwrite=force,
-                              allow_data_change=allow_data_change, registry=registry)
+        result = run_training(
+            spec,
+            model_config,
+            train_config,
+            data,
+            run_dir,
+            resume=resume,
+            overwrite=force,
+            allow_data_change=allow_data_change,
+            registry=registry,
+        )
     except KeyboardInterrupt:
         typer.echo(
             f"\nInterrupted. The checkpoint of the last complete epoch is in {run_dir}; continue with "
-            f"genmodels train {spec.name} --resume" + (f" --run-dir {run_dir}" if run_dir != _default_run_dir(spec.name) else ""),
+            f"genmodels train {spec.name} --resume"
+            + (f" --run-dir {run_dir}" if run_dir != _default_run_dir(spec.name) else ""),
             err=True,
         )
         raise typer.Exit(130) from None
     if not result.wrote:
-        typer.echo(f"Done: {result.final['epoch']} epochs as one worker of a distributed training; its chief writes {run_dir}.")
+        typer.echo(
+            f"Done: {result.final['epoch']} epochs as one worker of a distributed training; its chief writes {run_dir}."
+        )
         return
     terms = ", ".join(f"{name} {value:.2f}" for name, value in result.kept["valid"].items())
     which = "the best on validation" if train_config.keep == "best" else "the last"
     stopped = " (stopped early)" if result.final["epoch"] < train_config.epochs else ""
-    typer.echo(f"Validation at epoch {result.kept_epoch}, {which} of {result.final['epoch']}{stopped}, which the run keeps: {terms}")
+    typer.echo(
+        f"Validation at epoch {result.kept_epoch}, {which} of {result.final['epoch']}{stopped}, which the run keeps: {terms}"
+    )
     typer.echo(f"Samples: {run_dir / 'samples.png'}\nCurves: {run_dir / 'curves.png'}")
 
 
@@ -171,12 +248,23 @@ def _recipe_options(command: Callable[..., Any]) -> Callable[..., Any]:
     hints = typing.get_type_hints(TrainConfig)
     defaults = TrainConfig()
     generated = [
-        inspect.Parameter(field.name, inspect.Parameter.KEYWORD_ONLY, default=None,
-                          annotation=_option_annotation(field, hints[field.name], getattr(defaults, field.name)))
+        inspect.Parameter(
+            field.name,
+            inspect.Parameter.KEYWORD_ONLY,
+            default=None,
+            annotation=_option_annotation(field, hints[field.name], getattr(defaults, field.name)),
+        )
         for field in dataclasses.fields(TrainConfig)
     ]
     own = list(inspect.signature(command, eval_str=True).parameters.values())
-    model, rest = own[0], [parameter.replace(kind=inspect.Parameter.KEYWORD_ONLY) for parameter in own[1:] if parameter.kind != inspect.Parameter.VAR_KEYWORD]
+    model, rest = (
+        own[0],
+        [
+            parameter.replace(kind=inspect.Parameter.KEYWORD_ONLY)
+            for parameter in own[1:]
+            if parameter.kind != inspect.Parameter.VAR_KEYWORD
+        ],
+    )
     command.__signature__ = inspect.Signature([model, *generated, *rest])
     return command
 
@@ -184,11 +272,19 @@ def _recipe_options(command: Callable[..., Any]) -> Callable[..., Any]:
 def _option_annotation(field: dataclasses.Field, kind: Any, default: Any) -> Any:
     """The typer annotation of a config field's option: --field-name, typed, with the field's help and default."""
     flag = "--" + field.name.replace("_", "-")
-    shown = (",".join(map(str, default)) or "none") if isinstance(default, tuple) else str(default).lower() if isinstance(default, bool) else default
+    shown = (
+        (",".join(map(str, default)) or "none")
+        if isinstance(default, tuple)
+        else str(default).lower()
+        if isinstance(default, bool)
+        else default
+    )
     help_text = f"{field.metadata.get('help', '')} \\[default: {shown}]"
     panel = {"rich_help_panel": RECIPE_PANEL}
     if kind is bool:
-        return Annotated[Optional[bool], typer.Option(f"{flag}/--no-{flag[2:]}", help=help_text, show_default=False, **panel)]
+        return Annotated[
+            Optional[bool], typer.Option(f"{flag}/--no-{flag[2:]}", help=help_text, show_default=False, **panel)
+        ]
     choices, minimum = field.metadata.get("choices"), field.metadata.get("minimum")
     metavar = field.metadata.get("metavar") or ("|".join(choices) if choices else None)
     bounds = {"min": minimum} if minimum is not None and kind in (int, float) else {}
@@ -197,7 +293,10 @@ def _option_annotation(field: dataclasses.Field, kind: Any, default: Any) -> Any
     python_type = kind if kind in (int, float, str) else str  # tuples are given as A,B and parsed by the config
     if typing.get_origin(kind) is tuple and metavar is None:
         metavar = "A,B,..."
-    return Annotated[Optional[python_type], typer.Option(flag, help=help_text, show_default=False, metavar=metavar, **bounds, **panel)]
+    return Annotated[
+        Optional[python_type],
+        typer.Option(flag, help=help_text, show_default=False, metavar=metavar, **bounds, **panel),
+    ]
 
 
 app.command()(_recipe_options(train))
@@ -208,11 +307,22 @@ def sample(
     model: ModelArgument,
     n: Annotated[int, typer.Option("-n", min=1, help="How many images to generate.")] = 60,
     run_dir: RunDirOption = None,
-    out: Annotated[Optional[Path], typer.Option("--out", help="PNG to write. \\[default: RUN_DIR/samples-N-seedS.png]", show_default=False)] = None,
+    out: Annotated[
+        Optional[Path],
+        typer.Option("--out", help="PNG to write. \\[default: RUN_DIR/samples-N-seedS.png]", show_default=False),
+    ] = None,
     seed: SeedOption = 0,
-    npy: Annotated[bool, typer.Option("--npy", help="Also save the images' pixel probabilities as an .npy beside the PNG.")] = False,
+    npy: Annotated[
+        bool, typer.Option("--npy", help="Also save the images' pixel probabilities as an .npy beside the PNG.")
+    ] = False,
     label: LabelOption = None,
-    draw: Annotated[bool, typer.Option("--draw", help="Draw each pixel from the decoder's likelihood instead of showing its mean (0/1 pixels, 8-bit levels).")] = False,
+    draw: Annotated[
+        bool,
+        typer.Option(
+            "--draw",
+            help="Draw each pixel from the decoder's likelihood instead of showing its mean (0/1 pixels, 8-bit levels).",
+        ),
+    ] = False,
     sampler: SamplerOption = DEFAULT_SAMPLER,
 ) -> None:
     """Draw N codings and decode them into a PNG grid of new images.
@@ -240,7 +350,9 @@ def sample(
     fitted = _fitted_sampler(sampler, _registry, loaded, config, run_dir)
     images = generate_in_chunks(loaded, n, seed=seed, labels=labels, draw=draw, sampler=fitted)
     drawn = ("-drawn" if draw else "") + ("" if sampler == DEFAULT_SAMPLER else f"-{sampler.replace(':', '--')}")
-    out = out or run_dir / (f"samples-{n}-seed{seed}{drawn}.png" if label is None else f"samples-{n}-label{label}-seed{seed}{drawn}.png")
+    out = out or run_dir / (
+        f"samples-{n}-seed{seed}{drawn}.png" if label is None else f"samples-{n}-label{label}-seed{seed}{drawn}.png"
+    )
     if out.suffix.lower() != ".png":
         out = out.with_suffix(out.suffix + ".png")
     save_image_grid(images, out, config.image_shape, pixels=config.pixels)
@@ -263,17 +375,47 @@ class Split(str, Enum):
 def evaluate(
     model: ModelArgument,
     run_dir: RunDirOption = None,
-    split: Annotated[Split, typer.Option(help="Which images to score (and, for sample metrics, to compare the samples with).")] = Split.test,
-    metrics: Annotated[str, typer.Option("--metrics", metavar="NAME,...", help=(
-        "What to compute, comma-separated: nll (the importance-weighted likelihood), fid, prd (precision and recall), "
-        "active-units, or a plugin's metric (genmodels list). A metric that does not apply to the model says why."))] = ",".join(DEFAULT_METRICS),
+    split: Annotated[
+        Split, typer.Option(help="Which images to score (and, for sample metrics, to compare the samples with).")
+    ] = Split.test,
+    metrics: Annotated[
+        str,
+        typer.Option(
+            "--metrics",
+            metavar="NAME,...",
+            help=(
+                "What to compute, comma-separated: nll (the importance-weighted likelihood), fid, prd (precision and recall), "
+                "active-units, or a plugin's metric (genmodels list). A metric that does not apply to the model says why."
+            ),
+        ),
+    ] = ",".join(DEFAULT_METRICS),
     k: Annotated[int, typer.Option("--k", min=1, help="Importance samples per image for the NLL estimate.")] = 5000,
-    samples: Annotated[int, typer.Option("--samples", min=1, help="Images the sample metrics (fid, prd) generate.")] = DEFAULT_SAMPLES,
+    samples: Annotated[
+        int, typer.Option("--samples", min=1, help="Images the sample metrics (fid, prd) generate.")
+    ] = DEFAULT_SAMPLES,
     seed: SeedOption = 0,
     batch_size: Annotated[int, typer.Option(min=1, help="Images per batch (each batch is decoded k times).")] = 100,
-    n: Annotated[Optional[int], typer.Option("-n", min=1, help="Score a random (seeded) subset of N images. \\[default: all]", show_default=False)] = None,
-    distribute: Annotated[bool, typer.Option("--distribute", help="Split the NLL's batches across the workers TF_CONFIG names (start the same command on each): the same figures as one process; the chief computes the other metrics and writes them.")] = False,
-    allow_data_change: Annotated[bool, typer.Option("--allow-data-change", help="Score the split although its images differ from those the run recorded when it was trained.")] = False,
+    n: Annotated[
+        Optional[int],
+        typer.Option(
+            "-n", min=1, help="Score a random (seeded) subset of N images. \\[default: all]", show_default=False
+        ),
+    ] = None,
+    distribute: Annotated[
+        bool,
+        typer.Option(
+            "--distribute",
+            help="Split the NLL's batches across the workers TF_CONFIG names (start the same command on each): "
+            "the same figures as one process; the chief computes the other metrics and writes them.",
+        ),
+    ] = False,
+    allow_data_change: Annotated[
+        bool,
+        typer.Option(
+            "--allow-data-change",
+            help="Score the split although its images differ from those the run recorded when it was trained.",
+        ),
+    ] = False,
     sampler: SamplerOption = DEFAULT_SAMPLER,
 ) -> None:
     """Score MODEL: its loss terms, the negative ELBO and the importance-weighted NLL in nats per image, and the
@@ -311,17 +453,45 @@ def evaluate(
         mine = sum(min(batch_size, len(images) - batch * batch_size) for batch in batches)
     likelihood = NLL in chosen
     baseline = baselines.for_dataset(data, config.pixels) if likelihood else None
-    with _progress(f"Evaluating {spec.name} (k={k})" if likelihood else f"Evaluating {spec.name}", mine if likelihood else 0) as advance:
-        result = run_evaluation(loaded, images, model_name=spec.name, split=split.value, k=k, seed=seed, batch_size=batch_size,
-                                progress=advance, labels=labels, pixels=config.pixels, epoch=kept_epoch(run_dir, stored_train(config)),
-                                share=share, likelihood=likelihood, baseline=baseline)
+    with _progress(
+        f"Evaluating {spec.name} (k={k})" if likelihood else f"Evaluating {spec.name}", mine if likelihood else 0
+    ) as advance:
+        result = run_evaluation(
+            loaded,
+            images,
+            model_name=spec.name,
+            split=split.value,
+            k=k,
+            seed=seed,
+            batch_size=batch_size,
+            progress=advance,
+            labels=labels,
+            pixels=config.pixels,
+            epoch=kept_epoch(run_dir, stored_train(config)),
+            share=share,
+            likelihood=likelihood,
+            baseline=baseline,
+        )
     if distribute and not distribution.chief:
-        typer.echo(f"Done: scored {mine} of the {len(images)} images as one worker; its chief writes the figures in {run_dir}.")
+        typer.echo(
+            f"Done: scored {mine} of the {len(images)} images as one worker; its chief writes the figures in {run_dir}."
+        )
         return
-    context = MetricContext(model=loaded, model_name=spec.name, dataset=data, split=split.value, images=images, labels=labels,
-                            seed=seed, samples=samples, feature_source=feature_source_of(stored_train(config), registry),
-                            log=lambda line: typer.echo(line, err=True), sampler_name=sampler, dataset_argument=stored_train(config).dataset,
-                            sampler=lambda: _fitted_sampler(sampler, registry, loaded, config, run_dir, data))
+    context = MetricContext(
+        model=loaded,
+        model_name=spec.name,
+        dataset=data,
+        split=split.value,
+        images=images,
+        labels=labels,
+        seed=seed,
+        samples=samples,
+        feature_source=feature_source_of(stored_train(config), registry),
+        log=lambda line: typer.echo(line, err=True),
+        sampler_name=sampler,
+        dataset_argument=stored_train(config).dataset,
+        sampler=lambda: _fitted_sampler(sampler, registry, loaded, config, run_dir, data),
+    )
     name = f"evaluation-{split.value}.json" if n is None else f"evaluation-{split.value}-n{len(images)}.json"
 
     def save(metrics: dict) -> None:  # what is computed is saved before the next metric can fail
@@ -358,8 +528,12 @@ def evaluate(
 
 def baseline_rows(baseline: dict) -> list[tuple[str, str]]:
     """The table rows of an evaluation's independent-pixel baseline."""
-    rows = [("baseline: independent pixels (each value's own histogram of the training split)",
-             f"{baseline['nll']:.2f} ± {baseline['nll_standard_error']:.2f}")]
+    rows = [
+        (
+            "baseline: independent pixels (each value's own histogram of the training split)",
+            f"{baseline['nll']:.2f} ± {baseline['nll_standard_error']:.2f}",
+        )
+    ]
     if baseline.get("bits_per_dim") is not None:
         rows.append(("baseline in bits per dimension", f"{baseline['bits_per_dim']:.4f}"))
     return rows
@@ -370,14 +544,25 @@ def baseline_warning(model: str, figures: dict) -> str:
     unit, mine, theirs = ("bits/dim", figures.get("bits_per_dim"), figures["baseline"].get("bits_per_dim"))
     if mine is None or theirs is None:
         unit, mine, theirs = "nats", figures["nll"], figures["baseline"]["nll"]
-    return (f"{model}'s NLL ({mine:.4g} {unit}) does not beat the independent-pixel baseline ({theirs:.4g} {unit}), a model "
-            "that ignores how pixels go together: train longer or with another likelihood (docs/data.md, Recipes).")
+    return (
+        f"{model}'s NLL ({mine:.4g} {unit}) does not beat the independent-pixel baseline ({theirs:.4g} {unit}), a model "
+        "that ignores how pixels go together: train longer or with another likelihood (docs/data.md, Recipes)."
+    )
 
 
 @app.command()
 def features(
-    dataset: Annotated[str, typer.Argument(metavar="DATASET", help="A registered dataset, a folder of images or an .npz (as train --dataset takes).", show_default=False)] = "binarized-mnist",
-    retrain: Annotated[bool, typer.Option("--retrain", help="Train the network again and replace the cached one.")] = False,
+    dataset: Annotated[
+        str,
+        typer.Argument(
+            metavar="DATASET",
+            help="A registered dataset, a folder of images or an .npz (as train --dataset takes).",
+            show_default=False,
+        ),
+    ] = "binarized-mnist",
+    retrain: Annotated[
+        bool, typer.Option("--retrain", help="Train the network again and replace the cached one.")
+    ] = False,
 ) -> None:
     """Train (or load from the cache) the feature network that FID and precision/recall use for DATASET, and show it.
 
@@ -391,14 +576,26 @@ def features(
     from genmodels.data import features_dir
     from genmodels.metrics import feature_network_for, feature_source_of
 
-    network = feature_network_for(data, feature_source_of(train_config, registry), retrain=retrain, log=lambda line: typer.echo(line, err=True),
-                                  dataset_argument=dataset)
+    network = feature_network_for(
+        data,
+        feature_source_of(train_config, registry),
+        retrain=retrain,
+        log=lambda line: typer.echo(line, err=True),
+        dataset_argument=dataset,
+    )
     info = network.info
-    quality = (f"test accuracy {info['test_accuracy']:.4f}" if "test_accuracy" in info
-               else f"test reconstruction error {info['test_reconstruction_error']:.5f} (mean squared, per value)")
+    quality = (
+        f"test accuracy {info['test_accuracy']:.4f}"
+        if "test_accuracy" in info
+        else f"test reconstruction error {info['test_reconstruction_error']:.5f} (mean squared, per value)"
+    )
     article = "an" if info["kind"][0] in "aeiou" else "a"
-    typer.echo(f"{info['name']}: {article} {info['kind']} of {info['description']}; {quality} on {info['test_images']} images")
-    typer.echo(f"trained in {info['seconds']:.0f} s; images SHA-256 {info['data_sha256']}; weights SHA-256 {info['weights_sha256']}")
+    typer.echo(
+        f"{info['name']}: {article} {info['kind']} of {info['description']}; {quality} on {info['test_images']} images"
+    )
+    typer.echo(
+        f"trained in {info['seconds']:.0f} s; images SHA-256 {info['data_sha256']}; weights SHA-256 {info['weights_sha256']}"
+    )
     typer.echo(str(features_dir() / info["name"]))
 
 
@@ -419,7 +616,13 @@ def reconstruct(
     rebuilt = decode(loaded, encode(loaded, images, labels), labels)
     columns = min(GRID_COLUMNS, n)
     pairs = paired_rows(images, rebuilt, columns)
-    typer.echo(str(save_image_grid(pairs, out or run_dir / "reconstructions.png", config.image_shape, columns=columns, pixels=config.pixels)))
+    typer.echo(
+        str(
+            save_image_grid(
+                pairs, out or run_dir / "reconstructions.png", config.image_shape, columns=columns, pixels=config.pixels
+            )
+        )
+    )
 
 
 @app.command()
@@ -427,7 +630,9 @@ def interpolate(
     model: ModelArgument,
     n: Annotated[int, typer.Option("-n", min=1, help="How many paths (one per row).")] = 6,
     steps: Annotated[int, typer.Option(min=2, help="Images per path, both ends included.")] = 10,
-    spherical: Annotated[bool, typer.Option("--spherical", help="Follow great circles (slerp) instead of straight lines.")] = False,
+    spherical: Annotated[
+        bool, typer.Option("--spherical", help="Follow great circles (slerp) instead of straight lines.")
+    ] = False,
     run_dir: RunDirOption = None,
     out: OutOption = None,
     seed: SeedOption = 0,
@@ -446,8 +651,13 @@ def interpolate(
     codings = encode(loaded, images, labels)
     paths = np.concatenate([path_between(codings[2 * i], codings[2 * i + 1], steps, spherical) for i in range(n)])
     path_labels = None if labels is None else np.repeat(labels[::2], steps)
-    grid = save_image_grid(decode(loaded, paths, path_labels), out or run_dir / "interpolations.png", config.image_shape, columns=steps,
-                           pixels=config.pixels)
+    grid = save_image_grid(
+        decode(loaded, paths, path_labels),
+        out or run_dir / "interpolations.png",
+        config.image_shape,
+        columns=steps,
+        pixels=config.pixels,
+    )
     typer.echo(str(grid))
 
 
@@ -455,8 +665,13 @@ def interpolate(
 def latent(
     model: ModelArgument,
     run_dir: RunDirOption = None,
-    side: Annotated[int, typer.Option(min=2, help="Images per side of the decoded manifold grid (2-D codings only).")] = 20,
-    label: Annotated[int, typer.Option("--label", min=0, help="Conditional models (cvae): the class the manifold grid is decoded as.")] = 0,
+    side: Annotated[
+        int, typer.Option(min=2, help="Images per side of the decoded manifold grid (2-D codings only).")
+    ] = 20,
+    label: Annotated[
+        int,
+        typer.Option("--label", min=0, help="Conditional models (cvae): the class the manifold grid is decoded as."),
+    ] = 0,
 ) -> None:
     """Picture the latent space: test codings coloured by digit; for 2-D codings also the decoded manifold."""
     registry, spec, run_dir, loaded, config = _load_run(model, run_dir)
@@ -472,12 +687,22 @@ def latent(
     labels = _one_factor(data.test_labels)
     if labels is None:
         typer.echo(f"Note: {data.name} has no test labels here, so the points are not coloured by digit.", err=True)
-    title = f"{spec.name}: {len(codings)} test codings" + ("" if codings.shape[1] == 2 else f" ({codings.shape[1]}-D, projected)")
+    title = f"{spec.name}: {len(codings)} test codings" + (
+        "" if codings.shape[1] == 2 else f" ({codings.shape[1]}-D, projected)"
+    )
     typer.echo(str(save_scatter(points, run_dir / "latent-scatter.png", labels, axis, title)))
     if codings.shape[1] == 2:
         grid = manifold_codings(side)
-        manifold = decode(loaded, grid, np.full(len(grid), _class_label(spec.name, loaded, label)) if loaded.conditional else None)
-        typer.echo(str(save_image_grid(manifold, run_dir / "latent-manifold.png", config.image_shape, columns=side, pixels=config.pixels)))
+        manifold = decode(
+            loaded, grid, np.full(len(grid), _class_label(spec.name, loaded, label)) if loaded.conditional else None
+        )
+        typer.echo(
+            str(
+                save_image_grid(
+                    manifold, run_dir / "latent-manifold.png", config.image_shape, columns=side, pixels=config.pixels
+                )
+            )
+        )
 
 
 @app.command()
@@ -497,15 +722,34 @@ def curves(model: ModelArgument, run_dir: RunDirOption = None, out: OutOption = 
 
 @app.command()
 def compare(
-    run_dirs: Annotated[list[Path], typer.Argument(metavar="RUN_DIR", help="Run directories to compare.", show_default=False)],
+    run_dirs: Annotated[
+        list[Path], typer.Argument(metavar="RUN_DIR", help="Run directories to compare.", show_default=False)
+    ],
     split: Annotated[Split, typer.Option(help="Which evaluation to show.")] = Split.test,
 ) -> None:
     """One table of the evaluated figures of several runs (run `genmodels evaluate` on each first): likelihoods,
     FID beside its real-data floor, precision, recall and active units, as each evaluation computed them."""
     from genmodels.runs import read_config, read_evaluation, read_metrics
 
-    rows = [("run", "model", "epochs", "images", "k", "loss", "-ELBO", "NLL", "bits/dim", "baseline", "FID (floor)", "precision", "recall",
-             "active units", "seconds")]
+    rows = [
+        (
+            "run",
+            "model",
+            "epochs",
+            "images",
+            "k",
+            "loss",
+            "-ELBO",
+            "NLL",
+            "bits/dim",
+            "baseline",
+            "FID (floor)",
+            "precision",
+            "recall",
+            "active units",
+            "seconds",
+        )
+    ]
     missing = []
     for run_dir in run_dirs:
         config = read_config(run_dir)
@@ -537,17 +781,26 @@ def compare(
         )
     _table(rows)
     if any(row[7].endswith("*") for row in rows[1:]):
-        typer.echo("* not a likelihood of the run's data (the likelihood does not fit it; its evaluation JSON says why).")
+        typer.echo(
+            "* not a likelihood of the run's data (the likelihood does not fit it; its evaluation JSON says why)."
+        )
     if missing:
-        typer.echo(f"Not evaluated on {split.value} yet: {', '.join(missing)} (run genmodels evaluate MODEL --run-dir ...).", err=True)
+        typer.echo(
+            f"Not evaluated on {split.value} yet: {', '.join(missing)} (run genmodels evaluate MODEL --run-dir ...).",
+            err=True,
+        )
 
 
 @app.command()
 def export(
     model: ModelArgument,
-    out: Annotated[Path, typer.Option("--out", help="Folder to write the SavedModel in (new or empty).", show_default=False)],
+    out: Annotated[
+        Path, typer.Option("--out", help="Folder to write the SavedModel in (new or empty).", show_default=False)
+    ],
     run_dir: RunDirOption = None,
-    force: Annotated[bool, typer.Option("--force", help="Replace an earlier export in OUT (nothing else is ever replaced).")] = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="Replace an earlier export in OUT (nothing else is ever replaced).")
+    ] = False,
 ) -> None:
     """Export MODEL as a TensorFlow SavedModel with sample, encode and decode signatures (see docs/export.md).
 
@@ -558,7 +811,11 @@ def export(
 
     check_out_dir(out, force)  # before TensorFlow is imported
     _registry, spec, run_dir, loaded, config = _load_run(model, run_dir)
-    typer.echo(str(export_model(loaded, out, name=spec.name, image_shape=config.image_shape, pixels=config.pixels, force=force)))
+    typer.echo(
+        str(
+            export_model(loaded, out, name=spec.name, image_shape=config.image_shape, pixels=config.pixels, force=force)
+        )
+    )
 
 
 def _fitted_sampler(name: str, registry, loaded, config, run_dir: Path, data=None):
@@ -569,8 +826,16 @@ def _fitted_sampler(name: str, registry, loaded, config, run_dir: Path, data=Non
     check_sampler_name(name, registry)  # before the dataset is read
     if name == PRIOR:
         return None
-    return fitted_sampler(name, registry, loaded, data or (lambda: _run_dataset(config, registry)), run_dir=run_dir,
-                          weights=kept_weights(run_dir, stored_train(config)), seed=0, log=lambda line: typer.echo(line, err=True))
+    return fitted_sampler(
+        name,
+        registry,
+        loaded,
+        data or (lambda: _run_dataset(config, registry)),
+        run_dir=run_dir,
+        weights=kept_weights(run_dir, stored_train(config)),
+        seed=0,
+        log=lambda line: typer.echo(line, err=True),
+    )
 
 
 def _load_run(model: str, run_dir: Optional[Path]):
@@ -623,9 +888,13 @@ def _labels_for(loaded, labels, what: str):
 def _class_label(name: str, loaded, label: int) -> int:
     """`label` if the model is conditional and has that class, else a ConfigError."""
     if not loaded.conditional:
-        raise ConfigError(f"--label picks the class a conditional model (such as cvae) draws; {name} is not conditional.")
+        raise ConfigError(
+            f"--label picks the class a conditional model (such as cvae) draws; {name} is not conditional."
+        )
     if label >= loaded.classes:
-        raise ConfigError(f"--label must be a class from 0 to {loaded.classes - 1} for this {name} model, received {label}.")
+        raise ConfigError(
+            f"--label must be a class from 0 to {loaded.classes - 1} for this {name} model, received {label}."
+        )
     return label
 
 
@@ -660,9 +929,23 @@ def _one_factor(labels):
 @contextlib.contextmanager
 def _progress(label: str, total: int):
     from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
 
-    columns = (TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn())
+    columns = (
+        TextColumn(label),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("eta"),
+        TimeRemainingColumn(),
+    )
     with Progress(*columns, console=Console(stderr=True), transient=True) as progress:
         task = progress.add_task(label, total=total)
         yield lambda count: progress.advance(task, count)
@@ -698,7 +981,11 @@ def _baseline_cell(baseline: dict | None) -> str:
     """The independent-pixel baseline in `compare`: bits/dim where defined, else nats."""
     if not baseline:
         return "-"
-    return _number(baseline.get("bits_per_dim"), 4) if baseline.get("bits_per_dim") is not None else _number(baseline.get("nll"))
+    return (
+        _number(baseline.get("bits_per_dim"), 4)
+        if baseline.get("bits_per_dim") is not None
+        else _number(baseline.get("nll"))
+    )
 
 
 def _provider(spec) -> str:
@@ -779,10 +1066,12 @@ def add_plugin_commands(cli: typer.Typer) -> None:
             registry.problems(f"{source} failed in register_commands: {type(exc).__name__}: {exc}")
             continue
         taken = {_command_name(command) for command in before} | {group.name for group in cli.registered_groups}
-        for command in cli.registered_commands[len(before):]:
+        for command in cli.registered_commands[len(before) :]:
             if _command_name(command) in taken:
                 cli.registered_commands.remove(command)
-                registry.problems(f"{source} adds the command {_command_name(command)!r}, whose name is taken; it was left out")
+                registry.problems(
+                    f"{source} adds the command {_command_name(command)!r}, whose name is taken; it was left out"
+                )
             taken.add(_command_name(command))
 
 

@@ -13,7 +13,7 @@ from keras import ops
 
 from genmodels.convolutions import Conv2D, Conv2DTranspose  # noqa: F401  (Keras' layers, fast under XLA on a CPU)
 from genmodels.hierarchical import TwoLayerEncoder, TwoLayerPosterior, TwoLayerPrior  # noqa: F401  (two layers of codings)
-from genmodels.distributions import LOG_2PI, Bernoulli, DiagonalGaussian, PointMass, standard_normal
+from genmodels.distributions import LOG_2PI, DiagonalGaussian, PointMass, standard_normal
 from genmodels.errors import ConfigError
 from genmodels.pixels import AUTO
 from genmodels.interfaces import Decoder, Encoder, ForwardPass, LatentPrior, Loss
@@ -29,7 +29,9 @@ def keras_name(kind: str, name: str) -> str:
     try:
         lookup(name)
     except ValueError:
-        raise ConfigError(f"{name!r} is not a Keras {kind} name (such as {'elu' if kind == 'activation' else 'he_normal'}).") from None
+        raise ConfigError(
+            f"{name!r} is not a Keras {kind} name (such as {'elu' if kind == 'activation' else 'he_normal'})."
+        ) from None
     return name
 
 
@@ -67,13 +69,22 @@ def mlp(hidden: Sequence[int], activation: str, initializer: str, name: str, dro
     With `dropout` > 0, each hidden layer's output is dropped at that rate while training (Keras' Dropout)."""
     initializer = keras_name("initializer", initializer)
     if activation == GATED:
-        layers = [GatedDense(units, kernel_initializer=initializer, name=f"hidden{i}") for i, units in enumerate(hidden, start=1)]
+        layers = [
+            GatedDense(units, kernel_initializer=initializer, name=f"hidden{i}")
+            for i, units in enumerate(hidden, start=1)
+        ]
     else:
         activation = keras_name("activation", activation)
-        layers = [keras.layers.Dense(units, activation=activation, kernel_initializer=initializer, name=f"hidden{i}")
-                  for i, units in enumerate(hidden, start=1)]
+        layers = [
+            keras.layers.Dense(units, activation=activation, kernel_initializer=initializer, name=f"hidden{i}")
+            for i, units in enumerate(hidden, start=1)
+        ]
     if dropout:
-        layers = [item for i, layer in enumerate(layers, start=1) for item in (layer, keras.layers.Dropout(dropout, name=f"dropout{i}"))]
+        layers = [
+            item
+            for i, layer in enumerate(layers, start=1)
+            for item in (layer, keras.layers.Dropout(dropout, name=f"dropout{i}"))
+        ]
     return keras.Sequential(layers, name=name)
 
 
@@ -86,8 +97,15 @@ class _MLPPart:
     the coding [z1, z2]). Without branches a condition is concatenated to the input.
     """
 
-    def _mlp_init(self, hidden: Sequence[int], activation: str, initializer: str, branches: int = 0, split: int = 0,
-                  dropout: float = 0.0) -> None:
+    def _mlp_init(
+        self,
+        hidden: Sequence[int],
+        activation: str,
+        initializer: str,
+        branches: int = 0,
+        split: int = 0,
+        dropout: float = 0.0,
+    ) -> None:
         self.hidden = tuple(int(units) for units in hidden)
         self.activation = activation
         self.initializer = initializer
@@ -107,7 +125,11 @@ class _MLPPart:
             if condition is None:
                 inputs, condition = inputs[:, : self.split], inputs[:, self.split :]
             inputs = ops.concatenate(
-                [self.input_branch(inputs, training=training), self.condition_branch(ops.cast(condition, inputs.dtype), training=training)], axis=-1
+                [
+                    self.input_branch(inputs, training=training),
+                    self.condition_branch(ops.cast(condition, inputs.dtype), training=training),
+                ],
+                axis=-1,
             )
         elif condition is not None:
             inputs = ops.concatenate([inputs, ops.cast(condition, inputs.dtype)], axis=-1)
@@ -126,7 +148,16 @@ class GaussianMLPEncoder(_MLPPart, Encoder):
     Every MLP part here takes an optional `condition` (one-hot labels), concatenated to its input.
     """
 
-    def __init__(self, latent_dim: int, hidden=(500, 500), activation="elu", initializer="he_normal", branches: int = 0, split: int = 0, **kwargs):
+    def __init__(
+        self,
+        latent_dim: int,
+        hidden=(500, 500),
+        activation="elu",
+        initializer="he_normal",
+        branches: int = 0,
+        split: int = 0,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         self._mlp_init(hidden, activation, initializer, branches, split)
         self.latent_dim = latent_dim
@@ -163,8 +194,16 @@ class MLPDecoder(_MLPPart, Decoder):
     drops the hidden layers' outputs at that rate while training."""
 
     def __init__(
-        self, output_dim: int, hidden=(500, 500), activation="elu", initializer="he_normal", likelihood: str = "bernoulli",
-        branches: int = 0, split: int = 0, dropout: float = 0.0, **kwargs,
+        self,
+        output_dim: int,
+        hidden=(500, 500),
+        activation="elu",
+        initializer="he_normal",
+        likelihood: str = "bernoulli",
+        branches: int = 0,
+        split: int = 0,
+        dropout: float = 0.0,
+        **kwargs,
     ):
         super().__init__(**kwargs)
         self._mlp_init(hidden, activation, initializer, branches, split, dropout)
@@ -177,7 +216,12 @@ class MLPDecoder(_MLPPart, Decoder):
         return self.head(self.logits_head(self._body(z, condition, training)))
 
     def get_config(self):
-        return {**super().get_config(), **self._mlp_config(), "output_dim": self.output_dim, "likelihood": self.likelihood}
+        return {
+            **super().get_config(),
+            **self._mlp_config(),
+            "output_dim": self.output_dim,
+            "likelihood": self.likelihood,
+        }
 
 
 class BernoulliMLPDecoder(MLPDecoder):
@@ -250,7 +294,9 @@ class VampPrior(LatentPrior):
 
     def build(self, input_shape=None):
         self.pseudo_logits = self.add_weight(
-            shape=(self.components, self.input_dim), initializer=keras.initializers.RandomNormal(stddev=0.5), name="pseudo_logits"
+            shape=(self.components, self.input_dim),
+            initializer=keras.initializers.RandomNormal(stddev=0.5),
+            name="pseudo_logits",
         )
         self.built = True
 
@@ -262,7 +308,9 @@ class VampPrior(LatentPrior):
         loc, log_var = self._mixture()
         precision = ops.exp(-log_var)
         # sum_d (z - loc)^2 / var for every (row, component), as matrix products: (B, K)
-        squared = ops.matmul(ops.square(z), ops.transpose(precision)) - 2.0 * ops.matmul(z, ops.transpose(loc * precision))
+        squared = ops.matmul(ops.square(z), ops.transpose(precision)) - 2.0 * ops.matmul(
+            z, ops.transpose(loc * precision)
+        )
         squared = squared + ops.sum(ops.square(loc) * precision, axis=-1)
         log_components = -0.5 * (self.latent_dim * LOG_2PI + ops.sum(log_var, axis=-1) + squared)
         return ops.logsumexp(log_components, axis=-1) - math.log(self.components)
@@ -355,7 +403,13 @@ def mlp_vae(config, *, prior=None, losses: Sequence[Loss] | None = None, classes
         prior = prior(encoder)
     return GenerativeModel(
         encoder=encoder,
-        decoder=MLPDecoder(config.input_dim, hidden=config.hidden[::-1], likelihood=likelihood_of(config), dropout=dropout_of(config), **mlp),
+        decoder=MLPDecoder(
+            config.input_dim,
+            hidden=config.hidden[::-1],
+            likelihood=likelihood_of(config),
+            dropout=dropout_of(config),
+            **mlp,
+        ),
         prior=prior,
         losses=list(losses) if losses is not None else [Reconstruction(), KLDivergence()],
         classes=classes,

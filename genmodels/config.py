@@ -31,7 +31,9 @@ class Config:
         hints = typing.get_type_hints(type(self))
         for f in dataclasses.fields(self):
             kind = hints[f.name]
-            if kind in (bool, int, float, str) or typing.get_origin(kind) is tuple:  # other types are a plugin's own to check
+            if (
+                kind in (bool, int, float, str) or typing.get_origin(kind) is tuple
+            ):  # other types are a plugin's own to check
                 object.__setattr__(self, f.name, coerce(getattr(self, f.name), kind, f.name, strict=True))
         self.validate()
 
@@ -48,7 +50,11 @@ class Config:
         bad_keys = [key for key in data if not isinstance(key, str)]
         if bad_keys:
             raise ConfigError(f"{cls.__name__} option names are strings, received {bad_keys[0]!r}.")
-        before = {f.name: f.metadata["absent"] for f in dataclasses.fields(cls) if f.metadata.get("absent") is not None and f.name not in data}
+        before = {
+            f.name: f.metadata["absent"]
+            for f in dataclasses.fields(cls)
+            if f.metadata.get("absent") is not None and f.name not in data
+        }
         return cls()._with({**before, **data}, strict=True)
 
     def replace(self: C, **overrides: Any) -> C:
@@ -61,9 +67,7 @@ class Config:
         values = {}
         for key, value in overrides.items():
             if key not in names:
-                raise ConfigError(
-                    f"{type(self).__name__} has no option {key!r}; its options are: {', '.join(names)}."
-                )
+                raise ConfigError(f"{type(self).__name__} has no option {key!r}; its options are: {', '.join(names)}.")
             values[key] = coerce(value, hints[key], key, strict=strict)
         new = dataclasses.replace(self, **values)
         new.validate()
@@ -90,8 +94,15 @@ class Config:
         ]
 
 
-def option(default: Any, help: str, *, minimum: float | None = None, choices: tuple[str, ...] | None = None,
-           metavar: str | None = None, absent: Any = None) -> Any:
+def option(
+    default: Any,
+    help: str,
+    *,
+    minimum: float | None = None,
+    choices: tuple[str, ...] | None = None,
+    metavar: str | None = None,
+    absent: Any = None,
+) -> Any:
     """A config field: its default and the help text that `genmodels info` and `--help` show.
 
     `validate` refuses a value below `minimum` or outside `choices`; the command line shows the
@@ -113,7 +124,9 @@ MAX_LAYER_WEIGHTS = 2**28  # weights of one dense layer (1 GiB of float32)
 
 def _not_absurd(name: str, size: int) -> None:
     if size > MAX_LAYER_SIZE:
-        raise ConfigError(f"{name} of {size:,} is beyond the {MAX_LAYER_SIZE:,} that genmodels builds (a model of that size would not fit in memory).")
+        raise ConfigError(
+            f"{name} of {size:,} is beyond the {MAX_LAYER_SIZE:,} that genmodels builds (a model of that size would not fit in memory)."
+        )
 
 
 @dataclass
@@ -121,8 +134,12 @@ class ModelConfig(Config):
     """Architecture hyperparameters shared by every model; plugins subclass it to add their own."""
 
     latent_dim: int = option(20, "Dimension of the codings.")
-    input_dim: int = option(784, "Size of one flattened input: height x width x channels (set from the dataset when training).")
-    image_shape: tuple[int, ...] = option((), "Height, width and channels of the images (set from the dataset when training).")
+    input_dim: int = option(
+        784, "Size of one flattened input: height x width x channels (set from the dataset when training)."
+    )
+    image_shape: tuple[int, ...] = option(
+        (), "Height, width and channels of the images (set from the dataset when training)."
+    )
 
     def validate(self) -> None:
         super().validate()
@@ -133,7 +150,9 @@ class ModelConfig(Config):
         if len(self.image_shape) != 3 or min(self.image_shape) <= 0:
             raise ConfigError(f"image_shape must be height,width,channels, received {self.image_shape!r}.")
         if math.prod(self.image_shape) != self.input_dim:
-            raise ConfigError(f"input_dim {self.input_dim} is not the size of {'x'.join(map(str, self.image_shape))} images.")
+            raise ConfigError(
+                f"input_dim {self.input_dim} is not the size of {'x'.join(map(str, self.image_shape))} images."
+            )
 
     @property
     def shape(self) -> tuple[int, int, int]:
@@ -155,8 +174,9 @@ class LikelihoodConfig(ModelConfig):
     """Models whose decoder's likelihood is chosen by name (see genmodels.pixels.LIKELIHOODS)."""
 
     likelihood: str = option(
-        "auto", "The decoder's likelihood p(x|z): bernoulli, gaussian, gaussian-shared, logistic or logistic-mixture; "
-        "auto picks bernoulli for 0/1 pixels, logistic-mixture for 8-bit images, gaussian for floats."
+        "auto",
+        "The decoder's likelihood p(x|z): bernoulli, gaussian, gaussian-shared, logistic or logistic-mixture; "
+        "auto picks bernoulli for 0/1 pixels, logistic-mixture for 8-bit images, gaussian for floats.",
     )
 
     def validate(self) -> None:
@@ -179,11 +199,18 @@ class MLPConfig(LikelihoodConfig):
     """Models whose encoder and decoder are MLPs (the decoder mirrors the encoder's hidden sizes)."""
 
     hidden: tuple[int, ...] = option((500, 500), "Hidden layer sizes of the encoder; the decoder mirrors them.")
-    activation: str = option("elu", "Activation of the hidden layers: a Keras activation name, or gated (each layer a gated linear unit, (W x + b) * sigmoid(V x + c), as in Tomczak & Welling's VampPrior models).")
+    activation: str = option(
+        "elu",
+        "Activation of the hidden layers: a Keras activation name, or gated (each layer a gated linear unit, "
+        "(W x + b) * sigmoid(V x + c), as in Tomczak & Welling's VampPrior models).",
+    )
     initializer: str = option("he_normal", "Kernel initializer of every layer (a Keras initializer name).")
     dropout: str = option(
-        "auto", "Dropout rate of the decoder's hidden layers while training, from 0 to below 1; auto: 0.2 for 8-bit and float images "
-        "(their likelihoods have several outputs a pixel and overfit a few thousand images), 0 for 0/1 pixels.", absent="0")
+        "auto",
+        "Dropout rate of the decoder's hidden layers while training, from 0 to below 1; auto: 0.2 for 8-bit and float images "
+        "(their likelihoods have several outputs a pixel and overfit a few thousand images), 0 for 0/1 pixels.",
+        absent="0",
+    )
 
     def validate(self) -> None:
         super().validate()
@@ -201,19 +228,22 @@ class MLPConfig(LikelihoodConfig):
         sizes = [self.input_dim, *self.hidden, self.latent_dim]
         for before, after in zip(sizes, sizes[1:]):
             if before * after > MAX_LAYER_WEIGHTS:
-                raise ConfigError(f"a {before} x {after} layer ({before * after:,} weights) is beyond the {MAX_LAYER_WEIGHTS:,} "
-                                  f"weights a layer may have; received hidden={list(self.hidden)}.")
+                raise ConfigError(
+                    f"a {before} x {after} layer ({before * after:,} weights) is beyond the {MAX_LAYER_WEIGHTS:,} "
+                    f"weights a layer may have; received hidden={list(self.hidden)}."
+                )
         for name, example in (("activation", "elu"), ("initializer", "he_normal")):
             value = getattr(self, name)
             if not KERAS_NAME.match(value):
-                raise ConfigError(f"{name} must be the plain name of a Keras {name} (such as {example}), received {value!r}.")
+                raise ConfigError(
+                    f"{name} must be the plain name of a Keras {name} (such as {example}), received {value!r}."
+                )
 
     def fitted_to(self, image_shape, pixels, what):
         fitted = super().fitted_to(image_shape, pixels, what)
         if fitted.dropout != AUTO:
             return fitted
         return fitted.replace(dropout=str(AUTO_DROPOUT[pixels]))
-
 
 
 # the training options a resumed run may change: how long it trains and which trackers listen
@@ -232,33 +262,75 @@ EPOCH_IMAGES = 40_000
 class TrainConfig(Config):
     """The training recipe: data, optimisation and randomness."""
 
-    dataset: str = option("binarized-mnist", "A registered dataset name, a folder of PNG/JPEG images (sub-folders as classes) or a path to an .npz file.")
+    dataset: str = option(
+        "binarized-mnist",
+        "A registered dataset name, a folder of PNG/JPEG images (sub-folders as classes) or a path to an .npz file.",
+    )
     epochs: int = option(50, "Passes over the training set.", minimum=1)
     batch_size: int = option(150, "Images per gradient step.", minimum=1)
     epoch_images: int = option(
-        0, "Training images an epoch shows the model at least: a smaller training split is passed over several times "
+        0,
+        "Training images an epoch shows the model at least: a smaller training split is passed over several times "
         "in each epoch (whole passes), so that a small dataset gets as many gradient steps as a large one. 0: one pass an epoch "
-        f"(the built-in models' recipes set {EPOCH_IMAGES}).", minimum=0)
+        f"(the built-in models' recipes set {EPOCH_IMAGES}).",
+        minimum=0,
+    )
     learning_rate: float = option(1e-3, "Adam's step size (the first epoch's, under a schedule).")
-    lr_schedule: str = option("constant", "How the step size changes over the epochs: constant, or cosine (epoch e of E trains at "
-                              "learning_rate x (1 + cos(pi (e - 1) / E)) / 2, falling from learning_rate towards 0).", choices=SCHEDULES)
+    lr_schedule: str = option(
+        "constant",
+        "How the step size changes over the epochs: constant, or cosine (epoch e of E trains at "
+        "learning_rate x (1 + cos(pi (e - 1) / E)) / 2, falling from learning_rate towards 0).",
+        choices=SCHEDULES,
+    )
     seed: int = option(0, "Seed for initialisation, shuffling and sampling; same seed, same run.", minimum=0)
-    xla: bool = option(True, "Compile the training steps with XLA (fastest for MLPs); false runs TensorFlow graphs, much faster for convolutions on a CPU.")
-    precision: str = option("float32", "Arithmetic of the layers: float32, or bfloat16 (mixed: bf16 matrix products, float32 weights and losses; "
-                            "faster on CPUs with bf16 units, see docs/performance.md).", choices=PRECISIONS)
-    kl_warmup: int = option(0, "Epochs over which the KL term's weight grows linearly from 0 to its full value (0: none).", minimum=0, metavar="EPOCHS")
-    dynamic_binarize: bool = option(False, "Draw every training pixel anew each time it is seen, as Bernoulli(grey); the validation and test sets are drawn once, from the seed.")
-    binarize: bool = option(False, "Threshold the images to 0/1 before training (1 where a value is >= 0.5, a uint8 grey >= 128).")
-    validation_fraction: float = option(0.1, "Share of the training images held out for validation when the dataset has no validation split (the same images for every run).")
-    keep: str = option("best", "Which epoch's weights the run keeps for sampling and evaluation: best (the lowest validation loss), or last.",
-                       choices=KEEP)
-    early_stopping: int = option(0, "Stop after this many epochs without a better validation loss (0: never).", minimum=0, metavar="EPOCHS")
-    image_size: tuple[int, ...] = option((), "Folders of images: resize every image to HEIGHT,WIDTH (default: their own size, which must then be one).",
-                                         metavar="HEIGHT,WIDTH")
-    distribute: bool = option(False, "Train data-parallel on tf.distribute: across the workers TF_CONFIG names (start the same command on each), "
-                              "or this machine's GPUs (docs/distributed.md).")
-    track: tuple[str, ...] = option((), "Trackers that receive training events, such as tensorboard (see genmodels list).",
-                                    metavar="NAME,...")
+    xla: bool = option(
+        True,
+        "Compile the training steps with XLA (fastest for MLPs); false runs TensorFlow graphs, much faster for convolutions on a CPU.",
+    )
+    precision: str = option(
+        "float32",
+        "Arithmetic of the layers: float32, or bfloat16 (mixed: bf16 matrix products, float32 weights and losses; "
+        "faster on CPUs with bf16 units, see docs/performance.md).",
+        choices=PRECISIONS,
+    )
+    kl_warmup: int = option(
+        0,
+        "Epochs over which the KL term's weight grows linearly from 0 to its full value (0: none).",
+        minimum=0,
+        metavar="EPOCHS",
+    )
+    dynamic_binarize: bool = option(
+        False,
+        "Draw every training pixel anew each time it is seen, as Bernoulli(grey); the validation and test sets are drawn once, from the seed.",
+    )
+    binarize: bool = option(
+        False, "Threshold the images to 0/1 before training (1 where a value is >= 0.5, a uint8 grey >= 128)."
+    )
+    validation_fraction: float = option(
+        0.1,
+        "Share of the training images held out for validation when the dataset has no validation split (the same images for every run).",
+    )
+    keep: str = option(
+        "best",
+        "Which epoch's weights the run keeps for sampling and evaluation: best (the lowest validation loss), or last.",
+        choices=KEEP,
+    )
+    early_stopping: int = option(
+        0, "Stop after this many epochs without a better validation loss (0: never).", minimum=0, metavar="EPOCHS"
+    )
+    image_size: tuple[int, ...] = option(
+        (),
+        "Folders of images: resize every image to HEIGHT,WIDTH (default: their own size, which must then be one).",
+        metavar="HEIGHT,WIDTH",
+    )
+    distribute: bool = option(
+        False,
+        "Train data-parallel on tf.distribute: across the workers TF_CONFIG names (start the same command on each), "
+        "or this machine's GPUs (docs/distributed.md).",
+    )
+    track: tuple[str, ...] = option(
+        (), "Trackers that receive training events, such as tensorboard (see genmodels list).", metavar="NAME,..."
+    )
 
     def passes(self, train_size: int) -> int:
         """Passes over a training split of `train_size` images in one epoch (see `epoch_images`)."""

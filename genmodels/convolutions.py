@@ -50,14 +50,19 @@ class _Geometry:
     def __init__(self, size: tuple[int, int], kernel: tuple[int, int], strides: tuple[int, int], padding: str):
         self.size, self.kernel, self.strides = tuple(size), tuple(kernel), tuple(strides)
         (self.oh, self.top, self.bottom), (self.ow, self.left, self.right) = (
-            _padding(n, k, s, padding) for n, k, s in zip(size, kernel, strides))
+            _padding(n, k, s, padding) for n, k, s in zip(size, kernel, strides)
+        )
 
     def im2col(self, x):
         """(B, H, W, C) -> (B, Ho, Wo, kh * kw * C): each output position's taps, tap-major (row, column, channel)."""
         (kh, kw), (sh, sw) = self.kernel, self.strides
         if self.top or self.bottom or self.left or self.right:
             x = tf.pad(x, [(0, 0), (self.top, self.bottom), (self.left, self.right), (0, 0)])
-        taps = [x[:, i : i + sh * (self.oh - 1) + 1 : sh, j : j + sw * (self.ow - 1) + 1 : sw, :] for i in range(kh) for j in range(kw)]
+        taps = [
+            x[:, i : i + sh * (self.oh - 1) + 1 : sh, j : j + sw * (self.ow - 1) + 1 : sw, :]
+            for i in range(kh)
+            for j in range(kw)
+        ]
         return taps[0] if len(taps) == 1 else tf.concat(taps, axis=-1)
 
     def col2im(self, columns):
@@ -71,9 +76,15 @@ class _Geometry:
         rows, cols = -(-height // sh), -(-width // sw)  # each phase's length; s * length >= the image's size
         # tap (i, j) of window (m + a, n + b) lands on phase (p, q) at (m, n): with the windows padded by the largest
         # shifts on each side, every term is a plain slice of one tensor, and each phase one fused sum
-        taps = [(p, q, i, j, (p + self.top - i) // sh, (q + self.left - j) // sw)
-                for p in range(sh) for q in range(sw)
-                for i in range(kh) if (p + self.top - i) % sh == 0 for j in range(kw) if (q + self.left - j) % sw == 0]
+        taps = [
+            (p, q, i, j, (p + self.top - i) // sh, (q + self.left - j) // sw)
+            for p in range(sh)
+            for q in range(sw)
+            for i in range(kh)
+            if (p + self.top - i) % sh == 0
+            for j in range(kw)
+            if (q + self.left - j) % sw == 0
+        ]
         top = max([0] + [-a for *_, a, _ in taps])
         bottom = max([0] + [rows + a - self.oh for *_, a, _ in taps])
         left = max([0] + [-b for *_, b in taps])
@@ -83,9 +94,14 @@ class _Geometry:
         for p in range(sh):
             row = []
             for q in range(sw):
-                terms = [padded[:, top + a : top + a + rows, left + b : left + b + cols, i, j, :]
-                         for p_, q_, i, j, a, b in taps if (p_, q_) == (p, q)]
-                row.append(tf.add_n(terms) if terms else tf.zeros([tf.shape(windows)[0], rows, cols, channels], windows.dtype))
+                terms = [
+                    padded[:, top + a : top + a + rows, left + b : left + b + cols, i, j, :]
+                    for p_, q_, i, j, a, b in taps
+                    if (p_, q_) == (p, q)
+                ]
+                row.append(
+                    tf.add_n(terms) if terms else tf.zeros([tf.shape(windows)[0], rows, cols, channels], windows.dtype)
+                )
             phases.append(tf.stack(row, axis=3))  # (B, rows, cols, sw, C)
         interleaved = tf.reshape(tf.stack(phases, axis=2), [-1, rows * sh, cols * sw, channels])  # row m * sh + p
         return interleaved[:, :height, :width, :]
@@ -95,6 +111,7 @@ def _im2col(geometry: _Geometry):
     @tf.custom_gradient
     def im2col(x):
         return geometry.im2col(x), lambda upstream: geometry.col2im(upstream)
+
     return im2col
 
 
@@ -102,6 +119,7 @@ def _col2im(geometry: _Geometry):
     @tf.custom_gradient
     def col2im(columns):
         return geometry.col2im(columns), lambda upstream: geometry.im2col(upstream)
+
     return col2im
 
 
@@ -111,7 +129,9 @@ def conv2d(x, kernel, strides: tuple[int, int], padding: str):
     kh, kw, channels, filters = kernel.shape
     geometry = _Geometry(x.shape[1:3], (kh, kw), strides, padding)
     patches = _im2col(geometry)(x)
-    product = tf.matmul(tf.reshape(patches, [-1, kh * kw * channels]), tf.reshape(kernel, [kh * kw * channels, filters]))
+    product = tf.matmul(
+        tf.reshape(patches, [-1, kh * kw * channels]), tf.reshape(kernel, [kh * kw * channels, filters])
+    )
     return tf.reshape(product, [-1, geometry.oh, geometry.ow, filters])
 
 
@@ -133,14 +153,21 @@ def lowered() -> bool:
     (`jit_compile=True`) on a machine without a GPU, where XLA's own CPU convolutions are slow. Elsewhere,
     TensorFlow's oneDNN convolutions are the faster: they need no (k * k)-times larger patches in memory,
     which for the tens of thousands of images an evaluation decodes at once cost more than they save."""
-    return control_flow_util.GraphOrParentsInXlaContext(tf.compat.v1.get_default_graph()) and not tf.config.list_logical_devices("GPU")
+    return control_flow_util.GraphOrParentsInXlaContext(
+        tf.compat.v1.get_default_graph()
+    ) and not tf.config.list_logical_devices("GPU")
 
 
 class Conv2D(keras.layers.Conv2D):
     """keras.layers.Conv2D, computed under XLA on a CPU as one matrix product of the input's patches (see the module)."""
 
     def convolution_op(self, inputs, kernel):
-        if self.data_format != "channels_last" or tuple(self.dilation_rate) != (1, 1) or self.groups != 1 or not lowered():
+        if (
+            self.data_format != "channels_last"
+            or tuple(self.dilation_rate) != (1, 1)
+            or self.groups != 1
+            or not lowered()
+        ):
             return super().convolution_op(inputs, kernel)
         return conv2d(inputs, kernel, tuple(self.strides), self.padding)
 
@@ -149,8 +176,13 @@ class Conv2DTranspose(keras.layers.Conv2DTranspose):
     """keras.layers.Conv2DTranspose, computed under XLA on a CPU as one matrix product and a sum of shifted windows."""
 
     def call(self, inputs):
-        if (self.data_format != "channels_last" or tuple(self.dilation_rate) != (1, 1) or self.padding != "same"
-                or self.output_padding is not None or not lowered()):
+        if (
+            self.data_format != "channels_last"
+            or tuple(self.dilation_rate) != (1, 1)
+            or self.padding != "same"
+            or self.output_padding is not None
+            or not lowered()
+        ):
             return super().call(inputs)
         outputs = conv2d_transpose(inputs, self.kernel, tuple(self.strides))
         if self.use_bias:

@@ -77,7 +77,11 @@ class Dataset:
             if array is not None and self.pixels == CONTINUOUS and array.dtype != np.float32:
                 setattr(self, split, array.astype(np.float32))
             labels = getattr(self, f"{split}_labels")
-            setattr(self, f"{split}_labels", None if array is None else as_labels(labels, len(array), f"{self.name} {split}_labels"))
+            setattr(
+                self,
+                f"{split}_labels",
+                None if array is None else as_labels(labels, len(array), f"{self.name} {split}_labels"),
+            )
         self.label_names = tuple(self.label_names)
 
     @property
@@ -101,8 +105,15 @@ class Dataset:
     def binarized(self) -> Dataset:
         """The same dataset with every pixel thresholded to 0/1 (1 where it is at least half the range: 0.5, or 128 of 255)."""
         threshold = 128 if self.pixels == EIGHT_BIT else 0.5
-        return _replace(self, pixels=BINARY, **{split: (getattr(self, split) >= threshold).astype(np.uint8)
-                                                for split in SPLITS if getattr(self, split) is not None})
+        return _replace(
+            self,
+            pixels=BINARY,
+            **{
+                split: (getattr(self, split) >= threshold).astype(np.uint8)
+                for split in SPLITS
+                if getattr(self, split) is not None
+            },
+        )
 
     def with_test_drawn(self, seed: int) -> Dataset:
         """The same dataset with each test (and validation) pixel drawn once as Bernoulli(grey), from `seed`:
@@ -115,7 +126,11 @@ class Dataset:
             if stored is not None:
                 greys = self.rows(split).reshape(stored.shape)
                 ones = rng.random(greys.shape, dtype=np.float32) < greys
-                drawn[split] = (ones * (GREY_LEVELS - 1)).astype(np.uint8) if self.pixels == EIGHT_BIT else ones.astype(stored.dtype)
+                drawn[split] = (
+                    (ones * (GREY_LEVELS - 1)).astype(np.uint8)
+                    if self.pixels == EIGHT_BIT
+                    else ones.astype(stored.dtype)
+                )
         return _replace(self, **drawn)
 
     def with_validation(self, fraction: float = DEFAULT_VALIDATION_FRACTION, seed: int = 0) -> Dataset:
@@ -124,7 +139,9 @@ class Dataset:
         if self.valid is not None:
             return self
         if not 0 < fraction < 1:
-            raise DatasetError(f"{self.name} has no validation split, and a hold-out fraction of {fraction} takes none; use one between 0 and 1.")
+            raise DatasetError(
+                f"{self.name} has no validation split, and a hold-out fraction of {fraction} takes none; use one between 0 and 1."
+            )
         count = len(self.train)
         held = int(round(count * fraction))
         if held < 1 or held >= count:
@@ -136,8 +153,11 @@ class Dataset:
         chosen[np.random.default_rng([seed, count]).choice(count, size=held, replace=False)] = True
         labels = self.train_labels
         return _replace(
-            self, train=self.train[~chosen], valid=self.train[chosen],
-            train_labels=None if labels is None else labels[~chosen], valid_labels=None if labels is None else labels[chosen],
+            self,
+            train=self.train[~chosen],
+            valid=self.train[chosen],
+            train_labels=None if labels is None else labels[~chosen],
+            valid_labels=None if labels is None else labels[chosen],
         )
 
 
@@ -161,7 +181,9 @@ def image_shape_of(array: np.ndarray, image_shape, what: str) -> tuple[int, int,
         shape = tuple(int(n) for n in image_shape)
         shape = (*shape, 1) if len(shape) == 2 else shape
         if len(shape) != 3 or min(shape) <= 0:
-            raise DatasetError(f"{what}: image_shape must be (height, width) or (height, width, channels) of positive sizes, received {image_shape!r}.")
+            raise DatasetError(
+                f"{what}: image_shape must be (height, width) or (height, width, channels) of positive sizes, received {image_shape!r}."
+            )
         return shape
     shape = None
     if len(array_shape) == 4:
@@ -191,10 +213,18 @@ def as_images(array: np.ndarray, what: str, image_shape: tuple[int, ...]) -> tup
     rescaled silently: floats outside [0, 1] and integers above 255 (16-bit images) are refused.
     """
     array = np.asarray(array)
-    height, width, channels = image_shape_of(array, image_shape, what) if image_shape is None else tuple(image_shape) + (1,) * (3 - len(image_shape))
+    height, width, channels = (
+        image_shape_of(array, image_shape, what)
+        if image_shape is None
+        else tuple(image_shape) + (1,) * (3 - len(image_shape))
+    )
     size = height * width * channels
-    if array.ndim not in (2, 3, 4) or array.shape[0] == 0 or size <= 0 or int(np.prod(array.shape[1:])) != size or (
-        array.ndim > 2 and tuple(array.shape[1:3]) != (height, width)
+    if (
+        array.ndim not in (2, 3, 4)
+        or array.shape[0] == 0
+        or size <= 0
+        or int(np.prod(array.shape[1:])) != size
+        or (array.ndim > 2 and tuple(array.shape[1:3]) != (height, width))
     ):
         raise DatasetError(
             f"{what}: expected a non-empty array of {height}x{width}x{channels} images, shaped (N, {height}, {width}, {channels})"
@@ -206,7 +236,9 @@ def as_images(array: np.ndarray, what: str, image_shape: tuple[int, ...]) -> tup
     if array.dtype == bool:
         return array.astype(np.uint8, copy=False), BINARY
     if array.dtype.kind == "f" and not np.isfinite(array).all():
-        raise DatasetError(f"{what}: holds NaN or infinite values; pixels must be numbers in [0, 1] or 8-bit levels 0..255.")
+        raise DatasetError(
+            f"{what}: holds NaN or infinite values; pixels must be numbers in [0, 1] or 8-bit levels 0..255."
+        )
     low, high = array.min(), array.max()
     if array.dtype.kind in "iu":
         if low >= 0 and high <= 1:
@@ -222,11 +254,17 @@ def as_images(array: np.ndarray, what: str, image_shape: tuple[int, ...]) -> tup
             return array.astype(np.uint8, copy=False), BINARY
         return array.astype(np.float32, copy=False), CONTINUOUS
     if _are_greys(array, low, high):
-        return array.astype(np.uint8, copy=False), EIGHT_BIT  # whole numbers 0..255 in a float array: exactly 8-bit levels
-    raise DatasetError(f"{what}: values must lie in [0, 1]; received range [{low:g}, {high:g}] ({array.dtype}). Rescale them to [0, 1].")
+        return array.astype(
+            np.uint8, copy=False
+        ), EIGHT_BIT  # whole numbers 0..255 in a float array: exactly 8-bit levels
+    raise DatasetError(
+        f"{what}: values must lie in [0, 1]; received range [{low:g}, {high:g}] ({array.dtype}). Rescale them to [0, 1]."
+    )
 
 
-def _common_kind(kinds: dict[str, str], name: str, declared: str | None = None, integers: set[str] = frozenset()) -> str:
+def _common_kind(
+    kinds: dict[str, str], name: str, declared: str | None = None, integers: set[str] = frozenset()
+) -> str:
     """The one kind of values of all splits. 0/1 and float greys are both values in [0, 1]; integer 0s and 1s
     beside 8-bit levels are levels too (a split of dark images), as are any 0/1 values of a dataset `declared` 8-bit."""
     if declared is not None and declared not in PIXELS:
@@ -247,7 +285,9 @@ def _common_kind(kinds: dict[str, str], name: str, declared: str | None = None, 
     if found == {EIGHT_BIT}:
         return EIGHT_BIT
     described = ", ".join(f"{split} holds {DESCRIBED[kind]}" for split, kind in kinds.items())
-    raise DatasetError(f"{name}: the splits hold different kinds of values ({described}); give every split the same kind.")
+    raise DatasetError(
+        f"{name}: the splits hold different kinds of values ({described}); give every split the same kind."
+    )
 
 
 def _are_greys(array: np.ndarray, low, high) -> bool:
@@ -334,8 +374,11 @@ SPLITS = ("train", "valid", "test")
 def split_digests(dataset: Dataset) -> dict[str, str]:
     """SHA-256 of each split's images and labels (shape, dtype, bytes), by split name: a run records them so that
     data changed since training (images added to a folder, a file replaced) is noticed before it is used."""
-    return {split: images_sha256(getattr(dataset, split), getattr(dataset, f"{split}_labels"))
-            for split in SPLITS if getattr(dataset, split) is not None}
+    return {
+        split: images_sha256(getattr(dataset, split), getattr(dataset, f"{split}_labels"))
+        for split in SPLITS
+        if getattr(dataset, split) is not None
+    }
 
 
 def sha256_of(path: Path) -> str:
@@ -369,7 +412,9 @@ def fetch(url: str, dest: Path, *, sha256: str | None = None, quiet: bool = Fals
         if sha256:
             verify(dest, sha256, url)
         return dest
-    dest.parent.mkdir(parents=True, exist_ok=True)  # an OSError here (no permission, a full disk) is for cli.main to report
+    dest.parent.mkdir(
+        parents=True, exist_ok=True
+    )  # an OSError here (no permission, a full disk) is for cli.main to report
     try:
         with atomic_path(dest) as partial:
             with open(partial, "wb") as out:
@@ -422,7 +467,11 @@ def load_npz(path: Path) -> Dataset:
         )
     shape = image_shape_of(arrays["train"], None, f"{path.name} train")
     for split in ("valid", "test"):  # every split must hold images of the training images' shape
-        if split in arrays and arrays[split].ndim == arrays["train"].ndim and arrays[split].shape[1:] != arrays["train"].shape[1:]:
+        if (
+            split in arrays
+            and arrays[split].ndim == arrays["train"].ndim
+            and arrays[split].shape[1:] != arrays["train"].shape[1:]
+        ):
             raise DatasetError(
                 f"{path.name}: '{split}' images are shaped {arrays[split].shape[1:]} but 'train' images {arrays['train'].shape[1:]}; "
                 "every split must hold images of one shape."
@@ -430,7 +479,9 @@ def load_npz(path: Path) -> Dataset:
     return Dataset(name=path.name, image_shape=shape, **arrays)
 
 
-def read_npz(path: Path, keys: tuple[str, ...] = USER_ARRAYS, expected: str = "an .npz archive with 'train' and 'test' arrays") -> dict[str, np.ndarray]:
+def read_npz(
+    path: Path, keys: tuple[str, ...] = USER_ARRAYS, expected: str = "an .npz archive with 'train' and 'test' arrays"
+) -> dict[str, np.ndarray]:
     """The arrays named `keys` that the .npz at `path` holds (others are never read), without pickle: an
     array of Python objects, a truncated or corrupt file is one DatasetError; `expected` says what the file should be."""
     try:
@@ -450,7 +501,9 @@ def read_npz(path: Path, keys: tuple[str, ...] = USER_ARRAYS, expected: str = "a
                     raise DatasetError(
                         f"{path}: '{key}' is an array of Python objects; genmodels never unpickles data. Save numeric arrays."
                     ) from None
-                raise DatasetError(f"{path}: '{key}' cannot be read ({exc}); the file is truncated or corrupt.") from None
+                raise DatasetError(
+                    f"{path}: '{key}' cannot be read ({exc}); the file is truncated or corrupt."
+                ) from None
             except Exception as exc:
                 raise DatasetError(
                     f"{path}: '{key}' cannot be read ({type(exc).__name__}: {exc}); the file is truncated or corrupt."
@@ -479,7 +532,9 @@ def load_dataset(
     if name_or_path in registry.datasets or not _looks_like_path(name_or_path):
         dataset = registry.dataset(name_or_path).load(data_dir())
         if not isinstance(dataset, Dataset):
-            raise DatasetError(f"the dataset plugin for {name_or_path!r} returned {type(dataset).__name__}, not a genmodels Dataset.")
+            raise DatasetError(
+                f"the dataset plugin for {name_or_path!r} returned {type(dataset).__name__}, not a genmodels Dataset."
+            )
     elif Path(name_or_path).is_dir():
         from genmodels.folders import load_folder
 
@@ -488,11 +543,23 @@ def load_dataset(
         dataset = load_npz(Path(name_or_path))
     if image_size and not Path(name_or_path).is_dir():
         raise DatasetError(f"--image-size resizes the images of a folder; {name_or_path} is not a folder of images.")
-    return prepared(dataset, binarize=binarize, dynamic_binarize=dynamic_binarize, seed=seed, validation_fraction=validation_fraction)
+    return prepared(
+        dataset,
+        binarize=binarize,
+        dynamic_binarize=dynamic_binarize,
+        seed=seed,
+        validation_fraction=validation_fraction,
+    )
 
 
-def prepared(dataset: Dataset, *, binarize: bool = False, dynamic_binarize: bool = False, seed: int = 0,
-             validation_fraction: float = DEFAULT_VALIDATION_FRACTION) -> Dataset:
+def prepared(
+    dataset: Dataset,
+    *,
+    binarize: bool = False,
+    dynamic_binarize: bool = False,
+    seed: int = 0,
+    validation_fraction: float = DEFAULT_VALIDATION_FRACTION,
+) -> Dataset:
     """`dataset` as training sees it: with its validation split, binarized or with its held-out images drawn
     (see `load_dataset`)."""
     dataset = dataset.with_validation(validation_fraction, seed=HOLD_OUT_SEED)
@@ -503,11 +570,17 @@ def prepared(dataset: Dataset, *, binarize: bool = False, dynamic_binarize: bool
 def dataset_for(train_config, registry, dataset: Dataset | None = None, *, from_run: bool = False) -> Dataset:
     """The dataset a training recipe (a TrainConfig) names, or `dataset` given in memory, prepared as training prepares it.
     `from_run`: the recipe was read from a run's config.json (see `load_dataset`)."""
-    options = {"binarize": train_config.binarize, "dynamic_binarize": train_config.dynamic_binarize, "seed": train_config.seed,
-               "validation_fraction": train_config.validation_fraction}
+    options = {
+        "binarize": train_config.binarize,
+        "dynamic_binarize": train_config.dynamic_binarize,
+        "seed": train_config.seed,
+        "validation_fraction": train_config.validation_fraction,
+    }
     if dataset is not None:
         return prepared(dataset, **options)
-    return load_dataset(train_config.dataset, registry, image_size=train_config.image_size, from_run=from_run, **options)
+    return load_dataset(
+        train_config.dataset, registry, image_size=train_config.image_size, from_run=from_run, **options
+    )
 
 
 def _looks_like_path(value: str) -> bool:

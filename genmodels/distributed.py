@@ -57,7 +57,11 @@ class Cluster:
     def address_of(self, replica: int) -> str:
         """The address of the task that holds global replica `replica` (one replica per task on CPUs)."""
         ordered = sorted(self.tasks, key=lambda task: (task[0] != "chief", task[1]))
-        return f"{ordered[replica][0]} {ordered[replica][1]} ({ordered[replica][2]})" if replica < len(ordered) else f"replica {replica}"
+        return (
+            f"{ordered[replica][0]} {ordered[replica][1]} ({ordered[replica][2]})"
+            if replica < len(ordered)
+            else f"replica {replica}"
+        )
 
 
 def cluster_from_environment() -> Cluster | None:
@@ -72,13 +76,19 @@ def cluster_from_environment() -> Cluster | None:
             addresses = cluster.get(kind, [])
             if not isinstance(addresses, list) or not all(isinstance(address, str) for address in addresses):
                 raise TypeError(f"cluster's {kind!r} must be a list of 'host:port' strings, received {addresses!r}")
-        tasks = tuple((kind, index, address) for kind in ("chief", "worker") for index, address in enumerate(cluster.get(kind, [])))
+        tasks = tuple(
+            (kind, index, address)
+            for kind in ("chief", "worker")
+            for index, address in enumerate(cluster.get(kind, []))
+        )
         index = task["index"]
         if isinstance(index, bool) or not isinstance(index, int):
             raise TypeError(f"task's index must be a whole number, received {index!r}")
         this = (str(task["type"]), index)
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
-        raise ConfigError(f"{TF_CONFIG} must be JSON with 'cluster' (lists of addresses) and 'task' (type and index): {exc}") from None
+        raise ConfigError(
+            f"{TF_CONFIG} must be JSON with 'cluster' (lists of addresses) and 'task' (type and index): {exc}"
+        ) from None
     if this not in {(kind, index) for kind, index, _ in tasks}:
         raise ConfigError(f"{TF_CONFIG}'s task {this[0]} {this[1]} is not in its cluster ({len(tasks)} tasks).")
     return Cluster(tasks, *this)
@@ -112,14 +122,21 @@ def await_peers(cluster: Cluster, timeout: float | None = None) -> None:
     the other. TensorFlow's own start-up waits for missing workers without end and without answering Ctrl-C; this
     wait is plain Python: interruptible, and a missing worker is one TrainingError naming it."""
     timeout = STARTUP_TIMEOUT_SECONDS if timeout is None else timeout
-    mine = next(address for kind, index, address in cluster.tasks if (kind, index) == (cluster.task_type, cluster.task_index))
+    mine = next(
+        address for kind, index, address in cluster.tasks if (kind, index) == (cluster.task_type, cluster.task_index)
+    )
     host, port = _split_address(mine)
-    others = [(f"{kind} {index} ({address})", _split_address(address)) for kind, index, address in cluster.tasks
-              if (kind, index) != (cluster.task_type, cluster.task_index)]
+    others = [
+        (f"{kind} {index} ({address})", _split_address(address))
+        for kind, index, address in cluster.tasks
+        if (kind, index) != (cluster.task_type, cluster.task_index)
+    ]
     try:
         listener = socket.create_server((host, port), reuse_port=False, backlog=len(cluster.tasks) * 4)
     except OSError as exc:
-        raise ConfigError(f"this {cluster.task_type} {cluster.task_index} cannot listen on {mine}, its address in {TF_CONFIG}: {exc.strerror or exc}.") from None
+        raise ConfigError(
+            f"this {cluster.task_type} {cluster.task_index} cannot listen on {mine}, its address in {TF_CONFIG}: {exc.strerror or exc}."
+        ) from None
     deadline = time.monotonic() + timeout
     try:
         for name, target in others:
@@ -145,8 +162,10 @@ def _new_strategy(cluster: Cluster | None) -> tf.distribute.Strategy:
         try:
             return tf.distribute.MultiWorkerMirroredStrategy(communication_options=options)
         except RuntimeError as exc:  # "Collective ops must be configured at program startup"
-            raise ConfigError(f"a multi-worker training must start before TensorFlow has run anything in this process "
-                              f"(start it in a fresh Python process): {exc}") from None
+            raise ConfigError(
+                f"a multi-worker training must start before TensorFlow has run anything in this process "
+                f"(start it in a fresh Python process): {exc}"
+            ) from None
     gpus = tf.config.list_logical_devices("GPU")
     return tf.distribute.MirroredStrategy([device.name for device in gpus] or None)
 
@@ -184,7 +203,9 @@ class Distribution:
         """This process's place among the workers (the chief first), as the strategy numbers its replicas."""
         if self.cluster is None:
             return 0
-        return [(kind, index) for kind, index, _ in self.cluster.tasks].index((self.cluster.task_type, self.cluster.task_index))
+        return [(kind, index) for kind, index, _ in self.cluster.tasks].index(
+            (self.cluster.task_type, self.cluster.task_index)
+        )
 
     @property
     def workers(self) -> int:
@@ -202,7 +223,9 @@ class Distribution:
 
     def check_same(self, *settings: object) -> None:
         """A ConfigError on every worker unless all were started with the same `settings`."""
-        check_same_settings(self.strategy, settings_fingerprint(*settings), "settings (model, options, data or --resume)")
+        check_same_settings(
+            self.strategy, settings_fingerprint(*settings), "settings (model, options, data or --resume)"
+        )
 
 
 @dataclass
@@ -286,9 +309,20 @@ class DistributedLoop:
     optimizer's own all-reduce before Adam's update, once per step.
     """
 
-    def __init__(self, strategy: tf.distribute.Strategy, model, metric_names: list[str], images: np.ndarray, *, training: bool,
-                 jit_compile: bool = True, transform: Callable | None = None, labels: np.ndarray | None = None, scale: float = 1.0,
-                 cluster: Cluster | None = None):
+    def __init__(
+        self,
+        strategy: tf.distribute.Strategy,
+        model,
+        metric_names: list[str],
+        images: np.ndarray,
+        *,
+        training: bool,
+        jit_compile: bool = True,
+        transform: Callable | None = None,
+        labels: np.ndarray | None = None,
+        scale: float = 1.0,
+        cluster: Cluster | None = None,
+    ):
         self.strategy = strategy
         self.model = model
         self.names = list(metric_names)
@@ -310,7 +344,6 @@ class DistributedLoop:
             step_sums = self.strategy.experimental_local_results(self.step(rows))[0].numpy()  # summed in the step
             sums, count = sums + step_sums, count + len(rows)
             yield (sums / count)[None, :].astype(np.float32)
-
 
     def _step(self, rows):
         return self.strategy.run(self._replica, args=(rows,))
@@ -347,8 +380,13 @@ class DistributedLoop:
 
 
 # what a collective raises when another worker died, cannot be reached or did not answer in time
-LOST_PEER_ERRORS = (tf.errors.UnavailableError, tf.errors.DeadlineExceededError, tf.errors.CancelledError, tf.errors.AbortedError,
-                    tf.errors.InternalError)
+LOST_PEER_ERRORS = (
+    tf.errors.UnavailableError,
+    tf.errors.DeadlineExceededError,
+    tf.errors.CancelledError,
+    tf.errors.AbortedError,
+    tf.errors.InternalError,
+)
 TASK = re.compile(r"/job:(\w+)/replica:\d+/task:(\d+)")
 
 
@@ -359,14 +397,22 @@ def lost_peer_message(exc: Exception, cluster: Cluster | None) -> str:
     who = "another worker"
     if remote and cluster is not None:
         kind, index = remote.group(1), int(remote.group(2))
-        address = next((address for task_kind, task_index, address in cluster.tasks if (task_kind, task_index) == (kind, index)), "?")
+        address = next(
+            (address for task_kind, task_index, address in cluster.tasks if (task_kind, task_index) == (kind, index)),
+            "?",
+        )
         who = f"{kind} {index} ({address})"
     elif remote:
         who = f"{remote.group(1)} {remote.group(2)}"
-    reason = next((line.strip() for line in text.splitlines() if "aborted by" in line or "deadline" in line.lower()), type(exc).__name__)
+    reason = next(
+        (line.strip() for line in text.splitlines() if "aborted by" in line or "deadline" in line.lower()),
+        type(exc).__name__,
+    )
     reason = re.sub(r"\{\{function_node [^}]*\}\}\s*", "", reason)
-    return (f"{who} stopped answering ({reason}; a collective waits at most {COLLECTIVE_TIMEOUT_SECONDS} s). "
-            "The last complete epoch is saved: restart every worker with --resume.")
+    return (
+        f"{who} stopped answering ({reason}; a collective waits at most {COLLECTIVE_TIMEOUT_SECONDS} s). "
+        "The last complete epoch is saved: restart every worker with --resume."
+    )
 
 
 def settings_fingerprint(*parts: object) -> int:
@@ -381,4 +427,6 @@ def check_same_settings(strategy: tf.distribute.Strategy, fingerprint: int, what
     gathered = tf.function(lambda: strategy.gather(strategy.run(lambda: tf.identity(value)), axis=0), autograph=False)
     every = gathered().numpy()
     if len(set(every.tolist())) > 1:
-        raise ConfigError(f"the workers were started with different {what}: give every worker the same command and data.")
+        raise ConfigError(
+            f"the workers were started with different {what}: give every worker the same command and data."
+        )

@@ -32,7 +32,9 @@ def standard_normal(shape, seed: keras.random.SeedGenerator | int | None = None,
     """N(0, 1) draws; from a SeedGenerator through Philox (see `philox_seed`). In a replica's step of
     distributed training, this replica's rows of the draws for the whole global batch (`genmodels.distributed.window`)."""
     if isinstance(seed, keras.random.SeedGenerator):
-        return window(lambda whole: tf.random.stateless_normal(whole, seed=philox_seed(seed), dtype=dtype, alg="philox"), shape)
+        return window(
+            lambda whole: tf.random.stateless_normal(whole, seed=philox_seed(seed), dtype=dtype, alg="philox"), shape
+        )
     return keras.random.normal(shape, seed=seed, dtype=dtype)
 
 
@@ -147,7 +149,9 @@ def _fused_bernoulli_log_prob(logits, value):
     factors = 1.0 + tf.exp(-tf.abs(logits))
     if padding:
         factors = tf.pad(factors, [[0, 0]] * (len(logits.shape) - 1) + [[0, padding]], constant_values=1.0)
-    grouped = tf.reshape(factors, tf.concat([tf.shape(logits)[:-1], [(pixels + padding) // PRODUCT_GROUP, PRODUCT_GROUP]], 0))
+    grouped = tf.reshape(
+        factors, tf.concat([tf.shape(logits)[:-1], [(pixels + padding) // PRODUCT_GROUP, PRODUCT_GROUP]], 0)
+    )
     log_factors = tf.reduce_sum(tf.math.log(tf.reduce_prod(grouped, axis=-1)), axis=-1)
     result = tf.reduce_sum(logits * value - tf.nn.relu(logits), axis=-1) - log_factors
 

@@ -60,7 +60,9 @@ class Evaluation:
     likelihood_fits: bool = True  # whether the figures are a likelihood of that data (see note when not)
     bits_per_dim: float | None = None  # the NLL in bits per value, for a probability mass that fits the data
     epoch: int | None = None  # the epoch whose weights were scored
-    metrics: dict[str, dict] = field(default_factory=dict)  # each plugin metric's figures (genmodels.metrics.run_metrics)
+    metrics: dict[str, dict] = field(
+        default_factory=dict
+    )  # each plugin metric's figures (genmodels.metrics.run_metrics)
     baseline: dict | None = None  # the independent-pixel baseline's figures on the same images (genmodels.baselines)
 
     def beaten(self) -> bool | None:
@@ -101,8 +103,15 @@ def batch_seed(seed: int, stream: str, batch: int) -> list[int]:
     return [int.from_bytes(digest[:4], "big") % (2**31 - 1), 0]
 
 
-def term_sums(model: GenerativeModel, images: np.ndarray, labels: np.ndarray | None = None, *, seed: int = 0,
-              batches: Iterable[int] | None = None, batch_size: int = TERMS_BATCH_SIZE) -> dict[str, float]:
+def term_sums(
+    model: GenerativeModel,
+    images: np.ndarray,
+    labels: np.ndarray | None = None,
+    *,
+    seed: int = 0,
+    batches: Iterable[int] | None = None,
+    batch_size: int = TERMS_BATCH_SIZE,
+) -> dict[str, float]:
     """Each loss term summed over the images of `batches` (of `batch_size`; all by default), one coding drawn per image."""
     sums: dict[str, float] = {term.name: 0.0 for term in model.loss_terms}
     for batch in range(math.ceil(len(images) / batch_size)) if batches is None else batches:
@@ -114,7 +123,9 @@ def term_sums(model: GenerativeModel, images: np.ndarray, labels: np.ndarray | N
     return sums
 
 
-def loss_terms(model: GenerativeModel, images: np.ndarray, labels: np.ndarray | None = None, *, seed: int = 0) -> dict[str, float]:
+def loss_terms(
+    model: GenerativeModel, images: np.ndarray, labels: np.ndarray | None = None, *, seed: int = 0
+) -> dict[str, float]:
     """Mean of each loss term over `images` (one coding drawn per image), and their total `loss`."""
     means = {name: total / len(images) for name, total in term_sums(model, images, labels, seed=seed).items()}
     return {"loss": sum(means.values()), **means}
@@ -150,7 +161,9 @@ class ImportanceSampler:
         log_w = ops.reshape(log_w, (repeats, -1))
         return ops.logsumexp(log_w, axis=0), ops.sum(log_w, axis=0)
 
-    def log_likelihood(self, x: np.ndarray, labels: np.ndarray | None = None, batch: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    def log_likelihood(
+        self, x: np.ndarray, labels: np.ndarray | None = None, batch: int | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Per image: the k-sample estimate of log p(x) (of log p(x|y) given `labels`, for a conditional model),
         and the mean of log w (an ELBO estimate). With `batch`, the draws are those of that batch of the pass
         (`batch_seed`), whatever came before; without, they continue the sampler's stream."""
@@ -214,24 +227,40 @@ def evaluate(
     term_batches = range(share.index, math.ceil(len(images) / TERMS_BATCH_SIZE), share.count)
     sums = share.total(np.array(list(term_sums(model, images, labels, seed=seed, batches=term_batches).values())))
     means = dict(zip([term.name for term in model.loss_terms], (sums / len(images)).tolist()))
-    result = Evaluation(model=model_name, split=split, images=len(images), k=k if likelihood else None, seed=seed,
-                        terms={"loss": sum(means.values()), **means}, conditional=model.conditional,
-                        pixels=pixels, likelihood=support, likelihood_fits=fits(support, pixels), note=fit_note(support, pixels), epoch=epoch)
+    result = Evaluation(
+        model=model_name,
+        split=split,
+        images=len(images),
+        k=k if likelihood else None,
+        seed=seed,
+        terms={"loss": sum(means.values()), **means},
+        conditional=model.conditional,
+        pixels=pixels,
+        likelihood=support,
+        likelihood_fits=fits(support, pixels),
+        note=fit_note(support, pixels),
+        epoch=epoch,
+    )
     if baseline is not None:
         result.baseline = score_baseline(baseline, images).to_dict()
     if not has_posterior_density(model, images.shape[1]):
-        result.note = _joined(result.note,
+        result.note = _joined(
+            result.note,
             f"The {model_name} model's encoder is deterministic: q(z|x) is a point mass with no density, "
-            "so neither the ELBO nor the importance-weighted likelihood is defined; only its loss terms are.")
+            "so neither the ELBO nor the importance-weighted likelihood is defined; only its loss terms are.",
+        )
         result.seconds = round(time.perf_counter() - started, 2)
         return result
     if not likelihood:
         result.seconds = round(time.perf_counter() - started, 2)
         return result
     count = math.ceil(len(images) / batch_size)
-    positions, log_px, mean_log_w = _importance_pass(model, images, labels, k, seed, batch_size, progress,
-                                                     range(share.index, count, share.count))
-    gathered = share.rows(np.stack([positions, log_px, mean_log_w], axis=1), per_worker=math.ceil(count / share.count) * batch_size)
+    positions, log_px, mean_log_w = _importance_pass(
+        model, images, labels, k, seed, batch_size, progress, range(share.index, count, share.count)
+    )
+    gathered = share.rows(
+        np.stack([positions, log_px, mean_log_w], axis=1), per_worker=math.ceil(count / share.count) * batch_size
+    )
     gathered = gathered[np.argsort(gathered[:, 0])]
     nll_all = -gathered[:, 1]
     result.nll = float(nll_all.mean())
@@ -257,25 +286,32 @@ def image_log_likelihoods(
     (float rows in [0, 1]), in their order: the per-image figures whose negated mean `evaluate` reports as
     the NLL for the same images and seed. A ConfigError for a model whose encoder is deterministic."""
     if not has_posterior_density(model, images.shape[1]):
-        raise ConfigError(f"the {what} model's encoder is deterministic: q(z|x) has no density, so it has no likelihood estimate.")
+        raise ConfigError(
+            f"the {what} model's encoder is deterministic: q(z|x) has no density, so it has no likelihood estimate."
+        )
     if model.conditional:
         labels = check_labels(model, labels, "the images")
     elif labels is not None:
         raise ConfigError(f"labels are for conditional models; the {what} model is not conditional.")
     order = np.random.default_rng(seed).permutation(len(images))
-    _, log_px, _ = _importance_pass(model, images[order], None if labels is None else labels[order], k, seed, batch_size, None)
+    _, log_px, _ = _importance_pass(
+        model, images[order], None if labels is None else labels[order], k, seed, batch_size, None
+    )
     return log_px[np.argsort(order)]
 
 
-def _importance_pass(model, images, labels, k: int, seed: int, batch_size: int, progress,
-                     batches: Iterable[int] | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _importance_pass(
+    model, images, labels, k: int, seed: int, batch_size: int, progress, batches: Iterable[int] | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """For the images of `batches` (all by default): their positions, the k-sample estimate of log p(x) and
     the mean of log w (an ELBO), each batch drawing from its own seed (`batch_seed`)."""
     sampler = ImportanceSampler(model, k, seed)
     positions, log_px, mean_log_w = [], [], []
     for batch in range(math.ceil(len(images) / batch_size)) if batches is None else batches:
         start = batch * batch_size
-        batch_log_px, batch_mean = sampler.log_likelihood(images[start : start + batch_size], _rows(labels, start, batch_size), batch=batch)
+        batch_log_px, batch_mean = sampler.log_likelihood(
+            images[start : start + batch_size], _rows(labels, start, batch_size), batch=batch
+        )
         positions.append(np.arange(start, start + len(batch_log_px), dtype=np.float64))
         log_px.append(batch_log_px)
         mean_log_w.append(batch_mean)
@@ -283,7 +319,11 @@ def _importance_pass(model, images, labels, k: int, seed: int, batch_size: int, 
             progress(len(batch_log_px))
     if not positions:
         return np.zeros(0), np.zeros(0), np.zeros(0)
-    return np.concatenate(positions), np.concatenate(log_px).astype(np.float64), np.concatenate(mean_log_w).astype(np.float64)
+    return (
+        np.concatenate(positions),
+        np.concatenate(log_px).astype(np.float64),
+        np.concatenate(mean_log_w).astype(np.float64),
+    )
 
 
 def _joined(*notes: str) -> str:

@@ -115,7 +115,9 @@ def check_out_dir(out_dir: Path, force: bool = False) -> None:
     if not any(out_dir.iterdir()):
         return
     if not is_export(out_dir):
-        raise ConfigError(f"{out_dir} is not empty and holds no genmodels export; give --out a new or empty folder (--force replaces only an earlier export).")
+        raise ConfigError(
+            f"{out_dir} is not empty and holds no genmodels export; give --out a new or empty folder (--force replaces only an earlier export)."
+        )
     if not force:
         raise ConfigError(f"{out_dir} already holds an export; replace it with --force or give another --out.")
 
@@ -222,8 +224,10 @@ def describe(serving, name: str, image_shape, pixels: str, latent_dim: int, clas
     for key, function in serving.items():
         concrete = function.get_concrete_function()
         args, _kwargs = concrete.structured_input_signature
-        signatures[key] = {"inputs": {value.name: spec(value) for value in args},
-                           "outputs": {out: spec(value) for out, value in concrete.structured_outputs.items()}}
+        signatures[key] = {
+            "inputs": {value.name: spec(value) for value in args},
+            "outputs": {out: spec(value) for out, value in concrete.structured_outputs.items()},
+        }
     return {
         "format": FORMAT_VERSION,
         "model": name,
@@ -236,8 +240,14 @@ def describe(serving, name: str, image_shape, pixels: str, latent_dim: int, clas
             "images": "float32 in [0, 1], (N, height, width, channels); out of the model, the decoder's means (as genmodels sample)",
             "codings": "the mean of q(z|x)",
             "seed": "the seed of genmodels sample --seed and Run.sample: the same seed gives the same images",
-            **({"labels": "one class label (0 to classes - 1) per image; sample also takes one label for all images, "
-                          "or none (an empty list) for every class in turn"} if classes else {}),
+            **(
+                {
+                    "labels": "one class label (0 to classes - 1) per image; sample also takes one label for all images, "
+                    "or none (an empty list) for every class in turn"
+                }
+                if classes
+                else {}
+            ),
         },
     }
 
@@ -278,8 +288,11 @@ def exportable(model, image_shape):
     def labels_to_draw(n, labels):
         """As Run.sample and genmodels sample: none, every class in turn (0, 1, ..., 0, ...); one, that class for all."""
         count = tf.size(labels)
-        tf.debugging.assert_equal(tf.logical_or(count <= 1, tf.equal(count, n)), True,
-                                  message="sample takes one label per image, one label for all, or none (every class in turn)")
+        tf.debugging.assert_equal(
+            tf.logical_or(count <= 1, tf.equal(count, n)),
+            True,
+            message="sample takes one label per image, one label for all, or none (every class in turn)",
+        )
         every_class = lambda: tf.range(n) % classes  # noqa: E731  (GenerativeModel.generate's labels=None)
         return checked(tf.cond(tf.equal(count, 0), every_class, lambda: tf.broadcast_to(labels, tf.reshape(n, [1]))))
 
@@ -288,6 +301,7 @@ def exportable(model, image_shape):
         return images_of(model.generate(n, seed=seed_class(seed), labels=labels))
 
     if classes:
+
         def sample(n, seed, labels):
             return generate(n, seed, labels_to_draw(n, labels))
 
@@ -297,6 +311,7 @@ def exportable(model, image_shape):
         def decode(codings, labels):
             return images_of(model.decode(codings, checked(labels)))
     else:
+
         def sample(n, seed):
             return generate(n, seed)
 

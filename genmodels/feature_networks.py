@@ -36,8 +36,15 @@ from genmodels.errors import CacheWarning, ChecksumError, ConfigError
 from genmodels.pixels import BINARY, CONTINUOUS, EIGHT_BIT, PIXELS
 
 __all__ = [
-    "FeatureRecipe", "TrainingImages", "FeatureNetwork", "build_networks",
-    "train_network", "save_network", "load_network", "cached_network", "weights_sha256",
+    "FeatureRecipe",
+    "TrainingImages",
+    "FeatureNetwork",
+    "build_networks",
+    "train_network",
+    "save_network",
+    "load_network",
+    "cached_network",
+    "weights_sha256",
 ]
 
 CLASSIFIER, AUTOENCODER = "classifier", "autoencoder"
@@ -72,8 +79,14 @@ class FeatureRecipe:
                 raise ConfigError(f"FeatureRecipe.{name} must be a positive integer, received {value!r}.")
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
             raise ConfigError(f"FeatureRecipe.seed must be a non-negative integer, received {self.seed!r}.")
-        if not (isinstance(self.learning_rate, (int, float)) and math.isfinite(self.learning_rate) and self.learning_rate > 0):
-            raise ConfigError(f"FeatureRecipe.learning_rate must be a positive number, received {self.learning_rate!r}.")
+        if not (
+            isinstance(self.learning_rate, (int, float))
+            and math.isfinite(self.learning_rate)
+            and self.learning_rate > 0
+        ):
+            raise ConfigError(
+                f"FeatureRecipe.learning_rate must be a positive number, received {self.learning_rate!r}."
+            )
 
 
 # ----------------------------------------------------------------------------------------------- architecture
@@ -92,7 +105,9 @@ def check_image_shape(image_shape: Sequence[int]) -> tuple[int, int, int]:
     return shape
 
 
-def build_networks(image_shape: Sequence[int], feature_dim: int, classes: int | None) -> tuple[keras.Model, keras.Model]:
+def build_networks(
+    image_shape: Sequence[int], feature_dim: int, classes: int | None
+) -> tuple[keras.Model, keras.Model]:
     """The feature model (images in [0, 1] -> features) and the whole network it is the trunk of.
 
     Trunk: Conv2D(32, 3, relu) -> MaxPool 2 -> Conv2D(64, 3, relu) -> MaxPool 2 -> Conv2D(128, 3, relu)
@@ -171,7 +186,9 @@ class FeatureNetwork:
         x = self._as_images(images)
         divisor = input_divisor(x.dtype, pixels, "images")
         if x.dtype == np.uint8 and pixels == BINARY and len(x) and x.max() > 1:
-            raise ConfigError(f"images given as binary hold values up to {int(x.max())}; binary pixels are 0 or 1 (pass pixels='8bit' for levels 0..255).")
+            raise ConfigError(
+                f"images given as binary hold values up to {int(x.max())}; binary pixels are 0 or 1 (pass pixels='8bit' for levels 0..255)."
+            )
         out = np.empty((len(x), self.feature_dim), dtype=np.float32)
         for start in range(0, len(x), batch_size):
             batch = x[start : start + batch_size].astype(np.float32)
@@ -195,8 +212,10 @@ class FeatureNetwork:
     def outputs(self, images: np.ndarray, batch_size: int = 500) -> np.ndarray:
         """The whole network's outputs for float images in [0, 1]: class logits, or reconstruction logits (flattened)."""
         x = self._as_images(images)
-        parts = [self._outputs(tf.constant(x[start : start + batch_size], tf.float32)).numpy()
-                 for start in range(0, len(x), batch_size)]
+        parts = [
+            self._outputs(tf.constant(x[start : start + batch_size], tf.float32)).numpy()
+            for start in range(0, len(x), batch_size)
+        ]
         return np.concatenate(parts) if parts else np.zeros((0, int(self.network.output.shape[-1])), np.float32)
 
 
@@ -221,7 +240,9 @@ def input_divisor(dtype: np.dtype, pixels: str | None, what: str) -> float:
     if np.issubdtype(dtype, np.floating):
         if pixels in (None, CONTINUOUS, BINARY):
             return 1.0
-        raise ConfigError(f"{what} are {np.dtype(dtype)} values in [0, 1], not 8-bit levels; give 8-bit images as uint8 (received pixels={pixels!r}).")
+        raise ConfigError(
+            f"{what} are {np.dtype(dtype)} values in [0, 1], not 8-bit levels; give 8-bit images as uint8 (received pixels={pixels!r})."
+        )
     raise ConfigError(f"{what} must be uint8 or floating point, received {np.dtype(dtype)}.")
 
 
@@ -249,22 +270,32 @@ def check_images(images: TrainingImages) -> tuple[tuple[int, int, int], int | No
                 "give pixels that say what the values are."
             )
     if images.train.shape[1:] != images.test.shape[1:]:
-        raise ConfigError(f"{images.name}: train images are {images.train.shape[1:]} but test images are {images.test.shape[1:]}; they must match.")
+        raise ConfigError(
+            f"{images.name}: train images are {images.train.shape[1:]} but test images are {images.test.shape[1:]}; they must match."
+        )
     shape = check_image_shape(images.train.shape[1:])
     if images.train_labels is None:
         return shape, None
     if images.test_labels is None:
-        raise ConfigError(f"{images.name}: the train images are labelled but the test images are not; give test_labels to measure the classifier.")
+        raise ConfigError(
+            f"{images.name}: the train images are labelled but the test images are not; give test_labels to measure the classifier."
+        )
     for split in ("train", "test"):
         labels = np.asarray(getattr(images, f"{split}_labels"))
         count = len(getattr(images, split))
-        if labels.shape != (count,) or not np.issubdtype(labels.dtype, np.integer) or (labels.size and labels.min() < 0):
+        if (
+            labels.shape != (count,)
+            or not np.issubdtype(labels.dtype, np.integer)
+            or (labels.size and labels.min() < 0)
+        ):
             raise ConfigError(
                 f"{images.name}: {split}_labels must be {count} non-negative integer classes, received {labels.dtype} of shape {labels.shape}."
             )
     classes = int(np.max(images.train_labels)) + 1
     if classes < 2:
-        raise ConfigError(f"{images.name}: a classifier needs at least 2 classes among the train labels, received {classes}.")
+        raise ConfigError(
+            f"{images.name}: a classifier needs at least 2 classes among the train labels, received {classes}."
+        )
     return shape, classes
 
 
@@ -276,7 +307,9 @@ class _Trainer:
     (drawn by the caller from its numpy generator, so the draws depend on the seed alone).
     """
 
-    def __init__(self, network: keras.Model, kind: str, data: np.ndarray, divisor: float, learning_rate: float, binarize: bool):
+    def __init__(
+        self, network: keras.Model, kind: str, data: np.ndarray, divisor: float, learning_rate: float, binarize: bool
+    ):
         self.network = network
         self.kind = kind
         self.divisor = float(divisor)
@@ -317,8 +350,9 @@ class _Trainer:
         return loss
 
 
-def train_network(images: TrainingImages, recipe: FeatureRecipe = FeatureRecipe(),
-                  progress: Callable[[str], None] | None = None) -> FeatureNetwork:
+def train_network(
+    images: TrainingImages, recipe: FeatureRecipe = FeatureRecipe(), progress: Callable[[str], None] | None = None
+) -> FeatureNetwork:
     """Train a feature network on `images.train` (a classifier of `train_labels`, or an autoencoder without them)
     and measure it on `images.test`. The weights depend only on the images and the recipe: Keras' seed is set to
     `recipe.seed` before building, and the batch order and binarization draws come from a numpy generator of that
@@ -348,7 +382,9 @@ def train_network(images: TrainingImages, recipe: FeatureRecipe = FeatureRecipe(
             losses.append((loss, len(pick)))
         mean = sum(float(loss) * n for loss, n in losses) / count
         if not math.isfinite(mean):
-            raise ConfigError(f"training the feature network for {images.name} diverged (loss {mean} in epoch {epoch}); use a smaller learning_rate.")
+            raise ConfigError(
+                f"training the feature network for {images.name} diverged (loss {mean} in epoch {epoch}); use a smaller learning_rate."
+            )
         if progress is not None:
             progress(f"{images.name} {kind}: epoch {epoch}/{recipe.epochs}, loss {mean:.4f}")
     seconds = time.perf_counter() - started
@@ -402,8 +438,9 @@ def _refused(folder: Path, reason: str, hint: str) -> ChecksumError:
     return ChecksumError(f"the feature network in {folder} {reason}; delete {folder} or retrain it ({hint}).")
 
 
-def load_network(folder: Path, images: TrainingImages, recipe: FeatureRecipe = FeatureRecipe(), *,
-                 retrain_hint: str = RETRAIN_HINT) -> FeatureNetwork:
+def load_network(
+    folder: Path, images: TrainingImages, recipe: FeatureRecipe = FeatureRecipe(), *, retrain_hint: str = RETRAIN_HINT
+) -> FeatureNetwork:
     """The network saved in `folder`, if it was trained with `recipe` on `images` and its weights are unchanged since.
 
     Checks, in order: network.json is readable; its recipe is `recipe`; its data_sha256 is `images.data_sha256()`;
@@ -422,7 +459,11 @@ def load_network(folder: Path, images: TrainingImages, recipe: FeatureRecipe = F
         raise _refused(folder, f"was trained with another recipe ({stored_recipe}, not {asdict(recipe)})", retrain_hint)
     expected_data = images.data_sha256()
     if stored_data != expected_data:
-        raise _refused(folder, f"was trained on other data (SHA-256 {stored_data}, the images given have {expected_data})", retrain_hint)
+        raise _refused(
+            folder,
+            f"was trained on other data (SHA-256 {stored_data}, the images given have {expected_data})",
+            retrain_hint,
+        )
     try:
         with np.load(folder / WEIGHTS_FILE, allow_pickle=False) as stored:
             arrays = [stored[f"arr_{i}"] for i in range(len(stored.files))]
@@ -430,19 +471,31 @@ def load_network(folder: Path, images: TrainingImages, recipe: FeatureRecipe = F
         raise _refused(folder, f"has no readable {WEIGHTS_FILE} ({type(exc).__name__}: {exc})", retrain_hint) from None
     actual = weights_sha256(arrays)
     if actual != stored_weights:
-        raise _refused(folder, f"had its weights changed since it was trained (their SHA-256 is {actual}, recorded {stored_weights})", retrain_hint)
+        raise _refused(
+            folder,
+            f"had its weights changed since it was trained (their SHA-256 is {actual}, recorded {stored_weights})",
+            retrain_hint,
+        )
     try:
         classes = info.get("classes") if info["kind"] == CLASSIFIER else None
         trunk, network = build_networks(info["image_shape"], recipe.feature_dim, classes)
         network.set_weights(arrays)
     except Exception as exc:  # weights of another architecture (another genmodels version)
-        raise _refused(folder, f"does not fit this version's architecture ({type(exc).__name__}: {exc})", retrain_hint) from None
+        raise _refused(
+            folder, f"does not fit this version's architecture ({type(exc).__name__}: {exc})", retrain_hint
+        ) from None
     return FeatureNetwork(trunk, network, info)
 
 
-def cached_network(cache_root: Path, images: TrainingImages, recipe: FeatureRecipe = FeatureRecipe(), *,
-                   retrain: bool = False, progress: Callable[[str], None] | None = None,
-                   retrain_hint: str = RETRAIN_HINT) -> FeatureNetwork:
+def cached_network(
+    cache_root: Path,
+    images: TrainingImages,
+    recipe: FeatureRecipe = FeatureRecipe(),
+    *,
+    retrain: bool = False,
+    progress: Callable[[str], None] | None = None,
+    retrain_hint: str = RETRAIN_HINT,
+) -> FeatureNetwork:
     """The feature network of `images` cached in `cache_root`/`images.name`: loaded if the folder holds one (a
     mismatch raises ChecksumError, never a silent retraining); trained, saved and returned if it holds none or
     `retrain` is set (replacing what was there). `retrain_hint`: the command a refusal names to retrain it."""
@@ -455,6 +508,10 @@ def cached_network(cache_root: Path, images: TrainingImages, recipe: FeatureReci
     try:
         save_network(network, folder)
     except OSError as exc:  # a cache that cannot be written costs a retraining next time, not this metric
-        warnings.warn(f"the feature network could not be cached in {folder} ({exc.strerror or exc}); it is used without "
-                      f"being saved. Set {FEATURES_DIR_VARIABLE} to a folder you can write to keep it.", CacheWarning, stacklevel=2)
+        warnings.warn(
+            f"the feature network could not be cached in {folder} ({exc.strerror or exc}); it is used without "
+            f"being saved. Set {FEATURES_DIR_VARIABLE} to a folder you can write to keep it.",
+            CacheWarning,
+            stacklevel=2,
+        )
     return network

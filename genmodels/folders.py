@@ -71,8 +71,13 @@ class _Image:
     label: int | None
 
 
-def load_folder(path: Path, image_size: tuple[int, int] | None = None, *, test_fraction: float = DEFAULT_TEST_FRACTION,
-                cache_in_folder: bool = True) -> Dataset:
+def load_folder(
+    path: Path,
+    image_size: tuple[int, int] | None = None,
+    *,
+    test_fraction: float = DEFAULT_TEST_FRACTION,
+    cache_in_folder: bool = True,
+) -> Dataset:
     """The images of the folder at `path` as a Dataset (see the module's description of the layouts).
 
     With `cache_in_folder` False the decoded arrays are cached only under `data_dir()`, never in the folder:
@@ -85,10 +90,14 @@ def load_folder(path: Path, image_size: tuple[int, int] | None = None, *, test_f
     folder = Path(path)
     if not folder.is_dir():
         what = "a file, not a folder" if folder.exists() else "not there"
-        raise DatasetError(f"{folder} is {what}; give a folder of images (sub-folders as classes, or train/test sub-folders).")
+        raise DatasetError(
+            f"{folder} is {what}; give a folder of images (sub-folders as classes, or train/test sub-folders)."
+        )
     size = _target_size(image_size)
     if isinstance(test_fraction, bool) or not isinstance(test_fraction, (int, float)) or not 0 < test_fraction < 1:
-        raise DatasetError(f"test_fraction must be a number between 0 and 1 (the part of a folder's images held out for testing), received {test_fraction!r}.")
+        raise DatasetError(
+            f"test_fraction must be a number between 0 and 1 (the part of a folder's images held out for testing), received {test_fraction!r}."
+        )
     images, label_names, labelled = _layout(folder, test_fraction)
     key = _cache_key(images, size)
     places = _cache_places(folder, key)
@@ -109,7 +118,9 @@ def _target_size(image_size) -> tuple[int, int] | None:
         if (height, width) != tuple(image_size) or min(height, width) <= 0:
             raise ValueError
     except (TypeError, ValueError):
-        raise DatasetError(f"image_size must be (height, width) of positive whole numbers ({SIZE_OPTION}), received {image_size!r}.") from None
+        raise DatasetError(
+            f"image_size must be (height, width) of positive whole numbers ({SIZE_OPTION}), received {image_size!r}."
+        ) from None
     return height, width
 
 
@@ -163,7 +174,10 @@ def _layout(folder: Path, test_fraction: float) -> tuple[list[_Image], tuple[str
     for split in SPLIT_FOLDERS:
         if split in splits:
             classes, files = splits[split]
-            images += [_image(folder, file, split, None if label is None else train_classes.index(classes[label])) for label, file in files]
+            images += [
+                _image(folder, file, split, None if label is None else train_classes.index(classes[label]))
+                for label, file in files
+            ]
     return images, train_classes, bool(train_classes)
 
 
@@ -197,7 +211,9 @@ def _has_images(directory: Path) -> bool:
     return bool(_images_under(directory))
 
 
-def _split_contents(directory: Path, top_images: list[Path], subfolders: list[Path]) -> tuple[tuple[str, ...], list[tuple[int | None, Path]]]:
+def _split_contents(
+    directory: Path, top_images: list[Path], subfolders: list[Path]
+) -> tuple[tuple[str, ...], list[tuple[int | None, Path]]]:
     """The class names of one split's folder (empty if unlabelled) and its images with their class index."""
     per_class = {sub.name: _images_under(sub) for sub in subfolders}
     per_class = {name: files for name, files in sorted(per_class.items()) if files}
@@ -331,8 +347,14 @@ def _decode(path: Path, size: tuple[int, int] | None) -> tuple[np.ndarray, bool]
 
 def _pixels(image: Image.Image, path: Path, size: tuple[int, int] | None) -> tuple[np.ndarray, bool]:
     mode = image.mode
-    if mode in ALPHA_MODES or "transparency" in image.info or (mode == "P" and image.palette is not None and "A" in image.palette.mode):
-        raise DatasetError(f"{path}: images with an alpha channel or transparency (mode {mode}) are not supported; remove the transparency (flatten it) first.")
+    if (
+        mode in ALPHA_MODES
+        or "transparency" in image.info
+        or (mode == "P" and image.palette is not None and "A" in image.palette.mode)
+    ):
+        raise DatasetError(
+            f"{path}: images with an alpha channel or transparency (mode {mode}) are not supported; remove the transparency (flatten it) first."
+        )
     if mode.startswith(("I", "F")):
         _refuse_deep(path, f"mode {mode}")
     bilevel = mode == "1"
@@ -358,7 +380,9 @@ def _refuse_deep(path: Path, what: str):
 # ---------------------------------------------------------------------------------------------- dataset
 
 
-def _dataset(folder: Path, images: list[_Image], pixels: np.ndarray, label_names: tuple[str, ...], labelled: bool) -> Dataset:
+def _dataset(
+    folder: Path, images: list[_Image], pixels: np.ndarray, label_names: tuple[str, ...], labelled: bool
+) -> Dataset:
     splits = np.array([image.split for image in images])
     labels = np.array([-1 if image.label is None else image.label for image in images], dtype=np.int64)
     arrays = {}
@@ -426,7 +450,9 @@ def _cached_pixels(place: Path, key: str, count: int, size: tuple[int, int]) -> 
                 return None
             with npz.zip.open("images.npy") as member:  # check the shape before reading the data
                 version = np.lib.format.read_magic(member)
-                read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+                read_header = (
+                    np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+                )
                 shape, _fortran, dtype = read_header(member)
             if dtype != np.uint8 or len(shape) != 4 or shape[0] != count or shape[3] not in (1, 3) or min(shape) <= 0:
                 return None

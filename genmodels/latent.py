@@ -9,14 +9,18 @@ import numpy as np
 EVAL_BATCH_SIZE = 1000
 
 
-def encode(model, images: np.ndarray, labels: np.ndarray | None = None, batch_size: int = EVAL_BATCH_SIZE, scale: float = 1.0) -> np.ndarray:
+def encode(
+    model, images: np.ndarray, labels: np.ndarray | None = None, batch_size: int = EVAL_BATCH_SIZE, scale: float = 1.0
+) -> np.ndarray:
     """Mean codings of `images` (given their `labels`, for a conditional model), computed in batches.
 
     `images` may be stored values of any shape (N, ...), such as uint8 levels: each batch is flattened
     and multiplied by `scale` as it goes, so a large uint8 set is never converted whole."""
     return np.concatenate(
-        [np.asarray(model.encode(_rows(images[start : start + batch_size], scale), _part(labels, start, batch_size)))
-         for start in range(0, len(images), batch_size)]
+        [
+            np.asarray(model.encode(_rows(images[start : start + batch_size], scale), _part(labels, start, batch_size)))
+            for start in range(0, len(images), batch_size)
+        ]
     )
 
 
@@ -25,12 +29,16 @@ def _rows(batch: np.ndarray, scale: float) -> np.ndarray:
     return rows * np.float32(scale) if scale != 1.0 else rows
 
 
-def decode(model, codings: np.ndarray, labels: np.ndarray | None = None, batch_size: int = EVAL_BATCH_SIZE) -> np.ndarray:
+def decode(
+    model, codings: np.ndarray, labels: np.ndarray | None = None, batch_size: int = EVAL_BATCH_SIZE
+) -> np.ndarray:
     """The decoder's mean image (pixel probabilities) for each coding (and label, for a conditional model)."""
     codings = np.asarray(codings, dtype=np.float32)
     return np.concatenate(
-        [np.asarray(model.decode(codings[start : start + batch_size], _part(labels, start, batch_size)))
-         for start in range(0, len(codings), batch_size)]
+        [
+            np.asarray(model.decode(codings[start : start + batch_size], _part(labels, start, batch_size)))
+            for start in range(0, len(codings), batch_size)
+        ]
     )
 
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 import genmodels.backend  # noqa: F401  (TensorFlow, imported quietly)
 
 import math
-from dataclasses import dataclass
 
 import keras
 import numpy as np
@@ -273,12 +272,16 @@ class PixelLikelihood(keras.layers.Layer):
             return Bernoulli(raw)
         raw = as_float32(raw)
         if len(raw.shape) != 2:
-            raise ValueError(f"{self.name} expects raw outputs shaped (batch, values * {self.params_per_value}), received {raw.shape}.")
+            raise ValueError(
+                f"{self.name} expects raw outputs shaped (batch, values * {self.params_per_value}), received {raw.shape}."
+            )
         if self.likelihood == "gaussian-shared":
             return Gaussian(ops.sigmoid(raw), soft_floor_log_scale(as_float32(self.log_scale), GAUSSIAN_MIN_SCALE))
         size, per_value = raw.shape[-1], self.params_per_value
         if size is None or size % per_value:
-            raise ValueError(f"{self.name}: a {self.likelihood} likelihood takes {per_value} raw numbers per value, received {size} per image.")
+            raise ValueError(
+                f"{self.name}: a {self.likelihood} likelihood takes {per_value} raw numbers per value, received {size} per image."
+            )
         params = ops.reshape(raw, (-1, size // per_value, per_value))
         if self.likelihood == "gaussian":
             return Gaussian(ops.sigmoid(params[..., 0]), soft_floor_log_scale(params[..., 1], GAUSSIAN_MIN_SCALE))

@@ -77,7 +77,14 @@ class StepLoop:
         return self._compiled[batch_size]
 
     def _build(self, batch_size: int) -> Callable:
-        images, labels, step, names, chunk, scale = self.images, self.labels, self.step, self.metric_names, self.chunk, self.scale
+        images, labels, step, names, chunk, scale = (
+            self.images,
+            self.labels,
+            self.step,
+            self.metric_names,
+            self.chunk,
+            self.scale,
+        )
         transform = self.transform or (lambda batch: batch)
 
         def batch_of(rows):

@@ -91,13 +91,21 @@ class MetricContext:
             batches = []
             for start in range(0, self.samples, GENERATE_BATCH):
                 count = min(GENERATE_BATCH, self.samples - start)
-                labels = (np.arange(start, start + count) % self.model.classes).astype(np.int32) if self.model.conditional else None
+                labels = (
+                    (np.arange(start, start + count) % self.model.classes).astype(np.int32)
+                    if self.model.conditional
+                    else None
+                )
                 if codings is None:
                     means = self.model.generate(count, seed=seed_generator, labels=labels)
                 else:
                     means = self.model.decode(codings[start : start + count], labels)
                 means = np.asarray(means, dtype=np.float32)
-                batches.append((rng.random(means.shape, dtype=np.float32) < means).astype(np.float32) if self.pixels == BINARY else means)
+                batches.append(
+                    (rng.random(means.shape, dtype=np.float32) < means).astype(np.float32)
+                    if self.pixels == BINARY
+                    else means
+                )
             self._cache["generated"] = np.concatenate(batches)
         return self._cache["generated"]
 
@@ -118,13 +126,16 @@ class MetricContext:
     def feature_network(self) -> FeatureNetwork:
         """The dataset's feature network (`feature_network_for`), trained on first use and cached in `features_dir()`."""
         if "network" not in self._cache:
-            self._cache["network"] = feature_network_for(self.dataset, self.feature_source, log=self.log,
-                                                         dataset_argument=self.dataset_argument)
+            self._cache["network"] = feature_network_for(
+                self.dataset, self.feature_source, log=self.log, dataset_argument=self.dataset_argument
+            )
         return self._cache["network"]
 
     def features(self, rows: np.ndarray) -> np.ndarray:
         """The feature network's features of float rows in [0, 1] (generated or real images), (N, D)."""
-        return self.feature_network().features(np.asarray(rows, dtype=np.float32).reshape((len(rows), *self.image_shape)))
+        return self.feature_network().features(
+            np.asarray(rows, dtype=np.float32).reshape((len(rows), *self.image_shape))
+        )
 
     def real_features(self, rows: np.ndarray) -> np.ndarray:
         """`features(rows)` for real images, cached on disk beside the feature network by the SHA-256 of the
@@ -136,7 +147,10 @@ class MetricContext:
         if path.is_file():
             try:
                 with np.load(path, allow_pickle=False) as cached:
-                    if str(cached["weights_sha256"]) == network.info["weights_sha256"] and str(cached["rows_sha256"]) == digest:
+                    if (
+                        str(cached["weights_sha256"]) == network.info["weights_sha256"]
+                        and str(cached["rows_sha256"]) == digest
+                    ):
                         return cached["features"]
             except Exception:  # an unreadable cache entry is recomputed and replaced
                 pass
@@ -146,8 +160,11 @@ class MetricContext:
             with atomic_path(path) as partial, open(partial, "wb") as handle:
                 np.savez(handle, features=features, rows_sha256=digest, weights_sha256=network.info["weights_sha256"])
         except OSError as exc:  # not cached: computed again next time
-            warnings.warn(f"the real images' features could not be cached in {path.parent} ({exc.strerror or exc}).",
-                          CacheWarning, stacklevel=2)
+            warnings.warn(
+                f"the real images' features could not be cached in {path.parent} ({exc.strerror or exc}).",
+                CacheWarning,
+                stacklevel=2,
+            )
         return features
 
     def floor_split(self) -> str:
@@ -155,7 +172,9 @@ class MetricContext:
         return "train" if self.split != "train" else "test"
 
 
-def training_images_for(dataset: Dataset, feature_source: Callable[[Path], TrainingImages] | None = None) -> TrainingImages:
+def training_images_for(
+    dataset: Dataset, feature_source: Callable[[Path], TrainingImages] | None = None
+) -> TrainingImages:
     """The images a dataset's feature network learns: its spec's `features` (read from the data folder), or its
     own training split: labelled by one class per image, a classifier's; else a reference autoencoder's."""
     if feature_source is not None:
@@ -165,16 +184,27 @@ def training_images_for(dataset: Dataset, feature_source: Callable[[Path], Train
     labelled = dataset.train_labels is not None and dataset.train_labels.ndim == 1
     tested = "test" if not labelled or (dataset.test_labels is not None and dataset.test_labels.ndim == 1) else "valid"
     images = TrainingImages(
-        name="", description=f"{dataset.name}: its {len(dataset.train)} training images" + (" and their labels" if labelled else ""),
-        train=dataset.train, train_labels=dataset.train_labels if labelled else None,
-        test=getattr(dataset, tested), test_labels=getattr(dataset, f"{tested}_labels") if labelled else None, pixels=dataset.pixels)
+        name="",
+        description=f"{dataset.name}: its {len(dataset.train)} training images"
+        + (" and their labels" if labelled else ""),
+        train=dataset.train,
+        train_labels=dataset.train_labels if labelled else None,
+        test=getattr(dataset, tested),
+        test_labels=getattr(dataset, f"{tested}_labels") if labelled else None,
+        pixels=dataset.pixels,
+    )
     images.name = f"{_folder_name(dataset.name)}-{images.data_sha256()[:12]}"  # each set of images its own network
     return images
 
 
-def feature_network_for(dataset: Dataset, feature_source: Callable[[Path], TrainingImages] | None = None, *,
-                        retrain: bool = False, log: Callable[[str], None] | None = None,
-                        dataset_argument: str | None = None) -> FeatureNetwork:
+def feature_network_for(
+    dataset: Dataset,
+    feature_source: Callable[[Path], TrainingImages] | None = None,
+    *,
+    retrain: bool = False,
+    log: Callable[[str], None] | None = None,
+    dataset_argument: str | None = None,
+) -> FeatureNetwork:
     """The feature network of `dataset` (`training_images_for`), loaded from `features_dir()` or trained and cached there.
 
     `dataset_argument` is the dataset as a command names it (a registered name, a folder, an .npz path): a cached
@@ -185,8 +215,14 @@ def feature_network_for(dataset: Dataset, feature_source: Callable[[Path], Train
 
     images = training_images_for(dataset, feature_source)
     hint = f"genmodels features {shlex.quote(dataset_argument)} --retrain" if dataset_argument else RETRAIN_HINT
-    return cached_network(features_dir(), images, FeatureRecipe(binarize=images.binarize), retrain=retrain, progress=log,
-                          retrain_hint=hint)
+    return cached_network(
+        features_dir(),
+        images,
+        FeatureRecipe(binarize=images.binarize),
+        retrain=retrain,
+        progress=log,
+        retrain_hint=hint,
+    )
 
 
 def feature_source_of(train_config, registry: Registry) -> Callable[[Path], TrainingImages] | None:
@@ -211,9 +247,13 @@ def check_metric_names(names: Sequence[str], registry: Registry) -> list[str]:
     return chosen
 
 
-def run_metrics(names: Sequence[str], context: MetricContext, registry: Registry,
-                announce: Callable[[str], None] | None = None,
-                done: Callable[[dict[str, dict[str, Any]]], None] | None = None) -> dict[str, dict[str, Any]]:
+def run_metrics(
+    names: Sequence[str],
+    context: MetricContext,
+    registry: Registry,
+    announce: Callable[[str], None] | None = None,
+    done: Callable[[dict[str, dict[str, Any]]], None] | None = None,
+) -> dict[str, dict[str, Any]]:
     """Each named plugin metric's figures (`nll` is the core evaluation's and is left out), with the seed and
     the seconds it took; a metric that does not apply gives {"skipped": reason}. Metrics run in the order given,
     and `done` receives the figures so far after each one (to save them before a later metric can fail)."""
@@ -247,8 +287,11 @@ def summary_rows(name: str, figures: dict[str, Any], registry: Registry) -> list
     spec = registry.metric(name)
     if spec.summary is not None:
         return list(spec.summary(figures))
-    return [(f"{name} {key}", f"{value:.4g}" if isinstance(value, float) else str(value))
-            for key, value in figures.items() if isinstance(value, (int, float)) and key not in ("seed", "seconds")]
+    return [
+        (f"{name} {key}", f"{value:.4g}" if isinstance(value, float) else str(value))
+        for key, value in figures.items()
+        if isinstance(value, (int, float)) and key not in ("seed", "seconds")
+    ]
 
 
 def _folder_name(name: str) -> str:

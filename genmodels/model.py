@@ -69,7 +69,9 @@ class GenerativeModel(keras.Model):
         if not self.conditional:
             return None
         if labels is None:
-            raise ValueError(f"this model is conditional on {self.classes} classes: it needs a label for every image, received none.")
+            raise ValueError(
+                f"this model is conditional on {self.classes} classes: it needs a label for every image, received none."
+            )
         return ops.one_hot(ops.cast(labels, "int32"), self.classes)
 
     def forward(self, x, labels=None, training: bool = False) -> ForwardPass:
@@ -79,8 +81,14 @@ class GenerativeModel(keras.Model):
         z = posterior.sample(self.seed_generator)
         likelihood = call_part(self.decoder, z, condition, training)
         return ForwardPass(
-            x=x, posterior=posterior, z=z, likelihood=likelihood, prior=self.prior, decoder=self.decoder,
-            seed=self.seed_generator, condition=condition,
+            x=x,
+            posterior=posterior,
+            z=z,
+            likelihood=likelihood,
+            prior=self.prior,
+            decoder=self.decoder,
+            seed=self.seed_generator,
+            condition=condition,
         )
 
     def call(self, x, labels=None, training: bool = False):
@@ -180,8 +188,15 @@ class GenerativeModel(keras.Model):
 GENERATE_CHUNK = 1000  # images decoded at once by `generate_in_chunks`
 
 
-def generate_in_chunks(model: GenerativeModel, n: int, seed: int | None = None, labels=None, draw: bool = False,
-                       chunk: int = GENERATE_CHUNK, sampler: FittedSampler | None = None) -> np.ndarray:
+def generate_in_chunks(
+    model: GenerativeModel,
+    n: int,
+    seed: int | None = None,
+    labels=None,
+    draw: bool = False,
+    chunk: int = GENERATE_CHUNK,
+    sampler: FittedSampler | None = None,
+) -> np.ndarray:
     """`model.generate(n, seed, labels, draw)` as a NumPy array, decoded `chunk` images at a time so that memory
     grows with the images alone, not with the decoder's outputs for all of them at once.
 
@@ -222,7 +237,9 @@ def check_labels(model: GenerativeModel, labels, what: str):
             "Use a labelled dataset (such as mnist) or an .npz with train_labels and test_labels."
         )
     if np.ndim(labels) != 1:
-        raise DatasetError(f"{what} has {np.shape(labels)[1]} label factors per image; a conditional model takes one class label per image.")
+        raise DatasetError(
+            f"{what} has {np.shape(labels)[1]} label factors per image; a conditional model takes one class label per image."
+        )
     if len(labels) and (labels.min() < 0 or labels.max() >= model.classes):
         raise DatasetError(
             f"{what} has labels from {labels.min()} to {labels.max()}, but the model has classes={model.classes} "

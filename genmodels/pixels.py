@@ -45,14 +45,20 @@ def fit_note(support: str | None, pixels: str) -> str:
         return ""
     data = DESCRIBED.get(pixels, pixels)
     if support == BINARY:
-        return (f"The decoder's likelihood is Bernoulli, a probability of 0/1 pixels, but the data holds {data}: its figures "
-                "score greys as probabilities and are not a likelihood of this data. Train with -o likelihood=auto for one that is.")
+        return (
+            f"The decoder's likelihood is Bernoulli, a probability of 0/1 pixels, but the data holds {data}: its figures "
+            "score greys as probabilities and are not a likelihood of this data. Train with -o likelihood=auto for one that is."
+        )
     if support == CONTINUOUS:
-        return (f"The decoder's likelihood is a density over real values, but the data holds {data}: its figures are densities "
-                "of the values scaled to [0, 1], not probabilities of the discrete data, and compare only with other densities.")
+        return (
+            f"The decoder's likelihood is a density over real values, but the data holds {data}: its figures are densities "
+            "of the values scaled to [0, 1], not probabilities of the discrete data, and compare only with other densities."
+        )
     if support == EIGHT_BIT:
-        return (f"The decoder's likelihood is a probability over 8-bit levels, but the data holds {data}, off that grid: "
-                "its figures are not a likelihood of this data.")
+        return (
+            f"The decoder's likelihood is a probability over 8-bit levels, but the data holds {data}, off that grid: "
+            "its figures are not a likelihood of this data."
+        )
     return f"The decoder's likelihood has no declared support, so whether its figures are a likelihood of {data} is unknown."
 
 
@@ -61,12 +67,18 @@ MIXTURE_COMPONENTS = 5  # of `logistic-mixture`, as in PixelCNN++'s default of 5
 LIKELIHOODS = {
     kind.name: kind
     for kind in (
-        LikelihoodKind("bernoulli", 1, BINARY, "independent Bernoulli pixels (binary images; greys are read as probabilities)"),
+        LikelihoodKind(
+            "bernoulli", 1, BINARY, "independent Bernoulli pixels (binary images; greys are read as probabilities)"
+        ),
         LikelihoodKind("gaussian", 2, CONTINUOUS, "a normal density per value, with a learned scale per value"),
         LikelihoodKind("gaussian-shared", 1, CONTINUOUS, "a normal density per value, one learned scale for all"),
         LikelihoodKind("logistic", 2, EIGHT_BIT, "discretized logistic over the 256 levels (Salimans et al. 2017)"),
-        LikelihoodKind("logistic-mixture", 3 * MIXTURE_COMPONENTS, EIGHT_BIT,
-                       f"a mixture of {MIXTURE_COMPONENTS} discretized logistics per value (PixelCNN++)"),
+        LikelihoodKind(
+            "logistic-mixture",
+            3 * MIXTURE_COMPONENTS,
+            EIGHT_BIT,
+            f"a mixture of {MIXTURE_COMPONENTS} discretized logistics per value (PixelCNN++)",
+        ),
     )
 }
 # What `auto` becomes for each kind of data.

@@ -51,7 +51,12 @@ def save_image_grid(
 
 
 def grid_picture(
-    images: np.ndarray, image_shape: tuple[int, ...], columns: int = GRID_COLUMNS, *, pixels: str = BINARY, scale: int = SCALE
+    images: np.ndarray,
+    image_shape: tuple[int, ...],
+    columns: int = GRID_COLUMNS,
+    *,
+    pixels: str = BINARY,
+    scale: int = SCALE,
 ) -> np.ndarray:
     """The picture that `save_image_grid` saves, as an (height, width, 4) RGBA uint8 array (for trackers such as
     TensorBoard's): the images tiled by `image_grid`, `scale` x enlarged, coloured as `save_image_grid` says."""
@@ -138,7 +143,9 @@ def training_curves_figure(records: list[dict], kept: int | None = None):
 def _fit_scale_to_later_epochs(axes, curves: list[list]) -> None:
     """Limit the y axis to the values after the first tenth of the epochs (from 20 epochs on) when the whole
     range is more than three times theirs."""
-    later = np.array([value for curve in curves for value in curve[len(curve) // 10:] if value is not None], dtype=float)
+    later = np.array(
+        [value for curve in curves for value in curve[len(curve) // 10 :] if value is not None], dtype=float
+    )
     every = np.array([value for curve in curves for value in curve if value is not None], dtype=float)
     later, every = later[np.isfinite(later)], every[np.isfinite(every)]
     if len(curves[0]) < 20 or not len(later):
@@ -149,7 +156,9 @@ def _fit_scale_to_later_epochs(axes, curves: list[list]) -> None:
         axes.set_ylim(low - 0.1 * span, high + 0.1 * span)
 
 
-def save_scatter(points: np.ndarray, path: Path, labels: np.ndarray | None, axes_names: tuple[str, str], title: str) -> Path:
+def save_scatter(
+    points: np.ndarray, path: Path, labels: np.ndarray | None, axes_names: tuple[str, str], title: str
+) -> Path:
     """2-D points, coloured by digit label when labels are known."""
     from matplotlib.figure import Figure
 

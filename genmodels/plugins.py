@@ -78,14 +78,13 @@ def build_registry(
             try:
                 impl.function(register=pending.append)
             except Exception as exc:
-                registry.problems(
-                    f"plugin {name!r}{_from(packages[name])} failed in {hook.name}: {_describe(exc)}"
-                )
+                registry.problems(f"plugin {name!r}{_from(packages[name])} failed in {hook.name}: {_describe(exc)}")
                 continue
             for spec in pending:
                 catalog.add(spec, plugin=name, package=packages[name], report=registry.problems)
     registry.command_hooks = [
-        (impl.plugin_name, packages[impl.plugin_name], impl.function) for impl in manager.hook.register_commands.get_hookimpls()
+        (impl.plugin_name, packages[impl.plugin_name], impl.function)
+        for impl in manager.hook.register_commands.get_hookimpls()
     ]
     _check_hook_names(manager, packages, registry.problems)
     registry.problems.collecting = False
@@ -104,13 +103,17 @@ def _check_hook_names(manager: pluggy.PluginManager, packages: dict[str, str], r
         for impl in caller.get_hookimpls():
             close = difflib.get_close_matches(name, known, n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
-            report(f"plugin {impl.plugin_name!r}{_from(packages.get(impl.plugin_name, ''))} implements {name!r}, which is not a "
-                   f"genmodels hook{hint}, so it is never called; the hooks are {', '.join(known)}")
+            report(
+                f"plugin {impl.plugin_name!r}{_from(packages.get(impl.plugin_name, ''))} implements {name!r}, which is not a "
+                f"genmodels hook{hint}, so it is never called; the hooks are {', '.join(known)}"
+            )
     for plugin_name, plugin in manager.list_name_plugin():
         for hook in known:
             if callable(getattr(plugin, hook, None)) and manager.parse_hookimpl_opts(plugin, hook) is None:
-                report(f"plugin {plugin_name!r}{_from(packages.get(plugin_name, ''))} defines {hook} without @hookimpl, "
-                       "so it is never called; mark it with @genmodels.hookimpl")
+                report(
+                    f"plugin {plugin_name!r}{_from(packages.get(plugin_name, ''))} defines {hook} without @hookimpl, "
+                    "so it is never called; mark it with @genmodels.hookimpl"
+                )
 
 
 def get_registry() -> Registry:

@@ -32,38 +32,94 @@ from genmodels import (
 
 # (section, introduction, [(module, [names])]): what the page documents, in its order
 SECTIONS: list[tuple[str, str, list[tuple[ModuleType, list[str]]]]] = [
-    ("Registering", "What a plugin's hooks register (`genmodels.hookspecs`), and the configs its model is built from.", [
-        (hookspecs, ["register_models", "register_datasets", "register_trackers", "register_metrics", "register_samplers", "register_commands"]),
-        (specs, ["ModelSpec", "DatasetSpec", "TrackerSpec", "MetricSpec", "SamplerSpec"]),
-        (config, ["option", "ModelConfig", "LikelihoodConfig", "MLPConfig", "TrainConfig"]),
-    ]),
-    ("Data", "What a dataset plugin's `load` returns, and the helpers that read and download its files.", [
-        (data, ["Dataset", "read_npz", "fetch", "verify", "sha256_of", "data_dir", "features_dir", "TrainingImages"]),
-    ]),
-    ("Model parts", "The parts a model is made of (`genmodels.interfaces`), the model that joins them, and the distributions they pass.", [
-        (interfaces, ["Encoder", "Decoder", "LatentPrior", "Loss", "ForwardPass"]),
-        (model, ["GenerativeModel"]),
-        (distributions, ["Distribution", "DiagonalGaussian", "Bernoulli", "PointMass"]),
-        (likelihoods, ["PixelLikelihood", "Gaussian", "DiscretizedLogistic", "DiscretizedLogisticMixture"]),
-    ]),
-    ("genmodels.components", "Parts shared by the built-in models, for any plugin to reuse or subclass.", [
-        (components, ["*"]),
-    ]),
-    ("Training events", "Trackers receive a training's events (`register_trackers`).", [
-        (tracking, ["Tracker"]),
-    ]),
-    ("Metrics", "What a metric (`register_metrics`) receives, the maths of the built-in ones, and the feature networks they use ([metrics.md](metrics.md)).", [
-        (metrics, ["MetricContext", "run_metrics", "feature_network_for"]),
-        (sample_quality, ["GaussianStatistics", "frechet_distance", "fid", "fid_with_error", "knn_radii", "precision_recall", "active_units"]),
-        (feature_networks, ["FeatureRecipe", "FeatureNetwork", "train_network", "cached_network"]),
-    ]),
-    ("Python API", "Train, load and use runs from Python ([python.md](python.md)).", [
-        (api, ["train", "load", "models", "datasets", "Run"]),
-        (export, ["export_saved_model"]),
-    ]),
-    ("Errors", "The named errors; the command line prints each as one line.", [
-        (errors, ["*"]),
-    ]),
+    (
+        "Registering",
+        "What a plugin's hooks register (`genmodels.hookspecs`), and the configs its model is built from.",
+        [
+            (
+                hookspecs,
+                [
+                    "register_models",
+                    "register_datasets",
+                    "register_trackers",
+                    "register_metrics",
+                    "register_samplers",
+                    "register_commands",
+                ],
+            ),
+            (specs, ["ModelSpec", "DatasetSpec", "TrackerSpec", "MetricSpec", "SamplerSpec"]),
+            (config, ["option", "ModelConfig", "LikelihoodConfig", "MLPConfig", "TrainConfig"]),
+        ],
+    ),
+    (
+        "Data",
+        "What a dataset plugin's `load` returns, and the helpers that read and download its files.",
+        [
+            (
+                data,
+                ["Dataset", "read_npz", "fetch", "verify", "sha256_of", "data_dir", "features_dir", "TrainingImages"],
+            ),
+        ],
+    ),
+    (
+        "Model parts",
+        "The parts a model is made of (`genmodels.interfaces`), the model that joins them, and the distributions they pass.",
+        [
+            (interfaces, ["Encoder", "Decoder", "LatentPrior", "Loss", "ForwardPass"]),
+            (model, ["GenerativeModel"]),
+            (distributions, ["Distribution", "DiagonalGaussian", "Bernoulli", "PointMass"]),
+            (likelihoods, ["PixelLikelihood", "Gaussian", "DiscretizedLogistic", "DiscretizedLogisticMixture"]),
+        ],
+    ),
+    (
+        "genmodels.components",
+        "Parts shared by the built-in models, for any plugin to reuse or subclass.",
+        [
+            (components, ["*"]),
+        ],
+    ),
+    (
+        "Training events",
+        "Trackers receive a training's events (`register_trackers`).",
+        [
+            (tracking, ["Tracker"]),
+        ],
+    ),
+    (
+        "Metrics",
+        "What a metric (`register_metrics`) receives, the maths of the built-in ones, and the feature networks they use ([metrics.md](metrics.md)).",
+        [
+            (metrics, ["MetricContext", "run_metrics", "feature_network_for"]),
+            (
+                sample_quality,
+                [
+                    "GaussianStatistics",
+                    "frechet_distance",
+                    "fid",
+                    "fid_with_error",
+                    "knn_radii",
+                    "precision_recall",
+                    "active_units",
+                ],
+            ),
+            (feature_networks, ["FeatureRecipe", "FeatureNetwork", "train_network", "cached_network"]),
+        ],
+    ),
+    (
+        "Python API",
+        "Train, load and use runs from Python ([python.md](python.md)).",
+        [
+            (api, ["train", "load", "models", "datasets", "Run"]),
+            (export, ["export_saved_model"]),
+        ],
+    ),
+    (
+        "Errors",
+        "The named errors; the command line prints each as one line.",
+        [
+            (errors, ["*"]),
+        ],
+    ),
 ]
 
 
@@ -87,8 +143,11 @@ def render() -> str:
 def _members(module: ModuleType, names: list[str]) -> list[tuple[str, Any]]:
     if names == ["*"]:
         return [
-            (name, obj) for name, obj in vars(module).items()
-            if not name.startswith("_") and (inspect.isclass(obj) or inspect.isfunction(obj)) and obj.__module__ == module.__name__
+            (name, obj)
+            for name, obj in vars(module).items()
+            if not name.startswith("_")
+            and (inspect.isclass(obj) or inspect.isfunction(obj))
+            and obj.__module__ == module.__name__
         ]
     return [(name, getattr(module, name)) for name in names]
 
@@ -107,8 +166,10 @@ def _entry(module: str, name: str, obj: Any) -> list[str]:
 
 
 def _signature(obj: Any) -> str:
-    if inspect.isclass(obj) and not dataclasses.is_dataclass(obj) and not any(
-        "__init__" in vars(base) for base in obj.__mro__ if base.__module__.startswith("genmodels")
+    if (
+        inspect.isclass(obj)
+        and not dataclasses.is_dataclass(obj)
+        and not any("__init__" in vars(base) for base in obj.__mro__ if base.__module__.startswith("genmodels"))
     ):
         return "" if _is_error(obj) else "(...)"
     try:

@@ -78,7 +78,9 @@ class Catalog(Generic[S]):
         entries = []
         for name, claims in self.entries.items():
             owner = self._plain_owner(name)
-            entries += [spec if spec is owner else dataclasses.replace(spec, name=qualified_name(spec)) for spec in claims]
+            entries += [
+                spec if spec is owner else dataclasses.replace(spec, name=qualified_name(spec)) for spec in claims
+            ]
         return iter(sorted(entries, key=lambda spec: spec.name))
 
     def __contains__(self, name: object) -> bool:
@@ -87,7 +89,9 @@ class Catalog(Generic[S]):
     @property
     def conflicts(self) -> dict[str, list[str]]:
         """Names claimed by several plugins, with the qualified name of each claim."""
-        return {name: [qualified_name(spec) for spec in claims] for name, claims in self.entries.items() if len(claims) > 1}
+        return {
+            name: [qualified_name(spec) for spec in claims] for name, claims in self.entries.items() if len(claims) > 1
+        }
 
     def _plain_owner(self, name: str) -> S | None:
         claims = self.entries.get(name, [])

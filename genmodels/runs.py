@@ -37,7 +37,15 @@ import numpy as np
 from genmodels.atomic import TEMPORARY_PREFIX, atomic_files, atomic_path, owner_alive, owner_record
 from genmodels.config import ModelConfig, TrainConfig
 from genmodels.data import sha256_of
-from genmodels.errors import ConfigError, DatasetError, DuplicateNameError, GenmodelsError, RunError, TrainingError, UnknownNameError
+from genmodels.errors import (
+    ConfigError,
+    DatasetError,
+    DuplicateNameError,
+    GenmodelsError,
+    RunError,
+    TrainingError,
+    UnknownNameError,
+)
 from genmodels.pixels import BINARY, PIXELS
 from genmodels.registry import Registry
 from genmodels.specs import QUALIFIED_NAME_PATTERN, ModelSpec
@@ -56,7 +64,14 @@ RUNS_ROOT = Path("runs")
 # pictures and evaluations that belong to the old run.
 RUN_FILES = (CHECKPOINT_FILE, WEIGHTS_FILE, BEST_WEIGHTS_FILE, METRICS_FILE, CONFIG_FILE)
 # figures of a run that `--force` removes with it: its pictures, its evaluations and the grids `genmodels sample` wrote
-STALE_FILES = (SAMPLES_FILE, CURVES_FILE, "evaluation-*.json", "samples-*seed*.png", "samples-*seed*.npy", "sampler-*.npz")
+STALE_FILES = (
+    SAMPLES_FILE,
+    CURVES_FILE,
+    "evaluation-*.json",
+    "samples-*seed*.png",
+    "samples-*seed*.npy",
+    "sampler-*.npz",
+)
 
 
 def default_run_dir(model: str) -> Path:
@@ -173,7 +188,11 @@ def run_lock(run_dir: Path) -> Iterator[None]:
 
 
 def _refuse_held(path: Path, owner: dict[str, Any] | None) -> TrainingError:
-    who = f"process {owner['pid']} on {owner['host']}, since {owner['started']}" if owner else "its owner is still writing its name"
+    who = (
+        f"process {owner['pid']} on {owner['host']}, since {owner['started']}"
+        if owner
+        else "its owner is still writing its name"
+    )
     return TrainingError(
         f"{path.parent} is being written by another training ({who}). Wait for it to finish or train into another "
         f"--run-dir; if that process is really gone, delete {path}."
@@ -427,7 +446,9 @@ def write_metrics(run_dir: Path, history: list[dict[str, Any]]) -> None:
         partial.write_text(_metrics_text(history))
 
 
-def save_checkpoint(model, run_dir: Path, history: list[dict[str, Any]], config: RunConfig, *, keep_best: bool = False) -> None:
+def save_checkpoint(
+    model, run_dir: Path, history: list[dict[str, Any]], config: RunConfig, *, keep_best: bool = False
+) -> None:
     """After an epoch and at the end of training: config.json, metrics.jsonl, the weights with the optimizer's
     state, and checkpoint.json (epochs done, random state, the weights' SHA-256), saved as one group. For a
     run that keeps the best epoch (`keep_best`), checkpoint.json records the best epoch so far (`best_epoch`
@@ -480,9 +501,11 @@ def still_improving(history: list[dict[str, Any]]) -> str | None:
     fall = losses[0] - best
     if not (fall > 0 and (before - best) > STILL_FALLING_SHARE * fall):
         return None
-    return (f"the validation loss was still falling when training ended: {before - best:.4g} nats per image over the last "
-            f"{window} epochs, {100 * (before - best) / fall:.0f}% of its fall since epoch 1. More epochs would likely help: "
-            f"train with a larger --epochs, or continue this run with --resume --epochs N.")
+    return (
+        f"the validation loss was still falling when training ended: {before - best:.4g} nats per image over the last "
+        f"{window} epochs, {100 * (before - best) / fall:.0f}% of its fall since epoch 1. More epochs would likely help: "
+        f"train with a larger --epochs, or continue this run with --resume --epochs N."
+    )
 
 
 def save_best_weights(model, run_dir: Path) -> None:
@@ -500,12 +523,18 @@ def restore_checkpoint(model, run_dir: Path) -> list[dict[str, Any]]:
     if not path.is_file():
         finished = len(read_metrics(run_dir))
         if finished:
-            raise RunError(f"{run_dir} has no {CHECKPOINT_FILE}, although {METRICS_FILE} records {finished} finished "
-                           f"epoch{'s' if finished != 1 else ''}: it was deleted or lost, so the state to resume from is "
-                           f"unknown; restore it, or start again with --force.")
-        raise RunError(f"{run_dir} has no {CHECKPOINT_FILE}: no epoch finished, so there is nothing to resume; start again with --force.")
+            raise RunError(
+                f"{run_dir} has no {CHECKPOINT_FILE}, although {METRICS_FILE} records {finished} finished "
+                f"epoch{'s' if finished != 1 else ''}: it was deleted or lost, so the state to resume from is "
+                f"unknown; restore it, or start again with --force."
+            )
+        raise RunError(
+            f"{run_dir} has no {CHECKPOINT_FILE}: no epoch finished, so there is nothing to resume; start again with --force."
+        )
     if not weights.is_file():
-        raise RunError(f"{run_dir} has a {CHECKPOINT_FILE} but no {WEIGHTS_FILE}, so it cannot be resumed; start again with --force.")
+        raise RunError(
+            f"{run_dir} has a {CHECKPOINT_FILE} but no {WEIGHTS_FILE}, so it cannot be resumed; start again with --force."
+        )
     state = _read_json(path)
     seed_state = model.seed_generator.state
     if not (
@@ -529,7 +558,9 @@ def restore_checkpoint(model, run_dir: Path) -> list[dict[str, Any]]:
         raise RunError(f"{run_dir / METRICS_FILE} has {len(history)} epochs, but {path} says {done} finished.")
     load_weights(model, weights, _stored_architecture(run_dir))
     try:
-        seed_state.assign(np.asarray(state["seed_state"], dtype=np.int64).astype(seed_state.dtype).reshape(seed_state.shape))
+        seed_state.assign(
+            np.asarray(state["seed_state"], dtype=np.int64).astype(seed_state.dtype).reshape(seed_state.shape)
+        )
     except (ValueError, OverflowError) as exc:
         raise RunError(f"{path}: seed_state does not fit the model's random generator ({exc}).") from None
     return history[:done]
@@ -567,7 +598,9 @@ def read_metrics(run_dir: Path) -> list[dict[str, Any]]:
         except (ValueError, RecursionError) as exc:
             raise RunError(f"{path}, line {number}, is not valid JSON ({exc}).") from None
         if not _is_metrics_record(record, len(records) + 1):
-            raise RunError(f"{path}, line {number}, is not the record of epoch {len(records) + 1} (epoch, train and test losses).")
+            raise RunError(
+                f"{path}, line {number}, is not the record of epoch {len(records) + 1} (epoch, train and test losses)."
+            )
         records.append(record)
     return records
 
@@ -578,8 +611,12 @@ def _is_metrics_record(record: Any, epoch: int) -> bool:
             isinstance(v, (int, float)) and not isinstance(v, bool) for v in value.values()
         )
 
-    held_out = record.get("valid", record.get("test")) if isinstance(record, dict) else None  # "test": runs before the validation split
-    return isinstance(record, dict) and record.get("epoch") == epoch and losses(record.get("train")) and losses(held_out)
+    held_out = (
+        record.get("valid", record.get("test")) if isinstance(record, dict) else None
+    )  # "test": runs before the validation split
+    return (
+        isinstance(record, dict) and record.get("epoch") == epoch and losses(record.get("train")) and losses(held_out)
+    )
 
 
 def _config_text(config: RunConfig) -> str:

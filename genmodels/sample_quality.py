@@ -141,9 +141,7 @@ def fid_with_error(real: np.ndarray, fake: np.ndarray, *, rounds: int = 50, seed
 # --------------------------------------------------------------------------- k-NN precision and recall
 
 
-def _squared_distances(
-    points: np.ndarray, centres: np.ndarray, chunk: int
-) -> Iterator[tuple[slice, np.ndarray]]:
+def _squared_distances(points: np.ndarray, centres: np.ndarray, chunk: int) -> Iterator[tuple[slice, np.ndarray]]:
     """Squared Euclidean distances from `chunk` points at a time to all centres: (rows, (chunk, N)) blocks."""
     if chunk < 1:
         raise ValueError(f"chunk must be at least 1; received {chunk}")

@@ -86,8 +86,17 @@ def split_codings(model: GenerativeModel, dataset: Dataset, split: str) -> np.nd
     return encode(model, images, labels, scale=dataset.scale).astype(np.float64)
 
 
-def fitted_sampler(name: str, registry: Registry, model: GenerativeModel, dataset: Dataset | Callable[[], Dataset], *, run_dir: Path | None = None,
-                   weights: Path | None = None, seed: int = 0, log: Callable[[str], None] | None = None) -> FittedSampler | None:
+def fitted_sampler(
+    name: str,
+    registry: Registry,
+    model: GenerativeModel,
+    dataset: Dataset | Callable[[], Dataset],
+    *,
+    run_dir: Path | None = None,
+    weights: Path | None = None,
+    seed: int = 0,
+    log: Callable[[str], None] | None = None,
+) -> FittedSampler | None:
     """The sampler `name` fitted to `model`'s codings of `dataset`'s training images (None for `prior`).
 
     With `run_dir`, a sampler saved there for the same `weights` file (by its digest) is loaded instead of fitted,
@@ -108,17 +117,29 @@ def fitted_sampler(name: str, registry: Registry, model: GenerativeModel, datase
     sampler = spec.fit(train, valid, seed)
     if log is not None:
         facts = ", ".join(f"{key} {value}" for key, value in sampler.info().items())
-        log(f"Fitted the {spec.name} sampler to the codings of {len(train)} training images"
-            f"{f' ({facts})' if facts else ''}.")
+        log(
+            f"Fitted the {spec.name} sampler to the codings of {len(train)} training images"
+            f"{f' ({facts})' if facts else ''}."
+        )
     if path is not None and digest:
         try:
             with atomic_path(path) as partial, open(partial, "wb") as handle:
-                np.savez(handle, **sampler.arrays(), weights_sha256=digest, sampler=spec.name, info=json.dumps(sampler.info()))
+                np.savez(
+                    handle,
+                    **sampler.arrays(),
+                    weights_sha256=digest,
+                    sampler=spec.name,
+                    info=json.dumps(sampler.info()),
+                )
         except OSError as exc:
             import warnings
 
-            warnings.warn(f"the fitted sampler could not be saved in {path.parent} ({exc.strerror or exc}); it is fitted "
-                          "again next time.", CacheWarning, stacklevel=2)
+            warnings.warn(
+                f"the fitted sampler could not be saved in {path.parent} ({exc.strerror or exc}); it is fitted "
+                "again next time.",
+                CacheWarning,
+                stacklevel=2,
+            )
     return sampler
 
 

@@ -109,7 +109,11 @@ class Trackers:
                 tracker.close()
             except Exception as exc:
                 if quiet:
-                    warnings.warn(f"tracker {type(tracker).__name__} failed to close: {type(exc).__name__}: {exc}", TrackerWarning, stacklevel=2)
+                    warnings.warn(
+                        f"tracker {type(tracker).__name__} failed to close: {type(exc).__name__}: {exc}",
+                        TrackerWarning,
+                        stacklevel=2,
+                    )
                 elif first is None:
                     first = exc
         self.trackers = []

@@ -102,10 +102,23 @@ class _Epochs:
     Each epoch's record goes to the `trackers` once its checkpoint is saved.
     """
 
-    def __init__(self, model: GenerativeModel, config: TrainConfig, dataset: Dataset, labels, run_dir: Path, history, run_config: RunConfig, verbose,
-                 trackers: Trackers | None = None, distribution: Distribution | None = None):
+    def __init__(
+        self,
+        model: GenerativeModel,
+        config: TrainConfig,
+        dataset: Dataset,
+        labels,
+        run_dir: Path,
+        history,
+        run_config: RunConfig,
+        verbose,
+        trackers: Trackers | None = None,
+        distribution: Distribution | None = None,
+    ):
         self.model = model
-        self.writes = distribution is None or distribution.chief  # only the chief of a distributed training writes the run
+        self.writes = (
+            distribution is None or distribution.chief
+        )  # only the chief of a distributed training writes the run
         self.trackers = trackers or Trackers()
         self.config = config
         self.run_dir = run_dir
@@ -123,11 +136,17 @@ class _Epochs:
         train_labels, valid_labels = labels  # from labels_for: (None, None) for an unconditional model
         loops = dict(jit_compile=jit, scale=dataset.scale)
         if distribution is None:
-            self.train_loop = StepLoop(model.train_step, self.names, dataset.train, transform=draw, labels=train_labels, **loops)
+            self.train_loop = StepLoop(
+                model.train_step, self.names, dataset.train, transform=draw, labels=train_labels, **loops
+            )
             self.valid_loop = StepLoop(model.test_step, self.names, dataset.valid, labels=valid_labels, **loops)
         else:
-            loops.update(strategy=distribution.strategy, model=model, metric_names=self.names, cluster=distribution.cluster)
-            self.train_loop = DistributedLoop(images=dataset.train, training=True, transform=draw, labels=train_labels, **loops)
+            loops.update(
+                strategy=distribution.strategy, model=model, metric_names=self.names, cluster=distribution.cluster
+            )
+            self.train_loop = DistributedLoop(
+                images=dataset.train, training=True, transform=draw, labels=train_labels, **loops
+            )
             self.valid_loop = DistributedLoop(images=dataset.valid, training=False, labels=valid_labels, **loops)
         # a fixed shuffle: held-out sets may be sorted by class, which would skew any batch-level term
         self.valid_order = np.random.default_rng(0).permutation(len(dataset.valid))
@@ -141,7 +160,9 @@ class _Epochs:
     def patience_spent(self) -> bool:
         """Whether early stopping ends the training: `early_stopping` epochs have passed since the best one."""
         best = best_epoch(self.history)
-        return bool(self.config.early_stopping and best is not None and len(self.history) - best >= self.config.early_stopping)
+        return bool(
+            self.config.early_stopping and best is not None and len(self.history) - best >= self.config.early_stopping
+        )
 
     def _epoch(self, epoch: int) -> None:
         started = time.perf_counter()
@@ -157,7 +178,9 @@ class _Epochs:
         train_seconds = time.perf_counter() - started
         valid = self._pass(self.valid_loop, self.valid_order, EVAL_BATCH_SIZE, epoch, None)
         if bar is not None:
-            bar.update(steps, [*train.items(), *((f"val_{name}", value) for name, value in valid.items())], finalize=True)
+            bar.update(
+                steps, [*train.items(), *((f"val_{name}", value) for name, value in valid.items())], finalize=True
+            )
         record = {
             "epoch": epoch,
             "seconds": round(time.perf_counter() - started, 3),  # the whole epoch, validation pass included
@@ -169,7 +192,9 @@ class _Epochs:
         }
         self.history.append(record)
         if self.writes:
-            save_checkpoint(self.model, self.run_dir, self.history, self.run_config, keep_best=self.config.keep == "best")
+            save_checkpoint(
+                self.model, self.run_dir, self.history, self.run_config, keep_best=self.config.keep == "best"
+            )
         self.trackers.epoch_end(epoch, record, self.model)
 
     def _pass(self, loop: StepLoop, order, batch_size: int, epoch: int, bar) -> dict[str, float]:
@@ -181,7 +206,11 @@ class _Epochs:
         for logs in loop.run(order, batch_size):
             bad = first_non_finite(logs)
             if bad is not None:
-                where = f"step {done + bad + 1} of epoch {epoch}" if loop is self.train_loop else f"the validation pass after epoch {epoch}"
+                where = (
+                    f"step {done + bad + 1} of epoch {epoch}"
+                    if loop is self.train_loop
+                    else f"the validation pass after epoch {epoch}"
+                )
                 self._stop(where, logs[bad])
             done += len(logs)
             if bar is not None and done < bar.target:
@@ -189,7 +218,9 @@ class _Epochs:
         return dict(zip(self.names, logs[-1].tolist()))
 
     def _stop(self, where: str, values) -> None:
-        terms = ", ".join(f"{name} = {value}" for name, value in zip(self.names, values.tolist()) if not math.isfinite(value))
+        terms = ", ".join(
+            f"{name} = {value}" for name, value in zip(self.names, values.tolist()) if not math.isfinite(value)
+        )
         kept = f"the weights of epoch {len(self.history)} are kept" if self.history else "no weights were saved"
         raise TrainingError(
             f"training stopped at {where}: {terms}. Nothing of this epoch was saved; {kept} in {self.run_dir}. "
@@ -209,8 +240,10 @@ def labels_for(model: GenerativeModel, dataset: Dataset) -> tuple[np.ndarray | N
     a DatasetError when the dataset has none or they fall outside the model's classes."""
     if not model.conditional:
         return None, None
-    return tuple(check_labels(model, labels, f"{dataset.name} {split}") for split, labels in
-                 (("train", dataset.train_labels), ("validation", dataset.valid_labels)))
+    return tuple(
+        check_labels(model, labels, f"{dataset.name} {split}")
+        for split, labels in (("train", dataset.train_labels), ("validation", dataset.valid_labels))
+    )
 
 
 def _pixel_draws(seed_generator):
@@ -218,7 +251,10 @@ def _pixel_draws(seed_generator):
     generator, whose state is checkpointed, so a resumed run draws what the uninterrupted one would."""
 
     def draw(batch):
-        uniform = window(lambda whole: tf.random.stateless_uniform(whole, seed=philox_seed(seed_generator), alg="philox"), tf.shape(batch))
+        uniform = window(
+            lambda whole: tf.random.stateless_uniform(whole, seed=philox_seed(seed_generator), alg="philox"),
+            tf.shape(batch),
+        )
         return tf.cast(uniform < batch, batch.dtype)
 
     return draw
@@ -276,16 +312,44 @@ def train(
     run_dir = Path(run_dir)
     if strategy is not None and not train_config.distribute:
         raise ConfigError("a strategy is given, but the training recipe does not distribute: set distribute=True.")
-    distribution = (Distribution(strategy, None) if strategy is not None else Distribution.start()) if train_config.distribute else None
+    distribution = (
+        (Distribution(strategy, None) if strategy is not None else Distribution.start())
+        if train_config.distribute
+        else None
+    )
     writes = distribution is None or distribution.chief
     trackers = Trackers.create(train_config.track) if writes else Trackers()
-    with trackers, (run_lock(run_dir) if writes else contextlib.nullcontext()):
-        return _train(spec, model_config, train_config, dataset, run_dir, resume, overwrite, verbose, trackers, distribution,
-                      allow_data_change, registry)
+    with trackers, run_lock(run_dir) if writes else contextlib.nullcontext():
+        return _train(
+            spec,
+            model_config,
+            train_config,
+            dataset,
+            run_dir,
+            resume,
+            overwrite,
+            verbose,
+            trackers,
+            distribution,
+            allow_data_change,
+            registry,
+        )
 
 
-def _train(spec, model_config, train_config, dataset, run_dir: Path, resume: bool, overwrite: bool, verbose, trackers: Trackers,
-           distribution: Distribution | None = None, allow_data_change: bool = False, registry: Registry | None = None) -> TrainResult:
+def _train(
+    spec,
+    model_config,
+    train_config,
+    dataset,
+    run_dir: Path,
+    resume: bool,
+    overwrite: bool,
+    verbose,
+    trackers: Trackers,
+    distribution: Distribution | None = None,
+    allow_data_change: bool = False,
+    registry: Registry | None = None,
+) -> TrainResult:
     dataset = dataset.with_validation(train_config.validation_fraction, seed=HOLD_OUT_SEED)
     pixels = BINARY if train_config.dynamic_binarize else dataset.pixels  # what the steps see
     model_config = model_config.fitted_to(dataset.image_shape, pixels, dataset.name)
@@ -318,9 +382,13 @@ def _train(spec, model_config, train_config, dataset, run_dir: Path, resume: boo
     if resume:  # the run's files change only with its next checkpoint, all together
         check_same_data(read_config(run_dir), dataset, ("train", "valid", "test"), allow=allow_data_change)
         history = restore_checkpoint(model, run_dir)
-        if train_config.epochs < len(history):  # resuming would only rewrite config.json with fewer epochs than it holds
-            raise TrainingError(f"{run_dir} already holds {len(history)} epochs, more than the {train_config.epochs} asked for; "
-                                f"--resume --epochs N continues it to N epochs (N above {len(history)}).")
+        if train_config.epochs < len(
+            history
+        ):  # resuming would only rewrite config.json with fewer epochs than it holds
+            raise TrainingError(
+                f"{run_dir} already holds {len(history)} epochs, more than the {train_config.epochs} asked for; "
+                f"--resume --epochs N continues it to N epochs (N above {len(history)})."
+            )
     elif writes:
         start_fresh(run_dir, overwrite)
         write_config(run_dir, run_config)
@@ -329,10 +397,17 @@ def _train(spec, model_config, train_config, dataset, run_dir: Path, resume: boo
     verbose = verbose if writes else 0
     trackers.start(run_dir, run_config, history)
     with distribution.peers_watched() if distribution else contextlib.nullcontext():
-        _Epochs(model, train_config, dataset, labels, run_dir, history, run_config, verbose, trackers, distribution).run()
+        _Epochs(
+            model, train_config, dataset, labels, run_dir, history, run_config, verbose, trackers, distribution
+        ).run()
     if not writes:  # the chief saves the run; the other workers are done
-        return TrainResult(model=model, run_dir=run_dir, history=history,
-                           kept_epoch=best_epoch(history) if train_config.keep == "best" else len(history), wrote=False)
+        return TrainResult(
+            model=model,
+            run_dir=run_dir,
+            history=history,
+            kept_epoch=best_epoch(history) if train_config.keep == "best" else len(history),
+            wrote=False,
+        )
     model.prior.adapt(encode(model, dataset.train, labels[0], scale=dataset.scale))
     save_checkpoint(model, run_dir, history, run_config, keep_best=train_config.keep == "best")
     kept = len(history)
@@ -341,8 +416,13 @@ def _train(spec, model_config, train_config, dataset, run_dir: Path, resume: boo
         load_weights(model, run_dir / BEST_WEIGHTS_FILE, "the best epoch's weights")
         model.prior.adapt(encode(model, dataset.train, labels[0], scale=dataset.scale))
         save_best_weights(model, run_dir)
-    sampler = None if registry is None else fitted_sampler(DEFAULT_SAMPLER, registry, model, dataset, run_dir=run_dir,
-                                                           weights=kept_weights(run_dir, train_config))
+    sampler = (
+        None
+        if registry is None
+        else fitted_sampler(
+            DEFAULT_SAMPLER, registry, model, dataset, run_dir=run_dir, weights=kept_weights(run_dir, train_config)
+        )
+    )
     images = generate_in_chunks(model, SAMPLE_GRID_SIZE, seed=train_config.seed, sampler=sampler)
     save_image_grid(images, run_dir / SAMPLES_FILE, dataset.image_shape, pixels=pixels)
     save_training_curves(history, run_dir / CURVES_FILE, kept=kept)

@@ -61,9 +61,7 @@ def _diagnose(model, path: Path, architecture: str, error: Exception) -> str:
         return f"cannot load {path}: {_first_line(error)}"
     more = len(differences) - MAX_DIFFERENCES_SHOWN
     shown = "; ".join(differences[:MAX_DIFFERENCES_SHOWN]) + (f" (and {more} more differences)" if more > 0 else "")
-    return (
-        f"{path} was made by another model or architecture than config.json describes ({architecture}): {shown}."
-    )
+    return f"{path} was made by another model or architecture than config.json describes ({architecture}): {shown}."
 
 
 def _shape(shape: tuple[int, ...]) -> str:

@@ -104,8 +104,18 @@ def tiny_run(tiny_npz, tmp_path_factory) -> Path:
     registry = build_registry()
     spec = registry.model("vae")
     run_dir = tmp_path_factory.mktemp("tiny-run") / "vae"
-    recipe = spec.train.replace(epochs=1, batch_size=100, dataset=str(tiny_npz), keep="last")  # the weights file the damage tests break is the kept one
-    train(spec, spec.config().replace(latent_dim=2, hidden="16"), recipe, load_npz(tiny_npz), run_dir, verbose=0, registry=registry)
+    recipe = spec.train.replace(
+        epochs=1, batch_size=100, dataset=str(tiny_npz), keep="last"
+    )  # the weights file the damage tests break is the kept one
+    train(
+        spec,
+        spec.config().replace(latent_dim=2, hidden="16"),
+        recipe,
+        load_npz(tiny_npz),
+        run_dir,
+        verbose=0,
+        registry=registry,
+    )
     return run_dir
 
 

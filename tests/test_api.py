@@ -40,8 +40,19 @@ def twin_runs(tiny_npz, tmp_path_factory):
     from genmodels.cli import main
 
     with pytest.raises(SystemExit) as done:
-        main(["train", "vae", "--dataset", str(tiny_npz), "--run-dir", str(root / "cli"), "-o", "hidden=32",
-              *[f"--{key.replace('_', '-')}={value}" for key, value in options.items()]])
+        main(
+            [
+                "train",
+                "vae",
+                "--dataset",
+                str(tiny_npz),
+                "--run-dir",
+                str(root / "cli"),
+                "-o",
+                "hidden=32",
+                *[f"--{key.replace('_', '-')}={value}" for key, value in options.items()],
+            ]
+        )
     assert done.value.code == 0
     return run, root / "cli"
 
@@ -56,7 +67,9 @@ def test_training_through_the_api_is_training_through_the_cli(twin_runs):
 
 def test_samples_are_the_cli_samples_for_the_same_seed(twin_runs, tmp_path, capsys):
     run, cli_dir = twin_runs
-    outcome = run_main(capsys, "sample", "vae", "--run-dir", cli_dir, "-n", 12, "--seed", 7, "--npy", "--out", tmp_path / "s.png")
+    outcome = run_main(
+        capsys, "sample", "vae", "--run-dir", cli_dir, "-n", 12, "--seed", 7, "--npy", "--out", tmp_path / "s.png"
+    )
     assert outcome.code == 0, outcome.err
     from_cli = np.load(tmp_path / "s.npy")
     images = run.sample(12, seed=7)
@@ -91,8 +104,16 @@ def test_encode_decode_and_reconstruct_take_every_image_layout(twin_runs):
 def test_8_bit_levels_are_scaled_as_the_training_data_was(tmp_path):
     rng = np.random.default_rng(0)
     photos = rng.integers(0, 256, size=(300, 8, 6, 3), dtype=np.uint8)
-    run = genmodels.train("vae", dataset=genmodels.Dataset("photos", train=photos[:250], test=photos[250:]), epochs=1, hidden=(16,),
-                          latent_dim=2, likelihood="logistic", run_dir=tmp_path / "run", verbose=0)
+    run = genmodels.train(
+        "vae",
+        dataset=genmodels.Dataset("photos", train=photos[:250], test=photos[250:]),
+        epochs=1,
+        hidden=(16,),
+        latent_dim=2,
+        likelihood="logistic",
+        run_dir=tmp_path / "run",
+        verbose=0,
+    )
     assert run.pixels == "8bit" and run.image_shape == (8, 6, 3)
     as_levels = run.encode(photos[:5])
     np.testing.assert_allclose(run.encode(photos[:5] / 255.0), as_levels, rtol=1e-5, atol=1e-6)
@@ -130,7 +151,9 @@ def test_bad_input_raises_the_named_errors_the_cli_prints(twin_runs, tmp_path):
 
 
 def test_resume_continues_a_run_for_more_epochs(tiny_npz, tmp_path):
-    first = genmodels.train("vae", dataset=str(tiny_npz), epochs=1, hidden=(16,), latent_dim=2, run_dir=tmp_path / "run", verbose=0)
+    first = genmodels.train(
+        "vae", dataset=str(tiny_npz), epochs=1, hidden=(16,), latent_dim=2, run_dir=tmp_path / "run", verbose=0
+    )
     assert first.epoch == 1
     resumed = genmodels.train("vae", run_dir=tmp_path / "run", resume=True, epochs=3, track=("tensorboard",), verbose=0)
     assert resumed.epoch == 3 and [record["epoch"] for record in resumed.history] == [1, 2, 3]
@@ -139,7 +162,9 @@ def test_resume_continues_a_run_for_more_epochs(tiny_npz, tmp_path):
 
 
 def test_a_deterministic_encoder_has_no_likelihood(tiny_npz, tmp_path):
-    run = genmodels.train("ae", dataset=str(tiny_npz), epochs=1, hidden=(16,), latent_dim=2, run_dir=tmp_path / "ae", verbose=0)
+    run = genmodels.train(
+        "ae", dataset=str(tiny_npz), epochs=1, hidden=(16,), latent_dim=2, run_dir=tmp_path / "ae", verbose=0
+    )
     with pytest.raises(ConfigError, match="deterministic"):
         run.log_likelihood(run.dataset().test[:3], k=2)
     assert run.reconstruct(run.dataset().test[:3]).shape == (3, 28, 28, 1)
@@ -149,8 +174,12 @@ def test_a_conditional_model_takes_labels(tmp_path):
     rng = np.random.default_rng(0)
     images = (rng.random((200, 10, 10)) < 0.3).astype(np.uint8)
     labels = rng.integers(0, 3, size=200)
-    data = genmodels.Dataset("three", train=images[:150], test=images[150:], train_labels=labels[:150], test_labels=labels[150:])
-    run = genmodels.train("cvae", dataset=data, epochs=1, classes=3, hidden=(16,), latent_dim=2, run_dir=tmp_path / "cvae", verbose=0)
+    data = genmodels.Dataset(
+        "three", train=images[:150], test=images[150:], train_labels=labels[:150], test_labels=labels[150:]
+    )
+    run = genmodels.train(
+        "cvae", dataset=data, epochs=1, classes=3, hidden=(16,), latent_dim=2, run_dir=tmp_path / "cvae", verbose=0
+    )
     assert run.sample(6, labels=2).shape == (6, 10, 10, 1)
     assert not np.array_equal(run.sample(6, labels=0), run.sample(6, labels=2))
     with pytest.raises(ConfigError, match="one label per image"):
@@ -171,8 +200,18 @@ def test_the_registry_lists_every_model_and_dataset():
 def test_a_hierarchical_models_codings_join_its_layers_and_decode_back(tmp_path):
     rng = np.random.default_rng(0)
     images = (rng.random((200, 8, 8)) < 0.3).astype(np.uint8)
-    run = genmodels.train("hvae", dataset=genmodels.Dataset("dots", train=images[:150], test=images[150:]), epochs=1, hidden=(16,),
-                          latent_dim=2, top_dim=3, components=2, kl_warmup=0, run_dir=tmp_path / "hvae", verbose=0)
+    run = genmodels.train(
+        "hvae",
+        dataset=genmodels.Dataset("dots", train=images[:150], test=images[150:]),
+        epochs=1,
+        hidden=(16,),
+        latent_dim=2,
+        top_dim=3,
+        components=2,
+        kl_warmup=0,
+        run_dir=tmp_path / "hvae",
+        verbose=0,
+    )
     codings = run.encode(images[:5])
     assert run.latent_dim == 5 and codings.shape == (5, 5)  # [z1, z2]
     np.testing.assert_allclose(run.decode(codings), run.reconstruct(images[:5]), atol=1e-6)

@@ -25,19 +25,52 @@ BINARY = random_binary_images(20)
 @pytest.mark.parametrize(
     ("arrays", "fragments"),
     [
-        ({"train": np.full((20, 28, 28), 1000, np.uint16), "test": np.zeros((5, 784), np.uint16)}, ["received range [1000, 1000]", "16-bit"]),
-        ({"train": BINARY * 255.0, "test": BINARY * 0.5}, ["different kinds", "train holds 8-bit levels", "test holds floats in [0, 1]"]),
+        (
+            {"train": np.full((20, 28, 28), 1000, np.uint16), "test": np.zeros((5, 784), np.uint16)},
+            ["received range [1000, 1000]", "16-bit"],
+        ),
+        (
+            {"train": BINARY * 255.0, "test": BINARY * 0.5},
+            ["different kinds", "train holds 8-bit levels", "test holds floats in [0, 1]"],
+        ),
         ({"train": BINARY - 0.5, "test": BINARY}, ["values must lie in [0, 1]; received range [-0.5, 0.5]", "Rescale"]),
-        ({"train": BINARY.astype(np.int64) * 1000, "test": BINARY}, ["received range [0, 1000]", "8-bit levels 0..255"]),
-        ({"train": np.zeros((0, 784)), "test": BINARY}, ["expected a non-empty array of 28x28x1 images", "received shape (0, 784)"]),
-        ({"train": np.zeros((3, 28, 28)), "test": np.zeros((2, 27, 27))}, ["'test' images are shaped (27, 27)", "one shape"]),
+        (
+            {"train": BINARY.astype(np.int64) * 1000, "test": BINARY},
+            ["received range [0, 1000]", "8-bit levels 0..255"],
+        ),
+        (
+            {"train": np.zeros((0, 784)), "test": BINARY},
+            ["expected a non-empty array of 28x28x1 images", "received shape (0, 784)"],
+        ),
+        (
+            {"train": np.zeros((3, 28, 28)), "test": np.zeros((2, 27, 27))},
+            ["'test' images are shaped (27, 27)", "one shape"],
+        ),
         ({"train": np.zeros((3, 780)), "test": np.zeros((1, 780))}, ["received shape (3, 780)", "with square D"]),
-        ({"train": np.full((3, 784), "1"), "test": BINARY}, ["expected numbers (bool, integer or float pixels), received dtype <U1"]),
-        ({"train": np.array([None] * 3, dtype=object), "test": BINARY}, ["'train' is an array of Python objects; genmodels never unpickles data"]),
+        (
+            {"train": np.full((3, 784), "1"), "test": BINARY},
+            ["expected numbers (bool, integer or float pixels), received dtype <U1"],
+        ),
+        (
+            {"train": np.array([None] * 3, dtype=object), "test": BINARY},
+            ["'train' is an array of Python objects; genmodels never unpickles data"],
+        ),
         ({"train": np.full((3, 784), np.inf), "test": BINARY}, ["holds NaN or infinite values"]),
         ({"test": BINARY}, ["lacks the array(s) train"]),
     ],
-    ids=["16-bit", "mixed-kinds", "negative", "beyond-255", "empty", "3d-wrong-size", "not-square", "strings", "objects", "inf", "no-train"],
+    ids=[
+        "16-bit",
+        "mixed-kinds",
+        "negative",
+        "beyond-255",
+        "empty",
+        "3d-wrong-size",
+        "not-square",
+        "strings",
+        "objects",
+        "inf",
+        "no-train",
+    ],
 )
 def test_a_bad_dataset_file_is_refused_before_anything_is_written(tmp_path, capsys, arrays, fragments):
     data = write_npz(tmp_path, "bad.npz", **arrays)
@@ -59,7 +92,9 @@ def test_a_bad_dataset_file_is_refused_before_anything_is_written(tmp_path, caps
 def test_a_truncated_or_corrupt_dataset_file_is_refused(tmp_path, capsys, content, fragment):
     whole = write_npz(tmp_path, "whole.npz", train=random_binary_images(300), test=BINARY).read_bytes()
     (tmp_path / "bad.npz").write_bytes(content(whole))
-    run_main(capsys, "train", "vae", "--dataset", tmp_path / "bad.npz", "--run-dir", tmp_path / "run").assert_one_error_line(fragment)
+    run_main(
+        capsys, "train", "vae", "--dataset", tmp_path / "bad.npz", "--run-dir", tmp_path / "run"
+    ).assert_one_error_line(fragment)
     assert not (tmp_path / "run").exists()
 
 
@@ -76,7 +111,9 @@ def test_binarize_thresholds_8_bit_greys_and_is_recorded_in_the_run(tmp_path, ca
     config = json.loads((tmp_path / "run" / "config.json").read_text())
     assert config["train"]["binarize"] is True
     assert (config["dataset"]["pixels"], config["model_config"]["likelihood"]) == ("binary", "bernoulli")
-    sampled = run_main(capsys, "reconstruct", "vae", "-n", "3", "--run-dir", tmp_path / "run")  # loads the data binarized again
+    sampled = run_main(
+        capsys, "reconstruct", "vae", "-n", "3", "--run-dir", tmp_path / "run"
+    )  # loads the data binarized again
     assert sampled.code == 0, sampled.err
 
 
@@ -117,7 +154,10 @@ def test_every_count_option_refuses_zero_negative_and_non_integer_values(tmp_pat
         (["train", "vae", "--seed", "-1"], "Invalid value for '--seed'"),
         (["train", "vae", "--seed", str(2**32)], "Invalid value for '--seed'"),
         (["sample", "vae", "--seed", str(2**40)], "Invalid value for '--seed'"),
-        (["train", "vae", "-o", "activation=os.system"], "activation must be the plain name of a Keras activation (such as elu)"),
+        (
+            ["train", "vae", "-o", "activation=os.system"],
+            "activation must be the plain name of a Keras activation (such as elu)",
+        ),
         (["train", "vae", "--resume", "--force"], "--resume continues the run in RUN_DIR and --force replaces it"),
         (["train", "vae", "--resume", "--binarize"], "only --epochs and --track may change (received --binarize)"),
         (["train"], "Missing argument 'MODEL'"),
@@ -145,7 +185,20 @@ def test_force_replaces_the_run_and_its_stale_figures(run_copy, tiny_npz, capsys
     assert run_main(capsys, "sample", "vae", "--run-dir", run_copy, "-n", "4", "--npy").code == 0
     (run_copy / "my-notes.txt").write_text("mine")
     outcome = run_main(
-        capsys, "train", "vae", "--force", "--dataset", tiny_npz, "--epochs", "1", "--latent-dim", "3", "-o", "hidden=8", "--run-dir", run_copy
+        capsys,
+        "train",
+        "vae",
+        "--force",
+        "--dataset",
+        tiny_npz,
+        "--epochs",
+        "1",
+        "--latent-dim",
+        "3",
+        "-o",
+        "hidden=8",
+        "--run-dir",
+        run_copy,
     )
     assert outcome.code == 0, outcome.err
     assert json.loads((run_copy / "config.json").read_text())["model_config"]["latent_dim"] == 3
@@ -156,8 +209,12 @@ def test_force_replaces_the_run_and_its_stale_figures(run_copy, tiny_npz, capsys
 
 def test_a_run_directory_that_is_a_file_is_refused(tmp_path, tiny_npz, capsys):
     (tmp_path / "run").write_text("not a folder")
-    run_main(capsys, "train", "vae", "--dataset", tiny_npz, "--run-dir", tmp_path / "run").assert_one_error_line("is a file, not a run directory")
-    run_main(capsys, "sample", "vae", "--run-dir", tmp_path / "run").assert_one_error_line("is a file, not a run directory")
+    run_main(capsys, "train", "vae", "--dataset", tiny_npz, "--run-dir", tmp_path / "run").assert_one_error_line(
+        "is a file, not a run directory"
+    )
+    run_main(capsys, "sample", "vae", "--run-dir", tmp_path / "run").assert_one_error_line(
+        "is a file, not a run directory"
+    )
 
 
 def test_asking_for_more_images_than_the_split_has_is_refused(run_copy, capsys):
@@ -170,7 +227,9 @@ def test_a_sample_count_too_large_for_one_grid_is_refused_before_any_image_is_ma
     import time
 
     started = time.monotonic()
-    run_main(capsys, "sample", "vae", "--run-dir", run_copy, "-n", "100000000").assert_one_error_line("-n 100000000", "at most")
+    run_main(capsys, "sample", "vae", "--run-dir", run_copy, "-n", "100000000").assert_one_error_line(
+        "-n 100000000", "at most"
+    )
     assert time.monotonic() - started < 30  # refused, not generated (a generous bound for a slow machine)
     assert not list(run_copy.glob("samples-100000000*"))
 
@@ -187,11 +246,14 @@ def test_images_generated_in_chunks_are_the_images_generated_at_once(tiny_run):
     np.testing.assert_array_equal(drawn, generate_in_chunks(model, 25, seed=4, draw=True, chunk=7))  # seeded
 
 
-@pytest.mark.parametrize("change, fragment", [
-    ({"hidden": [100_000_000]}, "hidden of 100,000,000 is beyond"),
-    ({"latent_dim": 1_000_000_000}, "latent_dim of 1,000,000,000 is beyond"),
-    ({"hidden": [60_000, 60_000]}, "weights a layer may have"),
-])
+@pytest.mark.parametrize(
+    "change, fragment",
+    [
+        ({"hidden": [100_000_000]}, "hidden of 100,000,000 is beyond"),
+        ({"latent_dim": 1_000_000_000}, "latent_dim of 1,000,000,000 is beyond"),
+        ({"hidden": [60_000, 60_000]}, "weights a layer may have"),
+    ],
+)
 def test_a_run_config_asking_for_an_absurd_model_is_one_line(run_copy, capsys, change, fragment):
     path = run_copy / "config.json"
     config = json.loads(path.read_text())
@@ -204,17 +266,23 @@ def test_a_label_too_large_to_be_a_class_is_refused(tmp_path, capsys):
     images = random_binary_images(40, side=8)
     labels = np.zeros(40, dtype=np.int64)
     labels[3] = 2147483646
-    np.savez(tmp_path / "labelled.npz", train=images[:30], test=images[30:], train_labels=labels[:30], test_labels=labels[30:])
-    run_main(capsys, "train", "vae", "--dataset", tmp_path / "labelled.npz", "--run-dir", tmp_path / "run").assert_one_error_line(
-        "train_labels", "2147483646"
+    np.savez(
+        tmp_path / "labelled.npz",
+        train=images[:30],
+        test=images[30:],
+        train_labels=labels[:30],
+        test_labels=labels[30:],
     )
+    run_main(
+        capsys, "train", "vae", "--dataset", tmp_path / "labelled.npz", "--run-dir", tmp_path / "run"
+    ).assert_one_error_line("train_labels", "2147483646")
     assert not (tmp_path / "run").exists()
 
 
 def test_sample_out_in_a_folder_that_does_not_exist_is_refused_not_created(run_copy, tmp_path, capsys):
-    run_main(capsys, "sample", "vae", "--run-dir", run_copy, "-n", "4", "--out", tmp_path / "typo" / "grid.png").assert_one_error_line(
-        "does not exist"
-    )
+    run_main(
+        capsys, "sample", "vae", "--run-dir", run_copy, "-n", "4", "--out", tmp_path / "typo" / "grid.png"
+    ).assert_one_error_line("does not exist")
     assert not (tmp_path / "typo").exists()
     assert run_main(capsys, "sample", "vae", "--run-dir", run_copy, "-n", "4", "--out", tmp_path / "grid.png").code == 0
 
@@ -224,5 +292,7 @@ def test_resuming_to_fewer_epochs_than_the_run_holds_is_refused_and_changes_noth
     common = ["--dataset", tiny_npz, "--latent-dim", "2", "-o", "hidden=8", "--epoch-images", "0", "--run-dir", run]
     assert run_main(capsys, "train", "vae", "--epochs", "3", *common).code == 0
     before = snapshot(run)
-    run_main(capsys, "train", "vae", "--run-dir", run, "--resume", "--epochs", "2").assert_one_error_line("already holds 3 epochs")
+    run_main(capsys, "train", "vae", "--run-dir", run, "--resume", "--epochs", "2").assert_one_error_line(
+        "already holds 3 epochs"
+    )
     assert snapshot(run) == before

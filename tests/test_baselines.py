@@ -49,8 +49,14 @@ def test_continuous_baseline_is_a_normal_density_per_value_with_a_floored_scale(
     mean, std = 0.4, math.sqrt(((0.2 - 0.4) ** 2 + 0 + (0.6 - 0.4) ** 2) / 3)
     x = np.array([[0.3, 0.51]])
     floor = baselines.MIN_SCALE
-    expected = (-0.5 * math.log(2 * math.pi) - math.log(std) - 0.5 * ((0.3 - mean) / std) ** 2
-                - 0.5 * math.log(2 * math.pi) - math.log(floor) - 0.5 * ((0.51 - 0.5) / floor) ** 2)
+    expected = (
+        -0.5 * math.log(2 * math.pi)
+        - math.log(std)
+        - 0.5 * ((0.3 - mean) / std) ** 2
+        - 0.5 * math.log(2 * math.pi)
+        - math.log(floor)
+        - 0.5 * ((0.51 - 0.5) / floor) ** 2
+    )
     assert fitted.log_prob(x)[0] == pytest.approx(expected, rel=1e-9)
     assert fitted.smoothing is None
 
@@ -74,7 +80,9 @@ def test_figures_on_images_give_nats_and_bits_per_dimension():
     assert figures.nll == pytest.approx(2 * math.log(2))
     assert figures.bits_per_dim == pytest.approx(1.0)
     assert figures.nll_standard_error == pytest.approx(0.0, abs=1e-12)
-    assert baselines.score(baselines.fit(np.random.default_rng(0).random((9, 2)), CONTINUOUS), train).bits_per_dim is None
+    assert (
+        baselines.score(baselines.fit(np.random.default_rng(0).random((9, 2)), CONTINUOUS), train).bits_per_dim is None
+    )
 
 
 def test_greys_count_fractionally_towards_a_binary_baseline():

@@ -23,7 +23,13 @@ def performance():
 
 
 def made_up_run() -> dict:
-    epochs = lambda seconds: {"epoch_seconds": [99.0, seconds, seconds], "with_test_pass": [99.0, seconds + 0.1, seconds + 0.1], "test_loss": 100.0}  # noqa: E731
+    def epochs(seconds: float) -> dict:
+        return {
+            "epoch_seconds": [99.0, seconds, seconds],
+            "with_test_pass": [99.0, seconds + 0.1, seconds + 0.1],
+            "test_loss": 100.0,
+        }
+
     matmul = {"float32-xla": 380.0, "float32-onednn": 400.0, "bfloat16-onednn": 800.0, "float32": 400.0}
     return {
         "matmul": matmul,
@@ -34,13 +40,21 @@ def made_up_run() -> dict:
         "genmodels": epochs(1.5),
         "products": {"epoch_seconds_xla": 1.2, "epoch_seconds_onednn": 1.0, "epoch_seconds_adam": 1.4},
         **{f"batch-{b}-{p}": epochs(1.0) for b in (150, 500, 1000) for p in ("float32", "bfloat16")},
-        "evaluate": {"seconds": 10.0, "images": 200, "k": 5000, "nll": 90.0, "chunk": "10000 x 784", "bernoulli_ms_fused": 5.0, "bernoulli_ms_tf_ops": 12.0},
+        "evaluate": {
+            "seconds": 10.0,
+            "images": 200,
+            "k": 5000,
+            "nll": 90.0,
+            "chunk": "10000 x 784",
+            "bernoulli_ms_fused": 5.0,
+            "bernoulli_ms_tf_ops": 12.0,
+        },
         "startup": {"help": 0.1, "list": 0.2},
     }
 
 
 def row(text: str, label: str) -> list[str]:
-    return next(line for line in text.splitlines() if line.startswith(label))[len(label):].split()
+    return next(line for line in text.splitlines() if line.startswith(label))[len(label) :].split()
 
 
 def test_training_rows_are_ratios_to_genmodels_and_to_the_best_matmul(performance, capsys):
@@ -52,14 +66,20 @@ def test_training_rows_are_ratios_to_genmodels_and_to_the_best_matmul(performanc
     assert float(rate) == pytest.approx(performance.TRAIN_FLOPS * 50_000 / 3.0 / 1e9, abs=0.5)
     assert of_matmul == f"{float(rate) / 400:.0%}"
     assert row(out, "Keras fit (defaults, no XLA)")[3] == "3.00"
-    assert "2x the tf.compat.v1 graph is 1.50 s/epoch; the step's products alone take 1.00 s, with Adam's update 1.40 s" in out
+    assert (
+        "2x the tf.compat.v1 graph is 1.50 s/epoch; the step's products alone take 1.00 s, with Adam's update 1.40 s"
+        in out
+    )
 
 
 def test_evaluation_counts_every_decoded_sample_and_compares_the_likelihood_kernels(performance, capsys):
     performance.report(made_up_run())
     out = capsys.readouterr().out
     flops = 200 * 5000 * performance.decoder_flops() + 200 * performance.encoder_flops()
-    assert f"{flops / 10.0 / 1e9:.0f} GFLOP/s = {flops / 10.0 / 1e9 / 400:.0%} of matmul (10000 images: about 8.3 min)" in out
+    assert (
+        f"{flops / 10.0 / 1e9:.0f} GFLOP/s = {flops / 10.0 / 1e9 / 400:.0%} of matmul (10000 images: about 8.3 min)"
+        in out
+    )
     assert "5.0 ms fused by XLA, 12.0 ms as TensorFlow ops (2.4x)" in out
 
 
@@ -81,14 +101,22 @@ def test_the_profile_groups_kernels_by_what_they_do():
         "exponential-minus-one_select_fusion": "Elu",
         "copy.68": "copy",
     }
-    seconds = collections.Counter({"MatMul.189": 2.0, "multiply_add_fusion.2": 0.5, "copy.68": 0.25, "ThunkExecutor::Execute": 9.0})
-    assert profile.group(seconds, kinds) == {"matrix products": 2.0, "optimizer update (and metric totals)": 0.5, "copy": 0.25}
+    seconds = collections.Counter(
+        {"MatMul.189": 2.0, "multiply_add_fusion.2": 0.5, "copy.68": 0.25, "ThunkExecutor::Execute": 9.0}
+    )
+    assert profile.group(seconds, kinds) == {
+        "matrix products": 2.0,
+        "optimizer update (and metric totals)": 0.5,
+        "copy": 0.25,
+    }
 
 
 def test_the_scaling_model_counts_the_vae_gradient_and_falls_with_workers_and_rises_with_bandwidth():
     import scaling_model
 
-    encoder = 784 * 500 + 500 + 500 * 500 + 500 + 2 * (500 * 20 + 20)  # two hidden layers, then the mean and log-variance heads
+    encoder = (
+        784 * 500 + 500 + 500 * 500 + 500 + 2 * (500 * 20 + 20)
+    )  # two hidden layers, then the mean and log-variance heads
     decoder = 20 * 500 + 500 + 500 * 500 + 500 + 500 * 784 + 784
     assert scaling_model.gradient_bytes("vae") == 4 * (encoder + decoder)
     by_workers = [scaling_model.efficiency(0.01, 5e6, n, 10) for n in (2, 8, 64)]
@@ -107,27 +135,53 @@ def conv():
 
 def made_up_conv_run() -> dict:
     """Fabricated results of every case; the first epoch of each training (99 s) is never timed."""
+
     def training(*seconds, loss=100.0, **extra):
         return {"epoch_seconds": [99.0, *seconds], "test_loss": loss, "images": 50_000, **extra}
 
-    raw = {"matmul": {"gflops": {"xla": 400.0, "onednn": 380.0, "bfloat16": 790.0}, "best": 400.0},
-           "sizes": {"images": 50_000, "epochs": 3, "test_images": 2000, "evaluate_images": 200, "eval_batch": 100, "k": 5000},
-           "cpu": {"avx2": True, "avx512f": True, "avx512_bf16": True, "amx_bf16": False}}
+    raw = {
+        "matmul": {"gflops": {"xla": 400.0, "onednn": 380.0, "bfloat16": 790.0}, "best": 400.0},
+        "sizes": {
+            "images": 50_000,
+            "epochs": 3,
+            "test_images": 2000,
+            "evaluate_images": 200,
+            "eval_batch": 100,
+            "k": 5000,
+        },
+        "cpu": {"avx2": True, "avx512f": True, "avx512_bf16": True, "amx_bf16": False},
+    }
     for name in ("mnist", "colour"):
         torch = dict(threads=2, version="2.13.0+cpu")
-        raw.update({
-            f"{name}/genmodels": training(2.0, 2.0, loss=100.0, others_running=0.0),
-            f"{name}/torch-contiguous": training(5.0, 4.5, loss=101.0, layout="contiguous", **torch),
-            f"{name}/torch-channels_last": training(4.4, 4.0, loss=101.5, layout="channels_last", **torch),  # the faster: best epoch 4.0
-            f"{name}/genmodels-xla": training(3.0, 2.5, loss=100.2, others_running=0.0),
-            f"{name}/floor": {"epoch_seconds": 1.0, "steps": 334, "batch": 150},
-            f"{name}/floor-lowered": {"epoch_seconds": 0.5, "steps": 334, "batch": 150},
-            f"{name}/evaluate": {"seconds": 9.0, "batch_seconds": [5.0, 4.0], "batch_images": [100, 100], "nll": 90.0, "k": 5000},
-            f"{name}/evaluate-torch": {"seconds": 18.0, "batch_seconds": [10.0, 8.0], "batch_images": [100, 100], "nll": 91.0,
-                                       "k": 5000, "layout": "channels_last"},
-            f"{name}/precision-float32": {**training(0.4, 0.6, loss=120.0), "images": 10_000},
-            f"{name}/precision-bfloat16": {**training(0.3, 0.3, loss=120.25), "images": 10_000},
-        })
+        raw.update(
+            {
+                f"{name}/genmodels": training(2.0, 2.0, loss=100.0, others_running=0.0),
+                f"{name}/torch-contiguous": training(5.0, 4.5, loss=101.0, layout="contiguous", **torch),
+                f"{name}/torch-channels_last": training(
+                    4.4, 4.0, loss=101.5, layout="channels_last", **torch
+                ),  # the faster: best epoch 4.0
+                f"{name}/genmodels-xla": training(3.0, 2.5, loss=100.2, others_running=0.0),
+                f"{name}/floor": {"epoch_seconds": 1.0, "steps": 334, "batch": 150},
+                f"{name}/floor-lowered": {"epoch_seconds": 0.5, "steps": 334, "batch": 150},
+                f"{name}/evaluate": {
+                    "seconds": 9.0,
+                    "batch_seconds": [5.0, 4.0],
+                    "batch_images": [100, 100],
+                    "nll": 90.0,
+                    "k": 5000,
+                },
+                f"{name}/evaluate-torch": {
+                    "seconds": 18.0,
+                    "batch_seconds": [10.0, 8.0],
+                    "batch_images": [100, 100],
+                    "nll": 91.0,
+                    "k": 5000,
+                    "layout": "channels_last",
+                },
+                f"{name}/precision-float32": {**training(0.4, 0.6, loss=120.0), "images": 10_000},
+                f"{name}/precision-bfloat16": {**training(0.3, 0.3, loss=120.25), "images": 10_000},
+            }
+        )
     return raw
 
 
@@ -150,7 +204,10 @@ def test_conv_report_projects_the_full_evaluation_from_the_batches_after_the_fir
     conv.report(made_up_conv_run())
     out = capsys.readouterr().out
     # 100 images in 4 s after the first batch: 25 images/s, 10000 images in 400 s; PyTorch 12.5 images/s, 800 s
-    assert "genmodels 25.00 images/s, torch 12.50 images/s (channels-last), genmodels / torch 2.00x; NLL 90.00 and 91.00" in out
+    assert (
+        "genmodels 25.00 images/s, torch 12.50 images/s (channels-last), genmodels / torch 2.00x; NLL 90.00 and 91.00"
+        in out
+    )
     assert "a full evaluation of 10000 test images: genmodels about 6.7 min (torch 13.3 min)" in out
 
 
@@ -161,7 +218,9 @@ def test_conv_report_sets_bfloat16_beside_float32_and_names_the_cpu(conv, capsys
     assert "bfloat16 oneDNN 790 GFLOP/s" in out
     assert row(out, "genmodels train (float32)") == ["0.50", "0.40", "120.00"]
     assert row(out, "genmodels train --precision bfloat16") == ["0.30", "0.30", "120.25"]
-    assert out.count("bfloat16 / float32: 0.60x the time, test loss +0.25 nats (this CPU multiplies bfloat16 itself)") == 2
+    assert (
+        out.count("bfloat16 / float32: 0.60x the time, test loss +0.25 nats (this CPU multiplies bfloat16 itself)") == 2
+    )
 
 
 def test_conv_report_says_when_bfloat16_is_emulated(conv, capsys):
@@ -173,7 +232,9 @@ def test_conv_report_says_when_bfloat16_is_emulated(conv, capsys):
 
 def test_conv_cpu_flags_read_from_cpuinfo(conv, tmp_path):
     info = tmp_path / "cpuinfo"
-    info.write_text("processor\t: 0\nflags\t\t: fpu sse avx2 avx512f avx512_bf16 fma\n\nprocessor\t: 1\nflags\t\t: fpu avx2\n")
+    info.write_text(
+        "processor\t: 0\nflags\t\t: fpu sse avx2 avx512f avx512_bf16 fma\n\nprocessor\t: 1\nflags\t\t: fpu avx2\n"
+    )
     assert conv.cpu_flags(info) == {"avx2": True, "avx512f": True, "avx512_bf16": True, "amx_bf16": False}
     info.write_text("processor\t: 0\n")
     assert conv.cpu_flags(info) is None
@@ -251,11 +312,15 @@ def test_conv_torch_model_matches_genmodels_layout_and_likelihoods(conv):
     for name in ("mnist", "colour"):
         data = conv.DATASETS[name]
         height, width, channels = data.shape
-        raw = (rng.normal(size=(3, height, width, channels * data.params)) * 3).astype(np.float32)  # NHWC, as Keras gives it
+        raw = (rng.normal(size=(3, height, width, channels * data.params)) * 3).astype(
+            np.float32
+        )  # NHWC, as Keras gives it
         x = (rng.random((3, height, width, channels)) > 0.5).astype(np.float32)
         expected = conv.log_likelihood(raw.reshape(3, -1), x.reshape(3, -1), data.likelihood)
         nchw = lambda a: torch.from_numpy(a).permute(0, 3, 1, 2)  # noqa: E731
-        np.testing.assert_allclose(conv.torch_log_likelihood(nchw(raw), nchw(x), data.likelihood).numpy(), expected, rtol=1e-5)
+        np.testing.assert_allclose(
+            conv.torch_log_likelihood(nchw(raw), nchw(x), data.likelihood).numpy(), expected, rtol=1e-5
+        )
         for layout in ("contiguous", "channels_last"):
             model = conv.torch_vae(name, layout)
             mean, log_var = model.encode(nchw(x))
@@ -267,9 +332,13 @@ def test_conv_torch_cases_run_on_a_few_images(conv, tmp_path):
     pytest.importorskip("torch")
     import numpy as np
 
-    trained = conv.run_case("torch", dataset="colour", images=150, epochs=2, test_images=50, layout="channels_last", run_dir=tmp_path)
+    trained = conv.run_case(
+        "torch", dataset="colour", images=150, epochs=2, test_images=50, layout="channels_last", run_dir=tmp_path
+    )
     assert len(trained["epoch_seconds"]) == 2 and np.isfinite(trained["test_loss"])
-    scored = conv.run_case("evaluate-torch", dataset="colour", images=4, eval_batch=2, k=50, layout="channels_last", run_dir=tmp_path)
+    scored = conv.run_case(
+        "evaluate-torch", dataset="colour", images=4, eval_batch=2, k=50, layout="channels_last", run_dir=tmp_path
+    )
     assert scored["batch_images"] == [2, 2] and np.isfinite(scored["nll"])
 
 
@@ -296,7 +365,11 @@ def test_the_own_images_datasets_are_seeded_disjoint_splits_of_t10k(tmp_path):
     grey, small = own_images.write(SHARED_DATA, tmp_path)
     images, _labels = own_images.t10k(SHARED_DATA)
     with np.load(grey) as data:
-        assert data["train"].shape == (8000, 28, 28) and data["test"].shape == (2000, 28, 28) and data["train"].dtype == np.uint8
+        assert (
+            data["train"].shape == (8000, 28, 28)
+            and data["test"].shape == (2000, 28, 28)
+            and data["train"].dtype == np.uint8
+        )
         rows = {row.tobytes() for row in data["train"]}
         assert not any(row.tobytes() in rows for row in data["test"])
         assert len(rows | {row.tobytes() for row in data["test"]}) == len({row.tobytes() for row in images})

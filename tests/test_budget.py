@@ -27,7 +27,9 @@ from genmodels.trainer import epoch_order
         (1000, 1000, 10, 1, 100),
     ],
 )
-def test_an_epoch_passes_over_a_small_split_until_it_has_shown_epoch_images(epoch_images, train_size, batch_size, passes, steps):
+def test_an_epoch_passes_over_a_small_split_until_it_has_shown_epoch_images(
+    epoch_images, train_size, batch_size, passes, steps
+):
     config = TrainConfig(epoch_images=epoch_images, batch_size=batch_size)
     assert config.passes(train_size) == passes
     assert config.steps_per_epoch(train_size) == steps
@@ -42,7 +44,10 @@ def test_an_epoch_of_several_passes_shows_every_image_once_per_pass_in_a_fresh_o
     first = np.asarray(epoch_order(10, seed=3, epoch=1, passes=3)).reshape(3, 10)
     assert len({tuple(row) for row in np.concatenate([first, passes])}) == 6
     # one pass an epoch is the order it always was
-    assert np.asarray(epoch_order(10, seed=3, epoch=2)).tolist() == np.asarray(epoch_order(10, seed=3, epoch=2, passes=1)).tolist()
+    assert (
+        np.asarray(epoch_order(10, seed=3, epoch=2)).tolist()
+        == np.asarray(epoch_order(10, seed=3, epoch=2, passes=1)).tolist()
+    )
 
 
 @pytest.fixture
@@ -84,7 +89,18 @@ def test_a_validation_loss_still_falling_steeply_at_the_end_is_reported():
 @pytest.mark.parametrize(
     "losses",
     [
-        [200, 120, 105, 101, 100, 99.8, 99.7, 99.65, 99.62, 99.6],  # converged: the last epochs make under 1% of the fall
+        [
+            200,
+            120,
+            105,
+            101,
+            100,
+            99.8,
+            99.7,
+            99.65,
+            99.62,
+            99.6,
+        ],  # converged: the last epochs make under 1% of the fall
         [200, 120, 100, 98, 99, 100, 101, 102, 103, 104],  # overfitting: rising at the end
         [200, 150],  # too short to judge
         [100, 100, 100, 100],  # never fell
@@ -97,8 +113,17 @@ def test_a_converged_rising_or_too_short_training_is_not_reported(losses):
 def test_training_that_ends_while_improving_warns_once_in_one_line(small_npz, tmp_path):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        genmodels.train("vae", dataset=str(small_npz), epochs=3, hidden=(16,), latent_dim=2, epoch_images=0, learning_rate=1e-4,
-                        run_dir=tmp_path / "short", verbose=0)
+        genmodels.train(
+            "vae",
+            dataset=str(small_npz),
+            epochs=3,
+            hidden=(16,),
+            latent_dim=2,
+            epoch_images=0,
+            learning_rate=1e-4,
+            run_dir=tmp_path / "short",
+            verbose=0,
+        )
     mine = [w for w in caught if issubclass(w.category, TrainingWarning)]
     assert len(mine) == 1 and "\n" not in str(mine[0].message)
 
@@ -106,8 +131,21 @@ def test_training_that_ends_while_improving_warns_once_in_one_line(small_npz, tm
 def test_drawn_samples_hold_values_the_data_can_take_and_the_mean_is_the_default(tmp_path):
     path = tmp_path / "levels.npz"
     rng = np.random.default_rng(0)
-    np.savez(path, train=rng.integers(0, 256, size=(120, 8, 8), dtype=np.uint8), test=rng.integers(0, 256, size=(20, 8, 8), dtype=np.uint8))
-    run = genmodels.train("vae", dataset=str(path), epochs=1, hidden=(16,), latent_dim=2, epoch_images=0, run_dir=tmp_path / "run", verbose=0)
+    np.savez(
+        path,
+        train=rng.integers(0, 256, size=(120, 8, 8), dtype=np.uint8),
+        test=rng.integers(0, 256, size=(20, 8, 8), dtype=np.uint8),
+    )
+    run = genmodels.train(
+        "vae",
+        dataset=str(path),
+        epochs=1,
+        hidden=(16,),
+        latent_dim=2,
+        epoch_images=0,
+        run_dir=tmp_path / "run",
+        verbose=0,
+    )
     drawn = run.sample(30, seed=1, draw=True)
     levels = drawn * 255
     np.testing.assert_allclose(levels, np.round(levels), atol=1e-3)  # 8-bit levels k / 255

@@ -30,7 +30,9 @@ def grid_size(count: int, columns: int = 10, side: int = 28) -> tuple[int, int]:
     return (rows * (side + PAD) + PAD) * SCALE, (columns * (side + PAD) + PAD) * SCALE
 
 
-@pytest.mark.parametrize("command", [["--help"], ["list"], ["--strict-plugins", "list"], ["info", "vae"], ["train", "--help"]])
+@pytest.mark.parametrize(
+    "command", [["--help"], ["list"], ["--strict-plugins", "list"], ["info", "vae"], ["train", "--help"]]
+)
 def test_help_and_listing_never_import_tensorflow(command):
     probe = (
         "import sys; from genmodels.cli import main; sys.argv = ['genmodels', *sys.argv[1:]]\n"
@@ -52,7 +54,16 @@ def test_list_shows_the_builtin_models_with_their_plugin():
 
 def test_the_documented_option_names_exist():
     train_help = run_cli("train", "--help").stdout
-    for name in ("--epochs", "--batch-size", "--learning-rate", "--latent-dim", "--dataset", "--run-dir", "--seed", "--option"):
+    for name in (
+        "--epochs",
+        "--batch-size",
+        "--learning-rate",
+        "--latent-dim",
+        "--dataset",
+        "--run-dir",
+        "--seed",
+        "--option",
+    ):
         assert name in train_help
     flat = " ".join(train_help.replace("│", " ").split())
     assert "[default: runs/MODEL]" in flat and "[default: binarized-mnist]" in flat
@@ -65,7 +76,10 @@ def test_the_documented_option_names_exist():
     ("args", "message"),
     [
         (["train", "vea"], "Error: Unknown model 'vea'. Did you mean 'vae'?"),
-        (["sample", "vae", "--run-dir", "nowhere"], "Error: No trained model in nowhere (no config.json). Train one first: genmodels train vae --run-dir nowhere"),
+        (
+            ["sample", "vae", "--run-dir", "nowhere"],
+            "Error: No trained model in nowhere (no config.json). Train one first: genmodels train vae --run-dir nowhere",
+        ),
         (["train", "vae", "-o", "hidden"], "Error: options are given as KEY=VALUE"),
         (["train", "vae", "-o", "depth=3"], "Error: MLPConfig has no option 'depth'"),
         (["train", "vae", "--learning-rate", "-1"], "Error: learning_rate must be positive, received -1.0."),
@@ -92,7 +106,19 @@ def test_train_then_sample_end_to_end_on_real_data(mnist_slice, tmp_path):
     runner = CliRunner()
     run_dir = tmp_path / "run"
     trained = runner.invoke(
-        app, ["train", "vae", "--epochs", "2", "--dataset", str(mnist_slice), "--run-dir", str(run_dir), "--latent-dim", "8"]
+        app,
+        [
+            "train",
+            "vae",
+            "--epochs",
+            "2",
+            "--dataset",
+            str(mnist_slice),
+            "--run-dir",
+            str(run_dir),
+            "--latent-dim",
+            "8",
+        ],
     )
     assert trained.exit_code == 0, trained.output
     assert "Validation at epoch 2, the best on validation of 2" in trained.output
@@ -101,15 +127,23 @@ def test_train_then_sample_end_to_end_on_real_data(mnist_slice, tmp_path):
     assert config["model"] == "vae" and config["model_config"]["latent_dim"] == 8
     assert config["train"]["epochs"] == 2 and config["train"]["batch_size"] == 150
     digests = config["dataset"].pop("splits_sha256")
-    assert config["dataset"] == {"name": "slice.npz", "image_shape": [28, 28, 1], "pixels": "binary",
-                                 "train_size": 1350, "valid_size": 150, "test_size": 500}  # a tenth held out for validation
+    assert config["dataset"] == {
+        "name": "slice.npz",
+        "image_shape": [28, 28, 1],
+        "pixels": "binary",
+        "train_size": 1350,
+        "valid_size": 150,
+        "test_size": 500,
+    }  # a tenth held out for validation
     assert sorted(digests) == ["test", "train", "valid"] and len(set(digests.values())) == 3
     assert {"tensorflow", "keras", "numpy", "genmodels"} <= set(config["versions"])
     records = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
     assert [r["epoch"] for r in records] == [1, 2]
     for record in records:
         assert set(record["train"]) == set(record["valid"]) == {"loss", "reconstruction", "kl"}
-        assert record["valid"]["loss"] == pytest.approx(record["valid"]["reconstruction"] + record["valid"]["kl"], rel=1e-4)
+        assert record["valid"]["loss"] == pytest.approx(
+            record["valid"]["reconstruction"] + record["valid"]["kl"], rel=1e-4
+        )
     assert mpimg.imread(run_dir / "samples.png").shape[:2] == grid_size(60)
 
     out = tmp_path / "sixty.png"
@@ -120,7 +154,9 @@ def test_train_then_sample_end_to_end_on_real_data(mnist_slice, tmp_path):
     pixels = np.load(out.with_suffix(".npy"))
     assert pixels.shape == (60, 784) and 0.0 <= pixels.min() and pixels.max() <= 1.0
 
-    again = runner.invoke(app, ["sample", "vae", "-n", "60", "--run-dir", str(run_dir), "--out", str(tmp_path / "again.png"), "--npy"])
+    again = runner.invoke(
+        app, ["sample", "vae", "-n", "60", "--run-dir", str(run_dir), "--out", str(tmp_path / "again.png"), "--npy"]
+    )
     assert again.exit_code == 0
     np.testing.assert_array_equal(np.load(tmp_path / "again.npy"), pixels)  # same seed, same images
 
@@ -135,7 +171,9 @@ def test_train_then_sample_end_to_end_on_real_data(mnist_slice, tmp_path):
 def test_the_autoencoder_samples_from_a_gaussian_fitted_to_its_codings(mnist_slice, tmp_path):
     runner = CliRunner()
     run_dir = tmp_path / "ae"
-    trained = runner.invoke(app, ["train", "ae", "--epochs", "1", "--dataset", str(mnist_slice), "--run-dir", str(run_dir)])
+    trained = runner.invoke(
+        app, ["train", "ae", "--epochs", "1", "--dataset", str(mnist_slice), "--run-dir", str(run_dir)]
+    )
     assert trained.exit_code == 0, trained.output
     assert set(json.loads((run_dir / "metrics.jsonl").read_text())["valid"]) == {"loss", "reconstruction"}
 
@@ -161,7 +199,9 @@ def test_a_broken_third_party_plugin_is_named_and_the_cli_still_works(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(tmp_path)}
     result = run_cli("list", env=env)
     assert result.returncode == 0
-    assert result.stderr.startswith("Warning: plugin 'broken' (package genmodels-broken) could not be loaded: ModuleNotFoundError")
+    assert result.stderr.startswith(
+        "Warning: plugin 'broken' (package genmodels-broken) could not be loaded: ModuleNotFoundError"
+    )
     assert "vae" in result.stdout and "Traceback" not in result.stderr
     assert "laplace" not in result.stdout
 
@@ -185,7 +225,9 @@ def test_a_run_without_weights_says_that_training_never_finished_an_epoch(tmp_pa
     write_config(tmp_path, RunConfig("vae", {"latent_dim": 20}, {}, {"name": "x", "image_shape": [28, 28]}))
     result = run_cli("sample", "vae", "--run-dir", str(tmp_path))
     assert result.returncode == 1
-    assert "has no best.weights.h5: training stopped before its first epoch ended" in result.stderr  # the kept epoch's weights
+    assert (
+        "has no best.weights.h5: training stopped before its first epoch ended" in result.stderr
+    )  # the kept epoch's weights
 
 
 def test_every_training_option_is_generated_from_train_config():

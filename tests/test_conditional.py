@@ -63,16 +63,33 @@ def test_an_unconditional_model_ignores_labels():
 
 @pytest.mark.parametrize(
     "labels, message",
-    [(None, "needs a label for every image, but synthetic train has none"),
-     (np.array([0, 1, 5] * 100), "labels from 0 to 5, but the model has classes=3 (labels 0 to 2); train with -o classes=6")],
+    [
+        (None, "needs a label for every image, but synthetic train has none"),
+        (
+            np.array([0, 1, 5] * 100),
+            "labels from 0 to 5, but the model has classes=3 (labels 0 to 2); train with -o classes=6",
+        ),
+    ],
 )
 def test_training_a_conditional_model_checks_the_labels_before_writing_anything(tmp_path, labels, message):
     images = random_binary_images(400)
-    data = Dataset("synthetic", train=images[:300], test=images[300:], train_labels=labels,
-                   test_labels=None if labels is None else labels[:100])
+    data = Dataset(
+        "synthetic",
+        train=images[:300],
+        test=images[300:],
+        train_labels=labels,
+        test_labels=None if labels is None else labels[:100],
+    )
     spec = build_registry().model("cvae")
     with pytest.raises(DatasetError) as error:
-        train(spec, spec.config().replace(classes=3, latent_dim=2, hidden="8"), TrainConfig(epochs=1), data, tmp_path / "run", verbose=0)
+        train(
+            spec,
+            spec.config().replace(classes=3, latent_dim=2, hidden="8"),
+            TrainConfig(epochs=1),
+            data,
+            tmp_path / "run",
+            verbose=0,
+        )
     assert message in str(error.value)
     assert not (tmp_path / "run").exists() or not any((tmp_path / "run").iterdir())
 
@@ -93,7 +110,19 @@ def _classifier(npz_path):
 @pytest.mark.slow
 def test_cvae_learns_labelled_mnist_and_sample_label_7_draws_sevens(labelled_mnist, tmp_path, capsys):
     run_dir = tmp_path / "cvae"
-    trained = run_main(capsys, "train", "cvae", "--dataset", labelled_mnist, "--epochs", "15", "--latent-dim", "4", "--run-dir", run_dir)
+    trained = run_main(
+        capsys,
+        "train",
+        "cvae",
+        "--dataset",
+        labelled_mnist,
+        "--epochs",
+        "15",
+        "--latent-dim",
+        "4",
+        "--run-dir",
+        run_dir,
+    )
     assert trained.code == 0, trained.err
     config = json.loads((run_dir / "config.json").read_text())
     assert config["train"]["dynamic_binarize"] is True and config["model_config"]["classes"] == 10
@@ -114,7 +143,9 @@ def test_cvae_learns_labelled_mnist_and_sample_label_7_draws_sevens(labelled_mni
 
     model, _ = load_model(run_dir, build_registry(), "cvae")
     with np.load(labelled_mnist) as npz:
-        test = (np.random.default_rng(0).random((200, 784)) < npz["test"][:200].reshape(-1, 784) / 255.0).astype(np.float32)
+        test = (np.random.default_rng(0).random((200, 784)) < npz["test"][:200].reshape(-1, 784) / 255.0).astype(
+            np.float32
+        )
         labels = npz["test_labels"][:200]
     true = evaluate(model, test, model_name="cvae", split="test", k=50, labels=labels)
     shuffled = evaluate(model, test, model_name="cvae", split="test", k=50, labels=np.roll(labels, 1))
@@ -123,12 +154,32 @@ def test_cvae_learns_labelled_mnist_and_sample_label_7_draws_sevens(labelled_mni
 
 def test_evaluate_writes_conditional_figures_and_the_commands_take_the_labels(labelled_mnist, tmp_path, capsys):
     run_dir = tmp_path / "cvae"
-    assert run_main(capsys, "train", "cvae", "--dataset", labelled_mnist, "--epochs", "1", "--run-dir", run_dir,
-                    "-o", "hidden=16", "--latent-dim", "2").code == 0
+    assert (
+        run_main(
+            capsys,
+            "train",
+            "cvae",
+            "--dataset",
+            labelled_mnist,
+            "--epochs",
+            "1",
+            "--run-dir",
+            run_dir,
+            "-o",
+            "hidden=16",
+            "--latent-dim",
+            "2",
+        ).code
+        == 0
+    )
     scored = run_main(capsys, "evaluate", "cvae", "--run-dir", run_dir, "--metrics", "nll", "--k", "10", "-n", "50")
     assert scored.code == 0 and "each given its label: -log p(x|y)" in scored.out
     assert json.loads((run_dir / "evaluation-test-n50.json").read_text())["conditional"] is True
-    for command in (["reconstruct", "-n", "4"], ["interpolate", "-n", "2", "--steps", "3"], ["latent", "--side", "3", "--label", "4"]):
+    for command in (
+        ["reconstruct", "-n", "4"],
+        ["interpolate", "-n", "2", "--steps", "3"],
+        ["latent", "--side", "3", "--label", "4"],
+    ):
         outcome = run_main(capsys, command[0], "cvae", *command[1:], "--run-dir", run_dir)
         assert outcome.code == 0, outcome.err
 
@@ -138,7 +189,9 @@ def test_label_errors_are_one_line(tiny_run, labelled_mnist, tmp_path, capsys):
         "--label picks the class a conditional model (such as cvae) draws; vae is not conditional."
     )
     run_dir = tmp_path / "cvae"
-    run_main(capsys, "train", "cvae", "--dataset", labelled_mnist, "--epochs", "1", "--run-dir", run_dir, "-o", "hidden=8")
+    run_main(
+        capsys, "train", "cvae", "--dataset", labelled_mnist, "--epochs", "1", "--run-dir", run_dir, "-o", "hidden=8"
+    )
     run_main(capsys, "sample", "cvae", "--label", "10", "--run-dir", run_dir).assert_one_error_line(
         "--label must be a class from 0 to 9 for this cvae model, received 10."
     )

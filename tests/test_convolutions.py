@@ -37,8 +37,12 @@ GEOMETRIES = [
 
 def pair(kind: str, filters: int, kernel, strides, padding: str, x):
     """Keras' layer and ours, built on x, with Keras' (random) weights in both."""
-    theirs_class, ours_class = (keras.layers.Conv2D, Conv2D) if kind == "conv" else (keras.layers.Conv2DTranspose, Conv2DTranspose)
-    theirs, ours = (cls(filters, kernel, strides=strides, padding=padding, activation="elu") for cls in (theirs_class, ours_class))
+    theirs_class, ours_class = (
+        (keras.layers.Conv2D, Conv2D) if kind == "conv" else (keras.layers.Conv2DTranspose, Conv2DTranspose)
+    )
+    theirs, ours = (
+        cls(filters, kernel, strides=strides, padding=padding, activation="elu") for cls in (theirs_class, ours_class)
+    )
     theirs(x), ours(x)
     theirs.bias.assign(tf.random.normal(theirs.bias.shape, seed=1))  # Keras starts biases at zero: make them count
     ours.set_weights(theirs.get_weights())
@@ -53,11 +57,15 @@ def narrower_than_its_stride(kernel, strides) -> bool:
 
 def cases():
     for geometry in GEOMETRIES:
-        yield pytest.param("conv", *geometry, id=f"conv-{'x'.join(map(str, geometry[:3]))}-k{geometry[4]}-s{geometry[5]}-{geometry[6]}")
+        yield pytest.param(
+            "conv", *geometry, id=f"conv-{'x'.join(map(str, geometry[:3]))}-k{geometry[4]}-s{geometry[5]}-{geometry[6]}"
+        )
         # a transposed convolution is lowered for 'same' padding only; one whose kernel is smaller than its stride is
         # left out: XLA's CPU runtime crashed (SIGSEGV) now and then running it, Keras' own operation as well as ours
         if geometry[-1] == "same" and not narrower_than_its_stride(geometry[4], geometry[5]):
-            yield pytest.param("transpose", *geometry, id=f"transpose-{'x'.join(map(str, geometry[:3]))}-k{geometry[4]}-s{geometry[5]}")
+            yield pytest.param(
+                "transpose", *geometry, id=f"transpose-{'x'.join(map(str, geometry[:3]))}-k{geometry[4]}-s{geometry[5]}"
+            )
 
 
 def values_and_gradients(layer, x, upstream, jit_compile):
@@ -83,8 +91,11 @@ def compare_under_xla(kind, height, width, channels, filters, kernel, strides, p
     figures = {}
     for name, want, got in zip(("output", "input gradient", "kernel gradient", "bias gradient"), expected, lowered_):
         same_shape = got.shape == want.shape
-        figures[name] = {"same_shape": same_shape, "difference": float(np.abs(got - want).max()) if same_shape else None,
-                         "tolerance": 2e-5 * max(1.0, float(np.abs(want).max()))}
+        figures[name] = {
+            "same_shape": same_shape,
+            "difference": float(np.abs(got - want).max()) if same_shape else None,
+            "tolerance": 2e-5 * max(1.0, float(np.abs(want).max())),
+        }
     return figures
 
 
@@ -98,10 +109,20 @@ def xla_comparisons(tmp_path_factory) -> dict:
     import sys
 
     out = tmp_path_factory.mktemp("xla") / "figures.json"
-    script = ("import json, sys, test_convolutions as t\n"
-              "json.dump({p.id: t.compare_under_xla(*p.values) for p in t.cases()}, open(sys.argv[1], 'w'))")
-    for _attempt in range(2):  # a second fresh process only when the first was killed by a signal, never for wrong figures
-        done = subprocess.run([sys.executable, "-c", script, str(out)], cwd=Path(__file__).parent, capture_output=True, text=True, timeout=600)
+    script = (
+        "import json, sys, test_convolutions as t\n"
+        "json.dump({p.id: t.compare_under_xla(*p.values) for p in t.cases()}, open(sys.argv[1], 'w'))"
+    )
+    for _attempt in range(
+        2
+    ):  # a second fresh process only when the first was killed by a signal, never for wrong figures
+        done = subprocess.run(
+            [sys.executable, "-c", script, str(out)],
+            cwd=Path(__file__).parent,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
         if done.returncode >= 0:
             break
     assert done.returncode == 0, f"exit status {done.returncode}: {done.stderr[-1500:]}"
@@ -112,7 +133,9 @@ def xla_comparisons(tmp_path_factory) -> dict:
 def test_same_outputs_and_gradients_as_keras_under_xla(case, xla_comparisons):
     for name, figures in xla_comparisons[case].items():
         assert figures["same_shape"], name
-        assert figures["difference"] <= figures["tolerance"], f"{name}: {figures['difference']} > {figures['tolerance']}"
+        assert figures["difference"] <= figures["tolerance"], (
+            f"{name}: {figures['difference']} > {figures['tolerance']}"
+        )
 
 
 def xla_hlo(layer, x) -> str:
@@ -138,7 +161,9 @@ def test_lowered_only_inside_xla():
     probe("eager")
     tf.function(lambda: probe("graph"), jit_compile=False)()
     tf.function(lambda: probe("xla"), jit_compile=True)()
-    tf.function(lambda: tf.while_loop(lambda i: i < 1, lambda i: (probe("xla loop"), i + 1)[1], [0]), jit_compile=True)()
+    tf.function(
+        lambda: tf.while_loop(lambda i: i < 1, lambda i: (probe("xla loop"), i + 1)[1], [0]), jit_compile=True
+    )()
     assert seen == {"eager": False, "graph": False, "xla": True, "xla loop": True}
 
 
@@ -157,13 +182,20 @@ def test_the_functions_match_keras_ops_directly():
     kernel = tf.random.normal((3, 3, 3, 5))
     np.testing.assert_allclose(conv2d(x, kernel, (2, 2), "same"), keras.ops.conv(x, kernel, 2, "same"), atol=1e-5)
     kernel_t = tf.random.normal((3, 3, 5, 3))  # (kh, kw, filters, channels)
-    np.testing.assert_allclose(conv2d_transpose(x, kernel_t, (2, 2)), keras.ops.conv_transpose(x, kernel_t, 2, "same"), atol=1e-5)
+    np.testing.assert_allclose(
+        conv2d_transpose(x, kernel_t, (2, 2)), keras.ops.conv_transpose(x, kernel_t, 2, "same"), atol=1e-5
+    )
 
 
 def test_weights_saved_with_keras_layers_load_into_these(tmp_path):
     def model(conv, transpose):
-        return keras.Sequential([keras.Input((8, 8, 2)), conv(4, 3, strides=2, padding="same", activation="elu"),
-                                 transpose(2, 3, strides=2, padding="same")])
+        return keras.Sequential(
+            [
+                keras.Input((8, 8, 2)),
+                conv(4, 3, strides=2, padding="same", activation="elu"),
+                transpose(2, 3, strides=2, padding="same"),
+            ]
+        )
 
     theirs, ours = model(keras.layers.Conv2D, keras.layers.Conv2DTranspose), model(Conv2D, Conv2DTranspose)
     theirs.save_weights(tmp_path / "model.weights.h5")

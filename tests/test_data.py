@@ -25,6 +25,32 @@ def test_binarized_mnist_loads_offline_from_the_shared_folder(shared_data):
     assert data.rows("test").dtype == np.float32 and data.rows("test").shape == (10000, 784)
 
 
+def test_binarized_mnist_ships_inside_the_package_and_needs_no_data_folder(empty_data_dir):
+    data = load_dataset("binarized-mnist", build_registry())  # an empty folder, and no download: the packaged copy
+    assert data.train.shape == (50000, 28, 28, 1) and data.valid.shape == data.test.shape == (10000, 28, 28, 1)
+    assert data.train.mean() == pytest.approx(0.1306, abs=1e-4)
+    assert np.array_equal(np.bincount(data.test_labels), [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009])
+    assert np.all(np.diff(data.test_labels.astype(int)) >= 0)  # Larochelle's test images are sorted by digit
+    assert list(empty_data_dir.iterdir()) == []  # nothing written
+
+
+def test_the_packaged_copy_is_the_shared_file_image_for_image(shared_data, tmp_path):
+    packaged = builtin.load_binarized_mnist(tmp_path)
+    with np.load(shared_data / "binarized_mnist.npz") as npz:
+        for split in ("train", "valid", "test"):
+            assert np.array_equal(getattr(packaged, split).reshape(-1, 784), npz[split])
+
+
+def test_a_damaged_packaged_copy_is_refused(tmp_path):
+    with np.load(builtin.PACKAGED_BINARIZED) as npz:
+        arrays = {key: npz[key] for key in npz.files}
+    arrays["valid"][3, 5] ^= 16
+    np.savez_compressed(tmp_path / "bits.npz", **arrays)
+    (tmp_path / "data").mkdir()
+    with pytest.raises(ChecksumError, match="'valid' images differ"):
+        builtin.load_binarized_mnist(tmp_path / "data", packaged=tmp_path / "bits.npz")
+
+
 def test_binarized_test_images_carry_the_sorted_mnist_labels(shared_data):
     import gzip
 
@@ -115,7 +141,9 @@ def test_binarized_mnist_is_built_from_amat_downloads_into_the_shared_format(tmp
         splits[split] = (rows, hashlib.sha256(images.tobytes()).hexdigest())
     cache = tmp_path / "cache"
     data = builtin.load_binarized_mnist(cache, url=remote.as_uri() + "/binarized_mnist_{split}.amat", splits=splits)
-    assert data.train.shape == (6, 28, 28, 1) and data.valid.shape == (2, 28, 28, 1) and data.test.shape == (3, 28, 28, 1)
+    assert (
+        data.train.shape == (6, 28, 28, 1) and data.valid.shape == (2, 28, 28, 1) and data.test.shape == (3, 28, 28, 1)
+    )
     assert sorted(p.name for p in cache.iterdir()) == ["binarized_mnist.npz"]  # the .amat texts are removed
     with np.load(cache / "binarized_mnist.npz") as npz:
         assert sorted(npz.files) == ["test", "train", "valid"] and npz["valid"].dtype == np.uint8
@@ -127,7 +155,9 @@ def test_a_corrupt_amat_download_is_refused_and_removed(tmp_path):
     (remote / "binarized_mnist_train.amat").write_text("0 1 2\n")
     cache = tmp_path / "cache"
     with pytest.raises(DatasetError, match="characters other than 0, 1 and spaces"):
-        builtin.load_binarized_mnist(cache, url=remote.as_uri() + "/binarized_mnist_{split}.amat", splits={"train": (1, "")})
+        builtin.load_binarized_mnist(
+            cache, url=remote.as_uri() + "/binarized_mnist_{split}.amat", splits={"train": (1, "")}
+        )
     assert list(cache.iterdir()) == []
 
 
@@ -137,7 +167,12 @@ def test_a_users_npz_is_loaded_by_path(tmp_path):
     data = load_dataset(str(path), build_registry())
     assert data.image_shape == (8, 8, 1) and data.input_dim == 64 and data.name == "mine.npz"
     assert (len(data.train), len(data.valid)) == (18, 2)  # a tenth held out for validation
-    assert data.pixels == "continuous" and data.train.dtype == np.float32 and data.train.max() == 1.0 and data.test.max() == 0.25
+    assert (
+        data.pixels == "continuous"
+        and data.train.dtype == np.float32
+        and data.train.max() == 1.0
+        and data.test.max() == 0.25
+    )
 
 
 def test_grey_levels_0_to_255_are_8_bit_data_and_binarize_at_128(tmp_path):
@@ -149,7 +184,9 @@ def test_grey_levels_0_to_255_are_8_bit_data_and_binarize_at_128(tmp_path):
     np.testing.assert_allclose(data.rows("test")[0, :4], [0.0, 127 / 255, 128 / 255, 1.0])
     data = load_dataset(str(path), build_registry(), binarize=True)
     assert data.pixels == "binary" and data.train.dtype == np.uint8
-    np.testing.assert_array_equal(data.train.reshape(len(data.train), -1)[0, :4], [0, 0, 1, 1])  # 1 where the grey is >= 128
+    np.testing.assert_array_equal(
+        data.train.reshape(len(data.train), -1)[0, :4], [0, 0, 1, 1]
+    )  # 1 where the grey is >= 128
 
 
 def test_binarize_thresholds_values_in_0_1_at_one_half(tmp_path):
@@ -178,15 +215,24 @@ def test_a_registered_dataset_can_be_binarized_too(tmp_path):
         ({"train": np.zeros((3, 784)), "test": np.zeros((1, 100))}, "'test' images are shaped \\(100,\\)"),
         ({"train": np.zeros((3, 28, 28)), "test": np.zeros((2, 27, 27))}, "'test' images are shaped \\(27, 27\\)"),
         ({"train": np.zeros((3, 0, 0)), "test": np.zeros((1, 0))}, "received shape \\(3, 0, 0\\)"),
-        ({"train": np.zeros((2, 3, 28, 28)), "test": np.zeros((1, 784))}, "received shape \\(2, 3, 28, 28\\).*Channels-first"),
+        (
+            {"train": np.zeros((2, 3, 28, 28)), "test": np.zeros((1, 784))},
+            "received shape \\(2, 3, 28, 28\\).*Channels-first",
+        ),
         ({"train": np.full((3, 784), "0"), "test": np.zeros((1, 784))}, "expected numbers .* received dtype <U1"),
         ({"train": np.zeros((3, 784), complex), "test": np.zeros((1, 784))}, "received dtype complex128"),
-        ({"train": np.zeros((3, 784), "timedelta64[s]"), "test": np.zeros((1, 784))}, "received dtype timedelta64\\[s\\]"),
+        (
+            {"train": np.zeros((3, 784), "timedelta64[s]"), "test": np.zeros((1, 784))},
+            "received dtype timedelta64\\[s\\]",
+        ),
         ({"train": np.full((3, 784), np.nan), "test": np.zeros((1, 784))}, "NaN or infinite"),
         ({"train": np.full((3, 784), 254.5), "test": np.zeros((1, 784))}, "received range \\[254.5, 254.5\\]"),
         ({"train": np.full((3, 784), 300, np.int16), "test": np.zeros((1, 784))}, "16-bit images"),
         ({"train": np.full((3, 784), -0.5), "test": np.zeros((1, 784))}, "received range \\[-0.5, -0.5\\].*Rescale"),
-        ({"train": np.zeros((3, 784)), "test": np.zeros((1, 784)), "test_labels": np.zeros(2, int)}, "one integer label per image"),
+        (
+            {"train": np.zeros((3, 784)), "test": np.zeros((1, 784)), "test_labels": np.zeros(2, int)},
+            "one integer label per image",
+        ),
         ({"train": np.zeros((3, 784)), "test": np.zeros((1, 784)), "train_labels": np.zeros(3)}, "dtype float64"),
     ],
 )

@@ -36,7 +36,9 @@ def free_ports(count: int) -> list[int]:
 
 
 def test_one_replica_trains_exactly_as_one_process(tiny_npz, tmp_path):
-    options = dict(dataset=str(tiny_npz), epochs=2, batch_size=64, epoch_images=0, hidden=(32,), latent_dim=4, verbose=0)
+    options = dict(
+        dataset=str(tiny_npz), epochs=2, batch_size=64, epoch_images=0, hidden=(32,), latent_dim=4, verbose=0
+    )
     alone = genmodels.train("vae", run_dir=tmp_path / "alone", **options)
     distributed = genmodels.train("vae", run_dir=tmp_path / "distributed", distribute=True, **options)
     assert distributed.train_config.distribute and max_difference(alone, distributed) < WEIGHT_TOLERANCE
@@ -85,7 +87,12 @@ def test_two_replicas_draw_the_one_process_numbers_for_each_image(tmp_path):
         "hvae": ("hvae", str(binary), {"model": {"top_dim": 2, "components": 3}}),  # two stochastic layers, a VampPrior
         "dynamic-binarization": ("vae", str(grey), {"dynamic_binarize": True}),  # pixels drawn anew at every step
     }
-    done = subprocess.run([sys.executable, "-c", TWO_REPLICAS, str(tmp_path), json.dumps(cases)], capture_output=True, text=True, timeout=600)
+    done = subprocess.run(
+        [sys.executable, "-c", TWO_REPLICAS, str(tmp_path), json.dumps(cases)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     differences = json.loads(done.stdout.strip().splitlines()[-1])
     assert set(differences) == set(cases) and max(differences.values()) < WEIGHT_TOLERANCE, differences
@@ -97,8 +104,15 @@ def start_workers(tmp_path, args_of, count: int = 2) -> list[subprocess.Popen]:
     workers = []
     for index in range(count):
         env = {**os.environ, "TF_CONFIG": json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}})}
-        workers.append(subprocess.Popen([sys.executable, "-m", "genmodels.cli", *map(str, args_of(index))], env=env, text=True,
-                                        stdout=subprocess.PIPE, stderr=subprocess.PIPE))
+        workers.append(
+            subprocess.Popen(
+                [sys.executable, "-m", "genmodels.cli", *map(str, args_of(index))],
+                env=env,
+                text=True,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+            )
+        )
     return workers
 
 
@@ -111,14 +125,33 @@ def finish(workers, timeout: int = 300) -> list[tuple[int, str, str]]:
 
 
 def test_two_worker_processes_reach_the_weights_of_one_process(mnist_slice, tmp_path):
-    common = ["--dataset", mnist_slice, "--epochs", 2, "--batch-size", 100, "--epoch-images", 0, "-o", "hidden=64", "--latent-dim", 8]
+    common = [
+        "--dataset",
+        mnist_slice,
+        "--epochs",
+        2,
+        "--batch-size",
+        100,
+        "--epoch-images",
+        0,
+        "-o",
+        "hidden=64",
+        "--latent-dim",
+        8,
+    ]
     alone = tmp_path / "alone"
-    done = subprocess.run([sys.executable, "-m", "genmodels.cli", "train", "vae", *map(str, common), "--run-dir", str(alone)],
-                          capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [sys.executable, "-m", "genmodels.cli", "train", "vae", *map(str, common), "--run-dir", str(alone)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr
 
     together = tmp_path / "together"
-    results = finish(start_workers(tmp_path, lambda index: ["train", "vae", *common, "--distribute", "--run-dir", together]))
+    results = finish(
+        start_workers(tmp_path, lambda index: ["train", "vae", *common, "--distribute", "--run-dir", together])
+    )
     for code, out, err in results:
         assert code == 0, err[-3000:]
     assert "its chief writes" in results[1][1] and "Samples:" in results[0][1]  # worker 0 is the chief
@@ -130,11 +163,25 @@ def test_workers_started_with_different_settings_refuse_to_train(tiny_npz, tmp_p
     run_dir = tmp_path / "run"
 
     def args_of(index):
-        return ["train", "vae", "--dataset", tiny_npz, "--epochs", 2 + index, "-o", "hidden=16", "--distribute", "--run-dir", run_dir]
+        return [
+            "train",
+            "vae",
+            "--dataset",
+            tiny_npz,
+            "--epochs",
+            2 + index,
+            "-o",
+            "hidden=16",
+            "--distribute",
+            "--run-dir",
+            run_dir,
+        ]
 
     for code, _out, err in finish(start_workers(tmp_path, args_of)):
         lines = err.strip().splitlines()
-        assert code == 1 and lines[-1].startswith("Error: the workers were started with different settings"), err[-2000:]
+        assert code == 1 and lines[-1].startswith("Error: the workers were started with different settings"), err[
+            -2000:
+        ]
     assert not (run_dir / "model.weights.h5").exists()
 
 
@@ -147,7 +194,14 @@ def test_a_strategy_without_distribute_is_refused(tiny_npz, tmp_path):
 
     spec = get_registry().model("vae")
     with pytest.raises(ConfigError, match="distribute=True"):
-        train(spec, spec.config(), spec.train.replace(epochs=1), load_npz(tiny_npz), tmp_path / "run", strategy=tf.distribute.get_strategy())
+        train(
+            spec,
+            spec.config(),
+            spec.train.replace(epochs=1),
+            load_npz(tiny_npz),
+            tmp_path / "run",
+            strategy=tf.distribute.get_strategy(),
+        )
 
 
 # How long the surviving worker may take to stop once another dies (the collectives' timeout is 60 s;
@@ -158,14 +212,33 @@ STOP_BOUND_SECONDS = 90
 def test_a_worker_that_dies_stops_the_other_in_bounded_time_and_resume_finishes_the_run(tiny_npz, tmp_path):
     import time
 
-    common = ["--dataset", tiny_npz, "--epochs", 12, "--batch-size", 16, "--epoch-images", 0, "-o", "hidden=16", "--latent-dim", 3]
+    common = [
+        "--dataset",
+        tiny_npz,
+        "--epochs",
+        12,
+        "--batch-size",
+        16,
+        "--epoch-images",
+        0,
+        "-o",
+        "hidden=16",
+        "--latent-dim",
+        3,
+    ]
     alone = tmp_path / "alone"
-    done = subprocess.run([sys.executable, "-m", "genmodels.cli", "train", "vae", *map(str, common), "--run-dir", str(alone)],
-                          capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [sys.executable, "-m", "genmodels.cli", "train", "vae", *map(str, common), "--run-dir", str(alone)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr
 
     run_dir = tmp_path / "together"
-    chief, worker = start_workers(tmp_path, lambda index: ["train", "vae", *common, "--distribute", "--run-dir", run_dir])
+    chief, worker = start_workers(
+        tmp_path, lambda index: ["train", "vae", *common, "--distribute", "--run-dir", run_dir]
+    )
     metrics = run_dir / "metrics.jsonl"
     deadline = time.monotonic() + 240
     while not (metrics.is_file() and len(metrics.read_text().splitlines()) >= 2) and time.monotonic() < deadline:
@@ -176,12 +249,16 @@ def test_a_worker_that_dies_stops_the_other_in_bounded_time_and_resume_finishes_
     assert time.monotonic() - killed_at < STOP_BOUND_SECONDS
     chief.communicate()
     lines = [line for line in err.strip().splitlines() if line.startswith("Error: ")]
-    assert worker.returncode == 1 and len(lines) == 1 and "worker 0 (127.0.0.1:" in lines[0] and "--resume" in lines[0], err[-2000:]
+    assert (
+        worker.returncode == 1 and len(lines) == 1 and "worker 0 (127.0.0.1:" in lines[0] and "--resume" in lines[0]
+    ), err[-2000:]
 
     saved = genmodels.load(run_dir)  # intact: the epochs checkpointed before the kill
     assert 2 <= saved.epoch < 12 and [record["epoch"] for record in saved.history] == list(range(1, saved.epoch + 1))
 
-    for code, _out, err in finish(start_workers(tmp_path, lambda index: ["train", "vae", "--resume", "--run-dir", run_dir])):
+    for code, _out, err in finish(
+        start_workers(tmp_path, lambda index: ["train", "vae", "--resume", "--run-dir", run_dir])
+    ):
         assert code == 0, err[-3000:]
     resumed = genmodels.load(run_dir)
     assert resumed.epoch == 12 and max_difference(genmodels.load(alone), resumed) < WEIGHT_TOLERANCE
@@ -193,7 +270,18 @@ def test_an_evaluation_split_across_two_workers_gives_the_one_process_figures(ti
     from conftest import run_main
 
     alone, together = (Path(shutil.copytree(tiny_run, tmp_path / name)) for name in ("alone", "together"))
-    common = ["evaluate", "vae", "--metrics", "nll", "--k", 40, "--batch-size", 30, "--seed", 3]  # 100 test images: batches 0-3, odd ones on worker 1
+    common = [
+        "evaluate",
+        "vae",
+        "--metrics",
+        "nll",
+        "--k",
+        40,
+        "--batch-size",
+        30,
+        "--seed",
+        3,
+    ]  # 100 test images: batches 0-3, odd ones on worker 1
     outcome = run_main(capsys, *common, "--run-dir", alone)
     assert outcome.code == 0, outcome.err
     results = finish(start_workers(tmp_path, lambda index: [*common, "--distribute", "--run-dir", together]))
@@ -206,13 +294,28 @@ def test_an_evaluation_split_across_two_workers_gives_the_one_process_figures(ti
     assert split["terms"] == pytest.approx(one["terms"], rel=1e-9)
 
 
-@pytest.mark.parametrize("config, fragment", [
-    ({"cluster": {"worker": "127.0.0.1:2222"}, "task": {"type": "worker", "index": 0}}, "list of 'host:port' strings"),
-    ({"cluster": {"worker": ["127.0.0.1:2222", 7]}, "task": {"type": "worker", "index": 0}}, "list of 'host:port' strings"),
-    ({"cluster": {"worker": ["127.0.0.1:2222", "127.0.0.1:2223"]}, "task": {"type": "worker", "index": 0.9}}, "whole number"),
-    ({"cluster": {"worker": ["127.0.0.1:2222", "127.0.0.1:2223"]}, "task": {"type": "worker", "index": True}}, "whole number"),
-    ({"cluster": {"worker": ["127.0.0.1:2222"]}, "task": {"type": "worker", "index": 1}}, "not in its cluster"),
-])
+@pytest.mark.parametrize(
+    "config, fragment",
+    [
+        (
+            {"cluster": {"worker": "127.0.0.1:2222"}, "task": {"type": "worker", "index": 0}},
+            "list of 'host:port' strings",
+        ),
+        (
+            {"cluster": {"worker": ["127.0.0.1:2222", 7]}, "task": {"type": "worker", "index": 0}},
+            "list of 'host:port' strings",
+        ),
+        (
+            {"cluster": {"worker": ["127.0.0.1:2222", "127.0.0.1:2223"]}, "task": {"type": "worker", "index": 0.9}},
+            "whole number",
+        ),
+        (
+            {"cluster": {"worker": ["127.0.0.1:2222", "127.0.0.1:2223"]}, "task": {"type": "worker", "index": True}},
+            "whole number",
+        ),
+        ({"cluster": {"worker": ["127.0.0.1:2222"]}, "task": {"type": "worker", "index": 1}}, "not in its cluster"),
+    ],
+)
 def test_a_malformed_tf_config_is_refused_in_one_message(monkeypatch, config, fragment):
     from genmodels.distributed import cluster_from_environment
 
@@ -227,13 +330,30 @@ def test_a_missing_worker_ends_the_other_in_one_line_within_the_startup_bound(ti
     ports = free_ports(2)
     cluster = {"worker": [f"127.0.0.1:{port}" for port in ports]}
     env = {**os.environ, "TF_CONFIG": json.dumps({"cluster": cluster, "task": {"type": "worker", "index": 0}})}
-    program = ("import sys, genmodels.distributed as d; d.STARTUP_TIMEOUT_SECONDS = 5\n"
-               "from genmodels.cli import main; main(sys.argv[1:])")
+    program = (
+        "import sys, genmodels.distributed as d; d.STARTUP_TIMEOUT_SECONDS = 5\n"
+        "from genmodels.cli import main; main(sys.argv[1:])"
+    )
     started = time.monotonic()
     done = subprocess.run(
-        [sys.executable, "-c", program, "train", "vae", "--dataset", str(tiny_npz), "--epochs", "1", "--distribute",
-         "--run-dir", str(tmp_path / "run")],
-        env=env, capture_output=True, text=True, timeout=120,  # worker 1 is never started
+        [
+            sys.executable,
+            "-c",
+            program,
+            "train",
+            "vae",
+            "--dataset",
+            str(tiny_npz),
+            "--epochs",
+            "1",
+            "--distribute",
+            "--run-dir",
+            str(tmp_path / "run"),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,  # worker 1 is never started
     )
     assert done.returncode == 1 and "Traceback" not in done.stderr
     (line,) = [line for line in done.stderr.splitlines() if line.startswith("Error:")]
@@ -256,8 +376,14 @@ def test_a_waiting_worker_listens_only_on_the_address_tf_config_names():
         time.sleep(0.5)
         with socket.create_connection(("127.0.0.1", own), timeout=2):
             seen["loopback"] = True
-        listeners = [line.split() for line in Path("/proc/net/tcp").read_text().splitlines()[1:]] if Path("/proc/net/tcp").exists() else []
-        seen["bound"] = [fields[1] for fields in listeners if fields[3] == "0A" and int(fields[1].split(":")[1], 16) == own]
+        listeners = (
+            [line.split() for line in Path("/proc/net/tcp").read_text().splitlines()[1:]]
+            if Path("/proc/net/tcp").exists()
+            else []
+        )
+        seen["bound"] = [
+            fields[1] for fields in listeners if fields[3] == "0A" and int(fields[1].split(":")[1], 16) == own
+        ]
 
     thread = threading.Thread(target=probe)
     thread.start()

@@ -43,14 +43,36 @@ def test_every_hook_is_exercised_by_the_tests(hook):
 def test_the_api_reference_is_generated_from_the_code():
     from genmodels.reference import render
 
-    assert (REPO / "docs" / "reference.md").read_text() == render(), "docs/reference.md is stale: python -m genmodels.reference > docs/reference.md"
+    assert (REPO / "docs" / "reference.md").read_text() == render(), (
+        "docs/reference.md is stale: python -m genmodels.reference > docs/reference.md"
+    )
 
 
-@pytest.mark.parametrize("name", ["ModelSpec", "DatasetSpec", "Dataset", "Loss", "Encoder", "Decoder", "LatentPrior", "ForwardPass", "option",
-                                  "GaussianMLPEncoder", "DeterministicMLPEncoder", "MLPDecoder", "mlp_vae", "Tracker", "Run"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "ModelSpec",
+        "DatasetSpec",
+        "Dataset",
+        "Loss",
+        "Encoder",
+        "Decoder",
+        "LatentPrior",
+        "ForwardPass",
+        "option",
+        "GaussianMLPEncoder",
+        "DeterministicMLPEncoder",
+        "MLPDecoder",
+        "mlp_vae",
+        "Tracker",
+        "Run",
+    ],
+)
 def test_the_api_reference_documents_what_plugins_and_programs_touch(name):
     text = (REPO / "docs" / "reference.md").read_text()
-    heading = re.search(rf"^### `genmodels\.[\w.]*\b{name}`\n\n<!-- signature -->\n```python\n.*\n```\n\n(.+)", text, re.M)
+    heading = re.search(
+        rf"^### `genmodels\.[\w.]*\b{name}`\n\n<!-- signature -->\n```python\n.*\n```\n\n(.+)", text, re.M
+    )
     assert heading, f"{name} is not in docs/reference.md"
     assert not heading.group(1).startswith("###"), f"{name} has no docstring"
 
@@ -62,7 +84,9 @@ def test_files_shown_in_the_docs_are_the_files_in_the_repo():
         assert match["body"] == (REPO / match["path"]).read_text(), f"{match['path']} differs from its copy in the docs"
 
 
-@pytest.mark.parametrize("doc", [path for path in DOCS if any(not m["marker"] for m in blocks(path, "python"))], ids=lambda p: p.name)
+@pytest.mark.parametrize(
+    "doc", [path for path in DOCS if any(not m["marker"] for m in blocks(path, "python"))], ids=lambda p: p.name
+)
 def test_python_snippets_in_the_docs_run(doc):
     for match in blocks(doc, "python"):
         if not match["marker"]:
@@ -84,7 +108,10 @@ def test_every_built_in_model_is_in_the_models_doc_with_its_true_line_count():
     from genmodels.plugins import build_registry
 
     text = (REPO / "docs" / "models.md").read_text()
-    rows = {name: (path, int(lines)) for name, path, lines in re.findall(r"^\| `([\w-]+)` \| `(plugins/\w+\.py)` \| (\d+) \|", text, re.M)}
+    rows = {
+        name: (path, int(lines))
+        for name, path, lines in re.findall(r"^\| `([\w-]+)` \| `(genmodels_plugins/\w+\.py)` \| (\d+) \|", text, re.M)
+    }
     built_in = {spec.name for spec in build_registry().models if spec.package == "genmodels"}
     assert built_in == set(rows)
     for name, (path, lines) in rows.items():

@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import math
 
-import keras
 import numpy as np
 import pytest
 from keras import ops
 
-from genmodels.components import BernoulliMLPDecoder, DeterministicMLPEncoder, FittedGaussianPrior, Reconstruction, StandardNormalPrior
+from genmodels.components import (
+    BernoulliMLPDecoder,
+    DeterministicMLPEncoder,
+    FittedGaussianPrior,
+    Reconstruction,
+    StandardNormalPrior,
+)
 from genmodels.distributions import Bernoulli, DiagonalGaussian
 from genmodels.evaluation import ImportanceSampler, evaluate
 from genmodels.interfaces import Decoder, Encoder
@@ -54,7 +59,9 @@ def test_the_estimate_converges_to_the_exact_log_likelihood_as_k_grows(toy_model
     exact = exact_log_likelihood(PATTERNS.astype(np.float64))
     errors = {}
     for k in (1, 10, 100, 20_000):
-        runs = [ImportanceSampler(toy_model, k, seed=s, samples_per_step=4000).log_likelihood(PATTERNS)[0] for s in range(5)]
+        runs = [
+            ImportanceSampler(toy_model, k, seed=s, samples_per_step=4000).log_likelihood(PATTERNS)[0] for s in range(5)
+        ]
         errors[k] = np.abs(np.mean(runs, axis=0) - exact).mean()
     assert errors[20_000] < 0.01
     assert errors[1] > errors[10] > errors[100] > errors[20_000]
@@ -75,7 +82,10 @@ def test_chunking_does_not_change_the_estimate(toy_model):
 
 def test_a_deterministic_encoder_reports_its_loss_and_why_the_likelihood_is_undefined():
     model = GenerativeModel(
-        DeterministicMLPEncoder(2, hidden=(8,)), BernoulliMLPDecoder(4, hidden=(8,)), FittedGaussianPrior(2), [Reconstruction()]
+        DeterministicMLPEncoder(2, hidden=(8,)),
+        BernoulliMLPDecoder(4, hidden=(8,)),
+        FittedGaussianPrior(2),
+        [Reconstruction()],
     )
     model.build_for(4)
     result = evaluate(model, PATTERNS, model_name="ae", split="test", k=10)

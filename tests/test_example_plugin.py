@@ -23,9 +23,24 @@ def installed_example(tmp_path_factory) -> Path:
     target = tmp_path_factory.mktemp("site")
     build = tmp_path_factory.mktemp("build")
     subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
-         "--no-cache-dir", "--target", str(target), str(EXAMPLE)],
-        check=True, capture_output=True, text=True, timeout=300, cwd=build,
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--no-deps",
+            "--no-build-isolation",
+            "--no-cache-dir",
+            "--target",
+            str(target),
+            str(EXAMPLE),
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=build,
     )
     return target
 
@@ -40,14 +55,26 @@ def genmodels(site: Path, *args: str, cwd: Path) -> subprocess.CompletedProcess:
 def test_the_installed_plugin_appears_in_the_list(installed_example, tmp_path):
     listing = genmodels(installed_example, "list", cwd=tmp_path)
     assert listing.returncode == 0, listing.stderr
-    assert any(line.split()[:1] == ["laplace-vae"] and line.endswith("laplace (genmodels-laplace)") for line in listing.stdout.splitlines())
+    assert any(
+        line.split()[:1] == ["laplace-vae"] and line.endswith("laplace (genmodels-laplace)")
+        for line in listing.stdout.splitlines()
+    )
     info = genmodels(installed_example, "info", "laplace-vae", cwd=tmp_path)
     assert "scale" in info.stdout and "Scale b of the Laplace prior" in info.stdout
 
 
 def test_the_installed_plugin_trains_and_samples_with_the_same_commands(installed_example, mnist_slice, tmp_path):
     trained = genmodels(
-        installed_example, "train", "laplace-vae", "--epochs", "2", "--dataset", str(mnist_slice), "-o", "hidden=200", cwd=tmp_path
+        installed_example,
+        "train",
+        "laplace-vae",
+        "--epochs",
+        "2",
+        "--dataset",
+        str(mnist_slice),
+        "-o",
+        "hidden=200",
+        cwd=tmp_path,
     )
     assert trained.returncode == 0, trained.stderr
     assert "Validation at epoch 2" in trained.stdout
@@ -60,16 +87,43 @@ def test_the_installed_plugin_trains_and_samples_with_the_same_commands(installe
 
 def test_the_installed_plugin_adds_a_metric_that_evaluate_computes(installed_example, mnist_slice, tmp_path):
     listing = genmodels(installed_example, "list", cwd=tmp_path)
-    assert any(line.split()[:1] == ["intensity"] and line.endswith("laplace (genmodels-laplace)") for line in listing.stdout.splitlines())
-    trained = genmodels(installed_example, "train", "laplace-vae", "--epochs", "1", "--dataset", str(mnist_slice), "-o", "hidden=50", cwd=tmp_path)
+    assert any(
+        line.split()[:1] == ["intensity"] and line.endswith("laplace (genmodels-laplace)")
+        for line in listing.stdout.splitlines()
+    )
+    trained = genmodels(
+        installed_example,
+        "train",
+        "laplace-vae",
+        "--epochs",
+        "1",
+        "--dataset",
+        str(mnist_slice),
+        "-o",
+        "hidden=50",
+        cwd=tmp_path,
+    )
     assert trained.returncode == 0, trained.stderr
-    scored = genmodels(installed_example, "evaluate", "laplace-vae", "--metrics", "intensity", "--samples", "300", "--seed", "3", cwd=tmp_path)
+    scored = genmodels(
+        installed_example,
+        "evaluate",
+        "laplace-vae",
+        "--metrics",
+        "intensity",
+        "--samples",
+        "300",
+        "--seed",
+        "3",
+        cwd=tmp_path,
+    )
     assert scored.returncode == 0, scored.stderr
     figures = json.loads((tmp_path / "runs" / "laplace-vae" / "evaluation-test.json").read_text())
     intensity = figures["metrics"]["intensity"]
     assert intensity["samples"] == 300 and intensity["seed"] == 3 and intensity["seconds"] >= 0
     real = np.load(mnist_slice)["test"]
-    assert intensity["real_mean"] == pytest.approx(real.mean(), rel=1e-5)  # the scored images are the slice's test images
+    assert intensity["real_mean"] == pytest.approx(
+        real.mean(), rel=1e-5
+    )  # the scored images are the slice's test images
     assert intensity["gap"] == pytest.approx(abs(intensity["sample_mean"] - intensity["real_mean"]))
     assert figures["nll"] is None and figures["k"] is None  # only the metric asked for was computed
     assert "gap" in scored.stdout

@@ -97,14 +97,26 @@ def tiny_data():
 
     images = random_binary_images(200, seed=3)
     labels = np.arange(200) % CLASSES
-    return genmodels.Dataset("three", train=images[:150], test=images[150:], train_labels=labels[:150], test_labels=labels[150:])
+    return genmodels.Dataset(
+        "three", train=images[:150], test=images[150:], train_labels=labels[:150], test_labels=labels[150:]
+    )
 
 
 def train(name, run_dir, **options):
     import genmodels
 
-    return genmodels.train(name, dataset=tiny_data(), epochs=1, latent_dim=2, batch_size=150, epoch_images=0, xla=False,
-                           run_dir=run_dir, verbose=0, **{**MODELS[name], **options})
+    return genmodels.train(
+        name,
+        dataset=tiny_data(),
+        epochs=1,
+        latent_dim=2,
+        batch_size=150,
+        epoch_images=0,
+        xla=False,
+        run_dir=run_dir,
+        verbose=0,
+        **{**MODELS[name], **options},
+    )
 
 
 def genmodels_decode(run, codings, labels=None):
@@ -135,17 +147,33 @@ def exported(tmp_path_factory):
             expected[name]["every_class"] = run.sample(N, seed=SEED, sampler="prior")
             expected[name]["one_class"] = run.sample(N, seed=SEED, labels=2, sampler="prior")
         np.savez(folder / f"inputs-{name}.npz", images=images, codings=codings, labels=LABELS)
-        jobs[name] = {"dir": str(export_saved_model(run, folder / f"export-{name}")), "inputs": str(folder / f"inputs-{name}.npz"),
-                      "conditional": run.model.conditional, "n": N, "seed": SEED, "other_seed": OTHER_SEED}
+        jobs[name] = {
+            "dir": str(export_saved_model(run, folder / f"export-{name}")),
+            "inputs": str(folder / f"inputs-{name}.npz"),
+            "conditional": run.model.conditional,
+            "n": N,
+            "seed": SEED,
+            "other_seed": OTHER_SEED,
+        }
     (folder / "use_export.py").write_text(TENSORFLOW_ONLY)
-    (folder / "jobs.json").write_text(json.dumps({"models": jobs, "out": str(folder / "got.npz"), "report": str(folder / "report.json")}))
-    done = subprocess.run([sys.executable, str(folder / "use_export.py"), str(folder / "jobs.json")], cwd=folder,
-                          capture_output=True, text=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    (folder / "jobs.json").write_text(
+        json.dumps({"models": jobs, "out": str(folder / "got.npz"), "report": str(folder / "report.json")})
+    )
+    done = subprocess.run(
+        [sys.executable, str(folder / "use_export.py"), str(folder / "jobs.json")],
+        cwd=folder,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     got = np.load(folder / "got.npz")
     return {
         "expected": expected,
-        "got": {name: {key.partition("/")[2]: got[key] for key in got.files if key.startswith(f"{name}/")} for name in MODELS},
+        "got": {
+            name: {key.partition("/")[2]: got[key] for key in got.files if key.startswith(f"{name}/")}
+            for name in MODELS
+        },
         "report": json.loads((folder / "report.json").read_text()),
         "runs": runs,
         "folder": folder,
@@ -185,17 +213,30 @@ def test_the_serving_signatures_give_what_the_functions_give(exported, name):
 
 def test_a_conditional_model_samples_the_labels_it_is_given_one_label_or_every_class_in_turn(exported):
     expected, got = exported["expected"]["cvae"], exported["got"]["cvae"]
-    np.testing.assert_allclose(got["every_class"], expected["every_class"], **EXACT)  # labels=[]: as Run.sample(n, seed)
-    np.testing.assert_allclose(got["one_class"], expected["one_class"], **EXACT)  # labels=[2]: as Run.sample(n, seed, labels=2)
+    np.testing.assert_allclose(
+        got["every_class"], expected["every_class"], **EXACT
+    )  # labels=[]: as Run.sample(n, seed)
+    np.testing.assert_allclose(
+        got["one_class"], expected["one_class"], **EXACT
+    )  # labels=[2]: as Run.sample(n, seed, labels=2)
     assert np.abs(got["every_class"] - got["sample"]).max() > 0.01  # other labels, other images, from the same codings
 
 
 def test_signatures_are_named_and_shaped_for_serving(exported):
     signatures = exported["report"]["signatures"]
     assert signatures["vae"] == {
-        "sample": {"inputs": {"n": ["int32", []], "seed": ["int64", []]}, "outputs": {"images": ["float32", [None, 28, 28, 1]]}},
-        "encode": {"inputs": {"images": ["float32", [None, 28, 28, 1]]}, "outputs": {"codings": ["float32", [None, 2]]}},
-        "decode": {"inputs": {"codings": ["float32", [None, 2]]}, "outputs": {"images": ["float32", [None, 28, 28, 1]]}},
+        "sample": {
+            "inputs": {"n": ["int32", []], "seed": ["int64", []]},
+            "outputs": {"images": ["float32", [None, 28, 28, 1]]},
+        },
+        "encode": {
+            "inputs": {"images": ["float32", [None, 28, 28, 1]]},
+            "outputs": {"codings": ["float32", [None, 2]]},
+        },
+        "decode": {
+            "inputs": {"codings": ["float32", [None, 2]]},
+            "outputs": {"images": ["float32", [None, 28, 28, 1]]},
+        },
     }
     labels = {"labels": ["int32", [None]]}
     assert {key: value["inputs"] for key, value in signatures["cvae"].items()} == {
@@ -209,19 +250,29 @@ def test_signatures_are_named_and_shaped_for_serving(exported):
 def test_the_export_describes_itself_for_people(exported):
     info = json.loads((exported["folder"] / "export-cvae" / "genmodels-export.json").read_text())
     assert {key: info[key] for key in ("model", "image_shape", "pixels", "latent_dim", "classes")} == {
-        "model": "cvae", "image_shape": [28, 28, 1], "pixels": "binary", "latent_dim": 2, "classes": 3,
+        "model": "cvae",
+        "image_shape": [28, 28, 1],
+        "pixels": "binary",
+        "latent_dim": 2,
+        "classes": 3,
     }
     assert info["signatures"]["sample"]["inputs"] == {
-        "n": {"dtype": "int32", "shape": []}, "seed": {"dtype": "int64", "shape": []}, "labels": {"dtype": "int32", "shape": [None]},
+        "n": {"dtype": "int32", "shape": []},
+        "seed": {"dtype": "int64", "shape": []},
+        "labels": {"dtype": "int32", "shape": [None]},
     }
     assert info["signatures"]["decode"]["outputs"] == {"images": {"dtype": "float32", "shape": [None, 28, 28, 1]}}
 
 
 def test_sampling_60_images_from_the_export_takes_well_under_a_second(exported):
     report = exported["report"]
-    print(f"\nexported vae (784-16-2): sample(n=60) first call {report['first_sample_60'] * 1000:.1f} ms, "
-          f"then {report['median_sample_60'] * 1000:.2f} ms (median of 21)")
-    assert report["first_sample_60"] < 5.0 and report["median_sample_60"] < 5.0  # a loose bound: the figure is in docs/export.md
+    print(
+        f"\nexported vae (784-16-2): sample(n=60) first call {report['first_sample_60'] * 1000:.1f} ms, "
+        f"then {report['median_sample_60'] * 1000:.2f} ms (median of 21)"
+    )
+    assert (
+        report["first_sample_60"] < 5.0 and report["median_sample_60"] < 5.0
+    )  # a loose bound: the figure is in docs/export.md
 
 
 # The command line
@@ -235,7 +286,11 @@ def test_genmodels_export_writes_a_saved_model_that_samples_as_genmodels_sample(
     assert outcome.code == 0, outcome.err
     assert outcome.out.strip() == str(tmp_path / "vae")
     assert sorted(path.name for path in (tmp_path / "vae").iterdir()) == [
-        "assets", "fingerprint.pb", "genmodels-export.json", "saved_model.pb", "variables",
+        "assets",
+        "fingerprint.pb",
+        "genmodels-export.json",
+        "saved_model.pb",
+        "variables",
     ]
     loaded = tf.saved_model.load(str(tmp_path / "vae"))
     np.testing.assert_allclose(loaded.sample(n=60, seed=3).numpy(), run.sample(60, seed=3, sampler="prior"), **EXACT)
@@ -247,7 +302,9 @@ def test_an_earlier_export_is_replaced_only_with_force(capsys, exported, tmp_pat
     out = tmp_path / "vae"
     assert run_main(capsys, "export", "vae", "--run-dir", run.run_dir, "--out", out).code == 0
     before = snapshot(out)
-    run_main(capsys, "export", "vae", "--run-dir", run.run_dir, "--out", out).assert_one_error_line(str(out), "already holds an export", "--force")
+    run_main(capsys, "export", "vae", "--run-dir", run.run_dir, "--out", out).assert_one_error_line(
+        str(out), "already holds an export", "--force"
+    )
     assert snapshot(out) == before
     assert run_main(capsys, "export", "vae", "--run-dir", run.run_dir, "--out", out, "--force").code == 0
     assert json.loads((out / "genmodels-export.json").read_text())["model"] == "vae"
@@ -284,7 +341,9 @@ def test_force_over_an_export_without_a_file_list_keeps_what_is_not_a_saved_mode
     (out / "genmodels-export.json").write_text(json.dumps(info))
     (out / "NOTES.txt").write_text("mine")
     assert run_main(capsys, "export", "vae", "--run-dir", run.run_dir, "--out", out, "--force").code == 0
-    assert (out / "NOTES.txt").read_text() == "mine" and "files" in json.loads((out / "genmodels-export.json").read_text())
+    assert (out / "NOTES.txt").read_text() == "mine" and "files" in json.loads(
+        (out / "genmodels-export.json").read_text()
+    )
 
 
 def test_a_folder_that_is_not_empty_is_refused_even_with_force(capsys, exported, tmp_path):
@@ -292,32 +351,39 @@ def test_a_folder_that_is_not_empty_is_refused_even_with_force(capsys, exported,
     (tmp_path / "notes").mkdir()
     (tmp_path / "notes" / "keep.txt").write_text("mine")
     for extra in ([], ["--force"]):
-        run_main(capsys, "export", "vae", "--run-dir", run.run_dir, "--out", tmp_path / "notes", *extra).assert_one_error_line(
-            "is not empty", "holds no genmodels export"
-        )
+        run_main(
+            capsys, "export", "vae", "--run-dir", run.run_dir, "--out", tmp_path / "notes", *extra
+        ).assert_one_error_line("is not empty", "holds no genmodels export")
     assert snapshot(tmp_path / "notes") == {"keep.txt": b"mine"}
     before = snapshot(run.run_dir)  # the run's own folder is never an export target
-    run_main(capsys, "export", "vae", "--run-dir", run.run_dir, "--out", run.run_dir, "--force").assert_one_error_line("is not empty")
+    run_main(capsys, "export", "vae", "--run-dir", run.run_dir, "--out", run.run_dir, "--force").assert_one_error_line(
+        "is not empty"
+    )
     assert snapshot(run.run_dir) == before
 
 
 def test_an_empty_folder_receives_the_export(capsys, exported, tmp_path):
     (tmp_path / "empty").mkdir()
-    assert run_main(capsys, "export", "vae", "--run-dir", exported["runs"]["vae"].run_dir, "--out", tmp_path / "empty").code == 0
+    assert (
+        run_main(
+            capsys, "export", "vae", "--run-dir", exported["runs"]["vae"].run_dir, "--out", tmp_path / "empty"
+        ).code
+        == 0
+    )
     assert (tmp_path / "empty" / "saved_model.pb").is_file()
 
 
 def test_a_missing_run_or_a_file_as_out_is_one_error_line(capsys, exported, tmp_path):
-    run_main(capsys, "export", "vae", "--run-dir", tmp_path / "nothing", "--out", tmp_path / "out").assert_one_error_line(
-        "No trained model in", "genmodels train vae"
-    )
-    run_main(capsys, "export", "cvae", "--run-dir", exported["runs"]["vae"].run_dir, "--out", tmp_path / "out").assert_one_error_line(
-        "holds a 'vae' model, not 'cvae'"
-    )
+    run_main(
+        capsys, "export", "vae", "--run-dir", tmp_path / "nothing", "--out", tmp_path / "out"
+    ).assert_one_error_line("No trained model in", "genmodels train vae")
+    run_main(
+        capsys, "export", "cvae", "--run-dir", exported["runs"]["vae"].run_dir, "--out", tmp_path / "out"
+    ).assert_one_error_line("holds a 'vae' model, not 'cvae'")
     (tmp_path / "file").write_text("x")
-    run_main(capsys, "export", "vae", "--run-dir", exported["runs"]["vae"].run_dir, "--out", tmp_path / "file").assert_one_error_line(
-        "is a file"
-    )
+    run_main(
+        capsys, "export", "vae", "--run-dir", exported["runs"]["vae"].run_dir, "--out", tmp_path / "file"
+    ).assert_one_error_line("is a file")
     assert not (tmp_path / "out").exists()
     run_main(capsys, "export", "vae", "--run-dir", exported["runs"]["vae"].run_dir).assert_one_error_line("--out")
 
@@ -346,7 +412,9 @@ def test_the_half_written_export_of_a_killed_process_is_removed_and_nothing_else
     import genmodels.export
     from genmodels.atomic import owner_record
 
-    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True, check=True)
+    gone = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True, check=True
+    )
     dead_pid = int(gone.stdout)  # a process that has exited
     abandoned, writing, foreign = (tmp_path / f".tmp-out-{tag}" for tag in ("abandoned", "writing", "foreign"))
     for folder in (abandoned, writing, foreign):
@@ -357,7 +425,10 @@ def test_the_half_written_export_of_a_killed_process_is_removed_and_nothing_else
     (writing / genmodels.export.PARTIAL_OWNER).write_text(json.dumps(record))  # this process: still writing
     genmodels.export.export_saved_model(exported["runs"]["vae"], tmp_path / "out")
     assert sorted(path.name for path in tmp_path.iterdir()) == [".tmp-out-foreign", ".tmp-out-writing", "out"]
-    assert genmodels.export.PARTIAL_OWNER not in json.loads((tmp_path / "out" / "genmodels-export.json").read_text())["files"]
+    assert (
+        genmodels.export.PARTIAL_OWNER
+        not in json.loads((tmp_path / "out" / "genmodels-export.json").read_text())["files"]
+    )
     assert not (tmp_path / "out" / genmodels.export.PARTIAL_OWNER).exists()
 
 
@@ -369,6 +440,8 @@ def test_help_and_refusals_never_import_tensorflow(command, tmp_path):
         "try:\n    main()\nexcept SystemExit:\n    pass\n"
         "print('TENSORFLOW IMPORTED' if 'tensorflow' in sys.modules else 'no tensorflow')"
     )
-    result = subprocess.run([sys.executable, "-c", probe, *command], capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    result = subprocess.run(
+        [sys.executable, "-c", probe, *command], capture_output=True, text=True, timeout=60, cwd=tmp_path
+    )
     assert result.stdout.strip().endswith("no tensorflow"), result.stdout + result.stderr
     assert "--help" in command or "is not empty" in result.stderr

@@ -45,12 +45,19 @@ def bars(count: int, *, seed: int, side: int = SIDE, channels: int = 1) -> tuple
     return images, labels
 
 
-def bar_images(name: str = "bars", *, labelled: bool = True, side: int = SIDE, channels: int = 1, train: int = 320) -> TrainingImages:
+def bar_images(
+    name: str = "bars", *, labelled: bool = True, side: int = SIDE, channels: int = 1, train: int = 320
+) -> TrainingImages:
     x, y = bars(train, seed=1, side=side, channels=channels)
     tx, ty = bars(80, seed=2, side=side, channels=channels)
     return TrainingImages(
-        name=name, description="synthetic bars, 4 classes", train=x, train_labels=y if labelled else None,
-        test=tx, test_labels=ty if labelled else None, pixels="8bit",
+        name=name,
+        description="synthetic bars, 4 classes",
+        train=x,
+        train_labels=y if labelled else None,
+        test=tx,
+        test_labels=ty if labelled else None,
+        pixels="8bit",
     )
 
 

@@ -69,7 +69,9 @@ def test_labelled_grey_folder_gives_classes_in_alphanumeric_order(tmp_path):
     data = load_folder(labelled_folder(tmp_path / "animals"))
     assert data.name == "animals"
     assert data.label_names == ("ant", "cat", "dog")
-    relatives = [f"{name}/{'nested/' if i == 0 else ''}{i:02d}.png" for name in ("ant", "cat", "dog") for i in range(10)]
+    relatives = [
+        f"{name}/{'nested/' if i == 0 else ''}{i:02d}.png" for name in ("ant", "cat", "dog") for i in range(10)
+    ]
     held = sum(folders.hold_out_position(relative) < folders.DEFAULT_TEST_FRACTION for relative in relatives) or 1
     assert data.train.shape == (30 - held, *SIZE, 1) and data.test.shape == (held, *SIZE, 1)
     assert data.valid is None and data.pixels == "8bit"
@@ -92,7 +94,9 @@ def test_flat_folder_is_unlabelled(tmp_path):
 
 def test_colour_pngs_round_trip_exactly_in_sorted_order(tmp_path):
     rng = np.random.default_rng(1)
-    written = {split: [rng.integers(0, 256, (*SIZE, 3), dtype=np.uint8) for _ in range(3)] for split in ("train", "test")}
+    written = {
+        split: [rng.integers(0, 256, (*SIZE, 3), dtype=np.uint8) for _ in range(3)] for split in ("train", "test")
+    }
     for split, arrays in written.items():
         for index, array in reversed(list(enumerate(arrays))):  # written out of order; read in sorted order
             save(tmp_path / "colour" / split / f"img{index}.PNG", array)
@@ -105,10 +109,17 @@ def test_colour_pngs_round_trip_exactly_in_sorted_order(tmp_path):
 
 def test_explicit_train_valid_test_folders_are_the_splits(tmp_path):
     root = tmp_path / "split"
-    for split, classes in (("train", ("b", "a")), ("valid", ("a",)), ("test", ("b",))):  # held-out splits may lack a class
+    for split, classes in (
+        ("train", ("b", "a")),
+        ("valid", ("a",)),
+        ("test", ("b",)),
+    ):  # held-out splits may lack a class
         for name in classes:
             for index in range(2):
-                grey(root / split / name / f"{index}.png", {"a": 10, "b": 20}[name] + {"train": 0, "valid": 1, "test": 2}[split])
+                grey(
+                    root / split / name / f"{index}.png",
+                    {"a": 10, "b": 20}[name] + {"train": 0, "valid": 1, "test": 2}[split],
+                )
     data = load_folder(root, test_fraction=0.5)  # no hold-out: the fraction is not used
     assert data.label_names == ("a", "b")
     np.testing.assert_array_equal(data.train_labels, [0, 0, 1, 1])
@@ -220,7 +231,9 @@ def test_a_folder_that_cannot_be_written_is_cached_in_the_data_folder(tmp_path, 
     load_folder(root, test_fraction=0.5)
     assert decodes == []
 
-    monkeypatch.setattr(folders, "atomic_path", lambda dest: (_ for _ in ()).throw(PermissionError(13, "denied", str(dest))))
+    monkeypatch.setattr(
+        folders, "atomic_path", lambda dest: (_ for _ in ()).throw(PermissionError(13, "denied", str(dest)))
+    )
     grey(root / "ant" / "more.png", 3)
     data = load_folder(root, test_fraction=0.5)  # nowhere to cache: still loads
     assert len(data.train) + len(data.test) == 7 and caches(root, data_dir) == [cache]
@@ -233,7 +246,11 @@ def test_image_size_resizes_every_image(tmp_path):
     data = load_folder(tmp_path / "f", image_size=(4, 2), test_fraction=0.34)
     every = np.concatenate([data.train, data.test])
     assert every.shape == (3, 4, 2, 1)
-    assert sorted(np.unique(image).tolist() for image in every) == [[50], [90], [255]]  # bilinear keeps a constant image constant
+    assert sorted(np.unique(image).tolist() for image in every) == [
+        [50],
+        [90],
+        [255],
+    ]  # bilinear keeps a constant image constant
 
 
 def test_other_modes_and_formats(tmp_path):
@@ -312,7 +329,9 @@ def bad_sixteen_bit_rgb(root):
 
     header = struct.pack(">IIBBBBB", 4, 4, 16, 2, 0, 0, 0)  # 4x4, 16 bits per channel, RGB
     pixels = zlib.compress(b"".join(b"\x00" + bytes(4 * 6) for _ in range(4)))
-    (root / "bad.png").write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", pixels) + chunk(b"IEND", b""))
+    (root / "bad.png").write_bytes(
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", pixels) + chunk(b"IEND", b"")
+    )
     return root / "bad.png"
 
 
@@ -328,7 +347,9 @@ def bad_random_bytes(root):
 
 
 def bad_not_an_allowed_format(root):
-    Image.fromarray(np.zeros((4, 4), np.uint8)).save(root / "bad.png", format="TIFF")  # Pillow may decode only PNG, JPEG, BMP, GIF
+    Image.fromarray(np.zeros((4, 4), np.uint8)).save(
+        root / "bad.png", format="TIFF"
+    )  # Pillow may decode only PNG, JPEG, BMP, GIF
     return root / "bad.png"
 
 
@@ -422,10 +443,16 @@ def test_a_path_that_is_not_a_folder_is_refused(tmp_path):
         load_folder(tmp_path / "missing")
 
 
-@pytest.mark.parametrize(("options", "expected"), [
-    ({"image_size": (0, 4)}, "image_size"), ({"image_size": (4,)}, "image_size"), ({"image_size": (4.5, 4)}, "image_size"),
-    ({"test_fraction": 0}, "test_fraction"), ({"test_fraction": 1.5}, "test_fraction"),
-])
+@pytest.mark.parametrize(
+    ("options", "expected"),
+    [
+        ({"image_size": (0, 4)}, "image_size"),
+        ({"image_size": (4,)}, "image_size"),
+        ({"image_size": (4.5, 4)}, "image_size"),
+        ({"test_fraction": 0}, "test_fraction"),
+        ({"test_fraction": 1.5}, "test_fraction"),
+    ],
+)
 def test_bad_options_are_refused(tmp_path, options, expected):
     for index in range(10):
         grey(tmp_path / "f" / f"{index}.png", 10 + index)
@@ -475,7 +502,9 @@ def test_evaluate_and_resume_refuse_images_added_since_training_unless_told(tmp_
     save(root / extra, rng.integers(0, 256, SIZE, dtype=np.uint8))
     run_main(capsys, "evaluate", "vae", "--run-dir", run, *quick).assert_one_error_line("test:", "--allow-data-change")
     assert run_main(capsys, "evaluate", "vae", "--run-dir", run, *quick, "--allow-data-change").code == 0
-    assert run_main(capsys, "train", "vae", "--run-dir", run, "--resume", "--epochs", "2", "--allow-data-change").code == 0
+    assert (
+        run_main(capsys, "train", "vae", "--run-dir", run, "--resume", "--epochs", "2", "--allow-data-change").code == 0
+    )
 
 
 def test_a_folder_named_by_a_run_gets_no_cache_written_inside_it(tmp_path, capsys, data_dir):
@@ -486,8 +515,26 @@ def test_a_folder_named_by_a_run_gets_no_cache_written_inside_it(tmp_path, capsy
     for index in range(40):
         save(root / f"{index:03d}.png", rng.integers(0, 256, SIZE, dtype=np.uint8))
     run = tmp_path / "run"
-    assert run_main(capsys, "train", "vae", "--dataset", root, "--run-dir", run, "--epochs", "1", "-o", "hidden=8",
-                    "--latent-dim", "2", "--epoch-images", "0").code == 0
+    assert (
+        run_main(
+            capsys,
+            "train",
+            "vae",
+            "--dataset",
+            root,
+            "--run-dir",
+            run,
+            "--epochs",
+            "1",
+            "-o",
+            "hidden=8",
+            "--latent-dim",
+            "2",
+            "--epoch-images",
+            "0",
+        ).code
+        == 0
+    )
     assert caches(root, data_dir)[0].parent == root  # you named the folder: its cache sits beside its images
     for cache in root.glob(f"{CACHE_PREFIX}*"):
         cache.unlink()

@@ -25,7 +25,11 @@ from genmodels.runs import RunConfig, read_metrics
 from conftest import run_main
 
 # 60 examples per property keeps the suite fast; GENMODELS_FUZZ_EXAMPLES=5000 searches harder.
-FUZZ = settings(max_examples=int(os.environ.get("GENMODELS_FUZZ_EXAMPLES", "60")), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+FUZZ = settings(
+    max_examples=int(os.environ.get("GENMODELS_FUZZ_EXAMPLES", "60")),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 
 JSON = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=12),
@@ -44,7 +48,12 @@ def value_of(kind) -> st.SearchStrategy:
     """Well-typed JSON values of a config field's type, in and out of range."""
     if typing.get_origin(kind) is tuple:
         return st.lists(value_of(typing.get_args(kind)[0]), max_size=4)
-    return {bool: st.booleans(), int: st.integers(-5, 10**6), float: st.floats(allow_nan=False), str: st.text(max_size=12)}[kind]
+    return {
+        bool: st.booleans(),
+        int: st.integers(-5, 10**6),
+        float: st.floats(allow_nan=False),
+        str: st.text(max_size=12),
+    }[kind]
 
 
 @FUZZ
@@ -62,19 +71,27 @@ def test_from_dict_accepts_or_raises_config_error_and_what_it_accepts_round_trip
 @given(config_class=st.sampled_from(CONFIGS), data=st.data())
 def test_well_typed_configs_are_accepted_exactly_when_valid_and_round_trip(config_class, data):
     hints = typing.get_type_hints(config_class)
-    raw = {f.name: data.draw(value_of(hints[f.name])) for f in dataclasses.fields(config_class) if data.draw(st.booleans())}
+    raw = {
+        f.name: data.draw(value_of(hints[f.name])) for f in dataclasses.fields(config_class) if data.draw(st.booleans())
+    }
     try:
         config = config_class.from_dict(raw)
     except ConfigError:
         return
     # a field missing from a stored config stands for its `absent` value where it has one (what older runs were built with)
-    absent = {f.name: f.metadata["absent"] for f in dataclasses.fields(config_class) if f.metadata.get("absent") is not None}
+    absent = {
+        f.name: f.metadata["absent"] for f in dataclasses.fields(config_class) if f.metadata.get("absent") is not None
+    }
     assert config == config_class().replace(**{**absent, **raw})
     assert config_class.from_dict(json.loads(json.dumps(config.to_dict()))) == config
 
 
 @FUZZ
-@given(kind=st.sampled_from([int, float, str, bool, tuple[int, ...], tuple[str, ...]]), value=JSON | TEXT, strict=st.booleans())
+@given(
+    kind=st.sampled_from([int, float, str, bool, tuple[int, ...], tuple[str, ...]]),
+    value=JSON | TEXT,
+    strict=st.booleans(),
+)
 def test_coerce_returns_the_asked_type_or_raises_config_error(kind, value, strict):
     try:
         result = coerce(value, kind, "field", strict=strict)
@@ -95,10 +112,15 @@ def test_option_strings_from_the_command_line_are_parsed_or_refused(item, config
 
 
 @FUZZ
-@given(option=st.sampled_from(["sample vae -n", "sample vae --seed", "evaluate vae --k", "train vae --resume --epochs"]), value=TEXT)
+@given(
+    option=st.sampled_from(["sample vae -n", "sample vae --seed", "evaluate vae --k", "train vae --resume --epochs"]),
+    value=TEXT,
+)
 def test_any_value_of_a_count_option_gets_one_line_from_the_cli(tmp_path, capsys, option, value):
     *words, name = option.split()
-    outcome = run_main(capsys, *words, f"{name}={value}" if name.startswith("--") else f"{name}{value}", "--run-dir", tmp_path / "none")
+    outcome = run_main(
+        capsys, *words, f"{name}={value}" if name.startswith("--") else f"{name}{value}", "--run-dir", tmp_path / "none"
+    )
     outcome.assert_one_error_line()  # a bad value, or (for a good one) no trained model in the run directory
 
 
@@ -143,7 +165,11 @@ def test_any_array_becomes_images_of_one_kind_or_a_dataset_error(array, side, ch
 
 
 PIXELS = st.sampled_from([np.uint8, np.int64, np.float32, np.float64, np.bool_]).flatmap(
-    lambda dtype: hnp.arrays(dtype, st.tuples(st.integers(1, 4), st.just(4)), elements=st.integers(0, 1) if dtype != np.float64 else st.floats(0, 1))
+    lambda dtype: hnp.arrays(
+        dtype,
+        st.tuples(st.integers(1, 4), st.just(4)),
+        elements=st.integers(0, 1) if dtype != np.float64 else st.floats(0, 1),
+    )
 )
 
 
@@ -189,7 +215,11 @@ def test_a_damaged_npz_file_loads_or_gives_a_dataset_error(tmp_path, cut, positi
 
 
 @FUZZ
-@given(train=hnp.arrays(ANY_DTYPE, ANY_SHAPE), test=hnp.arrays(ANY_DTYPE, ANY_SHAPE), labels=st.none() | hnp.arrays(ANY_DTYPE, ANY_SHAPE))
+@given(
+    train=hnp.arrays(ANY_DTYPE, ANY_SHAPE),
+    test=hnp.arrays(ANY_DTYPE, ANY_SHAPE),
+    labels=st.none() | hnp.arrays(ANY_DTYPE, ANY_SHAPE),
+)
 def test_any_arrays_in_an_npz_file_load_or_give_a_dataset_error(tmp_path, train, test, labels):
     assume(train.dtype.kind != "V" and test.dtype.kind != "V")  # numpy cannot always write structured scalars back
     path = tmp_path / "arrays.npz"
@@ -199,4 +229,8 @@ def test_any_arrays_in_an_npz_file_load_or_give_a_dataset_error(tmp_path, train,
         data = data.binarized() if train.size % 2 else data
     except DatasetError:
         return
-    assert data.pixels in ("binary", "8bit", "continuous") and 0 <= data.rows("train").min() and data.rows("train").max() <= 1
+    assert (
+        data.pixels in ("binary", "8bit", "continuous")
+        and 0 <= data.rows("train").min()
+        and data.rows("train").max() <= 1
+    )

@@ -80,7 +80,9 @@ def test_fashion_mnist_stays_8_bit_even_where_a_split_holds_only_0s_and_1s(tmp_p
     fashion = write_fashion(tmp_path / "remote")
     digests = dict(fashion["sha256"])
     for name, count in (("train-images-idx3-ubyte.gz", 5), ("t10k-images-idx3-ubyte.gz", 3)):  # very dark images
-        (tmp_path / "remote" / name).write_bytes(gzip.compress(idx_bytes(np.eye(28, dtype=np.uint8)[None].repeat(count, axis=0))))
+        (tmp_path / "remote" / name).write_bytes(
+            gzip.compress(idx_bytes(np.eye(28, dtype=np.uint8)[None].repeat(count, axis=0)))
+        )
         digests[name] = sha256(tmp_path / "remote" / name)
     data = plugin.load_fashion_mnist(tmp_path / "data", url=fashion["url"], sha256=digests)
     assert data.pixels == "8bit" and data.train.max() == 1  # levels 0 and 1 of 255, not black and white
@@ -148,11 +150,21 @@ def test_offline_without_the_files_the_error_names_the_url_and_the_variable(tmp_
 
 
 def cifar_record(label: int, red: np.ndarray, green: np.ndarray, blue: np.ndarray) -> bytes:
-    return bytes([label]) + red.astype(np.uint8).tobytes() + green.astype(np.uint8).tobytes() + blue.astype(np.uint8).tobytes()
+    return (
+        bytes([label])
+        + red.astype(np.uint8).tobytes()
+        + green.astype(np.uint8).tobytes()
+        + blue.astype(np.uint8).tobytes()
+    )
 
 
-def write_cifar(path: Path, batches: dict[str, list[bytes]] | None = None, extra: dict[str, bytes] | None = None,
-                omit=(), meta: bytes | None = None) -> dict:
+def write_cifar(
+    path: Path,
+    batches: dict[str, list[bytes]] | None = None,
+    extra: dict[str, bytes] | None = None,
+    omit=(),
+    meta: bytes | None = None,
+) -> dict:
     """A cifar-10-binary.tar.gz: the folder, data_batch_1..5.bin, test_batch.bin, batches.meta.txt, readme.html."""
     rng = np.random.default_rng(1)
     if batches is None:
@@ -163,8 +175,12 @@ def write_cifar(path: Path, batches: dict[str, list[bytes]] | None = None, extra
                 for _ in range(count)
             ]
     meta = meta if meta is not None else ("\n".join(plugin.CIFAR10_CLASSES) + "\n\n").encode()
-    files = {**{name: b"".join(records) for name, records in batches.items()}, "batches.meta.txt": meta,
-             "readme.html": b"<html></html>", **(extra or {})}
+    files = {
+        **{name: b"".join(records) for name, records in batches.items()},
+        "batches.meta.txt": meta,
+        "readme.html": b"<html></html>",
+        **(extra or {}),
+    }
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
         folder = tarfile.TarInfo("cifar-10-batches-bin")
@@ -185,7 +201,9 @@ def test_cifar10_is_read_from_the_binary_tar_with_each_colour_plane_in_its_chann
     red, green, blue = (np.full((32, 32), value, np.uint8) for value in (10, 20, 30))
     red[5, 7], green[0, 31], blue[31, 0] = 200, 201, 202  # one pixel of each plane, row-major
     first = cifar_record(7, red, green, blue)
-    batches = {name: [cifar_record(index, red // 2, green // 2, blue // 2)] for index, name in enumerate(plugin.CIFAR10_TRAIN)}
+    batches = {
+        name: [cifar_record(index, red // 2, green // 2, blue // 2)] for index, name in enumerate(plugin.CIFAR10_TRAIN)
+    }
     batches["data_batch_1.bin"].insert(0, first)
     batches["test_batch.bin"] = [cifar_record(9, blue, green, red)]
     cifar = write_cifar(tmp_path / "remote" / "cifar-10-binary.tar.gz", batches)
@@ -230,12 +248,21 @@ def test_cifar10_with_a_wrong_checksum_is_refused_naming_the_file(tmp_path):
 @pytest.mark.parametrize(
     "kwargs, message",
     [
-        ({"extra": {"cifar-10-batches-py/data_batch_1": b"pickled"}}, "unexpected member 'cifar-10-batches-py/data_batch_1'"),
+        (
+            {"extra": {"cifar-10-batches-py/data_batch_1": b"pickled"}},
+            "unexpected member 'cifar-10-batches-py/data_batch_1'",
+        ),
         ({"extra": {"cifar-10-batches-bin/data_batch_6.bin": b""}}, "unexpected member"),
         ({"extra": {"../escape.bin": b""}}, "unexpected member '../escape.bin'"),
         ({"omit": ("data_batch_3.bin",)}, "lacks cifar-10-batches-bin/data_batch_3.bin"),
-        ({"batches": {name: [b"\x01" * 3072] for name in (*plugin.CIFAR10_TRAIN, *plugin.CIFAR10_TEST)}}, "not a whole number of 3073-byte records"),
-        ({"batches": {name: [bytes([10]) + b"\0" * 3072] for name in (*plugin.CIFAR10_TRAIN, *plugin.CIFAR10_TEST)}}, "holds the label 10"),
+        (
+            {"batches": {name: [b"\x01" * 3072] for name in (*plugin.CIFAR10_TRAIN, *plugin.CIFAR10_TEST)}},
+            "not a whole number of 3073-byte records",
+        ),
+        (
+            {"batches": {name: [bytes([10]) + b"\0" * 3072] for name in (*plugin.CIFAR10_TRAIN, *plugin.CIFAR10_TEST)}},
+            "holds the label 10",
+        ),
         ({"meta": b"cat\ndog\n"}, "names 2 classes"),
     ],
 )
@@ -384,7 +411,10 @@ def write_dsprites(path: Path, count=20) -> dict:
         images[index, 10:20, 30:40] = 1
     path.parent.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(
-        path, imgs=images, latents_classes=classes, latents_values=classes.astype(np.float64) / 10,
+        path,
+        imgs=images,
+        latents_classes=classes,
+        latents_values=classes.astype(np.float64) / 10,
         metadata=np.array(Metadata(), dtype=object),
     )
     return {"url": path.as_uri(), "sha256": sha256(path), "md5": md5(path), "images": images, "classes": classes}

@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from genmodels.data import load_dataset
 from genmodels.evaluation import ImportanceSampler, evaluate
 from genmodels.plugins import build_registry
 from genmodels.trainer import train
@@ -56,7 +55,9 @@ def test_the_nll_estimate_lies_below_the_elbo_and_improves_with_k(one_epoch):
     images = data.rows("test", np.random.default_rng(1).choice(len(data.test), 100, replace=False))
     estimates = {k: evaluate(result.model, images, model_name="vae", split="test", k=k, seed=3) for k in (1, 50, 5000)}
     noise = 3 * estimates[5000].nll_standard_error / 10  # paired images: differences are far less noisy than the means
-    assert estimates[1].nll == pytest.approx(estimates[1].negative_elbo, abs=1e-3)  # one sample: the estimate is the ELBO
+    assert estimates[1].nll == pytest.approx(
+        estimates[1].negative_elbo, abs=1e-3
+    )  # one sample: the estimate is the ELBO
     assert estimates[5000].nll <= estimates[5000].negative_elbo
     assert estimates[50].nll <= estimates[1].nll + noise
     assert estimates[5000].nll <= estimates[50].nll + noise

@@ -84,7 +84,9 @@ def mixture_log_mass(level: int, logits, locs, log_scales) -> float:
     """log sum_k softmax(logits)_k mass_k(level), in float64 from the decimal masses."""
     logits = np.asarray(logits, dtype=np.float64)
     log_weights = logits - np.logaddexp.reduce(logits)
-    return float(np.logaddexp.reduce([w + logistic_log_mass(level, m, s) for w, m, s in zip(log_weights, locs, log_scales)]))
+    return float(
+        np.logaddexp.reduce([w + logistic_log_mass(level, m, s) for w, m, s in zip(log_weights, locs, log_scales)])
+    )
 
 
 def level_masses(dist, rows: int) -> np.ndarray:
@@ -121,13 +123,20 @@ def test_gaussian_log_density_is_the_normal_log_density_summed():
 
 def test_gaussian_samples_have_its_mean_and_scale():
     draws, loc, scale = 100_000, np.array([0.2, -1.0, 3.0]), np.array([0.05, 1.0, 2.0])
-    z = Gaussian(f32(np.tile(loc, (draws, 1))), f32(np.tile(np.log(scale), (draws, 1)))).sample(seed=keras.random.SeedGenerator(3)).numpy()
+    z = (
+        Gaussian(f32(np.tile(loc, (draws, 1))), f32(np.tile(np.log(scale), (draws, 1))))
+        .sample(seed=keras.random.SeedGenerator(3))
+        .numpy()
+    )
     assert np.all(np.abs(z.mean(axis=0) - loc) < 5 * scale / np.sqrt(draws))
     assert np.all(np.abs(z.std(axis=0) - scale) < 5 * scale / np.sqrt(2 * draws))
 
 
 def test_gaussian_sampling_is_reparameterised():
-    loc, log_scale = tf.Variable(RNG.normal(size=(3, 4)), dtype=tf.float32), tf.Variable(RNG.normal(size=(3, 4)), dtype=tf.float32)
+    loc, log_scale = (
+        tf.Variable(RNG.normal(size=(3, 4)), dtype=tf.float32),
+        tf.Variable(RNG.normal(size=(3, 4)), dtype=tf.float32),
+    )
     with tf.GradientTape() as tape:
         z = Gaussian(loc, log_scale).sample(seed=7)
         total = tf.reduce_sum(z)
@@ -140,7 +149,11 @@ def test_gaussian_sampling_is_reparameterised():
 
 EDGE_AND_MIDDLE = [0, 1, 127, 254, 255]
 EXTREMES = [  # (level, loc, log_scale)
-    (128, -50.0, -7.0),  # far below, narrowest: the CDF difference is 0 in float32 (PixelCNN++'s fallback, 0.68 nats off)
+    (
+        128,
+        -50.0,
+        -7.0,
+    ),  # far below, narrowest: the CDF difference is 0 in float32 (PixelCNN++'s fallback, 0.68 nats off)
     (128, -50.0, 0.0),  # far below, broad
     (0, -50.0, -7.0),  # bottom edge bin holds all the mass
     (255, -50.0, -7.0),  # top edge bin holds ~none of it
@@ -154,7 +167,11 @@ EXTREMES = [  # (level, loc, log_scale)
 
 
 def test_discretized_logistic_log_mass_equals_the_definition_in_edge_middle_and_extreme_cases():
-    ordinary = [(level, loc, log_scale) for level in EDGE_AND_MIDDLE for loc, log_scale in [(0.3, -3.0), (0.9, -5.0), (0.02, -1.5), (1.4, -2.0)]]
+    ordinary = [
+        (level, loc, log_scale)
+        for level in EDGE_AND_MIDDLE
+        for loc, log_scale in [(0.3, -3.0), (0.9, -5.0), (0.02, -1.5), (1.4, -2.0)]
+    ]
     levels, loc, log_scale = np.array(ordinary + EXTREMES).T
     levels = levels.astype(int)
     ours = DiscretizedLogistic(f32(loc[:, None]), f32(log_scale[:, None])).log_prob(f32(grid(levels)[:, None])).numpy()
@@ -214,7 +231,9 @@ def test_mixture_log_mass_is_the_log_of_the_weighted_masses():
     log_scales = RNG.uniform(-7, 0, size=(rows, 1, k))
     locs[0, 0] = [-50.0, 50.0, 0.5]  # extreme components mixed with an ordinary one
     levels = np.array([0, 255, 128, 17, 254, 99])
-    ours = DiscretizedLogisticMixture(f32(logits), f32(locs), f32(log_scales)).log_prob(f32(grid(levels)[:, None])).numpy()
+    ours = (
+        DiscretizedLogisticMixture(f32(logits), f32(locs), f32(log_scales)).log_prob(f32(grid(levels)[:, None])).numpy()
+    )
     expected = [mixture_log_mass(level, logits[i, 0], locs[i, 0], log_scales[i, 0]) for i, level in enumerate(levels)]
     np.testing.assert_allclose(ours, expected, rtol=1e-6, atol=1e-4)
 
@@ -222,8 +241,12 @@ def test_mixture_log_mass_is_the_log_of_the_weighted_masses():
 def test_a_one_component_mixture_is_the_discretized_logistic():
     loc, log_scale = RNG.uniform(-0.2, 1.2, size=(4, 10)), RNG.uniform(-7, 0, size=(4, 10))
     x = f32(grid(RNG.integers(0, 256, size=(4, 10))))
-    mixture = DiscretizedLogisticMixture(f32(RNG.normal(size=(4, 10, 1))), f32(loc[..., None]), f32(log_scale[..., None]))
-    np.testing.assert_allclose(mixture.log_prob(x), DiscretizedLogistic(f32(loc), f32(log_scale)).log_prob(x), rtol=1e-6)
+    mixture = DiscretizedLogisticMixture(
+        f32(RNG.normal(size=(4, 10, 1))), f32(loc[..., None]), f32(log_scale[..., None])
+    )
+    np.testing.assert_allclose(
+        mixture.log_prob(x), DiscretizedLogistic(f32(loc), f32(log_scale)).log_prob(x), rtol=1e-6
+    )
     np.testing.assert_allclose(mixture.mean(), np.clip(loc, 0, 1), rtol=1e-6)
 
 
@@ -243,7 +266,9 @@ def test_mixture_samples_are_grid_values_with_the_mixture_masses():
     dist = DiscretizedLogisticMixture(*(f32(np.tile(p, (draws, 1, 1))) for p in (logits, locs, log_scales)))
     samples = dist.sample(seed=11).numpy()
     assert_on_the_grid(samples)
-    masses = np.exp([[mixture_log_mass(level, logits[d], locs[d], log_scales[d]) for d in range(2)] for level in LEVELS])
+    masses = np.exp(
+        [[mixture_log_mass(level, logits[d], locs[d], log_scales[d]) for d in range(2)] for level in LEVELS]
+    )
     assert_frequencies_match(samples, masses)
 
 
@@ -257,7 +282,9 @@ def make_distributions(rows: int = 3, values: int = 5) -> dict[str, object]:
         "gaussian": Gaussian(f32(loc), f32(log_scale)),
         "logistic": DiscretizedLogistic(f32(loc), f32(log_scale)),
         "mixture": DiscretizedLogisticMixture(
-            f32(RNG.normal(size=(rows, values, k))), f32(RNG.uniform(-0.2, 1.2, size=(rows, values, k))), f32(RNG.uniform(-7, 0, size=(rows, values, k)))
+            f32(RNG.normal(size=(rows, values, k))),
+            f32(RNG.uniform(-0.2, 1.2, size=(rows, values, k))),
+            f32(RNG.uniform(-7, 0, size=(rows, values, k))),
         ),
     }
 
@@ -274,7 +301,9 @@ def test_a_repeated_distribution_gives_the_log_probs_tiled(name):
 @pytest.mark.parametrize("name", ["gaussian", "logistic", "mixture"])
 def test_draws_follow_the_seed(name):
     dist = make_distributions()[name]
-    np.testing.assert_array_equal(dist.sample(seed=keras.random.SeedGenerator(2)), dist.sample(seed=keras.random.SeedGenerator(2)))
+    np.testing.assert_array_equal(
+        dist.sample(seed=keras.random.SeedGenerator(2)), dist.sample(seed=keras.random.SeedGenerator(2))
+    )
     np.testing.assert_array_equal(dist.sample(seed=4), dist.sample(seed=4))
     generator = keras.random.SeedGenerator(2)
     assert not np.array_equal(dist.sample(seed=generator), dist.sample(seed=generator))
@@ -312,10 +341,15 @@ def test_each_head_builds_its_distribution_from_raw_outputs(name):
 def test_the_raw_outputs_are_read_value_major():
     rows, values = 2, 3
     raw = np.arange(rows * values * 2, dtype=np.float32).reshape(rows, values * 2) / 10 - 1
-    for name, min_scale, mean_of in [("gaussian", GAUSSIAN_MIN_SCALE, sigmoid), ("logistic", LOGISTIC_MIN_SCALE, lambda r: r)]:
+    for name, min_scale, mean_of in [
+        ("gaussian", GAUSSIAN_MIN_SCALE, sigmoid),
+        ("logistic", LOGISTIC_MIN_SCALE, lambda r: r),
+    ]:
         dist = PixelLikelihood(name)(f32(raw))
         np.testing.assert_allclose(dist.loc, mean_of(raw[:, 0::2]), rtol=1e-6)  # value d: raw[2d] is its mean,
-        np.testing.assert_allclose(dist.log_scale, soft_floor(raw[:, 1::2], min_scale), atol=1e-6)  # raw[2d + 1] its scale
+        np.testing.assert_allclose(
+            dist.log_scale, soft_floor(raw[:, 1::2], min_scale), atol=1e-6
+        )  # raw[2d + 1] its scale
 
     k = MIXTURE_COMPONENTS
     raw = np.arange(rows * values * 3 * k, dtype=np.float32).reshape(rows, values * 3 * k) / 100 - 1

@@ -64,7 +64,13 @@ def test_the_compiled_loop_takes_the_same_steps_as_keras_fit_over_the_same_batch
     batches = [images[order[start : start + 50]] for start in range(0, len(images), 50)]  # 50, 50, 30
 
     by_fit = _model(spec, config)
-    by_fit.fit(tf.data.Dataset.from_generator(lambda: iter(batches), output_signature=tf.TensorSpec((None, 784))), epochs=1, steps_per_epoch=3, shuffle=False, verbose=0)
+    by_fit.fit(
+        tf.data.Dataset.from_generator(lambda: iter(batches), output_signature=tf.TensorSpec((None, 784))),
+        epochs=1,
+        steps_per_epoch=3,
+        shuffle=False,
+        verbose=0,
+    )
     by_loop = _model(spec, config)
     loop = StepLoop(by_loop.train_step, [metric.name for metric in by_loop.metrics], images, chunk=2)
     logs = np.concatenate(list(loop.run(order, batch_size=50)))

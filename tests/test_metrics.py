@@ -27,7 +27,9 @@ def digits_vae(tmp_path_factory):
     os.environ["GENMODELS_DATA_DIR"] = str(SHARED_DATA)
     import genmodels
 
-    return genmodels.train("vae", "binarized-mnist", epochs=3, run_dir=tmp_path_factory.mktemp("digits") / "vae", verbose=0)
+    return genmodels.train(
+        "vae", "binarized-mnist", epochs=3, run_dir=tmp_path_factory.mktemp("digits") / "vae", verbose=0
+    )
 
 
 @pytest.fixture(scope="session")
@@ -37,8 +39,17 @@ def digits_context(digits_vae):
     from genmodels.plugins import get_registry
 
     data = digits_vae.dataset()
-    return MetricContext(model=digits_vae.model, model_name="vae", dataset=data, split="test", images=data.rows("test"), labels=None,
-                         seed=0, samples=SAMPLES, feature_source=get_registry().dataset("binarized-mnist").features)
+    return MetricContext(
+        model=digits_vae.model,
+        model_name="vae",
+        dataset=data,
+        split="test",
+        images=data.rows("test"),
+        labels=None,
+        seed=0,
+        samples=SAMPLES,
+        feature_source=get_registry().dataset("binarized-mnist").features,
+    )
 
 
 def test_the_digit_feature_network_is_a_good_classifier_of_labelled_mnist(digits_context):
@@ -58,10 +69,16 @@ def test_a_models_samples_score_between_held_out_real_images_and_independent_pix
     marginals = context.real_rows("train").mean(axis=0)  # each pixel drawn alone, from its own frequency of ink
     noise = (np.random.default_rng(1).random((SAMPLES, marginals.size)) < marginals).astype(np.float32)
     noise_features = context.features(noise)
-    scores = {name: fid(reference, features) for name, features in (("real", real), ("model", samples), ("noise", noise_features))}
+    scores = {
+        name: fid(reference, features)
+        for name, features in (("real", real), ("model", samples), ("noise", noise_features))
+    }
     assert scores["real"] < scores["model"] < scores["noise"], scores
     # noise collapses to one small region of feature space (high precision, as a collapsed mode has): recall shows it
-    recall = {name: precision_recall(reference, features).recall for name, features in (("real", real), ("model", samples), ("noise", noise_features))}
+    recall = {
+        name: precision_recall(reference, features).recall
+        for name, features in (("real", real), ("model", samples), ("noise", noise_features))
+    }
     assert recall["real"] > recall["model"] > recall["noise"], recall
 
 
@@ -97,7 +114,9 @@ def test_the_kl_per_dimension_adds_up_to_the_kl_term_under_a_standard_normal_pri
 
 def test_evaluate_computes_every_metric_and_compare_shows_them(digits_vae, tmp_path, capsys):
     run_dir = shutil.copytree(digits_vae.run_dir, tmp_path / "vae")
-    outcome = run_main(capsys, "evaluate", "vae", "--run-dir", run_dir, "-n", "500", "--k", "10", "--samples", "1000", "--seed", "2")
+    outcome = run_main(
+        capsys, "evaluate", "vae", "--run-dir", run_dir, "-n", "500", "--k", "10", "--samples", "1000", "--seed", "2"
+    )
     assert outcome.code == 0, outcome.err
     figures = json.loads((run_dir / "evaluation-test-n500.json").read_text())
     assert figures["nll"] is not None and figures["k"] == 10
@@ -119,7 +138,9 @@ def test_metrics_from_the_python_api(digits_vae):
 
 
 def test_an_unknown_metric_is_one_line_naming_the_known_ones(tiny_run, capsys):
-    run_main(capsys, "evaluate", "vae", "--run-dir", tiny_run, "--metrics", "nll,fdi").assert_one_error_line("fdi", "fid", "active-units")
+    run_main(capsys, "evaluate", "vae", "--run-dir", tiny_run, "--metrics", "nll,fdi").assert_one_error_line(
+        "fdi", "fid", "active-units"
+    )
 
 
 def test_a_metric_that_does_not_apply_is_recorded_with_its_reason(tiny_run, tiny_npz):
@@ -138,10 +159,14 @@ def test_a_metric_that_does_not_apply_is_recorded_with_its_reason(tiny_run, tiny
 
     import genmodels_plugins.metrics as built_in
 
-    registry = build_registry([built_in, types.SimpleNamespace(register_metrics=register_metrics)], entry_points=False, strict=True)
+    registry = build_registry(
+        [built_in, types.SimpleNamespace(register_metrics=register_metrics)], entry_points=False, strict=True
+    )
     run = genmodels.load(tiny_run)
     data = run.dataset()
-    context = MetricContext(model=run.model, model_name="vae", dataset=data, split="test", images=data.rows("test"), labels=None, samples=50)
+    context = MetricContext(
+        model=run.model, model_name="vae", dataset=data, split="test", images=data.rows("test"), labels=None, samples=50
+    )
     figures = run_metrics(["labelled-only", "active-units"], context, registry)
     assert figures["labelled-only"] == {"skipped": "it needs a model with labels"}
     assert figures["active-units"]["latent_dim"] == 2
@@ -152,11 +177,16 @@ def test_an_unlabelled_dataset_gets_a_reference_autoencoder_of_its_own(run_copy,
     outcome = run_main(capsys, "evaluate", "vae", "--run-dir", run_copy, "--metrics", "fid,prd", "--samples", "200")
     assert outcome.code == 0, outcome.err
     figures = json.loads((run_copy / "evaluation-test.json").read_text())["metrics"]["fid"]
-    assert figures["feature_network"]["kind"] == "autoencoder" and "test_reconstruction_error" in figures["feature_network"]
+    assert (
+        figures["feature_network"]["kind"] == "autoencoder"
+        and "test_reconstruction_error" in figures["feature_network"]
+    )
     assert figures["floor_images"] == 200 and figures["reference_images"] == 100
 
 
-def test_a_cached_feature_network_whose_weights_changed_is_refused_in_one_line(digits_context, features_cache, tmp_path, monkeypatch, capsys):
+def test_a_cached_feature_network_whose_weights_changed_is_refused_in_one_line(
+    digits_context, features_cache, tmp_path, monkeypatch, capsys
+):
     from conftest import SHARED_DATA
 
     digits_context.feature_network()  # trained and cached
@@ -171,10 +201,14 @@ def test_a_cached_feature_network_whose_weights_changed_is_refused_in_one_line(d
     run_main(capsys, "features", "binarized-mnist").assert_one_error_line("mnist-digits-t10k", "weights")
 
 
-def test_a_features_folder_that_cannot_be_written_costs_the_cache_not_the_metric(run_copy, capsys, monkeypatch, tmp_path):
+def test_a_features_folder_that_cannot_be_written_costs_the_cache_not_the_metric(
+    run_copy, capsys, monkeypatch, tmp_path
+):
     (tmp_path / "a-file").write_text("not a folder")
     monkeypatch.setenv("GENMODELS_FEATURES_DIR", str(tmp_path / "a-file" / "features"))  # nothing can be made under it
-    outcome = run_main(capsys, "evaluate", "vae", "--run-dir", run_copy, "--metrics", "nll,fid", "--k", "2", "--samples", "200")
+    outcome = run_main(
+        capsys, "evaluate", "vae", "--run-dir", run_copy, "--metrics", "nll,fid", "--k", "2", "--samples", "200"
+    )
     assert outcome.code == 0, outcome.err
     assert "Warning:" in outcome.err and "could not be cached" in outcome.err and "Traceback" not in outcome.err
     figures = json.loads((run_copy / "evaluation-test.json").read_text())
@@ -190,7 +224,9 @@ def test_figures_computed_before_a_failing_metric_are_saved(run_copy, capsys, mo
 
     monkeypatch.setenv("GENMODELS_FEATURES_DIR", str(tmp_path / "features"))
     monkeypatch.setattr(genmodels.feature_networks, "train_network", broken)
-    outcome = run_main(capsys, "evaluate", "vae", "--run-dir", run_copy, "--metrics", "nll,active-units,fid", "--k", "2")
+    outcome = run_main(
+        capsys, "evaluate", "vae", "--run-dir", run_copy, "--metrics", "nll,active-units,fid", "--k", "2"
+    )
     errors = [line for line in outcome.err.splitlines() if line.startswith("Error:")]
     assert outcome.code == 1 and len(errors) == 1 and "could not be trained" in errors[0] and "saved in" in errors[0]
     assert "Traceback" not in outcome.err

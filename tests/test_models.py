@@ -65,8 +65,14 @@ def test_the_steps_train_at_the_schedules_rate_and_each_epoch_records_it(tmp_pat
     images = random_binary_images(400, seed=5)
     data = Dataset(name="synthetic", train=images[:300], test=images[300:])
     runs = {
-        schedule: train(spec, spec.config(latent_dim=4, hidden=(32,)), TrainConfig(epochs=3, batch_size=100, lr_schedule=schedule, keep="last"),
-                        data, tmp_path / schedule, verbose=0)
+        schedule: train(
+            spec,
+            spec.config(latent_dim=4, hidden=(32,)),
+            TrainConfig(epochs=3, batch_size=100, lr_schedule=schedule, keep="last"),
+            data,
+            tmp_path / schedule,
+            verbose=0,
+        )
         for schedule in ("constant", "cosine")
     }
     assert [record["learning_rate"] for record in runs["cosine"].history] == pytest.approx([1e-3, 7.5e-4, 2.5e-4])
@@ -89,8 +95,14 @@ def test_a_beta_vae_run_reports_the_unweighted_elbo_and_reloads(tmp_path):
     spec = build_registry().model("beta-vae")
     images = random_binary_images(400, seed=3)
     data = Dataset(name="synthetic", train=images[:300], test=images[300:])
-    result = train(spec, spec.config(latent_dim=4, hidden=(32,), beta=8.0), TrainConfig(epochs=2, batch_size=100, kl_warmup=1),
-                   data, tmp_path / "run", verbose=0)
+    result = train(
+        spec,
+        spec.config(latent_dim=4, hidden=(32,), beta=8.0),
+        TrainConfig(epochs=2, batch_size=100, kl_warmup=1),
+        data,
+        tmp_path / "run",
+        verbose=0,
+    )
     test = result.final["valid"]
     assert test["loss"] == pytest.approx(test["reconstruction"] + test["kl"], rel=1e-5)
     stored = json.loads((tmp_path / "run" / "config.json").read_text())
@@ -100,8 +112,12 @@ def test_a_beta_vae_run_reports_the_unweighted_elbo_and_reloads(tmp_path):
 def test_dynamic_binarization_draws_fresh_binary_pixels_with_the_grey_as_probability():
     greys = np.full((400, 784), 0.3, np.float32)
     probe = lambda x: {"binary": tf.reduce_all((x == 0) | (x == 1)), "mean": tf.reduce_mean(x)}  # noqa: E731
-    loop = StepLoop(lambda x: {k: tf.cast(v, tf.float32) for k, v in probe(x).items()}, ["binary", "mean"], greys,
-                    transform=_pixel_draws(keras.random.SeedGenerator(0)))
+    loop = StepLoop(
+        lambda x: {k: tf.cast(v, tf.float32) for k, v in probe(x).items()},
+        ["binary", "mean"],
+        greys,
+        transform=_pixel_draws(keras.random.SeedGenerator(0)),
+    )
     first, second = (np.concatenate(list(loop.run(np.arange(400), batch_size=100))) for _ in range(2))
     assert first[:, 0].all() and second[:, 0].all()
     assert np.allclose(first[:, 1], 0.3, atol=0.01)
@@ -143,8 +159,12 @@ def test_the_vamp_prior_is_the_mean_of_the_encoders_posteriors_at_its_pseudo_inp
     z = np.random.default_rng(0).normal(size=(7, 3)).astype(np.float32)
     components = model.encoder(tf.sigmoid(model.prior.pseudo_logits))
     loc, log_var = np.asarray(components.loc, np.float64), np.asarray(components.log_var, np.float64)
-    densities = np.exp(-0.5 * (np.log(2 * np.pi) + log_var[None] + (z[:, None] - loc[None]) ** 2 / np.exp(log_var[None])).sum(-1))
-    np.testing.assert_allclose(np.asarray(model.prior.log_prob(z)), np.log(densities.mean(axis=1)), rtol=1e-4, atol=1e-4)
+    densities = np.exp(
+        -0.5 * (np.log(2 * np.pi) + log_var[None] + (z[:, None] - loc[None]) ** 2 / np.exp(log_var[None])).sum(-1)
+    )
+    np.testing.assert_allclose(
+        np.asarray(model.prior.log_prob(z)), np.log(densities.mean(axis=1)), rtol=1e-4, atol=1e-4
+    )
     assert np.asarray(model.generate(4, seed=0)).shape == (4, 784)
 
 
@@ -158,20 +178,28 @@ def test_the_two_layer_vae_scores_codings_layer_by_layer(components, branches):
     """log q(z1, z2 | x) = log q(z2 | x) + log q(z1 | x, z2) and log p(z1, z2) = log p(z2) + log p(z1 | z2),
     whether the coding was just drawn (its lower layer reused) or comes from elsewhere."""
     spec = build_registry().model("hvae")
-    model = spec.build(spec.config().replace(latent_dim=3, top_dim=2, hidden=(8,), components=components, branches=branches))
+    model = spec.build(
+        spec.config().replace(latent_dim=3, top_dim=2, hidden=(8,), components=components, branches=branches)
+    )
     model.build_for(784)
     x = random_binary_images(6).astype(np.float32)
     posterior = model.encoder(x)
     z = posterior.sample(model.seed_generator)
     z_np = np.asarray(z, np.float64)
     z1, z2 = z_np[:, :3], z_np[:, 3:]
-    expected_q = _gaussian_log_density(z2, model.encoder.top(x)) + _gaussian_log_density(z1, model.encoder.bottom(x, condition=z2.astype(np.float32)))
+    expected_q = _gaussian_log_density(z2, model.encoder.top(x)) + _gaussian_log_density(
+        z1, model.encoder.bottom(x, condition=z2.astype(np.float32))
+    )
     np.testing.assert_allclose(np.asarray(posterior.log_prob(z)), expected_q, rtol=1e-4, atol=1e-3)
     np.testing.assert_allclose(np.asarray(posterior.log_prob(tf.identity(z))), expected_q, rtol=1e-4, atol=1e-3)
     top = model.prior.top_prior
-    expected_p = np.asarray(top.log_prob(z2.astype(np.float32))) + _gaussian_log_density(z1, model.prior.bottom(z2.astype(np.float32)))
+    expected_p = np.asarray(top.log_prob(z2.astype(np.float32))) + _gaussian_log_density(
+        z1, model.prior.bottom(z2.astype(np.float32))
+    )
     if components == 0:
-        np.testing.assert_allclose(np.asarray(top.log_prob(z2.astype(np.float32))), -0.5 * (np.log(2 * np.pi) + z2**2).sum(-1), rtol=1e-5)
+        np.testing.assert_allclose(
+            np.asarray(top.log_prob(z2.astype(np.float32))), -0.5 * (np.log(2 * np.pi) + z2**2).sum(-1), rtol=1e-5
+        )
     np.testing.assert_allclose(np.asarray(model.prior.log_prob(z)), expected_p, rtol=1e-4, atol=1e-3)
     assert np.asarray(model.generate(4, seed=0)).shape == (4, 784) and model.encode(x).shape == (6, 5)
 
@@ -205,8 +233,13 @@ def test_the_iwae_bound_tightens_with_k_and_at_k_1_is_the_elbo_in_expectation():
     assert draws(lambda: model.loss_terms_of(images)["iwae"], repeats=3)[0] < elbo - 1.0
 
 
-SMALL_OPTIONS = {"iwae": {"hidden": (32,)}, "vamp": {"hidden": (32,), "components": 10}, "conv-vae": {"channels": (4, 8)},
-                 "cvae": {"hidden": (32,), "classes": 3}, "hvae": {"hidden": (32,), "top_dim": 3, "components": 5}}
+SMALL_OPTIONS = {
+    "iwae": {"hidden": (32,)},
+    "vamp": {"hidden": (32,), "components": 10},
+    "conv-vae": {"channels": (4, 8)},
+    "cvae": {"hidden": (32,), "classes": 3},
+    "hvae": {"hidden": (32,), "top_dim": 3, "components": 5},
+}
 
 
 @pytest.mark.parametrize("name", sorted(SMALL_OPTIONS))
@@ -217,7 +250,9 @@ def test_each_variant_trains_samples_and_evaluates_through_the_same_code_as_vae(
     registry = build_registry()
     spec = registry.model(name)
     images, labels = random_binary_images(400, seed=6), np.arange(400) % 3  # labels: only cvae uses them
-    data = Dataset(name="synthetic", train=images[:300], test=images[300:], train_labels=labels[:300], test_labels=labels[300:])
+    data = Dataset(
+        name="synthetic", train=images[:300], test=images[300:], train_labels=labels[:300], test_labels=labels[300:]
+    )
     config = spec.config().replace(latent_dim=4, **SMALL_OPTIONS[name])
     result = train(spec, config, TrainConfig(epochs=2, batch_size=100), data, tmp_path / "run", verbose=0)
     assert np.isfinite(result.final["valid"]["loss"])
@@ -249,7 +284,10 @@ class GreyPixels(Loss):
 
 def test_a_dynamically_binarized_training_sees_only_binary_pixels_and_records_the_option(tmp_path):
     spec = ModelSpec(
-        name="probed", description="vae with a probe", config=MLPConfig, train=TrainConfig(),
+        name="probed",
+        description="vae with a probe",
+        config=MLPConfig,
+        train=TrainConfig(),
         build=lambda config: mlp_vae(config, losses=[Reconstruction(), KLDivergence(), GreyPixels()]),
     )
     greys = np.random.default_rng(7).uniform(0.1, 0.9, (300, 784)).astype(np.float32)
@@ -286,7 +324,10 @@ def test_gated_hidden_layers_multiply_a_linear_map_by_a_sigmoid_gate():
     np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
 
 
-@pytest.mark.parametrize("name, options", [("vae", {}), ("hvae", {"top_dim": 3, "components": 5}), ("hvae", {"top_dim": 3, "components": 5, "branches": 6})])
+@pytest.mark.parametrize(
+    "name, options",
+    [("vae", {}), ("hvae", {"top_dim": 3, "components": 5}), ("hvae", {"top_dim": 3, "components": 5, "branches": 6})],
+)
 def test_any_mlp_model_takes_gated_hidden_layers_and_reloads_them(name, options, tmp_path):
     from genmodels.runs import load_model
 
@@ -301,9 +342,13 @@ def test_any_mlp_model_takes_gated_hidden_layers_and_reloads_them(name, options,
     assert gated, "the encoder's hidden layers are gated"
     model, _ = load_model(tmp_path / "run", registry, name)
     x = data.rows("test")[:5]
-    np.testing.assert_allclose(np.asarray(model.encoder(x).mean()), np.asarray(result.model.encoder(x).mean()), atol=1e-6)
+    np.testing.assert_allclose(
+        np.asarray(model.encoder(x).mean()), np.asarray(result.model.encoder(x).mean()), atol=1e-6
+    )
     z = np.asarray(result.model.encode(x))
-    np.testing.assert_allclose(np.asarray(model.decoder(z).mean()), np.asarray(result.model.decoder(z).mean()), atol=1e-6)
+    np.testing.assert_allclose(
+        np.asarray(model.decoder(z).mean()), np.asarray(result.model.decoder(z).mean()), atol=1e-6
+    )
 
 
 def _elu(x):
@@ -322,13 +367,19 @@ def test_branches_pass_the_input_and_the_condition_through_layers_of_their_own_b
     x, c = rng.normal(size=(4, 7)).astype("float32"), rng.normal(size=(4, 2)).astype("float32")
     encoder = GaussianMLPEncoder(3, hidden=(6,), branches=5)
     got = np.asarray(encoder(x, condition=c).mean())
-    joined = np.concatenate([_elu(_dense(encoder.input_branch.layers[0], x)), _elu(_dense(encoder.condition_branch.layers[0], c))], -1)
-    np.testing.assert_allclose(got, _dense(encoder.mean_head, _elu(_dense(encoder.body.layers[0], joined))), rtol=1e-4, atol=1e-5)
+    joined = np.concatenate(
+        [_elu(_dense(encoder.input_branch.layers[0], x)), _elu(_dense(encoder.condition_branch.layers[0], c))], -1
+    )
+    np.testing.assert_allclose(
+        got, _dense(encoder.mean_head, _elu(_dense(encoder.body.layers[0], joined))), rtol=1e-4, atol=1e-5
+    )
 
     decoder = MLPDecoder(10, hidden=(6,), branches=5, split=7)
     z = np.concatenate([x, c], -1)
     got = np.asarray(decoder(z).mean())
-    joined = np.concatenate([_elu(_dense(decoder.input_branch.layers[0], x)), _elu(_dense(decoder.condition_branch.layers[0], c))], -1)
+    joined = np.concatenate(
+        [_elu(_dense(decoder.input_branch.layers[0], x)), _elu(_dense(decoder.condition_branch.layers[0], c))], -1
+    )
     logits = _dense(decoder.logits_head, _elu(_dense(decoder.body.layers[0], joined)))
     np.testing.assert_allclose(got, 1 / (1 + np.exp(-logits)), rtol=1e-4, atol=1e-5)
     assert MLPDecoder.from_config(decoder.get_config()).split == 7

@@ -19,7 +19,8 @@ def run_2d(slice_file, tmp_path_factory):
     """A VAE with 2-D codings, trained for one epoch on the slice of real data."""
     run_dir = tmp_path_factory.mktemp("runs") / "vae2d"
     result = CliRunner().invoke(
-        app, ["train", "vae", "--epochs", "1", "--latent-dim", "2", "--dataset", str(slice_file), "--run-dir", str(run_dir)]
+        app,
+        ["train", "vae", "--epochs", "1", "--latent-dim", "2", "--dataset", str(slice_file), "--run-dir", str(run_dir)],
     )
     assert result.exit_code == 0, result.output
     return run_dir
@@ -38,8 +39,15 @@ def png_shape(path):
 def _records(epochs: int, rates=None):
     """A long run's metrics: a first epoch far above the rest, then a slow fall (train) and a plateau (validation)."""
     loss = lambda epoch, floor: floor + (400.0 if epoch == 1 else 10.0 / epoch)  # noqa: E731
-    return [{"epoch": e, "train": {"loss": loss(e, 80.0)}, "valid": {"loss": loss(e, 90.0)},
-             **({"learning_rate": rates[e - 1]} if rates else {})} for e in range(1, epochs + 1)]
+    return [
+        {
+            "epoch": e,
+            "train": {"loss": loss(e, 80.0)},
+            "valid": {"loss": loss(e, 90.0)},
+            **({"learning_rate": rates[e - 1]} if rates else {}),
+        }
+        for e in range(1, epochs + 1)
+    ]
 
 
 def test_the_curves_scale_to_the_later_epochs_and_show_a_changing_step_size():
@@ -72,9 +80,16 @@ def test_evaluate_writes_its_figures_and_compare_tabulates_them(run_2d):
     table = invoke("compare", str(run_2d))
     header, row = table.splitlines()[:2]
     assert header.split()[:9] == ["run", "model", "epochs", "images", "k", "loss", "-ELBO", "NLL", "bits/dim"]
-    assert {"FID", "precision", "recall", "seconds"} <= set(header.split()) and row.split()[-5:-1] == ["-", "-", "-", "-"]  # not computed
+    assert {"FID", "precision", "recall", "seconds"} <= set(header.split()) and row.split()[-5:-1] == [
+        "-",
+        "-",
+        "-",
+        "-",
+    ]  # not computed
     assert row.split()[1:5] == ["vae", "1", "500", "20"] and f"{figures['nll']:.2f}" in row
-    assert figures["likelihood_fits"] and f"{figures['bits_per_dim']:.4f}" in row  # Bernoulli on binary digits: a code length
+    assert (
+        figures["likelihood_fits"] and f"{figures['bits_per_dim']:.4f}" in row
+    )  # Bernoulli on binary digits: a code length
     assert figures["bits_per_dim"] == pytest.approx(figures["nll"] / (784 * np.log(2)))
 
 

@@ -43,7 +43,11 @@ PROBE = (
 
 def genmodels_with(tmp_path, *args: str, strict: bool = False) -> subprocess.CompletedProcess:
     """`genmodels ARGS` in a fresh interpreter that finds the greeter plugin's distribution."""
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")]), "COLUMNS": "200"}
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")]),
+        "COLUMNS": "200",
+    }
     env.pop("GENMODELS_STRICT_PLUGINS", None)
     if strict:
         env["GENMODELS_STRICT_PLUGINS"] = "1"
@@ -58,7 +62,9 @@ def test_a_plugin_command_appears_in_the_help_and_runs_and_help_stays_free_of_te
 
     ran = genmodels_with(tmp_path, "greet", "--name", "Ada")
     seen = re.search(r"hello Ada, from a plugin that sees (\d+) models", ran.stdout)
-    assert seen and int(seen.group(1)) >= 8, ran.stdout + ran.stderr  # the registry, built ones, serves plugins' commands too
+    assert seen and int(seen.group(1)) >= 8, (
+        ran.stdout + ran.stderr
+    )  # the registry, built ones, serves plugins' commands too
     assert ran.stdout.strip().endswith("no tensorflow 0")
 
 
@@ -66,7 +72,10 @@ def test_a_plugin_command_cannot_take_a_built_in_commands_name(tmp_path):
     install_fake_distribution(tmp_path, "genmodels-greeter", {"greeter": "genmodels_greeter"}, GREETER)
     result = genmodels_with(tmp_path, "train", "--help")
     assert "hijacked" not in result.stdout and "Training recipe" in result.stdout
-    assert "plugin 'greeter' (package genmodels-greeter) adds the command 'train', whose name is taken; it was left out" in result.stderr
+    assert (
+        "plugin 'greeter' (package genmodels-greeter) adds the command 'train', whose name is taken; it was left out"
+        in result.stderr
+    )
 
     strict = genmodels_with(tmp_path, "list", strict=True)
     assert strict.stdout.strip().endswith("1")  # exit status 1
@@ -75,8 +84,15 @@ def test_a_plugin_command_cannot_take_a_built_in_commands_name(tmp_path):
 
 
 def test_a_plugin_raising_in_register_commands_is_reported_and_the_cli_still_works(tmp_path):
-    install_fake_distribution(tmp_path, "genmodels-faulty", {"faulty": "genmodels_faulty"},
-                              "from genmodels import hookimpl\n\n@hookimpl\ndef register_commands(cli):\n    raise RuntimeError('no commands today')\n")
+    install_fake_distribution(
+        tmp_path,
+        "genmodels-faulty",
+        {"faulty": "genmodels_faulty"},
+        "from genmodels import hookimpl\n\n@hookimpl\ndef register_commands(cli):\n    raise RuntimeError('no commands today')\n",
+    )
     result = genmodels_with(tmp_path, "list")
     assert "vae" in result.stdout and result.stdout.strip().endswith("0")
-    assert "plugin 'faulty' (package genmodels-faulty) failed in register_commands: RuntimeError: no commands today" in result.stderr
+    assert (
+        "plugin 'faulty' (package genmodels-faulty) failed in register_commands: RuntimeError: no commands today"
+        in result.stderr
+    )

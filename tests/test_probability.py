@@ -20,7 +20,9 @@ def normal_log_density(z, mean, log_var):
 
 def test_gaussian_log_density_matches_the_formula():
     mean, log_var, z = RNG.normal(size=(3, 4, 5))
-    ours = DiagonalGaussian(tf.constant(mean, tf.float32), tf.constant(log_var, tf.float32)).log_prob(tf.constant(z, tf.float32))
+    ours = DiagonalGaussian(tf.constant(mean, tf.float32), tf.constant(log_var, tf.float32)).log_prob(
+        tf.constant(z, tf.float32)
+    )
     np.testing.assert_allclose(ours, normal_log_density(z, mean, log_var), rtol=1e-5, atol=1e-4)
 
 
@@ -89,7 +91,9 @@ def test_inside_a_graph_the_bernoulli_likelihood_is_the_fused_kernel_with_the_sa
     np.testing.assert_allclose(gradient, 2.0 * (x - 1 / (1 + np.exp(-logits))), atol=1e-6)
     graph = in_a_graph.get_concrete_function(logits_t, x_t).graph
     assert not any(op.type in ("Log1p", "Softplus") for op in graph.get_operations())  # not the eager ops
-    np.testing.assert_allclose(Bernoulli(logits_t).log_prob(x_t), log_prob, rtol=1e-6)  # eagerly: the plain ops, same values
+    np.testing.assert_allclose(
+        Bernoulli(logits_t).log_prob(x_t), log_prob, rtol=1e-6
+    )  # eagerly: the plain ops, same values
 
 
 def test_gradients_reach_mean_and_log_variance_through_the_reparameterisation():

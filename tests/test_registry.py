@@ -69,7 +69,9 @@ def test_a_plugin_registers_trackers_beside_the_builtin_tensorboard_tracker():
         register(ModelSpec("misfiled", "a model given to the tracker hook", build=lambda c: None))
 
     module.register_trackers = register_trackers
-    with pytest.warns(PluginWarning, match="plugin 'csv-tracker' registered .*'misfiled'.* as a tracker; expected a TrackerSpec"):
+    with pytest.warns(
+        PluginWarning, match="plugin 'csv-tracker' registered .*'misfiled'.* as a tracker; expected a TrackerSpec"
+    ):
         registry = build_registry([module])
     assert registry.tracker("csv").plugin == "csv-tracker" and isinstance(registry.tracker("csv").create(), Tracker)
     assert registry.tracker("tensorboard").package == "genmodels"
@@ -83,7 +85,10 @@ def test_a_name_two_third_parties_claim_is_ambiguous_but_each_stays_reachable_by
         registry = build_registry(
             [fake_plugin("alpha", models=["twin", "solo"]), fake_plugin("beta", models=["twin"])], entry_points=False
         )
-    with pytest.raises(DuplicateNameError, match="model 'twin' is registered by more than one plugin: 'alpha' and 'beta'.*alpha:twin, beta:twin"):
+    with pytest.raises(
+        DuplicateNameError,
+        match="model 'twin' is registered by more than one plugin: 'alpha' and 'beta'.*alpha:twin, beta:twin",
+    ):
         registry.model("twin")
     assert registry.model("alpha:twin").plugin == "alpha" and registry.model("beta:twin").plugin == "beta"
     assert registry.model("beta:twin").name == "beta:twin"  # what a run of it records, so that it loads again
@@ -96,12 +101,17 @@ def test_a_name_two_third_parties_claim_is_ambiguous_but_each_stays_reachable_by
 
 def test_a_package_cannot_knock_out_a_built_in_model(tmp_path, monkeypatch):
     install_fake_distribution(
-        tmp_path, "genmodels-rival", {"rival": "genmodels_rival"},
+        tmp_path,
+        "genmodels-rival",
+        {"rival": "genmodels_rival"},
         "from genmodels import ModelSpec, hookimpl\n\n@hookimpl\ndef register_models(register):\n"
         "    register(ModelSpec('vae', 'a rival vae', build=lambda config: None))\n",
     )
     monkeypatch.syspath_prepend(str(tmp_path))
-    with pytest.warns(PluginWarning, match="model 'vae' is registered by more than one plugin.*'vae' is the built-in one; the other is genmodels-rival:vae"):
+    with pytest.warns(
+        PluginWarning,
+        match="model 'vae' is registered by more than one plugin.*'vae' is the built-in one; the other is genmodels-rival:vae",
+    ):
         registry = build_registry()
     assert registry.model("vae").package == "genmodels"
     assert registry.model("genmodels-rival:vae").description == "a rival vae"
@@ -113,7 +123,10 @@ def test_a_package_cannot_knock_out_a_built_in_model(tmp_path, monkeypatch):
 
 def test_a_plugin_registering_one_name_twice_keeps_the_first():
     with pytest.warns(PluginWarning, match="registered the model 'echo' twice"):
-        registry = build_registry([fake_plugin("stutter", models=["echo", ModelSpec("echo", "again", build=lambda c: None)])], entry_points=False)
+        registry = build_registry(
+            [fake_plugin("stutter", models=["echo", ModelSpec("echo", "again", build=lambda c: None)])],
+            entry_points=False,
+        )
     assert registry.model("echo").description == "echo model"
 
 
@@ -131,7 +144,9 @@ def test_a_plugin_raising_in_its_hook_is_reported_and_the_others_still_work():
 
 def test_a_dataset_hook_failure_is_reported_too():
     with pytest.warns(PluginWarning, match="failed in register_datasets: RuntimeError: kaput"):
-        registry = build_registry([fake_plugin("bad-data", datasets=["x"], fail_in="register_datasets")], entry_points=False)
+        registry = build_registry(
+            [fake_plugin("bad-data", datasets=["x"], fail_in="register_datasets")], entry_points=False
+        )
     assert list(registry.datasets) == []
 
 
@@ -165,9 +180,13 @@ def test_an_unknown_name_suggests_the_closest():
 
 
 def test_a_plugin_whose_import_fails_is_reported_and_skipped(tmp_path, monkeypatch):
-    install_fake_distribution(tmp_path, "genmodels-broken", {"broken": "genmodels_broken"}, "raise ImportError('no such thing')")
+    install_fake_distribution(
+        tmp_path, "genmodels-broken", {"broken": "genmodels_broken"}, "raise ImportError('no such thing')"
+    )
     monkeypatch.syspath_prepend(str(tmp_path))
-    with pytest.warns(PluginWarning, match="plugin 'broken' \\(package genmodels-broken\\) could not be loaded: ImportError"):
+    with pytest.warns(
+        PluginWarning, match="plugin 'broken' \\(package genmodels-broken\\) could not be loaded: ImportError"
+    ):
         registry = build_registry()
     assert "vae" in registry.models
 
@@ -200,15 +219,35 @@ def test_the_allowlist_keeps_third_party_plugins_out_but_never_the_builtins(tmp_
 @pytest.mark.parametrize(
     ("plugins", "words"),
     [
-        (lambda: [fake_plugin("broken", models=["lost"], fail_in="register_models")], "plugin 'broken' failed in register_models: RuntimeError: boom"),
-        (lambda: [fake_plugin("bad-data", datasets=["x"], fail_in="register_datasets")], "plugin 'bad-data' failed in register_datasets"),
+        (
+            lambda: [fake_plugin("broken", models=["lost"], fail_in="register_models")],
+            "plugin 'broken' failed in register_models: RuntimeError: boom",
+        ),
+        (
+            lambda: [fake_plugin("bad-data", datasets=["x"], fail_in="register_datasets")],
+            "plugin 'bad-data' failed in register_datasets",
+        ),
         (lambda: [_registers("vae")], "plugin 'sloppy' registered 'vae' as a model; expected a ModelSpec"),
         (lambda: [fake_plugin("shouty", models=["My Model"])], "plugin 'shouty' registered the model name 'My Model'"),
-        (lambda: [fake_plugin("alpha", models=["twin"]), fake_plugin("beta", models=["twin"])], "'twin' is registered by more than one plugin: 'alpha' and 'beta'"),
-        (lambda: [misspelled_hook()], "plugin 'typo' implements 'register_model', which is not a genmodels hook (did you mean 'register_models'?)"),
+        (
+            lambda: [fake_plugin("alpha", models=["twin"]), fake_plugin("beta", models=["twin"])],
+            "'twin' is registered by more than one plugin: 'alpha' and 'beta'",
+        ),
+        (
+            lambda: [misspelled_hook()],
+            "plugin 'typo' implements 'register_model', which is not a genmodels hook (did you mean 'register_models'?)",
+        ),
         (lambda: [unmarked_hook()], "plugin 'forgetful' defines register_models without @hookimpl"),
     ],
-    ids=["hook-raises", "dataset-hook-raises", "not-a-spec", "bad-name", "duplicate", "misspelled-hook", "unmarked-hook"],
+    ids=[
+        "hook-raises",
+        "dataset-hook-raises",
+        "not-a-spec",
+        "bad-name",
+        "duplicate",
+        "misspelled-hook",
+        "unmarked-hook",
+    ],
 )
 def test_strict_mode_makes_every_plugin_warning_an_error_naming_the_plugin(plugins, words):
     with pytest.raises(PluginError, match=re.escape(words) + ".*\\(strict plugin mode\\)"):
@@ -236,7 +275,9 @@ def test_a_misspelled_or_unmarked_hook_is_reported_not_ignored():
     with pytest.warns(PluginWarning) as caught:
         registry = build_registry([misspelled_hook(), unmarked_hook()], entry_points=False)
     messages = [str(warning.message) for warning in caught]
-    assert any("'register_model', which is not a genmodels hook (did you mean 'register_models'?)" in m for m in messages)
+    assert any(
+        "'register_model', which is not a genmodels hook (did you mean 'register_models'?)" in m for m in messages
+    )
     assert any("'forgetful' defines register_models without @hookimpl" in m for m in messages)
     assert "never" not in registry.models and len(registry.problems) == 2
 
@@ -247,19 +288,29 @@ def test_strict_mode_reports_every_problem_at_once():
         build_registry(plugins, entry_points=False, strict=True)
     message = str(error.value)
     assert message.startswith("3 plugin problems (strict plugin mode)")
-    for words in ("plugin 'broken' failed in register_models", "plugin 'sloppy' registered 'vae'", "implements 'register_model'"):
+    for words in (
+        "plugin 'broken' failed in register_models",
+        "plugin 'sloppy' registered 'vae'",
+        "implements 'register_model'",
+    ):
         assert words in message
     assert "\n" not in message  # one line on the command line
 
 
 def test_strict_mode_refuses_a_plugin_whose_import_fails_and_comes_from_the_environment(tmp_path, monkeypatch):
-    install_fake_distribution(tmp_path, "genmodels-broken", {"broken": "genmodels_broken"}, "raise ImportError('no such thing')")
+    install_fake_distribution(
+        tmp_path, "genmodels-broken", {"broken": "genmodels_broken"}, "raise ImportError('no such thing')"
+    )
     monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.setenv("GENMODELS_STRICT_PLUGINS", "1")
     assert strict_mode()
-    with pytest.raises(PluginError, match="plugin 'broken' \\(package genmodels-broken\\) could not be loaded: ImportError"):
+    with pytest.raises(
+        PluginError, match="plugin 'broken' \\(package genmodels-broken\\) could not be loaded: ImportError"
+    ):
         build_registry()
-    monkeypatch.setenv("GENMODELS_PLUGINS", "")  # the allowlist leaves the broken plugin out: strict mode has nothing to object to
+    monkeypatch.setenv(
+        "GENMODELS_PLUGINS", ""
+    )  # the allowlist leaves the broken plugin out: strict mode has nothing to object to
     assert "vae" in build_registry().models
 
 
@@ -312,10 +363,18 @@ def test_a_model_reached_by_its_qualified_name_trains_and_loads_under_that_name(
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")])}
 
     def genmodels_cli(*args):
-        return subprocess.run([sys.executable, "-m", "genmodels.cli", *map(str, args)], capture_output=True, text=True, timeout=300, env=env)
+        return subprocess.run(
+            [sys.executable, "-m", "genmodels.cli", *map(str, args)],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            env=env,
+        )
 
     run_dir = tmp_path / "rival-run"
-    trained = genmodels_cli("train", "genmodels-rival:vae", "--dataset", tiny_npz, "--epochs", 1, "-o", "hidden=16", "--run-dir", run_dir)
+    trained = genmodels_cli(
+        "train", "genmodels-rival:vae", "--dataset", tiny_npz, "--epochs", 1, "-o", "hidden=16", "--run-dir", run_dir
+    )
     assert trained.returncode == 0, trained.stderr
     assert "model 'vae' is registered by more than one plugin" in trained.stderr  # the conflict is said, not hidden
     assert json.loads((run_dir / "config.json").read_text())["model"] == "genmodels-rival:vae"

@@ -95,8 +95,11 @@ def test_a_thousand_concurrent_takers_never_hold_the_lock_together(tmp_path, kin
     processes, attempts = 8, 125  # 1000 attempts, all at once
     start = time.time() + 2.0  # every process imported and waiting before the first attempt
     workers = [
-        subprocess.Popen([sys.executable, "-c", CONTENDER, str(tmp_path), str(attempts), str(start), kind],
-                         stdout=subprocess.PIPE, text=True)
+        subprocess.Popen(
+            [sys.executable, "-c", CONTENDER, str(tmp_path), str(attempts), str(start), kind],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
         for _ in range(processes)
     ]
     results = [json.loads(worker.communicate(timeout=120)[0]) for worker in workers]
@@ -110,10 +113,17 @@ def test_a_lock_taken_but_not_yet_signed_is_respected(tmp_path):
     # the moment between taking the lock and writing the owner's name into it: an empty file that a live
     # process holds; judging it stale and deleting it let two writers in at once
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import fcntl, os, sys, time\n"
-         "handle = os.open(os.path.join(sys.argv[1], sys.argv[2]), os.O_RDWR | os.O_CREAT)\n"
-         "fcntl.flock(handle, fcntl.LOCK_EX)\nprint('held', flush=True)\ntime.sleep(60)", str(tmp_path), LOCK_FILE],
-        stdout=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-c",
+            "import fcntl, os, sys, time\n"
+            "handle = os.open(os.path.join(sys.argv[1], sys.argv[2]), os.O_RDWR | os.O_CREAT)\n"
+            "fcntl.flock(handle, fcntl.LOCK_EX)\nprint('held', flush=True)\ntime.sleep(60)",
+            str(tmp_path),
+            LOCK_FILE,
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
     )
     try:
         assert holder.stdout.readline().strip() == "held"
@@ -140,9 +150,15 @@ def test_a_lock_file_left_by_a_live_process_of_an_older_version_is_respected(tmp
 
 def test_the_os_lock_ends_with_its_process_however_it_ends(tmp_path):
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import sys, time; from genmodels.runs import run_lock\n"
-         "with run_lock(sys.argv[1]):\n    print('held', flush=True); time.sleep(60)", str(tmp_path)],
-        stdout=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-c",
+            "import sys, time; from genmodels.runs import run_lock\n"
+            "with run_lock(sys.argv[1]):\n    print('held', flush=True); time.sleep(60)",
+            str(tmp_path),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
     )
     try:
         assert holder.stdout.readline().strip() == "held"
@@ -166,8 +182,20 @@ def test_a_lock_from_another_machine_is_respected(tmp_path):
 def test_the_cli_refuses_to_train_into_a_locked_run(tmp_path, mnist_slice):
     write_lock(tmp_path / "run", os.getpid())  # this test's own process: alive
     result = subprocess.run(
-        [sys.executable, "-m", "genmodels.cli", "train", "vae", "--run-dir", str(tmp_path / "run"), "--dataset", str(mnist_slice)],
-        capture_output=True, text=True, timeout=120,
+        [
+            sys.executable,
+            "-m",
+            "genmodels.cli",
+            "train",
+            "vae",
+            "--run-dir",
+            str(tmp_path / "run"),
+            "--dataset",
+            str(mnist_slice),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert f"is being written by another training (process {os.getpid()}" in result.stderr
@@ -201,7 +229,12 @@ def fragile_spec() -> ModelSpec:
 
 
 def test_a_nan_loss_stops_training_naming_the_step_and_term_and_keeps_the_last_good_epoch(tmp_path):
-    data = Dataset("synthetic", train=random_binary_images(1500), valid=random_binary_images(100, seed=2), test=random_binary_images(500, seed=1))
+    data = Dataset(
+        "synthetic",
+        train=random_binary_images(1500),
+        valid=random_binary_images(100, seed=2),
+        test=random_binary_images(500, seed=1),
+    )
     spec = fragile_spec()
     config = MLPConfig(latent_dim=2, hidden=(16,))
     with pytest.raises(TrainingError) as error:
@@ -234,14 +267,34 @@ def longer_slice(slice_file, tmp_path_factory):
 def test_a_run_killed_mid_epoch_resumes_to_the_same_result_as_an_uninterrupted_one(longer_slice, tmp_path, shared_data):
     import time
 
-    common = ["train", "vae", "--epochs", "4", "--batch-size", "10", "--epoch-images", "0", "--dataset", str(longer_slice), "--latent-dim", "8"]
-    whole = subprocess.run([sys.executable, "-m", "genmodels.cli", *common, "--run-dir", str(tmp_path / "whole")],
-                           capture_output=True, text=True, timeout=300)
+    common = [
+        "train",
+        "vae",
+        "--epochs",
+        "4",
+        "--batch-size",
+        "10",
+        "--epoch-images",
+        "0",
+        "--dataset",
+        str(longer_slice),
+        "--latent-dim",
+        "8",
+    ]
+    whole = subprocess.run(
+        [sys.executable, "-m", "genmodels.cli", *common, "--run-dir", str(tmp_path / "whole")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert whole.returncode == 0, whole.stderr
 
     killed = tmp_path / "killed"
-    process = subprocess.Popen([sys.executable, "-m", "genmodels.cli", *common, "--run-dir", str(killed)],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "genmodels.cli", *common, "--run-dir", str(killed)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.monotonic() + 240
     while len(read_metrics(killed)) < 2 and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -250,8 +303,12 @@ def test_a_run_killed_mid_epoch_resumes_to_the_same_result_as_an_uninterrupted_o
     process.wait()
     assert len(read_metrics(killed)) == 2 and (killed / LOCK_FILE).exists()
 
-    resumed = subprocess.run([sys.executable, "-m", "genmodels.cli", "train", "vae", "--resume", "--run-dir", str(killed)],
-                             capture_output=True, text=True, timeout=300)
+    resumed = subprocess.run(
+        [sys.executable, "-m", "genmodels.cli", "train", "vae", "--resume", "--run-dir", str(killed)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert resumed.returncode == 0, resumed.stderr
     expected, got = read_metrics(tmp_path / "whole"), read_metrics(killed)
     assert [r["epoch"] for r in got] == [1, 2, 3, 4]

@@ -41,12 +41,19 @@ def cut_short(path):
 
 # Damage done to a copy of a trained run, and the words the one-line error must hold ({run} is the run directory).
 LOADING = {
-    "weights-garbage": (lambda run: garbage(run / WEIGHTS_FILE), f"{{run}}/{WEIGHTS_FILE} is not a readable Keras weights file"),
+    "weights-garbage": (
+        lambda run: garbage(run / WEIGHTS_FILE),
+        f"{{run}}/{WEIGHTS_FILE} is not a readable Keras weights file",
+    ),
     "weights-truncated": (lambda run: cut_short(run / WEIGHTS_FILE), "truncated or corrupt"),
-    "weights-missing": (lambda run: (run / WEIGHTS_FILE).unlink(), f"{{run}} has no {WEIGHTS_FILE}: the file is missing, though 1 epoch finished"),
+    "weights-missing": (
+        lambda run: (run / WEIGHTS_FILE).unlink(),
+        f"{{run}} has no {WEIGHTS_FILE}: the file is missing, though 1 epoch finished",
+    ),
     "weights-of-another-model": (
         lambda run: save_weights_of(run, "ae", latent_dim=2, hidden="16"),
-        "was made by another model or architecture than config.json describes (latent_dim=2, input_dim=784, image_shape=28,28,1, likelihood=bernoulli, hidden=16",
+        "was made by another model or architecture than config.json describes "
+        "(latent_dim=2, input_dim=784, image_shape=28,28,1, likelihood=bernoulli, hidden=16",
     ),
     "weights-of-another-architecture": (
         lambda run: save_weights_of(run, "vae", latent_dim=5, hidden="16"),
@@ -54,13 +61,20 @@ LOADING = {
     ),
     "config-edited-to-another-architecture": (
         lambda run: edit_json(run / CONFIG_FILE, lambda c: c["model_config"].update(hidden=[32])),
-        "describes (latent_dim=2, input_dim=784, image_shape=28,28,1, likelihood=bernoulli, hidden=32, activation=elu, initializer=he_normal, dropout=0.0): ",
+        "describes (latent_dim=2, input_dim=784, image_shape=28,28,1, likelihood=bernoulli, "
+        "hidden=32, activation=elu, initializer=he_normal, dropout=0.0): ",
     ),
-    "config-of-another-model": (lambda run: edit_json(run / CONFIG_FILE, lambda c: c.update(model="ae")), "holds a 'ae' model, not 'vae'"),
+    "config-of-another-model": (
+        lambda run: edit_json(run / CONFIG_FILE, lambda c: c.update(model="ae")),
+        "holds a 'ae' model, not 'vae'",
+    ),
     "config-missing": (lambda run: (run / CONFIG_FILE).unlink(), "No trained model in {run} (no config.json)"),
     "config-garbage": (lambda run: garbage(run / CONFIG_FILE), f"{{run}}/{CONFIG_FILE} is not a text file"),
     "config-truncated": (lambda run: cut_short(run / CONFIG_FILE), f"{{run}}/{CONFIG_FILE} is not valid JSON"),
-    "config-extra-field": (lambda run: edit_json(run / CONFIG_FILE, lambda c: c.update(origin="x")), "unknown field 'origin'"),
+    "config-extra-field": (
+        lambda run: edit_json(run / CONFIG_FILE, lambda c: c.update(origin="x")),
+        "unknown field 'origin'",
+    ),
     "config-extra-model-field": (
         lambda run: edit_json(run / CONFIG_FILE, lambda c: c["model_config"].update(depth=3)),
         "model_config does not fit the 'vae' model: MLPConfig has no option 'depth'",
@@ -81,7 +95,9 @@ def test_a_damaged_or_foreign_run_file_is_named_and_nothing_changes(run_copy, ca
     hurt, words = LOADING[damage]
     hurt(run_copy)
     before = snapshot(run_copy)
-    run_main(capsys, "sample", "vae", "-n", "4", "--run-dir", run_copy).assert_one_error_line(words.format(run=run_copy))
+    run_main(capsys, "sample", "vae", "-n", "4", "--run-dir", run_copy).assert_one_error_line(
+        words.format(run=run_copy)
+    )
     assert snapshot(run_copy) == before
 
 
@@ -95,7 +111,10 @@ RESUMING = {
         f"{{run}} has no {CHECKPOINT_FILE}: no epoch finished",
     ),
     "checkpoint-garbage": (lambda run: garbage(run / CHECKPOINT_FILE), f"{{run}}/{CHECKPOINT_FILE} is not a text file"),
-    "checkpoint-truncated": (lambda run: cut_short(run / CHECKPOINT_FILE), f"{{run}}/{CHECKPOINT_FILE} is not valid JSON"),
+    "checkpoint-truncated": (
+        lambda run: cut_short(run / CHECKPOINT_FILE),
+        f"{{run}}/{CHECKPOINT_FILE} is not valid JSON",
+    ),
     "checkpoint-wrong-fields": (
         lambda run: (run / CHECKPOINT_FILE).write_text('{"epoch": "one", "seed_state": [1, 2]}'),
         f"{{run}}/{CHECKPOINT_FILE} is not a genmodels checkpoint",
@@ -109,7 +128,10 @@ RESUMING = {
         lambda run: (run / METRICS_FILE).write_text("{not json\n"),
         f"{{run}}/{METRICS_FILE}, line 1, is not valid JSON",
     ),
-    "metrics-missing": (lambda run: (run / METRICS_FILE).unlink(), f"{METRICS_FILE} has 0 epochs, but {{run}}/{CHECKPOINT_FILE} says 1 finished"),
+    "metrics-missing": (
+        lambda run: (run / METRICS_FILE).unlink(),
+        f"{METRICS_FILE} has 0 epochs, but {{run}}/{CHECKPOINT_FILE} says 1 finished",
+    ),
     "metrics-of-another-epoch": (
         lambda run: (run / METRICS_FILE).write_text('{"epoch": 7, "train": {}, "test": {}}\n'),
         "line 1, is not the record of epoch 1",
@@ -129,7 +151,9 @@ def test_resuming_from_a_damaged_checkpoint_is_refused_naming_the_file(run_copy,
 
 def test_curves_and_compare_name_a_damaged_file(run_copy, capsys):
     (run_copy / METRICS_FILE).write_text((run_copy / METRICS_FILE).read_text()[:-10])
-    run_main(capsys, "curves", "vae", "--run-dir", run_copy).assert_one_error_line(f"{run_copy}/{METRICS_FILE}, line 1, is not valid JSON")
+    run_main(capsys, "curves", "vae", "--run-dir", run_copy).assert_one_error_line(
+        f"{run_copy}/{METRICS_FILE}, line 1, is not valid JSON"
+    )
     (run_copy / "evaluation-test.json").write_text("[1, 2")
     run_main(capsys, "compare", run_copy).assert_one_error_line(f"{run_copy}/evaluation-test.json is not valid JSON")
 
@@ -164,11 +188,15 @@ def fill_the_disk_when_writing(monkeypatch, name: str) -> None:
 
 
 @pytest.mark.parametrize("failing", [WEIGHTS_FILE, CHECKPOINT_FILE, METRICS_FILE])
-def test_a_full_disk_while_saving_keeps_the_previous_checkpoint_intact_and_resumable(run_copy, capsys, monkeypatch, failing):
+def test_a_full_disk_while_saving_keeps_the_previous_checkpoint_intact_and_resumable(
+    run_copy, capsys, monkeypatch, failing
+):
     before = snapshot(run_copy)
     fill_the_disk_when_writing(monkeypatch, failing)
     outcome = run_main(capsys, "train", "vae", "--resume", "--epochs", "2", "--run-dir", run_copy)
-    outcome.assert_one_error_line(f"the disk is full: could not write {run_copy / failing}. Files saved before are unchanged")
+    outcome.assert_one_error_line(
+        f"the disk is full: could not write {run_copy / failing}. Files saved before are unchanged"
+    )
     monkeypatch.undo()
     assert snapshot(run_copy) == before  # no temporary file left, the epoch-1 checkpoint byte for byte
     assert not (run_copy / LOCK_FILE).exists()

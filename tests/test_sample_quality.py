@@ -36,9 +36,7 @@ def closed_form(mean_a: np.ndarray, cov_a: np.ndarray, mean_b: np.ndarray, cov_b
     import scipy.linalg
 
     cross = scipy.linalg.sqrtm(cov_a @ cov_b)
-    return float(
-        np.sum((mean_a - mean_b) ** 2) + np.trace(cov_a) + np.trace(cov_b) - 2 * np.trace(cross).real
-    )
+    return float(np.sum((mean_a - mean_b) ** 2) + np.trace(cov_a) + np.trace(cov_b) - 2 * np.trace(cross).real)
 
 
 # --------------------------------------------------------------------------- Gaussian statistics

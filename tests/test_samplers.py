@@ -30,12 +30,21 @@ def test_the_mixture_density_is_the_weighted_sum_of_its_gaussians():
     rng = np.random.default_rng(0)
     weights, means, variances = np.array([0.2, 0.5, 0.3]), rng.normal(size=(3, 4)), rng.uniform(0.2, 2.0, size=(3, 4))
     z = rng.normal(size=(7, 4))
-    direct = sum(w * np.prod(np.exp(-0.5 * (z - m) ** 2 / v) / np.sqrt(2 * np.pi * v), axis=1) for w, m, v in zip(weights, means, variances))
-    np.testing.assert_allclose(GaussianMixture(weights, means, variances).log_likelihoods(z), np.log(direct), rtol=1e-10)
+    direct = sum(
+        w * np.prod(np.exp(-0.5 * (z - m) ** 2 / v) / np.sqrt(2 * np.pi * v), axis=1)
+        for w, m, v in zip(weights, means, variances)
+    )
+    np.testing.assert_allclose(
+        GaussianMixture(weights, means, variances).log_likelihoods(z), np.log(direct), rtol=1e-10
+    )
 
 
 def test_em_finds_well_separated_clusters_and_their_weights():
-    parts = [clusters(CENTRES[:1], 300, 0.5, 0), clusters(CENTRES[1:2], 100, 0.5, 1), clusters(CENTRES[2:], 100, 0.5, 2)]
+    parts = [
+        clusters(CENTRES[:1], 300, 0.5, 0),
+        clusters(CENTRES[1:2], 100, 0.5, 1),
+        clusters(CENTRES[2:], 100, 0.5, 2),
+    ]
     mixture = fit_mixture(np.concatenate(parts), 3, seed=0)
     order = np.argsort(mixture.means[:, 0])
     np.testing.assert_allclose(mixture.means[order], [parts[i].mean(axis=0) for i in (0, 2, 1)], atol=1e-3)
@@ -106,7 +115,11 @@ class CentrePlugin:
             FITS.append((len(train), len(valid)))
             return _Counting(train.mean(axis=0))
 
-        register(SamplerSpec(name="centre", description="the mean coding", fit=fit, load=lambda arrays: _Counting(arrays["mean"])))
+        register(
+            SamplerSpec(
+                name="centre", description="the mean coding", fit=fit, load=lambda arrays: _Counting(arrays["mean"])
+            )
+        )
 
 
 def test_a_fitted_sampler_is_kept_for_its_weights_and_fitted_again_when_they_change(tmp_path):
@@ -148,8 +161,16 @@ def trained(tmp_path_factory):
     images = np.concatenate([dark, bright]).astype(np.uint8)[rng.permutation(400)]
     path = tmp_path_factory.mktemp("two-kinds") / "two-kinds.npz"
     np.savez(path, train=images[:340], test=images[340:])
-    run = genmodels.train("vae", dataset=str(path), epochs=2, hidden=(32,), latent_dim=2, epoch_images=8000,
-                          run_dir=path.parent / "run", verbose=0)
+    run = genmodels.train(
+        "vae",
+        dataset=str(path),
+        epochs=2,
+        hidden=(32,),
+        latent_dim=2,
+        epoch_images=8000,
+        run_dir=path.parent / "run",
+        verbose=0,
+    )
     return run
 
 
@@ -165,15 +186,21 @@ def test_sample_draws_from_the_fitted_sampler_or_from_the_prior(trained, tmp_pat
     assert outcome.code == 0, outcome.err
     from_cli = np.load(run_dir / "samples-16-seed3.npy")
     np.testing.assert_array_equal(trained.sample(16, seed=3).reshape(16, -1), from_cli)
-    prior = run_main(capsys, "sample", "vae", "--run-dir", run_dir, "-n", 16, "--seed", 3, "--npy", "--sampler", "prior")
+    prior = run_main(
+        capsys, "sample", "vae", "--run-dir", run_dir, "-n", 16, "--seed", 3, "--npy", "--sampler", "prior"
+    )
     assert prior.code == 0, prior.err
-    np.testing.assert_array_equal(np.load(run_dir / "samples-16-seed3-prior.npy"), trained.sample(16, seed=3, sampler="prior").reshape(16, -1))
+    np.testing.assert_array_equal(
+        np.load(run_dir / "samples-16-seed3-prior.npy"), trained.sample(16, seed=3, sampler="prior").reshape(16, -1)
+    )
     # the mixture draws where the training images' codings are: their spread, not the prior's N(0, 1)
     codings = trained.encode(trained.dataset().train)
     draws = trained.fitted_sampler().sample(4000, seed=0)
     np.testing.assert_allclose(draws.mean(axis=0), codings.mean(axis=0), atol=0.1 * codings.std())
     np.testing.assert_allclose(draws.std(axis=0), codings.std(axis=0), rtol=0.1)
-    run_main(capsys, "sample", "vae", "--run-dir", run_dir, "--sampler", "gm").assert_one_error_line("'gm'", "gmm", "prior")
+    run_main(capsys, "sample", "vae", "--run-dir", run_dir, "--sampler", "gm").assert_one_error_line(
+        "'gm'", "gmm", "prior"
+    )
 
 
 def test_evaluate_records_the_sampler_beside_the_sample_metrics(trained, tmp_path, capsys):
@@ -183,6 +210,8 @@ def test_evaluate_records_the_sampler_beside_the_sample_metrics(trained, tmp_pat
     assert "gmm sampler" in outcome.out
     figures = json.loads((run_dir / "evaluation-test.json").read_text())["metrics"]["fid"]
     assert figures["sampler"] == "gmm"
-    outcome = run_main(capsys, "evaluate", "vae", "--run-dir", run_dir, "--metrics", "fid", "--samples", 200, "--sampler", "prior")
+    outcome = run_main(
+        capsys, "evaluate", "vae", "--run-dir", run_dir, "--metrics", "fid", "--samples", 200, "--sampler", "prior"
+    )
     assert json.loads((run_dir / "evaluation-test.json").read_text())["metrics"]["fid"]["sampler"] == "prior"
     assert trained.metrics(["fid"], samples=200)["fid"]["fid"] == pytest.approx(figures["fid"], rel=1e-5)

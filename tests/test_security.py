@@ -54,28 +54,51 @@ def test_every_np_load_refuses_pickles(path):
 @pytest.mark.parametrize("path", SOURCES, ids=lambda p: str(p.relative_to(REPO)))
 def test_no_module_unpickles_evaluates_or_loads_whole_keras_models(path):
     tree = ast.parse(path.read_text())
-    imported = {alias.name.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
-    imported |= {node.module.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module}
+    imported = {
+        alias.name.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names
+    }
+    imported |= {
+        node.module.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module
+    }
     assert not imported & UNSAFE_MODULES, f"{path} imports {imported & UNSAFE_MODULES}"
     for call in calls(path):
         name = dotted(call.func)
         assert name not in UNSAFE_CALLS and not name.endswith(UNSAFE_ENDINGS), f"{path}:{call.lineno} calls {name}"
         if name.endswith("import_module"):  # only the package's own lazy names, from a constant table
-            assert path == REPO / "genmodels" / "__init__.py" and dotted(call.args[0].value) == "_LAZY", f"{path}:{call.lineno}"
+            assert path == REPO / "genmodels" / "__init__.py" and dotted(call.args[0].value) == "_LAZY", (
+                f"{path}:{call.lineno}"
+            )
 
 
 @pytest.mark.parametrize(
     ("change", "words"),
     [
         (lambda c: c.update(model="os.system"), "holds a 'os.system' model, not 'vae'"),
-        (lambda c: c["model_config"].update(activation="builtins.eval"), "activation must be the plain name of a Keras activation (such as elu)"),
+        (
+            lambda c: c["model_config"].update(activation="builtins.eval"),
+            "activation must be the plain name of a Keras activation (such as elu)",
+        ),
         (lambda c: c["model_config"].update(activation="eval"), "'eval' is not a Keras activation name"),
-        (lambda c: c["model_config"].update(initializer={"class_name": "Lambda", "module": "os", "config": {}}), "initializer must be a string"),
-        (lambda c: c["model_config"].update(initializer="keras.src.legacy>Lambda"), "initializer must be the plain name of a Keras initializer (such as he_normal)"),
+        (
+            lambda c: c["model_config"].update(initializer={"class_name": "Lambda", "module": "os", "config": {}}),
+            "initializer must be a string",
+        ),
+        (
+            lambda c: c["model_config"].update(initializer="keras.src.legacy>Lambda"),
+            "initializer must be the plain name of a Keras initializer (such as he_normal)",
+        ),
         (lambda c: c["train"].update(dataset={"module": "os", "class_name": "system"}), "dataset must be a string"),
         (lambda c: c.update(build="os:system"), "unknown field 'build'"),
     ],
-    ids=["model", "dotted-activation", "python-builtin-name", "serialized-object", "registered-name", "dataset-object", "extra-field"],
+    ids=[
+        "model",
+        "dotted-activation",
+        "python-builtin-name",
+        "serialized-object",
+        "registered-name",
+        "dataset-object",
+        "extra-field",
+    ],
 )
 def test_a_config_that_names_python_objects_is_refused(run_copy, capsys, change, words):
     config = json.loads((run_copy / CONFIG_FILE).read_text())
@@ -89,7 +112,9 @@ def test_a_config_that_names_python_objects_is_refused(run_copy, capsys, change,
 def test_a_config_for_a_model_no_plugin_provides_is_refused_by_the_registry(run_copy):
     config = json.loads((run_copy / CONFIG_FILE).read_text())
     (run_copy / CONFIG_FILE).write_text(json.dumps({**config, "model": "keras.models.load-model"}))
-    with pytest.raises(RunError, match="is a run of the model 'keras.models.load-model', which no installed plugin provides"):
+    with pytest.raises(
+        RunError, match="is a run of the model 'keras.models.load-model', which no installed plugin provides"
+    ):
         load_run(run_copy, build_registry())
 
 

@@ -47,7 +47,9 @@ def recording_plugin(events: list, fail_at: int | None = None, create=None):
 
     @hookimpl
     def register_trackers(register):
-        register(TrackerSpec("recorder", "writes down every event", create=create or (lambda: Recorder(events, fail_at))))
+        register(
+            TrackerSpec("recorder", "writes down every event", create=create or (lambda: Recorder(events, fail_at)))
+        )
 
     module.register_trackers = register_trackers
     return module
@@ -68,7 +70,9 @@ def names(events):
     return [(event[0], event[1]) if event[0] == "epoch_end" else event[0] for event in events]
 
 
-def test_a_tracker_plugin_receives_start_each_epoch_finish_and_close_in_order_also_on_resume(tiny_npz, tmp_path, use_plugins):
+def test_a_tracker_plugin_receives_start_each_epoch_finish_and_close_in_order_also_on_resume(
+    tiny_npz, tmp_path, use_plugins
+):
     events = []
     use_plugins(recording_plugin(events))
     run_dir = tmp_path / "run"
@@ -80,12 +84,16 @@ def test_a_tracker_plugin_receives_start_each_epoch_finish_and_close_in_order_al
     assert events[3] == ("finish", [1, 2], 2)
 
     events.clear()
-    genmodels.train("vae", run_dir=run_dir, resume=True, epochs=3, verbose=0)  # the run's own trackers, from config.json
+    genmodels.train(
+        "vae", run_dir=run_dir, resume=True, epochs=3, verbose=0
+    )  # the run's own trackers, from config.json
     assert names(events) == ["start", ("epoch_end", 3), "finish", "close"]
     assert events[0][3] == [1, 2] and events[2] == ("finish", [1, 2, 3], 3)
 
 
-def test_a_tracker_that_raises_stops_training_is_closed_and_leaves_the_checkpointed_epochs(tiny_npz, tmp_path, use_plugins):
+def test_a_tracker_that_raises_stops_training_is_closed_and_leaves_the_checkpointed_epochs(
+    tiny_npz, tmp_path, use_plugins
+):
     events = []
     use_plugins(recording_plugin(events, fail_at=1))
     run_dir = tmp_path / "run"
@@ -100,18 +108,29 @@ def test_a_tracker_that_raises_stops_training_is_closed_and_leaves_the_checkpoin
 def test_the_csv_tracker_of_the_plugin_guide_works_as_a_plugin(tiny_npz, tmp_path, use_plugins):
     import re
 
-    (source,) = [body for body in re.findall(r"```python\n(.*?)```", (REPO / "docs" / "plugins.md").read_text(), re.S) if "class CSVTracker" in body]
+    (source,) = [
+        body
+        for body in re.findall(r"```python\n(.*?)```", (REPO / "docs" / "plugins.md").read_text(), re.S)
+        if "class CSVTracker" in body
+    ]
     module = types.ModuleType("genmodels_csv")
     exec(compile(source, "docs/plugins.md", "exec"), module.__dict__)
     use_plugins(module)
     run_dir = tmp_path / "run"
     genmodels.train("vae", dataset=str(tiny_npz), track=("csv",), run_dir=run_dir, **TINY)
     lines = (run_dir / "losses.csv").read_text().splitlines()
-    expected = [f"{r['epoch']},{split},{term},{value}" for r in read_metrics(run_dir) for split in ("train", "valid") for term, value in r[split].items()]
+    expected = [
+        f"{r['epoch']},{split},{term},{value}"
+        for r in read_metrics(run_dir)
+        for split in ("train", "valid")
+        for term, value in r[split].items()
+    ]
     assert lines == ["epoch,split,term,value", *expected]
 
 
-def test_unknown_tracker_names_and_trackers_that_are_not_trackers_are_refused_before_anything_is_written(tiny_npz, tmp_path, use_plugins):
+def test_unknown_tracker_names_and_trackers_that_are_not_trackers_are_refused_before_anything_is_written(
+    tiny_npz, tmp_path, use_plugins
+):
     use_plugins(recording_plugin([], create=lambda: "not a tracker"))
     with pytest.raises(UnknownNameError, match="Unknown tracker 'tensorbord'. Did you mean 'tensorboard'\\?"):
         genmodels.train("vae", dataset=str(tiny_npz), track=("tensorbord",), run_dir=tmp_path / "a", **TINY)
@@ -122,21 +141,42 @@ def test_unknown_tracker_names_and_trackers_that_are_not_trackers_are_refused_be
     assert list(tmp_path.iterdir()) == []
 
 
-def test_without_tensorboard_the_tracker_is_a_one_line_error_and_no_run_is_started(tiny_npz, tmp_path, monkeypatch, use_plugins):
+def test_without_tensorboard_the_tracker_is_a_one_line_error_and_no_run_is_started(
+    tiny_npz, tmp_path, monkeypatch, use_plugins
+):
     monkeypatch.setitem(sys.modules, "tensorboard", None)  # `import tensorboard` fails, as when it is not installed
     events = []
     use_plugins(recording_plugin(events))
     with pytest.raises(ConfigError) as error:
-        genmodels.train("vae", dataset=str(tiny_npz), track=("recorder", "tensorboard"), run_dir=tmp_path / "run", **TINY)
-    assert str(error.value) == 'the tensorboard tracker needs TensorBoard, which is not installed: pip install "genmodels[tensorboard]"'
+        genmodels.train(
+            "vae", dataset=str(tiny_npz), track=("recorder", "tensorboard"), run_dir=tmp_path / "run", **TINY
+        )
+    assert (
+        str(error.value)
+        == 'the tensorboard tracker needs TensorBoard, which is not installed: pip install "genmodels[tensorboard]"'
+    )
     assert not (tmp_path / "run").exists()
     assert events == [("close",)]  # the tracker created before it is closed, never started
 
 
 def test_without_tensorboard_the_command_line_prints_one_error_line(tiny_npz, tmp_path, monkeypatch, capsys):
     monkeypatch.setitem(sys.modules, "tensorboard", None)
-    outcome = run_main(capsys, "train", "vae", "--dataset", tiny_npz, "--epochs", "1", "--track", "tensorboard", "--run-dir", tmp_path / "run")
-    outcome.assert_one_error_line('the tensorboard tracker needs TensorBoard, which is not installed: pip install "genmodels[tensorboard]"')
+    outcome = run_main(
+        capsys,
+        "train",
+        "vae",
+        "--dataset",
+        tiny_npz,
+        "--epochs",
+        "1",
+        "--track",
+        "tensorboard",
+        "--run-dir",
+        tmp_path / "run",
+    )
+    outcome.assert_one_error_line(
+        'the tensorboard tracker needs TensorBoard, which is not installed: pip install "genmodels[tensorboard]"'
+    )
     assert not (tmp_path / "run").exists()
 
 
@@ -158,9 +198,13 @@ def test_the_tensorboard_tracker_writes_every_term_of_both_splits_each_epoch_and
         assert {"loss", "reconstruction", "kl"} <= set(terms)
         assert {f"epoch_{term}" for term in terms} <= set(accumulator.Tags()["tensors"])
         for term in terms:
-            written = {event.step: float(make_ndarray(event.tensor_proto)) for event in accumulator.Tensors(f"epoch_{term}")}
+            written = {
+                event.step: float(make_ndarray(event.tensor_proto)) for event in accumulator.Tensors(f"epoch_{term}")
+            }
             assert written == pytest.approx({record["epoch"]: record[split][term] for record in records}), (split, term)
-    rates = {event.step: float(make_ndarray(event.tensor_proto)) for event in events["train"].Tensors("epoch_learning_rate")}
+    rates = {
+        event.step: float(make_ndarray(event.tensor_proto)) for event in events["train"].Tensors("epoch_learning_rate")
+    }
     assert rates == pytest.approx({record["epoch"]: record["learning_rate"] for record in records})
     assert "epoch_learning_rate" not in events["valid"].Tags()["tensors"]
     grids = events["train"].Tensors("samples")
@@ -172,7 +216,9 @@ def test_the_tensorboard_tracker_writes_every_term_of_both_splits_each_epoch_and
     assert np.array_equal(picture, np.asarray(Image.open(run_dir / SAMPLES_FILE).convert("RGB")))
     assert "samples" not in events["valid"].Tags()["tensors"]
 
-    genmodels.train("vae", dataset=str(tiny_npz), track=("tensorboard",), run_dir=run_dir, force=True, **{**TINY, "epochs": 1})
+    genmodels.train(
+        "vae", dataset=str(tiny_npz), track=("tensorboard",), run_dir=run_dir, force=True, **{**TINY, "epochs": 1}
+    )
     replaced = EventAccumulator(str(run_dir / "tensorboard" / "validation"), size_guidance={"tensors": 0})
     replaced.Reload()
     assert [event.step for event in replaced.Tensors("epoch_loss")] == [1]  # no curve of the run it replaced

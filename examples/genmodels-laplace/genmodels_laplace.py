@@ -78,8 +78,12 @@ def intensity(context):
     if context.samples < 2:
         raise NotApplicableError("it needs at least 2 samples")
     samples, real = context.generated(), context.images
-    return {"samples": len(samples), "sample_mean": float(samples.mean()), "real_mean": float(real.mean()),
-            "gap": float(abs(samples.mean() - real.mean()))}
+    return {
+        "samples": len(samples),
+        "sample_mean": float(samples.mean()),
+        "real_mean": float(real.mean()),
+        "gap": float(abs(samples.mean() - real.mean())),
+    }
 
 
 @hookimpl

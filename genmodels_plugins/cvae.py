@@ -17,7 +17,9 @@ from genmodels import EPOCH_IMAGES, MLPConfig, ModelSpec, TrainConfig, hookimpl,
 class CVAEConfig(MLPConfig):
     """The VAE's architecture and the number of classes of its labels."""
 
-    classes: int = option(10, "Classes of the labels it is conditioned on: labels run from 0 to classes - 1.", minimum=1)
+    classes: int = option(
+        10, "Classes of the labels it is conditioned on: labels run from 0 to classes - 1.", minimum=1
+    )
 
 
 def build(config: CVAEConfig):
@@ -36,6 +38,13 @@ def register_models(register):
             build=build,
             config=CVAEConfig,
             # labelled grey MNIST, each pixel drawn anew at every step
-            train=TrainConfig(dataset="mnist", dynamic_binarize=True, epochs=50, batch_size=150, learning_rate=1e-3, epoch_images=EPOCH_IMAGES),
+            train=TrainConfig(
+                dataset="mnist",
+                dynamic_binarize=True,
+                epochs=50,
+                batch_size=150,
+                learning_rate=1e-3,
+                epoch_images=EPOCH_IMAGES,
+            ),
         )
     )

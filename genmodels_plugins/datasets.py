@@ -1,4 +1,5 @@
-"""Built-in datasets: statically binarized MNIST and grayscale MNIST, downloaded once and cached."""
+"""Built-in datasets: statically binarized MNIST, which ships inside this package, and grayscale MNIST, downloaded
+once and cached."""
 
 from __future__ import annotations
 
@@ -17,6 +18,13 @@ from genmodels.specs import DatasetSpec
 
 BINARIZED_URL = "http://www.cs.toronto.edu/~larocheh/public/datasets/binarized_mnist/binarized_mnist_{split}.amat"
 BINARIZED_FILE = "binarized_mnist.npz"
+# The same images inside this package, each row's 784 pixels packed into 98 bytes (numpy.packbits), with the
+# sorted MNIST test labels: `genmodels train vae` needs neither a data folder nor a network. tools/pack_binarized_mnist.py
+# writes it from binarized_mnist.npz; every split is checked against BINARIZED_SPLITS as it is read.
+PACKAGED_BINARIZED = Path(__file__).parent / "data" / "binarized_mnist_bits.npz"
+SORTED_TEST_LABELS_SHA256 = (
+    "f7cd9d3a7438833ddaff2865a3ef3497a9479b8a1fc1e2dc2db0faf6648419c2"  # MNIST's t10k labels, sorted
+)
 # SHA-256 of each split's uint8 pixels in row-major order (what the .amat text holds, as bytes).
 BINARIZED_SPLITS = {
     "train": (50000, "43490d4d6ac9002727af4426d8748609fdb7e4094fa65ad8d681ea60082a7a5a"),
@@ -42,20 +50,64 @@ MNIST_FILE = "mnist.npz"
 MNIST_SHA256 = "731c5ac602752760c8e48fbffcf8c3b850d9dc2a2aedcf2cc48468fc17b673d1"
 
 
-def load_binarized_mnist(data_dir: Path, *, url: str = BINARIZED_URL, splits=BINARIZED_SPLITS) -> Dataset:
-    """Larochelle & Murray's statically binarized MNIST; the .amat texts are fetched once into one .npz."""
+def load_binarized_mnist(
+    data_dir: Path, *, url: str = BINARIZED_URL, splits=BINARIZED_SPLITS, packaged: Path | None = PACKAGED_BINARIZED
+) -> Dataset:
+    """Larochelle & Murray's statically binarized MNIST: the data folder's binarized_mnist.npz if it holds one, else
+    the copy inside this package (`packaged`), else the .amat texts fetched from `url` once into one .npz."""
     path = Path(data_dir) / BINARIZED_FILE
+    if not path.exists() and url == BINARIZED_URL and packaged is not None and Path(packaged).is_file():
+        return _read_packaged(Path(packaged), path.parent, splits)
     if not path.exists():
         _convert_amat(path, url, splits)
     try:
         with np.load(path, allow_pickle=False) as npz:
             arrays = {split: npz[split] for split in splits}
     except Exception as exc:
-        raise DatasetError(f"{path} is not a readable binarized MNIST file ({exc}); delete it to download it again.") from None
+        raise DatasetError(
+            f"{path} is not a readable binarized MNIST file ({exc}); delete it to download it again."
+        ) from None
     for split, (rows, digest) in splits.items():
         _check_split(arrays[split], split, rows, digest, source=str(path))
-    return Dataset("binarized-mnist", train=arrays["train"], valid=arrays["valid"], test=arrays["test"], image_shape=(28, 28),
-                   test_labels=_sorted_test_labels(path.parent), pixels=BINARY)
+    return Dataset(
+        "binarized-mnist",
+        train=arrays["train"],
+        valid=arrays["valid"],
+        test=arrays["test"],
+        image_shape=(28, 28),
+        test_labels=_sorted_test_labels(path.parent),
+        pixels=BINARY,
+    )
+
+
+def _read_packaged(packaged: Path, data_dir: Path, splits) -> Dataset:
+    """The packaged copy, unpacked and checked split by split against the published digests."""
+    try:
+        with np.load(packaged, allow_pickle=False) as npz:
+            arrays = {split: np.unpackbits(npz[split], axis=1, count=784) for split in splits}
+            labels = npz["test_labels"]
+    except Exception as exc:
+        raise DatasetError(
+            f"{packaged} (the binarized MNIST inside genmodels) is not readable ({exc}); reinstall "
+            f"genmodels, or put {BINARIZED_FILE} in the data folder."
+        ) from None
+    for split, (rows, digest) in splits.items():
+        _check_split(arrays[split], split, rows, digest, source=str(packaged))
+    if (
+        labels.dtype != np.uint8
+        or hashlib.sha256(np.ascontiguousarray(labels).tobytes()).hexdigest() != SORTED_TEST_LABELS_SHA256
+    ):
+        raise ChecksumError(f"{packaged}: the test labels differ from MNIST's; reinstall genmodels.")
+    from_folder = _sorted_test_labels(data_dir)
+    return Dataset(
+        "binarized-mnist",
+        train=arrays["train"],
+        valid=arrays["valid"],
+        test=arrays["test"],
+        image_shape=(28, 28),
+        test_labels=from_folder if from_folder is not None else labels,
+        pixels=BINARY,
+    )
 
 
 def _sorted_test_labels(data_dir: Path) -> np.ndarray | None:
@@ -137,11 +189,27 @@ def labelled_digits(data_dir: Path) -> TrainingImages:
         grey = np.frombuffer(gzip.decompress(images.read_bytes())[16:], np.uint8).reshape(-1, 28, 28, 1)
         digit = np.frombuffer(gzip.decompress(labels.read_bytes())[8:], np.uint8)
         cut = OFFLINE_DIGITS_TRAIN
-        return TrainingImages("mnist-digits-t10k", f"labelled MNIST t10k: images 0-{cut - 1} train, {cut}-{len(grey) - 1} test",
-                              grey[:cut], digit[:cut], grey[cut:], digit[cut:], EIGHT_BIT, binarize=True)
+        return TrainingImages(
+            "mnist-digits-t10k",
+            f"labelled MNIST t10k: images 0-{cut - 1} train, {cut}-{len(grey) - 1} test",
+            grey[:cut],
+            digit[:cut],
+            grey[cut:],
+            digit[cut:],
+            EIGHT_BIT,
+            binarize=True,
+        )
     mnist = load_mnist(data_dir)
-    return TrainingImages("mnist-digits", "labelled MNIST: the 60000 training images, tested on the 10000 test images",
-                          mnist.train, mnist.train_labels, mnist.test, mnist.test_labels, EIGHT_BIT, binarize=True)
+    return TrainingImages(
+        "mnist-digits",
+        "labelled MNIST: the 60000 training images, tested on the 10000 test images",
+        mnist.train,
+        mnist.train_labels,
+        mnist.test,
+        mnist.test_labels,
+        EIGHT_BIT,
+        binarize=True,
+    )
 
 
 @hookimpl

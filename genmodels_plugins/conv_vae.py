@@ -19,12 +19,16 @@ class ConvConfig(LikelihoodConfig):
 
     # 32 codings rather than the MLP's 20: 0.02 bits/dim better on validation for 8-bit digits and photo patches
     latent_dim: int = option(32, "Dimension of the codings.")
-    channels: tuple[int, ...] = option((32, 64), "Channels of the encoder's stride-2 convolutions; the decoder mirrors them.")
+    channels: tuple[int, ...] = option(
+        (32, 64), "Channels of the encoder's stride-2 convolutions; the decoder mirrors them."
+    )
 
     def validate(self) -> None:
         super().validate()
         if not self.channels or min(self.channels) <= 0 or max(self.channels) > MAX_LAYER_SIZE:
-            raise ConfigError(f"channels must list positive sizes up to {MAX_LAYER_SIZE:,}, received {self.channels!r}.")
+            raise ConfigError(
+                f"channels must list positive sizes up to {MAX_LAYER_SIZE:,}, received {self.channels!r}."
+            )
         if not self.image_shape:
             return  # the images' shape is checked when training fits the config to the data
         height, width, _channels = self.image_shape
@@ -38,7 +42,14 @@ class ConvConfig(LikelihoodConfig):
 
 def build(config: ConvConfig):
     """Convolutional Gaussian encoder and decoder (with the config's likelihood) around the VAE's prior and losses."""
-    from genmodels.components import Conv2D, Conv2DTranspose, KLDivergence, Reconstruction, StandardNormalPrior, likelihood_of
+    from genmodels.components import (
+        Conv2D,
+        Conv2DTranspose,
+        KLDivergence,
+        Reconstruction,
+        StandardNormalPrior,
+        likelihood_of,
+    )
     from genmodels.distributions import DiagonalGaussian
     from genmodels.likelihoods import PixelLikelihood
     from genmodels.interfaces import Decoder, Encoder
@@ -71,11 +82,17 @@ def build(config: ConvConfig):
             last = config.channels[-1]
             self.likelihood = PixelLikelihood(likelihood_of(config), name="likelihood")
             self.body = keras.Sequential(
-                [keras.layers.Dense(small[0] * small[1] * last, activation="elu", kernel_initializer="he_normal"),
-                 keras.layers.Reshape((*small, last))]
+                [
+                    keras.layers.Dense(small[0] * small[1] * last, activation="elu", kernel_initializer="he_normal"),
+                    keras.layers.Reshape((*small, last)),
+                ]
                 + [Conv2DTranspose(c, **conv) for c in config.channels[-2::-1]]
                 # each pixel's channels hold, channel by channel, that value's parameters: value-major, as the head reads them
-                + [Conv2DTranspose(channels * self.likelihood.params_per_value, kernel_size=3, strides=2, padding="same")]
+                + [
+                    Conv2DTranspose(
+                        channels * self.likelihood.params_per_value, kernel_size=3, strides=2, padding="same"
+                    )
+                ]
             )
 
         def call(self, z, training=False):
@@ -102,6 +119,13 @@ def register_models(register):
             # (genmodels.convolutions), not yet clearly faster across runs (docs/performance.md, "Convolutions").
             # A cosine schedule lets the last epochs settle where a constant step size keeps overshooting
             # (docs/data.md, "Recipes by kind of data").
-            train=TrainConfig(epochs=50, batch_size=150, learning_rate=1e-3, lr_schedule="cosine", xla=False, epoch_images=EPOCH_IMAGES),
+            train=TrainConfig(
+                epochs=50,
+                batch_size=150,
+                learning_rate=1e-3,
+                lr_schedule="cosine",
+                xla=False,
+                epoch_images=EPOCH_IMAGES,
+            ),
         )
     )

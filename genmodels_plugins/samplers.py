@@ -28,7 +28,9 @@ VARIANCE_FLOOR = 1e-4  # added to every variance: no component collapses onto on
 class GaussianMixture(FittedSampler):
     """A mixture of `len(weights)` Gaussians with diagonal covariances over D-dimensional codings."""
 
-    def __init__(self, weights: np.ndarray, means: np.ndarray, variances: np.ndarray, valid_log_likelihood: float | None = None):
+    def __init__(
+        self, weights: np.ndarray, means: np.ndarray, variances: np.ndarray, valid_log_likelihood: float | None = None
+    ):
         self.weights = np.asarray(weights, dtype=np.float64)
         self.means = np.asarray(means, dtype=np.float64)
         self.variances = np.asarray(variances, dtype=np.float64)
@@ -43,7 +45,11 @@ class GaussianMixture(FittedSampler):
     def _joint(self, codings: np.ndarray) -> np.ndarray:
         """log(w_k N(z | mu_k, var_k)) for every coding and component, (N, K), from matrix products (no (N, K, D) array)."""
         precision = 1.0 / self.variances
-        quadratic = (codings**2) @ precision.T - 2.0 * codings @ (self.means * precision).T + (self.means**2 * precision).sum(axis=1)
+        quadratic = (
+            (codings**2) @ precision.T
+            - 2.0 * codings @ (self.means * precision).T
+            + (self.means**2 * precision).sum(axis=1)
+        )
         return np.log(self.weights) - 0.5 * (quadratic + np.log(2 * np.pi * self.variances).sum(axis=1))
 
     def sample(self, n: int, seed: int) -> np.ndarray:
@@ -60,8 +66,15 @@ class GaussianMixture(FittedSampler):
 
     @classmethod
     def from_arrays(cls, arrays: dict[str, Any]) -> GaussianMixture:
-        weights, means, variances = (np.asarray(arrays[key], dtype=np.float64) for key in ("weights", "means", "variances"))
-        if weights.ndim != 1 or means.shape != variances.shape or means.shape[:1] != weights.shape or (variances <= 0).any():
+        weights, means, variances = (
+            np.asarray(arrays[key], dtype=np.float64) for key in ("weights", "means", "variances")
+        )
+        if (
+            weights.ndim != 1
+            or means.shape != variances.shape
+            or means.shape[:1] != weights.shape
+            or (variances <= 0).any()
+        ):
             raise ValueError("inconsistent mixture arrays")
         valid = arrays.get("valid_log_likelihood")
         return cls(weights, means, variances, None if valid is None else float(valid))
@@ -118,9 +131,11 @@ def fit_gmm(train: np.ndarray, valid: np.ndarray, seed: int) -> GaussianMixture:
 
 @hookimpl
 def register_samplers(register):
-    register(SamplerSpec(
-        name="gmm",
-        description="Gaussian mixture fitted to the training codings; components (1-100) chosen on validation",
-        fit=fit_gmm,
-        load=GaussianMixture.from_arrays,
-    ))
+    register(
+        SamplerSpec(
+            name="gmm",
+            description="Gaussian mixture fitted to the training codings; components (1-100) chosen on validation",
+            fit=fit_gmm,
+            load=GaussianMixture.from_arrays,
+        )
+    )

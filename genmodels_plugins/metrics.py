@@ -30,7 +30,15 @@ ENCODE_BATCH = 500
 
 def _network(context) -> dict[str, Any]:
     info = context.feature_network().info
-    keys = ("name", "kind", "description", "weights_sha256", "data_sha256", "test_accuracy", "test_reconstruction_error")
+    keys = (
+        "name",
+        "kind",
+        "description",
+        "weights_sha256",
+        "data_sha256",
+        "test_accuracy",
+        "test_reconstruction_error",
+    )
     return {key: info[key] for key in keys if key in info}
 
 
@@ -52,10 +60,17 @@ def fid(context) -> dict[str, Any]:
     model = fid_with_error(reference, samples, rounds=BOOTSTRAP_ROUNDS, seed=context.seed)
     real = fid_with_error(reference, floor, rounds=BOOTSTRAP_ROUNDS, seed=context.seed)
     return {
-        "fid": model.value, "fid_standard_error": model.standard_error,
-        "floor": real.value, "floor_standard_error": real.standard_error, "floor_split": floor_split, "floor_images": len(floor),
-        "samples": len(samples), "sampler": context.sampler_name, "reference_images": len(reference),
-        "bootstrap_rounds": BOOTSTRAP_ROUNDS, "feature_network": _network(context),
+        "fid": model.value,
+        "fid_standard_error": model.standard_error,
+        "floor": real.value,
+        "floor_standard_error": real.standard_error,
+        "floor_split": floor_split,
+        "floor_images": len(floor),
+        "samples": len(samples),
+        "sampler": context.sampler_name,
+        "reference_images": len(reference),
+        "bootstrap_rounds": BOOTSTRAP_ROUNDS,
+        "feature_network": _network(context),
     }
 
 
@@ -65,9 +80,14 @@ def _drawn_by(figures: dict[str, Any]) -> str:
 
 def fid_summary(figures: dict[str, Any]) -> list[tuple[str, str]]:
     return [
-        (f"FID, {figures['samples']} samples{_drawn_by(figures)} vs {figures['reference_images']} real", f"{figures['fid']:.2f} ± {figures['fid_standard_error']:.2f}"),
-        (f"FID floor, {figures['floor_images']} real {figures['floor_split']} images in their place",
-         f"{figures['floor']:.2f} ± {figures['floor_standard_error']:.2f}"),
+        (
+            f"FID, {figures['samples']} samples{_drawn_by(figures)} vs {figures['reference_images']} real",
+            f"{figures['fid']:.2f} ± {figures['fid_standard_error']:.2f}",
+        ),
+        (
+            f"FID floor, {figures['floor_images']} real {figures['floor_split']} images in their place",
+            f"{figures['floor']:.2f} ± {figures['floor_standard_error']:.2f}",
+        ),
     ]
 
 
@@ -80,17 +100,30 @@ def prd(context) -> dict[str, Any]:
     model = precision_recall(reference, samples, k=NEIGHBOURS)
     real = precision_recall(reference, floor, k=NEIGHBOURS)
     return {
-        "precision": model.precision, "recall": model.recall,
-        "floor_precision": real.precision, "floor_recall": real.recall, "floor_split": floor_split, "floor_images": len(floor),
-        "k": NEIGHBOURS, "samples": len(samples), "sampler": context.sampler_name, "reference_images": len(reference),
+        "precision": model.precision,
+        "recall": model.recall,
+        "floor_precision": real.precision,
+        "floor_recall": real.recall,
+        "floor_split": floor_split,
+        "floor_images": len(floor),
+        "k": NEIGHBOURS,
+        "samples": len(samples),
+        "sampler": context.sampler_name,
+        "reference_images": len(reference),
         "feature_network": _network(context),
     }
 
 
 def prd_summary(figures: dict[str, Any]) -> list[tuple[str, str]]:
     return [
-        (f"precision / recall (k={figures['k']}), {figures['samples']} samples{_drawn_by(figures)}", f"{figures['precision']:.3f} / {figures['recall']:.3f}"),
-        (f"precision / recall of {figures['floor_images']} real {figures['floor_split']} images", f"{figures['floor_precision']:.3f} / {figures['floor_recall']:.3f}"),
+        (
+            f"precision / recall (k={figures['k']}), {figures['samples']} samples{_drawn_by(figures)}",
+            f"{figures['precision']:.3f} / {figures['recall']:.3f}",
+        ),
+        (
+            f"precision / recall of {figures['floor_images']} real {figures['floor_split']} images",
+            f"{figures['floor_precision']:.3f} / {figures['floor_recall']:.3f}",
+        ),
     ]
 
 
@@ -113,8 +146,11 @@ def active_units(context) -> dict[str, Any]:
                 note = str(exc)
     units = count_active(np.concatenate(means), threshold=ACTIVE_THRESHOLD)
     figures: dict[str, Any] = {
-        "active_units": units.count, "latent_dim": len(units.variances), "threshold": units.threshold,
-        "posterior_mean_variances": [round(float(value), 6) for value in units.variances], "images": len(images),
+        "active_units": units.count,
+        "latent_dim": len(units.variances),
+        "threshold": units.threshold,
+        "posterior_mean_variances": [round(float(value), 6) for value in units.variances],
+        "images": len(images),
     }
     if kl_sums is not None and not note:
         figures["kl_per_dimension"] = [round(float(value) / len(images), 6) for value in kl_sums]
@@ -124,7 +160,12 @@ def active_units(context) -> dict[str, Any]:
 
 
 def active_units_summary(figures: dict[str, Any]) -> list[tuple[str, str]]:
-    rows = [(f"active units (posterior-mean variance > {figures['threshold']})", f"{figures['active_units']} of {figures['latent_dim']}")]
+    rows = [
+        (
+            f"active units (posterior-mean variance > {figures['threshold']})",
+            f"{figures['active_units']} of {figures['latent_dim']}",
+        )
+    ]
     if "kl_per_dimension" in figures:
         kl = sorted(figures["kl_per_dimension"], reverse=True)
         shown = ", ".join(f"{value:.2f}" for value in kl[:8]) + (", ..." if len(kl) > 8 else "")
@@ -136,8 +177,10 @@ def active_units_summary(figures: dict[str, Any]) -> list[tuple[str, str]]:
 
 def _need_rows(context, count: int) -> None:
     if min(context.samples, len(context.images)) < count:
-        raise NotApplicableError(f"it needs at least {count} samples and {count} real images; "
-                                 f"received {context.samples} and {len(context.images)}")
+        raise NotApplicableError(
+            f"it needs at least {count} samples and {count} real images; "
+            f"received {context.samples} and {len(context.images)}"
+        )
 
 
 def _posterior(model, rows, labels):
@@ -155,7 +198,9 @@ def _kl_per_dimension(model, posterior):
     from genmodels.distributions import LOG_2PI, DiagonalGaussian
 
     if not isinstance(posterior, DiagonalGaussian):
-        raise NotImplementedError(f"the posterior is a {type(posterior).__name__}, not a diagonal Gaussian with one marginal per dimension")
+        raise NotImplementedError(
+            f"the posterior is a {type(posterior).__name__}, not a diagonal Gaussian with one marginal per dimension"
+        )
     if isinstance(model.prior, StandardNormalPrior):
         return 0.5 * (ops.exp(posterior.log_var) + ops.square(posterior.loc) - 1.0 - posterior.log_var)
     z = posterior.sample(model.seed_generator)
@@ -163,14 +208,34 @@ def _kl_per_dimension(model, posterior):
     try:
         return log_q - model.prior.marginal_log_prob(z)
     except NotImplementedError:
-        raise NotImplementedError(f"the prior ({type(model.prior).__name__}) gives no per-dimension marginals (LatentPrior.marginal_log_prob)") from None
+        raise NotImplementedError(
+            f"the prior ({type(model.prior).__name__}) gives no per-dimension marginals (LatentPrior.marginal_log_prob)"
+        ) from None
 
 
 @hookimpl
 def register_metrics(register):
-    register(MetricSpec(name="fid", description="Fréchet distance of generated to real images' features, with its real-data floor.",
-                        compute=fid, summary=fid_summary))
-    register(MetricSpec(name="prd", description="Precision and recall (k-NN manifolds, k = 3) of generated against real images' features.",
-                        compute=prd, summary=prd_summary))
-    register(MetricSpec(name="active-units", description="Latent units in use (posterior-mean variance > 0.01) and the KL per latent dimension.",
-                        compute=active_units, summary=active_units_summary))
+    register(
+        MetricSpec(
+            name="fid",
+            description="Fréchet distance of generated to real images' features, with its real-data floor.",
+            compute=fid,
+            summary=fid_summary,
+        )
+    )
+    register(
+        MetricSpec(
+            name="prd",
+            description="Precision and recall (k-NN manifolds, k = 3) of generated against real images' features.",
+            compute=prd,
+            summary=prd_summary,
+        )
+    )
+    register(
+        MetricSpec(
+            name="active-units",
+            description="Latent units in use (posterior-mean variance > 0.01) and the KL per latent dimension.",
+            compute=active_units,
+            summary=active_units_summary,
+        )
+    )

@@ -21,12 +21,22 @@ from genmodels.errors import ConfigError
 class HVAEConfig(MLPConfig):
     """z1's size is latent_dim; z2's is top_dim. The conditional layers have one hidden layer of the last hidden size."""
 
-    hidden: tuple[int, ...] = option((300, 300), "Hidden layer sizes of the encoder q(z2 | x); the decoder mirrors them.")
-    activation: str = option("gated", "Activation of the hidden layers: gated (gated linear units, as in Tomczak & Welling's HVAE) or a Keras activation name.")
+    hidden: tuple[int, ...] = option(
+        (300, 300), "Hidden layer sizes of the encoder q(z2 | x); the decoder mirrors them."
+    )
+    activation: str = option(
+        "gated",
+        "Activation of the hidden layers: gated (gated linear units, as in Tomczak & Welling's HVAE) or a Keras activation name.",
+    )
     latent_dim: int = option(40, "Dimension of the bottom coding z1.")
     top_dim: int = option(40, "Dimension of the top coding z2.")
     components: int = option(500, "Pseudo-inputs of the VampPrior over z2 (0: p(z2) = N(0, I)).")
-    branches: int = option(0, "Tomczak & Welling's wiring when above 0: q(z1 | x, z2) reads x and z2, and p(x | z1, z2) reads z1 and z2, through separate layers of this many units joined before one more layer, and p(z1 | z2) has all the hidden layers.", minimum=0)
+    branches: int = option(
+        0,
+        "Tomczak & Welling's wiring when above 0: q(z1 | x, z2) reads x and z2, and p(x | z1, z2) reads z1 and z2, "
+        "through separate layers of this many units joined before one more layer, and p(z1 | z2) has all the hidden layers.",
+        minimum=0,
+    )
     k: int = option(1, "Importance samples per image: 1 trains on the ELBO, more on iwae's k-sample bound.")
 
     def validate(self) -> None:
@@ -39,25 +49,49 @@ class HVAEConfig(MLPConfig):
 
 def build(config: HVAEConfig):
     """Two Gaussian layers of codings between an MLP encoder and an MLP decoder (Bernoulli for binary images)."""
-    from genmodels.components import (GaussianMLPEncoder, ImportanceWeightedBound, KLDivergence, MLPDecoder, Reconstruction,
-                                      StandardNormalPrior, TwoLayerEncoder, TwoLayerPrior, VampPrior, dropout_of, likelihood_of)
+    from genmodels.components import (
+        GaussianMLPEncoder,
+        ImportanceWeightedBound,
+        KLDivergence,
+        MLPDecoder,
+        Reconstruction,
+        StandardNormalPrior,
+        TwoLayerEncoder,
+        TwoLayerPrior,
+        VampPrior,
+        dropout_of,
+        likelihood_of,
+    )
     from genmodels.model import GenerativeModel
 
     d1, d2, last = config.latent_dim, config.top_dim, config.hidden[-1:]
     options = dict(activation=config.activation, initializer=config.initializer)
     encoder = TwoLayerEncoder(
         top=GaussianMLPEncoder(d2, hidden=config.hidden, **options, name="top"),  # q(z2 | x)
-        bottom=GaussianMLPEncoder(d1, hidden=last, **options, branches=config.branches, name="bottom"),  # q(z1 | x, z2): x with z2 as its condition
+        bottom=GaussianMLPEncoder(
+            d1, hidden=last, **options, branches=config.branches, name="bottom"
+        ),  # q(z1 | x, z2): x with z2 as its condition
         input_dim=config.input_dim,
     )
     # with branches (the paper's wiring) the decoder's branches and one joint layer, and a deeper p(z1 | z2)
     decoder_hidden, conditional_hidden = (last, config.hidden) if config.branches else (config.hidden[::-1], last)
-    top_prior = VampPrior(encoder.top, config.components, config.input_dim) if config.components else StandardNormalPrior(d2)
+    top_prior = (
+        VampPrior(encoder.top, config.components, config.input_dim) if config.components else StandardNormalPrior(d2)
+    )
     return GenerativeModel(
         encoder=encoder,
-        decoder=MLPDecoder(config.input_dim, hidden=decoder_hidden, likelihood=likelihood_of(config), **options, branches=config.branches, split=d1,
-                             dropout=dropout_of(config)),
-        prior=TwoLayerPrior(top_prior, GaussianMLPEncoder(d1, hidden=conditional_hidden, **options, name="conditional")),  # p(z1 | z2) p(z2)
+        decoder=MLPDecoder(
+            config.input_dim,
+            hidden=decoder_hidden,
+            likelihood=likelihood_of(config),
+            **options,
+            branches=config.branches,
+            split=d1,
+            dropout=dropout_of(config),
+        ),
+        prior=TwoLayerPrior(
+            top_prior, GaussianMLPEncoder(d1, hidden=conditional_hidden, **options, name="conditional")
+        ),  # p(z1 | z2) p(z2)
         losses=[Reconstruction(), KLDivergence()] if config.k == 1 else [ImportanceWeightedBound(config.k)],
     )
 
@@ -71,6 +105,14 @@ def register_models(register):
             build=build,
             config=HVAEConfig,
             # the longest run that fits 2 hours alone on a 2-core CPU; the epoch is chosen on the validation split
-            train=TrainConfig(epochs=450, batch_size=150, learning_rate=1e-3, lr_schedule="cosine", kl_warmup=50, keep="best", epoch_images=EPOCH_IMAGES),
+            train=TrainConfig(
+                epochs=450,
+                batch_size=150,
+                learning_rate=1e-3,
+                lr_schedule="cosine",
+                kl_warmup=50,
+                keep="best",
+                epoch_images=EPOCH_IMAGES,
+            ),
         )
     )

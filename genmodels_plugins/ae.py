@@ -24,7 +24,13 @@ def build(config: MLPConfig):
     mlp = dict(activation=config.activation, initializer=config.initializer)
     return GenerativeModel(
         encoder=DeterministicMLPEncoder(config.latent_dim, hidden=config.hidden, **mlp),
-        decoder=MLPDecoder(config.input_dim, hidden=config.hidden[::-1], likelihood=likelihood_of(config), dropout=dropout_of(config), **mlp),
+        decoder=MLPDecoder(
+            config.input_dim,
+            hidden=config.hidden[::-1],
+            likelihood=likelihood_of(config),
+            dropout=dropout_of(config),
+            **mlp,
+        ),
         prior=FittedGaussianPrior(config.latent_dim),
         losses=[Reconstruction()],
     )

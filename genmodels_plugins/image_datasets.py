@@ -58,7 +58,16 @@ FASHION_MNIST_SHA256 = {
 }
 # Label k is FASHION_MNIST_CLASSES[k] (zalandoresearch/fashion-mnist, README.md "Labels"): the Dataset's label_names.
 FASHION_MNIST_CLASSES = (
-    "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
 )
 FASHION_MNIST_SPLITS = {"train": "train", "test": "t10k"}  # our split name: upstream file prefix
 IDX_UNSIGNED_BYTE = 0x08  # IDX type code of uint8 data: magic = 0x0000 08 <ndim>
@@ -142,11 +151,17 @@ def load_fashion_mnist(
         images = read_idx(paths["images"], ndim=3)
         labels = read_idx(paths["labels"], ndim=1)
         if images.shape[1:] != (28, 28):
-            raise DatasetError(f"{paths['images']} holds {images.shape[1]}x{images.shape[2]} images; Fashion-MNIST's are 28x28.")
+            raise DatasetError(
+                f"{paths['images']} holds {images.shape[1]}x{images.shape[2]} images; Fashion-MNIST's are 28x28."
+            )
         if len(labels) != len(images):
-            raise DatasetError(f"{paths['labels']} holds {len(labels)} labels for the {len(images)} images of {paths['images'].name}.")
+            raise DatasetError(
+                f"{paths['labels']} holds {len(labels)} labels for the {len(images)} images of {paths['images'].name}."
+            )
         if labels.size and labels.max() >= len(FASHION_MNIST_CLASSES):
-            raise DatasetError(f"{paths['labels']} holds the label {labels.max()}; Fashion-MNIST's are 0..{len(FASHION_MNIST_CLASSES) - 1}.")
+            raise DatasetError(
+                f"{paths['labels']} holds the label {labels.max()}; Fashion-MNIST's are 0..{len(FASHION_MNIST_CLASSES) - 1}."
+            )
         arrays[split], arrays[f"{split}_labels"] = images, labels.astype(np.int64)
     return Dataset("fashion-mnist", label_names=FASHION_MNIST_CLASSES, pixels=EIGHT_BIT, **arrays)
 
@@ -168,8 +183,10 @@ def read_idx(path: Path, *, ndim: int) -> np.ndarray:
             f"dimension(s)): it is not the {'images' if ndim == 3 else 'labels'} file it should be."
         )
     if len(raw) < header:
-        raise DatasetError(f"{path} holds {len(raw)} bytes, fewer than an IDX header of {ndim} dimension(s): it is truncated or corrupt.")
-    dims = tuple(int.from_bytes(raw[4 + 4 * axis: 8 + 4 * axis], "big") for axis in range(ndim))
+        raise DatasetError(
+            f"{path} holds {len(raw)} bytes, fewer than an IDX header of {ndim} dimension(s): it is truncated or corrupt."
+        )
+    dims = tuple(int.from_bytes(raw[4 + 4 * axis : 8 + 4 * axis], "big") for axis in range(ndim))
     size = math.prod(dims)
     if len(raw) - header != size:
         raise DatasetError(
@@ -217,13 +234,17 @@ def _read_cifar_archive(path: Path) -> dict[str, bytes]:
                     continue
                 if not member.isfile() or wanted[member.name] in contents:
                     problem = "repeated" if member.isfile() else "not a regular file"
-                    raise DatasetError(f"{path}: the member {member.name!r} is {problem}; the archive is not CIFAR-10's.")
+                    raise DatasetError(
+                        f"{path}: the member {member.name!r} is {problem}; the archive is not CIFAR-10's."
+                    )
                 contents[wanted[member.name]] = archive.extractfile(member).read()
     except (tarfile.TarError, OSError, EOFError, zlib.error) as exc:
         raise DatasetError(f"{path} is not a readable tar.gz archive ({exc}): {CORRUPT}") from None
     missing = sorted(set(wanted.values()) - set(contents))
     if missing:
-        raise DatasetError(f"{path} lacks {', '.join(f'{CIFAR10_FOLDER}/{name}' for name in missing)}: it is not the CIFAR-10 binary archive.")
+        raise DatasetError(
+            f"{path} lacks {', '.join(f'{CIFAR10_FOLDER}/{name}' for name in missing)}: it is not the CIFAR-10 binary archive."
+        )
     return contents
 
 
@@ -258,7 +279,11 @@ def _cifar_records(raw: bytes, where: str, classes: int) -> tuple[np.ndarray, np
 
 
 def load_omniglot(
-    data_dir: Path, *, url: str = OMNIGLOT_URL, sha256: str | None = OMNIGLOT_SHA256, counts: tuple[int, int] = OMNIGLOT_COUNTS
+    data_dir: Path,
+    *,
+    url: str = OMNIGLOT_URL,
+    sha256: str | None = OMNIGLOT_SHA256,
+    counts: tuple[int, int] = OMNIGLOT_COUNTS,
 ) -> Dataset:
     """The 28x28 Omniglot of the IWAE paper: 24345 train and 8070 test images, greys in [0, 1] (IWAE binarizes
     them dynamically), labelled by (alphabet, character) factors, both counted from 0.
@@ -314,30 +339,49 @@ def _read_chardata(path: Path, loadmat, counts: tuple[int, int] | None) -> dict[
         arrays[split], arrays[f"{split}_labels"], alphabet_rows = _omniglot_split(mat, keys, count, path)
         alphabets.add(alphabet_rows)
     if len(alphabets) != 1:
-        raise DatasetError(f"{path}: '{OMNIGLOT_KEYS['train'][1]}' and '{OMNIGLOT_KEYS['test'][1]}' one-hot encode different numbers of alphabets.")
+        raise DatasetError(
+            f"{path}: '{OMNIGLOT_KEYS['train'][1]}' and '{OMNIGLOT_KEYS['test'][1]}' one-hot encode different numbers of alphabets."
+        )
     return arrays
 
 
-def _omniglot_split(mat: dict, keys: tuple[str, str, str], count: int | None, path: Path) -> tuple[np.ndarray, np.ndarray, int]:
+def _omniglot_split(
+    mat: dict, keys: tuple[str, str, str], count: int | None, path: Path
+) -> tuple[np.ndarray, np.ndarray, int]:
     """Upright images (N, 28, 28) float32, labels (N, 2) and the number of alphabets of one split."""
     images_key, target_key, char_key = keys
     missing = [key for key in keys if key not in mat]
     if missing:
-        raise DatasetError(f"{path} lacks the variable(s) {', '.join(missing)}: it is not the IWAE paper's chardata.mat.")
+        raise DatasetError(
+            f"{path} lacks the variable(s) {', '.join(missing)}: it is not the IWAE paper's chardata.mat."
+        )
     images, target, chars = (np.asarray(mat[key]) for key in keys)
     pixels = OMNIGLOT_SIDE * OMNIGLOT_SIDE
     if images.ndim != 2 or images.shape[0] != pixels or images.dtype.kind not in "biuf" or images.shape[1] == 0:
-        raise DatasetError(f"{path}: '{images_key}' should be {pixels} x N numbers (one image a column), found {images.shape} {images.dtype}.")
+        raise DatasetError(
+            f"{path}: '{images_key}' should be {pixels} x N numbers (one image a column), found {images.shape} {images.dtype}."
+        )
     total = images.shape[1]
     if count is not None and total != count:
         raise DatasetError(f"{path}: '{images_key}' holds {total} images; the IWAE paper's Omniglot has {count}.")
     images = images.astype(np.float32)
     if not np.isfinite(images).all() or images.min() < 0 or images.max() > 1:
-        raise DatasetError(f"{path}: '{images_key}' should hold greys in [0, 1], found values in [{images.min():g}, {images.max():g}].")
+        raise DatasetError(
+            f"{path}: '{images_key}' should hold greys in [0, 1], found values in [{images.min():g}, {images.max():g}]."
+        )
     if target.ndim != 2 or target.shape[1] != total or target.shape[0] < 1 or target.dtype.kind not in "biuf":
-        raise DatasetError(f"{path}: '{target_key}' should be one-hot alphabets, A x {total}, found {target.shape} {target.dtype}.")
-    if chars.shape != (1, total) or chars.dtype.kind not in "biuf" or not np.all(chars == np.round(chars)) or chars.min() < 1:
-        raise DatasetError(f"{path}: '{char_key}' should be 1 x {total} character numbers counted from 1, found {chars.shape} {chars.dtype}.")
+        raise DatasetError(
+            f"{path}: '{target_key}' should be one-hot alphabets, A x {total}, found {target.shape} {target.dtype}."
+        )
+    if (
+        chars.shape != (1, total)
+        or chars.dtype.kind not in "biuf"
+        or not np.all(chars == np.round(chars))
+        or chars.min() < 1
+    ):
+        raise DatasetError(
+            f"{path}: '{char_key}' should be 1 x {total} character numbers counted from 1, found {chars.shape} {chars.dtype}."
+        )
     # Column n is image n stored column-major: its row-major reshape is the transpose, undone here (IWAE's order='fortran').
     upright = np.ascontiguousarray(images.T.reshape(total, OMNIGLOT_SIDE, OMNIGLOT_SIDE).transpose(0, 2, 1))
     labels = np.stack([np.argmax(target, axis=0), chars[0].astype(np.int64) - 1], axis=1).astype(np.int64)
@@ -348,7 +392,9 @@ def _check_pin(path: Path, pin: Path) -> None:
     """ChecksumError unless the file at `path` has the SHA-256 recorded in `pin` when it was first read."""
     recorded = pin.read_text().split()[:1]
     if not recorded or not _HEX64.match(recorded[0]):
-        raise ChecksumError(f"{pin} does not hold a SHA-256 of {path.name}; delete it and {path.name} to download and record them again.")
+        raise ChecksumError(
+            f"{pin} does not hold a SHA-256 of {path.name}; delete it and {path.name} to download and record them again."
+        )
     actual = sha256_of(path)
     if actual != recorded[0]:
         raise ChecksumError(
@@ -381,7 +427,11 @@ def load_dsprites(
     train, test = images[~held_out], images[held_out]
     del images
     return Dataset(
-        "dsprites", train=train, test=test, train_labels=classes[~held_out], test_labels=classes[held_out],
+        "dsprites",
+        train=train,
+        test=test,
+        train_labels=classes[~held_out],
+        test_labels=classes[held_out],
         label_names=DSPRITES_LATENTS,
     )
 
@@ -420,7 +470,9 @@ def _read_dsprites(path: Path) -> tuple[np.ndarray, np.ndarray]:
         raise DatasetError(f"{path}: 'imgs' should be N x {side} x {side} uint8, found {images.shape} {images.dtype}.")
     factors = len(DSPRITES_LATENTS)
     if classes.shape != (len(images), factors) or classes.dtype.kind not in "iu":
-        raise DatasetError(f"{path}: 'latents_classes' should be {len(images)} x {factors} integers, found {classes.shape} {classes.dtype}.")
+        raise DatasetError(
+            f"{path}: 'latents_classes' should be {len(images)} x {factors} integers, found {classes.shape} {classes.dtype}."
+        )
     sizes = np.asarray(DSPRITES_LATENT_SIZES)
     if classes.min() < 0 or np.any(classes.max(axis=0) >= sizes):
         ranges = ", ".join(f"{name} 0..{size - 1}" for name, size in zip(DSPRITES_LATENTS, DSPRITES_LATENT_SIZES))
