@@ -59,7 +59,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
 
-    from genmodels.data import load_dataset
+    from genmodels.sources import load_dataset
     from genmodels.plugins import get_registry
     from genmodels.runs import load_model
 

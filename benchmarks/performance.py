@@ -72,7 +72,7 @@ TRAIN_FLOPS = 3 * forward_flops()  # forward + backward per image
 def _data():
     import numpy as np
 
-    from genmodels.data import load_dataset
+    from genmodels.sources import load_dataset
     from genmodels.plugins import get_registry
 
     data = load_dataset("binarized-mnist", get_registry())
@@ -248,7 +248,7 @@ def case_keras_fit(args) -> dict:
 
 
 def case_genmodels(args) -> dict:
-    from genmodels.data import load_dataset
+    from genmodels.sources import load_dataset
     from genmodels.evaluation import loss_terms
     from genmodels.plugins import get_registry
     from genmodels.trainer import train
@@ -332,7 +332,7 @@ def case_products(args) -> dict:
 def case_evaluate(args) -> dict:
     import numpy as np
 
-    from genmodels.data import load_dataset
+    from genmodels.sources import load_dataset
     from genmodels.evaluation import evaluate
     from genmodels.plugins import get_registry
     from genmodels.runs import load_model

@@ -89,7 +89,7 @@ def main() -> None:
     import keras
     import tensorflow as tf
 
-    from genmodels.data import load_dataset
+    from genmodels.sources import load_dataset
     from genmodels.loops import StepLoop
     from genmodels.plugins import get_registry
     from genmodels.trainer import shuffled_order

@@ -18,8 +18,7 @@ from genmodels.config import EPOCH_IMAGES, LikelihoodConfig, MLPConfig, ModelCon
 from genmodels.hookspecs import hookimpl
 from genmodels.specs import DatasetSpec, MetricSpec, ModelSpec, SamplerSpec, TrackerSpec
 from genmodels.tracking import Tracker
-
-__version__ = "0.2.0.dev0"  # the one place of the version (pyproject.toml reads it)
+from genmodels.version import __version__
 
 # Keras must use TensorFlow: the trainer's train_step is TensorFlow code.
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
@@ -44,6 +43,7 @@ _LAZY = {
 }
 
 __all__ = [
+    "__version__",
     "EPOCH_IMAGES",
     "DatasetSpec",
     "LikelihoodConfig",

@@ -25,7 +25,7 @@ from genmodels.errors import ConfigError, DatasetError
 from genmodels.pixels import BINARY, EIGHT_BIT
 from genmodels.plugins import get_registry
 from genmodels.runs import RunConfig, default_run_dir, kept_epoch, load_run, read_metrics
-from genmodels.samplers import DEFAULT_SAMPLER, PRIOR, check_sampler_name
+from genmodels.samplers import DEFAULT_SAMPLER, PRIOR, check_sampler_name, drawn_codings
 from genmodels.specs import DatasetSpec, ModelSpec
 
 if TYPE_CHECKING:
@@ -71,7 +71,7 @@ def train(
     `verbose`: Keras' 0 (silent), 1 (bar), 2 (a line an epoch) or "auto". A resumed run refuses data whose
     images differ from those it was trained with unless `allow_data_change`.
     """
-    from genmodels.data import dataset_for
+    from genmodels.sources import dataset_for
     from genmodels.runs import refuse_existing_run
 
     registry = get_registry()
@@ -202,7 +202,7 @@ class Run:
     def dataset(self) -> Dataset:
         """The dataset the run was trained on, prepared as training prepared it (its validation split, binarized or drawn
         as it was); its `.train`, `.valid` and `.test` arrays are stored images that every method here takes."""
-        from genmodels.data import dataset_for
+        from genmodels.sources import dataset_for
 
         return dataset_for(self.train_config, get_registry(), from_run=True)
 
@@ -224,7 +224,7 @@ class Run:
                 seed=seed,
                 labels=self._labels(labels, n, required=False),
                 draw=draw,
-                sampler=self.fitted_sampler(sampler),
+                codings=drawn_codings(self.fitted_sampler(sampler), n, seed),
             )
         )
 

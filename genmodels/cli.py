@@ -23,7 +23,7 @@ from genmodels.errors import ConfigError, GenmodelsError, GenmodelsWarning, RunE
 from genmodels.metrics import DEFAULT_METRICS, DEFAULT_SAMPLES, check_metric_names
 from genmodels.plugins import STRICT_VARIABLE, get_registry
 from genmodels.registry import PluginWarning
-from genmodels.samplers import DEFAULT_SAMPLER, PRIOR, check_sampler_name
+from genmodels.samplers import DEFAULT_SAMPLER, PRIOR, check_sampler_name, drawn_codings
 
 app = typer.Typer(
     help="Train, sample and compare autoencoder-family generative models. Models come from plugins.",
@@ -313,7 +313,11 @@ def sample(
     ] = None,
     seed: SeedOption = 0,
     npy: Annotated[
-        bool, typer.Option("--npy", help="Also save the images' pixel probabilities as an .npy beside the PNG.")
+        bool,
+        typer.Option(
+            "--npy",
+            help="Also save the images as an .npy beside the PNG: (N, H, W, C) floats in [0, 1], as Run.sample gives them.",
+        ),
     ] = False,
     label: LabelOption = None,
     draw: Annotated[
@@ -333,6 +337,10 @@ def sample(
     """
     if out is not None and not out.parent.is_dir():
         raise ConfigError(f"--out {out}: the folder {out.parent} does not exist; create it or give another path.")
+    if out is not None and out.suffix.lower() == ".npy":
+        raise ConfigError(
+            f"--out {out}: --out names the PNG grid; give {out.with_suffix('.png')} and --npy for the .npy beside it."
+        )
     _registry, spec, run_dir, loaded, config = _load_run(model, run_dir)
     import numpy as np
 
@@ -348,7 +356,7 @@ def sample(
         )
     labels = None if label is None else np.full(n, _class_label(spec.name, loaded, label), dtype=np.int32)
     fitted = _fitted_sampler(sampler, _registry, loaded, config, run_dir)
-    images = generate_in_chunks(loaded, n, seed=seed, labels=labels, draw=draw, sampler=fitted)
+    images = generate_in_chunks(loaded, n, seed=seed, labels=labels, draw=draw, codings=drawn_codings(fitted, n, seed))
     drawn = ("-drawn" if draw else "") + ("" if sampler == DEFAULT_SAMPLER else f"-{sampler.replace(':', '--')}")
     out = out or run_dir / (
         f"samples-{n}-seed{seed}{drawn}.png" if label is None else f"samples-{n}-label{label}-seed{seed}{drawn}.png"
@@ -360,8 +368,11 @@ def sample(
     if npy:
         from genmodels.atomic import atomic_path
 
+        shaped = np.asarray(images, dtype=np.float32).reshape(
+            (len(images), *config.image_shape)
+        )  # as Run.sample gives them
         with atomic_path(out.with_suffix(".npy")) as partial, open(partial, "wb") as handle:
-            np.save(handle, images, allow_pickle=False)
+            np.save(handle, shaped, allow_pickle=False)
         typer.echo(str(out.with_suffix(".npy")))
 
 
@@ -494,9 +505,11 @@ def evaluate(
     )
     name = f"evaluation-{split.value}.json" if n is None else f"evaluation-{split.value}-n{len(images)}.json"
 
+    earlier = _earlier_evaluation(run_dir, split.value, name)
+
     def save(metrics: dict) -> None:  # what is computed is saved before the next metric can fail
         result.metrics = metrics
-        _write_json(run_dir / name, result.to_dict())
+        _write_json(run_dir / name, result.added_to(earlier))
 
     save({})
     try:
@@ -913,7 +926,7 @@ def stored_train(config):
 
 def _dataset_of(train_config, registry, from_run: bool = False):
     """The dataset a training recipe names, prepared as training prepares it."""
-    from genmodels.data import dataset_for
+    from genmodels.sources import dataset_for
 
     return dataset_for(train_config, registry, from_run=from_run)
 
@@ -949,6 +962,17 @@ def _progress(label: str, total: int):
     with Progress(*columns, console=Console(stderr=True), transient=True) as progress:
         task = progress.add_task(label, total=total)
         yield lambda count: progress.advance(task, count)
+
+
+def _earlier_evaluation(run_dir: Path, split: str, name: str) -> dict | None:
+    """The evaluation file `name` already in the run (its figures are kept beside the new ones), or None when
+    there is none or it cannot be read (then it is replaced)."""
+    from genmodels.runs import read_evaluation
+
+    try:
+        return read_evaluation(run_dir, split, name)
+    except GenmodelsError:
+        return None
 
 
 def _write_json(path: Path, data: dict) -> None:

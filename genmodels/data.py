@@ -10,6 +10,7 @@ import os
 import sys
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -511,47 +512,6 @@ def read_npz(
     return arrays
 
 
-def load_dataset(
-    name_or_path: str,
-    registry,
-    *,
-    binarize: bool = False,
-    dynamic_binarize: bool = False,
-    seed: int = 0,
-    validation_fraction: float = DEFAULT_VALIDATION_FRACTION,
-    image_size: tuple[int, ...] = (),
-    from_run: bool = False,
-) -> Dataset:
-    """A registered dataset by name (cached in `data_dir()`), a folder of images (resized to `image_size`
-    (height, width) when given; with `from_run`, a folder a run's config.json names, whose decoded cache then
-    goes under `data_dir()` only), or a user's .npz by path,
-    with a validation split (its own, or `validation_fraction` of the training images held out, the
-    same for every run). Thresholded to 0/1 when `binarize` is set (`genmodels train --binarize`);
-    with `dynamic_binarize` the training images stay grey (the trainer draws their pixels at every
-    step) and the validation and test images are drawn once from `seed`."""
-    if name_or_path in registry.datasets or not _looks_like_path(name_or_path):
-        dataset = registry.dataset(name_or_path).load(data_dir())
-        if not isinstance(dataset, Dataset):
-            raise DatasetError(
-                f"the dataset plugin for {name_or_path!r} returned {type(dataset).__name__}, not a genmodels Dataset."
-            )
-    elif Path(name_or_path).is_dir():
-        from genmodels.folders import load_folder
-
-        dataset = load_folder(Path(name_or_path), tuple(image_size) or None, cache_in_folder=not from_run)
-    else:
-        dataset = load_npz(Path(name_or_path))
-    if image_size and not Path(name_or_path).is_dir():
-        raise DatasetError(f"--image-size resizes the images of a folder; {name_or_path} is not a folder of images.")
-    return prepared(
-        dataset,
-        binarize=binarize,
-        dynamic_binarize=dynamic_binarize,
-        seed=seed,
-        validation_fraction=validation_fraction,
-    )
-
-
 def prepared(
     dataset: Dataset,
     *,
@@ -567,21 +527,19 @@ def prepared(
     return dataset.with_test_drawn(seed) if dynamic_binarize else dataset
 
 
-def dataset_for(train_config, registry, dataset: Dataset | None = None, *, from_run: bool = False) -> Dataset:
-    """The dataset a training recipe (a TrainConfig) names, or `dataset` given in memory, prepared as training prepares it.
-    `from_run`: the recipe was read from a run's config.json (see `load_dataset`)."""
-    options = {
-        "binarize": train_config.binarize,
-        "dynamic_binarize": train_config.dynamic_binarize,
-        "seed": train_config.seed,
-        "validation_fraction": train_config.validation_fraction,
-    }
-    if dataset is not None:
-        return prepared(dataset, **options)
-    return load_dataset(
-        train_config.dataset, registry, image_size=train_config.image_size, from_run=from_run, **options
-    )
+@dataclass(frozen=True)
+class DatasetSpec:
+    """A named dataset: `load(data_dir)` returns a `genmodels.data.Dataset`, downloading into data_dir if needed.
 
+    `features(data_dir)`, if given, returns the `genmodels.data.TrainingImages` that the dataset's feature
+    network (for FID and precision/recall) is trained on: datasets of one family share them (binarized-mnist
+    and mnist both give labelled MNIST digits). Without it the network is trained on the dataset's own
+    training images: a classifier of its labels, or a reference autoencoder where it has none.
+    """
 
-def _looks_like_path(value: str) -> bool:
-    return value.endswith(".npz") or value.endswith("/") or "/" in value or os.sep in value or Path(value).exists()
+    name: str
+    description: str
+    load: Callable[[Path], Dataset]
+    features: Callable[[Path], TrainingImages] | None = None
+    plugin: str = ""
+    package: str = ""

@@ -75,6 +75,41 @@ class Evaluation:
     def to_dict(self) -> dict:
         return asdict(self)
 
+    def added_to(self, earlier: dict | None) -> dict:
+        """These figures joined with an earlier evaluation of the same weights on the same images (`earlier`, as
+        `to_dict` gave it): every metric of either (this one's where both have it), and the earlier likelihood
+        figures when this evaluation did not compute the likelihood. An earlier evaluation of other weights or
+        other images is replaced whole."""
+        figures = self.to_dict()
+        same = (
+            isinstance(earlier, dict)
+            and earlier.get("model") == self.model
+            and earlier.get("epoch") == self.epoch
+            and earlier.get("images") == self.images
+            and isinstance(earlier.get("metrics"), dict)
+        )
+        if not same:
+            return figures
+        figures["metrics"] = {**earlier["metrics"], **figures["metrics"]}
+        if self.k is None and earlier.get("k") is not None:
+            figures.update({key: earlier.get(key) for key in LIKELIHOOD_FIGURES})
+        return figures
+
+
+# what `evaluate` computes with the likelihood (the top-level seed is the likelihood's; each metric keeps its own)
+LIKELIHOOD_FIGURES = (
+    "k",
+    "seed",
+    "nll",
+    "nll_standard_error",
+    "negative_elbo",
+    "note",
+    "likelihood",
+    "likelihood_fits",
+    "bits_per_dim",
+    "baseline",
+)
+
 
 def likelihood_support(model: GenerativeModel, input_dim: int) -> str | None:
     """The `support` of the decoder's likelihood (what data it is a likelihood of), from one tiny pass."""

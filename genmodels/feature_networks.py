@@ -29,7 +29,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-import genmodels
+from genmodels.version import __version__
 from genmodels.atomic import atomic_files
 from genmodels.data import FEATURES_DIR_VARIABLE, TrainingImages
 from genmodels.errors import CacheWarning, ChecksumError, ConfigError
@@ -410,7 +410,7 @@ def train_network(
         info["test_reconstruction_error"] = float(np.mean((reconstructions - test.reshape(len(test), -1)) ** 2))
     info["test_images"] = len(images.test)
     info["seconds"] = round(seconds, 3)
-    info["genmodels_version"] = genmodels.__version__
+    info["genmodels_version"] = __version__
     return result
 
 

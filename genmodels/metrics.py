@@ -19,12 +19,12 @@ import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
 from genmodels.atomic import atomic_path
-from genmodels.data import Dataset, TrainingImages, features_dir
+from genmodels.data import Dataset, DatasetSpec, TrainingImages, features_dir
 from genmodels.errors import CacheWarning, ConfigError, GenmodelsError, NotApplicableError
 from genmodels.pixels import BINARY
 from genmodels.samplers import PRIOR
@@ -32,8 +32,20 @@ from genmodels.samplers import PRIOR
 if TYPE_CHECKING:
     from genmodels.feature_networks import FeatureNetwork
     from genmodels.model import GenerativeModel
-    from genmodels.registry import Registry
     from genmodels.samplers import FittedSampler
+
+
+class MetricCatalog(Protocol):
+    """What the metric functions need of a registry (`genmodels.registry.Registry` is one): the registered metric and
+    dataset specs (`name in catalog.metrics`, iteration) and each by name."""
+
+    metrics: Any
+    datasets: Any
+
+    def metric(self, name: str) -> MetricSpec: ...
+
+    def dataset(self, name: str) -> DatasetSpec: ...
+
 
 NLL = "nll"  # the core evaluation's importance-weighted likelihood, named beside the plugins' metrics
 DEFAULT_METRICS = (NLL, "fid", "prd", "active-units")
@@ -225,14 +237,14 @@ def feature_network_for(
     )
 
 
-def feature_source_of(train_config, registry: Registry) -> Callable[[Path], TrainingImages] | None:
+def feature_source_of(train_config, registry: MetricCatalog) -> Callable[[Path], TrainingImages] | None:
     """The `features` of the dataset spec a training recipe (TrainConfig) names; None for a folder or an .npz."""
     if train_config.dataset in registry.datasets:
         return registry.dataset(train_config.dataset).features
     return None
 
 
-def check_metric_names(names: Sequence[str], registry: Registry) -> list[str]:
+def check_metric_names(names: Sequence[str], registry: MetricCatalog) -> list[str]:
     """`names` without repeats, each `nll` or a registered metric (else an UnknownNameError listing them)."""
     from genmodels.errors import UnknownNameError
 
@@ -250,7 +262,7 @@ def check_metric_names(names: Sequence[str], registry: Registry) -> list[str]:
 def run_metrics(
     names: Sequence[str],
     context: MetricContext,
-    registry: Registry,
+    registry: MetricCatalog,
     announce: Callable[[str], None] | None = None,
     done: Callable[[dict[str, dict[str, Any]]], None] | None = None,
 ) -> dict[str, dict[str, Any]]:
@@ -280,7 +292,7 @@ def run_metrics(
     return results
 
 
-def summary_rows(name: str, figures: dict[str, Any], registry: Registry) -> list[tuple[str, str]]:
+def summary_rows(name: str, figures: dict[str, Any], registry: MetricCatalog) -> list[tuple[str, str]]:
     """The (label, value) rows evaluate prints for a metric's figures."""
     if "skipped" in figures:
         return [(f"{name}", f"not computed: {figures['skipped']}")]
@@ -296,3 +308,24 @@ def summary_rows(name: str, figures: dict[str, Any], registry: Registry) -> list
 
 def _folder_name(name: str) -> str:
     return re.sub(r"[^a-z0-9._-]+", "-", name.lower()).strip("-.") or "dataset"
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    """A named evaluation metric (`genmodels evaluate MODEL --metrics NAME,...`).
+
+    `compute(context)` receives a `genmodels.metrics.MetricContext` (the trained model, the scored split,
+    the seed, the number of samples to draw, and shared helpers: generated samples, feature networks,
+    cached real-data features) and returns its figures as a JSON-ready dict of numbers, strings and
+    lists; evaluate adds the seed and the seconds taken and writes them to evaluation-SPLIT.json under
+    the metric's name. Raise `genmodels.errors.NotApplicableError` when the metric does not apply to the
+    model (the reason is recorded and the other metrics go on). `summary(figures)`, if given, returns the
+    (label, value) rows evaluate prints; else every number is printed.
+    """
+
+    name: str
+    description: str
+    compute: Callable[[MetricContext], dict[str, Any]]
+    summary: Callable[[dict[str, Any]], list[tuple[str, str]]] | None = None
+    plugin: str = ""
+    package: str = ""

@@ -5,7 +5,6 @@ from __future__ import annotations
 import genmodels.backend  # noqa: F401  (TensorFlow, imported quietly)
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
 import keras
 import numpy as np
@@ -14,9 +13,6 @@ from keras import ops
 
 from genmodels.errors import DatasetError
 from genmodels.interfaces import Decoder, Encoder, ForwardPass, LatentPrior, Loss
-
-if TYPE_CHECKING:
-    from genmodels.samplers import FittedSampler
 
 
 class GenerativeModel(keras.Model):
@@ -150,8 +146,9 @@ class GenerativeModel(keras.Model):
         return call_part(self.encoder, x, self.condition_of(labels), False).mean()
 
     def decode(self, z, labels=None):
-        """The mean of p(x|z) for each coding: pixel probabilities."""
-        return call_part(self.decoder, z, self.condition_of(labels), False).mean()
+        """The mean of p(x|z) for each coding: pixel probabilities or values, clipped to [0, 1] (a mixture's mean
+        can pass 1 by a rounding error)."""
+        return ops.clip(call_part(self.decoder, z, self.condition_of(labels), False).mean(), 0.0, 1.0)
 
     def generate(self, n: int, seed: int | keras.random.SeedGenerator | None = None, labels=None, draw: bool = False):
         """`n` new images: codings drawn from the prior, decoded to their mean (pixel probabilities), or with
@@ -195,21 +192,22 @@ def generate_in_chunks(
     labels=None,
     draw: bool = False,
     chunk: int = GENERATE_CHUNK,
-    sampler: FittedSampler | None = None,
+    codings: np.ndarray | None = None,
 ) -> np.ndarray:
     """`model.generate(n, seed, labels, draw)` as a NumPy array, decoded `chunk` images at a time so that memory
     grows with the images alone, not with the decoder's outputs for all of them at once.
 
-    With a `sampler` (fitted after training, `genmodels.samplers`), the codings are the sampler's draws for
-    `seed` instead of the prior's. Up to `chunk` prior images it is `generate` itself. Beyond, the codings are
-    drawn as `generate` draws them (the same seed, the same codings), so the means are the same images; drawn
-    pixels (`draw`) are drawn chunk by chunk."""
-    if sampler is None and n <= chunk:
+    Given `codings` (n of them: a sampler's draws, `genmodels.samplers`), those are decoded instead of the prior's
+    (drawn pixels still follow `seed`). Up to `chunk` prior images it is `generate` itself. Beyond, the codings
+    are drawn as `generate` draws them (the same seed, the same codings), so the means are the same images;
+    drawn pixels (`draw`) are drawn chunk by chunk."""
+    if codings is None and n <= chunk:
         return np.asarray(model.generate(n, seed=seed, labels=labels, draw=draw))
     if model.conditional and labels is None:
         labels = np.arange(n) % model.classes
     generator = model.seed_generator if seed is None else keras.random.SeedGenerator(seed)
-    codings = model.prior.sample(n, seed=generator) if sampler is None else sampler.sample(n, seed)
+    if codings is None:
+        codings = model.prior.sample(n, seed=generator)
     parts = []
     for start in range(0, n, chunk):
         part_labels = None if labels is None else labels[start : start + chunk]

@@ -9,7 +9,11 @@ from collections.abc import Callable
 from typing import Generic, TypeVar
 
 from genmodels.errors import DuplicateNameError, GenmodelsWarning, PluginError, UnknownNameError
-from genmodels.specs import NAME_PATTERN, DatasetSpec, MetricSpec, ModelSpec, SamplerSpec, TrackerSpec
+from genmodels.config import NAME_PATTERN, ModelSpec
+from genmodels.data import DatasetSpec
+from genmodels.metrics import MetricSpec
+from genmodels.samplers import SamplerSpec
+from genmodels.tracking import TrackerSpec
 
 
 class PluginWarning(GenmodelsWarning):

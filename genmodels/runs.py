@@ -25,7 +25,7 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field, fields
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 try:
     import fcntl
@@ -35,7 +35,7 @@ except ImportError:  # Windows
 import numpy as np
 
 from genmodels.atomic import TEMPORARY_PREFIX, atomic_files, atomic_path, owner_alive, owner_record
-from genmodels.config import ModelConfig, TrainConfig
+from genmodels.config import QUALIFIED_NAME_PATTERN, ModelConfig, ModelSpec, TrainConfig
 from genmodels.data import sha256_of
 from genmodels.errors import (
     ConfigError,
@@ -47,8 +47,6 @@ from genmodels.errors import (
     UnknownNameError,
 )
 from genmodels.pixels import BINARY, PIXELS
-from genmodels.registry import Registry
-from genmodels.specs import QUALIFIED_NAME_PATTERN, ModelSpec
 
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.weights.h5"
@@ -72,6 +70,15 @@ STALE_FILES = (
     "samples-*seed*.npy",
     "sampler-*.npz",
 )
+
+
+class ModelCatalog(Protocol):
+    """What rebuilding a run needs of a registry (`genmodels.registry.Registry` is one): the registered model specs
+    (iteration) and each by name."""
+
+    models: Any
+
+    def model(self, name: str) -> ModelSpec: ...
 
 
 def default_run_dir(model: str) -> Path:
@@ -150,10 +157,10 @@ class StoredRun:
     train_config: TrainConfig
 
 
-def package_versions() -> dict[str, str]:
-    """Versions of the packages that shape a run's numbers."""
+def package_versions(*plugins: str) -> dict[str, str]:
+    """Versions of the packages that shape a run's numbers, and of the plugin packages named in `plugins`."""
     versions = {"python": platform.python_version()}
-    for package in ("genmodels", "tensorflow", "keras", "numpy"):
+    for package in ("genmodels", "tensorflow", "keras", "numpy", *(name for name in plugins if name)):
         try:
             versions[package] = metadata.version(package)
         except metadata.PackageNotFoundError:
@@ -300,7 +307,7 @@ def read_config(run_dir: Path, expected_model: str | None = None) -> RunConfig:
     return config
 
 
-def load_run(run_dir: Path, registry: Registry, expected_model: str | None = None) -> StoredRun:
+def load_run(run_dir: Path, registry: ModelCatalog, expected_model: str | None = None) -> StoredRun:
     """config.json checked against the registry: its model must be registered, and its hyperparameters and
     training recipe must be exactly the fields of that model's config classes, with values of their types."""
     run_dir = Path(run_dir)
@@ -332,7 +339,7 @@ def load_run(run_dir: Path, registry: Registry, expected_model: str | None = Non
     return StoredRun(spec, config, model_config, train_config)
 
 
-def load_model(run_dir: Path, registry: Registry, expected_model: str | None = None):
+def load_model(run_dir: Path, registry: ModelCatalog, expected_model: str | None = None):
     """Rebuild a run's model from its config through the registry and load its weights.
 
     Returns (model, run config). Nothing in the run directory names code: the model is looked up
@@ -573,9 +580,9 @@ def _stored_architecture(run_dir: Path) -> str:
         return f"{CONFIG_FILE} unreadable"
 
 
-def read_evaluation(run_dir: Path, split: str) -> dict[str, Any] | None:
-    """The figures `genmodels evaluate` wrote for a whole split, or None."""
-    path = Path(run_dir) / f"evaluation-{split}.json"
+def read_evaluation(run_dir: Path, split: str, name: str | None = None) -> dict[str, Any] | None:
+    """The figures `genmodels evaluate` wrote for a whole split (or in the file `name` of the run), or None."""
+    path = Path(run_dir) / (name or f"evaluation-{split}.json")
     if not path.is_file():
         return None
     figures = _read_json(path)

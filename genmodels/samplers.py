@@ -17,8 +17,9 @@ import hashlib
 import json
 from abc import ABC, abstractmethod
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
@@ -28,7 +29,16 @@ from genmodels.errors import CacheWarning
 if TYPE_CHECKING:
     from genmodels.data import Dataset
     from genmodels.model import GenerativeModel
-    from genmodels.registry import Registry
+
+
+class SamplerCatalog(Protocol):
+    """What the sampler functions need of a registry (`genmodels.registry.Registry` is one): the registered sampler
+    specs (`name in catalog.samplers`, iteration) and each by name."""
+
+    samplers: Any
+
+    def sampler(self, name: str) -> SamplerSpec: ...
+
 
 PRIOR = "prior"  # the model's own prior, fitted to nothing
 DEFAULT_SAMPLER = "gmm"  # what `sample` and `evaluate` draw codings from unless told otherwise
@@ -51,7 +61,7 @@ class FittedSampler(ABC):
         return {}
 
 
-def check_sampler_name(name: str, registry: Registry) -> None:
+def check_sampler_name(name: str, registry: SamplerCatalog) -> None:
     """Refuse a sampler name that is neither `prior` nor registered (UnknownNameError, listing both kinds)."""
     from genmodels.errors import UnknownNameError
 
@@ -59,6 +69,11 @@ def check_sampler_name(name: str, registry: Registry) -> None:
         raise UnknownNameError("sampler", name, [PRIOR, *(spec.name for spec in registry.samplers)])
     if name != PRIOR:
         registry.sampler(name)
+
+
+def drawn_codings(sampler: FittedSampler | None, n: int, seed: int | None) -> np.ndarray | None:
+    """`n` codings from `sampler` for `seed` (None: the prior's, left to the model to draw)."""
+    return None if sampler is None else sampler.sample(n, seed)
 
 
 def sampler_path(run_dir: Path, name: str) -> Path:
@@ -88,7 +103,7 @@ def split_codings(model: GenerativeModel, dataset: Dataset, split: str) -> np.nd
 
 def fitted_sampler(
     name: str,
-    registry: Registry,
+    registry: SamplerCatalog,
     model: GenerativeModel,
     dataset: Dataset | Callable[[], Dataset],
     *,
@@ -153,3 +168,23 @@ def _load(path: Path, spec, digest: str) -> FittedSampler | None:
         return spec.load(arrays)
     except Exception:  # an unreadable or foreign file is replaced by a new fit
         return None
+
+
+@dataclass(frozen=True)
+class SamplerSpec:
+    """A latent sampler fitted after training (`genmodels sample MODEL --sampler NAME`, `evaluate --sampler`).
+
+    `fit(train_codings, valid_codings, seed)` receives the posterior means of the run's training and validation
+    images, (N, D) float64 arrays (the validation ones may be empty), and returns a
+    `genmodels.samplers.FittedSampler`: what `sample` and the sample metrics then draw codings from. Choose any
+    setting of the fit on the validation codings, never on test images. `load(arrays)` rebuilds a fitted sampler
+    from the arrays its `arrays()` returned (genmodels saves them in the run directory, with the digest of the
+    weights they were fitted to, and fits again when the weights change). Both run without TensorFlow.
+    """
+
+    name: str
+    description: str
+    fit: Callable[[Any, Any, int], FittedSampler]
+    load: Callable[[dict[str, Any]], FittedSampler]
+    plugin: str = ""
+    package: str = ""

@@ -9,15 +9,21 @@ from __future__ import annotations
 
 import copy
 import warnings
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
-from genmodels.errors import PluginError
+from genmodels.errors import ConfigError, PluginError
 
 if TYPE_CHECKING:
-    from genmodels.registry import Registry
     from genmodels.runs import RunConfig
+
+
+class TrackerCatalog(Protocol):
+    """What `Trackers.create` needs of a registry: the spec of a tracker by name."""
+
+    def tracker(self, name: str) -> TrackerSpec: ...
 
 
 class TrackerWarning(UserWarning):
@@ -60,8 +66,9 @@ class Trackers:
         self.trackers = list(trackers)
 
     @classmethod
-    def create(cls, names: Iterable[str], registry: Registry | None = None) -> Trackers:
-        """The trackers called `names`, looked up in `registry` (by default every installed plugin's) and created.
+    def create(cls, names: Iterable[str], registry: TrackerCatalog | None = None) -> Trackers:
+        """The trackers called `names`, looked up in `registry` (`genmodels.plugins.get_registry()` or any object
+        with a `tracker(name)` method) and created; no names need no registry.
 
         An unregistered name raises UnknownNameError before any tracker is created; a tracker whose
         `create` raises (a ConfigError for a missing optional dependency) closes those created before it.
@@ -70,9 +77,9 @@ class Trackers:
         if not names:
             return cls()
         if registry is None:
-            from genmodels.plugins import get_registry
-
-            registry = get_registry()
+            raise ConfigError(
+                f"trackers {', '.join(names)} were asked for, but no registry to look them up in was given."
+            )
         specs = [registry.tracker(name) for name in names]
         created = cls()
         try:
@@ -125,3 +132,20 @@ class Trackers:
 
     def __exit__(self, kind, error, traceback) -> None:
         self.close(quiet=error is not None)
+
+
+@dataclass(frozen=True)
+class TrackerSpec:
+    """A named tracker, which receives training events (`genmodels.tracking.Tracker`): `create()` returns a new
+    Tracker for one training, named in its `track` option.
+
+    `create` is called when training starts, before anything is written to the run directory: raise a
+    `genmodels.errors.ConfigError` there when an optional dependency is missing. Import heavy packages
+    inside `create` or the tracker's methods, so that `genmodels list` stays instant.
+    """
+
+    name: str
+    description: str
+    create: Callable[[], Tracker]
+    plugin: str = ""
+    package: str = ""

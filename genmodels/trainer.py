@@ -37,6 +37,7 @@ from genmodels.runs import (
     RunConfig,
     best_epoch,
     kept_weights,
+    package_versions,
     check_same_data,
     read_config,
     restore_checkpoint,
@@ -48,7 +49,7 @@ from genmodels.runs import (
     write_config,
     write_metrics,
 )
-from genmodels.samplers import DEFAULT_SAMPLER, fitted_sampler
+from genmodels.samplers import DEFAULT_SAMPLER, drawn_codings, fitted_sampler
 from genmodels.specs import ModelSpec
 from genmodels.tracking import Trackers
 from genmodels.weights import load_weights
@@ -318,7 +319,7 @@ def train(
         else None
     )
     writes = distribution is None or distribution.chief
-    trackers = Trackers.create(train_config.track) if writes else Trackers()
+    trackers = Trackers.create(train_config.track, registry) if writes else Trackers()
     with trackers, run_lock(run_dir) if writes else contextlib.nullcontext():
         return _train(
             spec,
@@ -376,6 +377,7 @@ def _train(
             "test_size": len(dataset.test),
             "splits_sha256": split_digests(dataset),
         },
+        versions=package_versions(spec.package),  # a third party's model records its package's version too
     )
     if distribution is not None:  # every worker must run the same training, or the collectives would never meet
         distribution.check_same(dataclasses.asdict(run_config), resume)
@@ -423,7 +425,8 @@ def _train(
             DEFAULT_SAMPLER, registry, model, dataset, run_dir=run_dir, weights=kept_weights(run_dir, train_config)
         )
     )
-    images = generate_in_chunks(model, SAMPLE_GRID_SIZE, seed=train_config.seed, sampler=sampler)
+    codings = drawn_codings(sampler, SAMPLE_GRID_SIZE, train_config.seed)
+    images = generate_in_chunks(model, SAMPLE_GRID_SIZE, seed=train_config.seed, codings=codings)
     save_image_grid(images, run_dir / SAMPLES_FILE, dataset.image_shape, pixels=pixels)
     save_training_curves(history, run_dir / CURVES_FILE, kept=kept)
     trackers.finish(history, kept)

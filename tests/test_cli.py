@@ -152,7 +152,7 @@ def test_train_then_sample_end_to_end_on_real_data(mnist_slice, tmp_path):
     assert str(out) in sampled.output
     assert mpimg.imread(out).shape[:2] == grid_size(60) == (364, 604)
     pixels = np.load(out.with_suffix(".npy"))
-    assert pixels.shape == (60, 784) and 0.0 <= pixels.min() and pixels.max() <= 1.0
+    assert pixels.shape == (60, 28, 28, 1) and 0.0 <= pixels.min() and pixels.max() <= 1.0
 
     again = runner.invoke(
         app, ["sample", "vae", "-n", "60", "--run-dir", str(run_dir), "--out", str(tmp_path / "again.png"), "--npy"]
@@ -182,7 +182,7 @@ def test_the_autoencoder_samples_from_a_gaussian_fitted_to_its_codings(mnist_sli
     from genmodels.latent import encode
 
     model, _ = load_model(run_dir, build_registry(), "ae")
-    from genmodels.data import load_dataset
+    from genmodels.sources import load_dataset
 
     training = load_dataset(str(mnist_slice), build_registry())  # the training images, without the validation hold-out
     codings = encode(model, training.rows("train"))

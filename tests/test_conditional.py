@@ -100,6 +100,7 @@ def _classifier(npz_path):
         train, labels = npz["train"].reshape(-1, 784) / 255.0, npz["train_labels"]  # 8-bit greys as the model sees them
 
     def classify(images):
+        images = images.reshape(len(images), -1)
         distances = (images**2).sum(1)[:, None] - 2 * images @ train.T + (train**2).sum(1)[None]
         nearest = np.argsort(distances, axis=1)[:, :5]
         return np.array([np.bincount(labels[row], minlength=10).argmax() for row in nearest])

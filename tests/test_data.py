@@ -7,7 +7,8 @@ import hashlib
 import numpy as np
 import pytest
 
-from genmodels.data import DATA_DIR_VARIABLE, data_dir, fetch, load_dataset, load_npz
+from genmodels.data import DATA_DIR_VARIABLE, data_dir, fetch, load_npz
+from genmodels.sources import load_dataset
 from genmodels.errors import ChecksumError, DatasetError, UnknownNameError
 from genmodels.plugins import build_registry
 from genmodels_plugins import datasets as builtin

@@ -78,6 +78,8 @@ def test_the_installed_plugin_trains_and_samples_with_the_same_commands(installe
     )
     assert trained.returncode == 0, trained.stderr
     assert "Validation at epoch 2" in trained.stdout
+    versions = json.loads((tmp_path / "runs" / "laplace-vae" / "config.json").read_text())["versions"]
+    assert versions["genmodels-laplace"] == "0.1.0" and "genmodels" in versions  # the plugin's own version is recorded
     sampled = genmodels(installed_example, "sample", "laplace-vae", "-n", "60", cwd=tmp_path)
     assert sampled.returncode == 0, sampled.stderr
     png = tmp_path / sampled.stdout.strip().splitlines()[-1]

@@ -113,7 +113,7 @@ def test_every_model_trains_samples_reloads_and_evaluates_on_any_image_data(mode
     sampled = run_main(capsys, "sample", model, "--run-dir", run, "-n", "6", "--npy")
     assert sampled.code == 0, sampled.err
     drawn = np.load(run / "samples-6-seed0.npy")
-    assert drawn.shape == (6, math.prod(shape)) and np.isfinite(drawn).all()
+    assert drawn.shape == (6, *shape) and np.isfinite(drawn).all()
     picture = mpimg.imread(run / "samples-6-seed0.png")
     assert picture.ndim == 3 and picture.shape[2] in (3, 4)
     evaluated = run_main(
@@ -209,7 +209,7 @@ def test_a_validation_split_is_held_out_the_same_way_every_time():
 
 
 def test_binarized_mnist_is_monitored_on_larochelles_validation_images(shared_data):
-    from genmodels.data import load_dataset
+    from genmodels.sources import load_dataset
     from genmodels.plugins import build_registry
 
     data = load_dataset("binarized-mnist", build_registry())

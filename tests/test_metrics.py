@@ -232,3 +232,19 @@ def test_figures_computed_before_a_failing_metric_are_saved(run_copy, capsys, mo
     assert "Traceback" not in outcome.err
     figures = json.loads((run_copy / "evaluation-test.json").read_text())
     assert figures["nll"] > 0 and "active-units" in figures["metrics"] and "fid" not in figures["metrics"]
+
+
+def test_evaluations_of_the_same_weights_accumulate_in_the_json(run_copy, capsys):
+    path = run_copy / "evaluation-test.json"
+    assert run_main(capsys, "evaluate", "vae", "--run-dir", run_copy, "--metrics", "nll", "--k", 5).code == 0
+    nll = json.loads(path.read_text())["nll"]
+    assert run_main(capsys, "evaluate", "vae", "--run-dir", run_copy, "--metrics", "active-units").code == 0
+    both = json.loads(path.read_text())
+    assert both["nll"] == nll and both["k"] == 5 and set(both["metrics"]) == {"active-units"}  # the likelihood is kept
+    assert run_main(capsys, "evaluate", "vae", "--run-dir", run_copy, "--metrics", "nll", "--k", 3).code == 0
+    again = json.loads(path.read_text())
+    assert again["k"] == 3 and "active-units" in again["metrics"]  # the new likelihood, the earlier metric kept
+    # figures of other weights are replaced, not joined
+    path.write_text(json.dumps({**again, "epoch": 99}))
+    assert run_main(capsys, "evaluate", "vae", "--run-dir", run_copy, "--metrics", "nll", "--k", 3).code == 0
+    assert json.loads(path.read_text())["metrics"] == {}

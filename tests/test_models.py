@@ -125,7 +125,7 @@ def test_dynamic_binarization_draws_fresh_binary_pixels_with_the_grey_as_probabi
 
 
 def test_dynamic_binarization_fixes_the_test_set_by_the_seed(tmp_path):
-    from genmodels.data import load_dataset
+    from genmodels.sources import load_dataset
 
     greys = np.random.default_rng(0).random((50, 784)).astype(np.float32)
     path = tmp_path / "greys.npz"
