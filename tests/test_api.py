@@ -16,6 +16,7 @@ from conftest import REPO, run_main, snapshot
 NOTEBOOK = re.compile(r"<!-- notebook -->\n```python\n(.*?)```", re.S)
 
 
+@pytest.mark.slow
 def test_the_python_doc_runs_as_one_notebook(shared_data, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     cells = NOTEBOOK.findall((REPO / "docs" / "python.md").read_text())
@@ -57,6 +58,7 @@ def twin_runs(tiny_npz, tmp_path_factory):
     return run, root / "cli"
 
 
+@pytest.mark.slow
 def test_training_through_the_api_is_training_through_the_cli(twin_runs):
     run, cli_dir = twin_runs
     cli = genmodels.load(cli_dir)
@@ -101,6 +103,7 @@ def test_encode_decode_and_reconstruct_take_every_image_layout(twin_runs):
     np.testing.assert_allclose(run.reconstruct(stored), decoded, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_8_bit_levels_are_scaled_as_the_training_data_was(tmp_path):
     rng = np.random.default_rng(0)
     photos = rng.integers(0, 256, size=(300, 8, 6, 3), dtype=np.uint8)
@@ -150,6 +153,7 @@ def test_bad_input_raises_the_named_errors_the_cli_prints(twin_runs, tmp_path):
     assert not (tmp_path / "never").exists()
 
 
+@pytest.mark.slow
 def test_resume_continues_a_run_for_more_epochs(tiny_npz, tmp_path):
     first = genmodels.train(
         "vae", dataset=str(tiny_npz), epochs=1, hidden=(16,), latent_dim=2, run_dir=tmp_path / "run", verbose=0
@@ -161,6 +165,7 @@ def test_resume_continues_a_run_for_more_epochs(tiny_npz, tmp_path):
     assert any((tmp_path / "run" / "tensorboard" / "train").iterdir())  # trackers may be added on resume
 
 
+@pytest.mark.slow
 def test_a_deterministic_encoder_has_no_likelihood(tiny_npz, tmp_path):
     run = genmodels.train(
         "ae", dataset=str(tiny_npz), epochs=1, hidden=(16,), latent_dim=2, run_dir=tmp_path / "ae", verbose=0
@@ -170,6 +175,7 @@ def test_a_deterministic_encoder_has_no_likelihood(tiny_npz, tmp_path):
     assert run.reconstruct(run.dataset().test[:3]).shape == (3, 28, 28, 1)
 
 
+@pytest.mark.slow
 def test_a_conditional_model_takes_labels(tmp_path):
     rng = np.random.default_rng(0)
     images = (rng.random((200, 10, 10)) < 0.3).astype(np.uint8)
@@ -197,6 +203,7 @@ def test_the_registry_lists_every_model_and_dataset():
     assert {"binarized-mnist", "cifar10", "fashion-mnist"} <= {spec.name for spec in genmodels.datasets()}
 
 
+@pytest.mark.slow
 def test_a_hierarchical_models_codings_join_its_layers_and_decode_back(tmp_path):
     rng = np.random.default_rng(0)
     images = (rng.random((200, 8, 8)) < 0.3).astype(np.uint8)

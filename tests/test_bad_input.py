@@ -98,6 +98,7 @@ def test_a_truncated_or_corrupt_dataset_file_is_refused(tmp_path, capsys, conten
     assert not (tmp_path / "run").exists()
 
 
+@pytest.mark.slow
 def test_binarize_thresholds_8_bit_greys_and_is_recorded_in_the_run(tmp_path, capsys):
     greys = (np.random.default_rng(0).random((200, 28, 28)) * 255).astype(np.uint8)
     data = write_npz(tmp_path, "greys.npz", train=greys, test=greys[:50])
@@ -170,6 +171,7 @@ def test_bad_option_values_get_one_line(tmp_path, capsys, args, fragment):
     assert not (tmp_path / "run").exists()
 
 
+@pytest.mark.slow
 def test_a_fresh_training_never_overwrites_a_run(run_copy, tiny_npz, capsys):
     before = snapshot(run_copy)
     outcome = run_main(capsys, "train", "vae", "--dataset", tiny_npz, "--run-dir", run_copy)
@@ -180,6 +182,7 @@ def test_a_fresh_training_never_overwrites_a_run(run_copy, tiny_npz, capsys):
     assert snapshot(run_copy) == before
 
 
+@pytest.mark.slow
 def test_force_replaces_the_run_and_its_stale_figures(run_copy, tiny_npz, capsys):
     (run_copy / "evaluation-test.json").write_text("{}")
     assert run_main(capsys, "sample", "vae", "--run-dir", run_copy, "-n", "4", "--npy").code == 0
@@ -287,6 +290,7 @@ def test_sample_out_in_a_folder_that_does_not_exist_is_refused_not_created(run_c
     assert run_main(capsys, "sample", "vae", "--run-dir", run_copy, "-n", "4", "--out", tmp_path / "grid.png").code == 0
 
 
+@pytest.mark.slow
 def test_resuming_to_fewer_epochs_than_the_run_holds_is_refused_and_changes_nothing(tmp_path, tiny_npz, capsys):
     run = tmp_path / "run"
     common = ["--dataset", tiny_npz, "--latent-dim", "2", "-o", "hidden=8", "--epoch-images", "0", "--run-dir", run]

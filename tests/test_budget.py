@@ -57,6 +57,7 @@ def small_npz(tmp_path):
     return path
 
 
+@pytest.mark.slow
 def test_the_budget_is_recorded_and_a_resumed_run_trains_what_the_uninterrupted_one_would(small_npz, tmp_path):
     options = dict(dataset=str(small_npz), hidden=(16,), latent_dim=2, epoch_images=900, batch_size=60, verbose=0)
     whole = genmodels.train("vae", epochs=2, run_dir=tmp_path / "whole", **options)
@@ -110,6 +111,7 @@ def test_a_converged_rising_or_too_short_training_is_not_reported(losses):
     assert still_improving(history_of(losses)) is None
 
 
+@pytest.mark.slow
 def test_training_that_ends_while_improving_warns_once_in_one_line(small_npz, tmp_path):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -128,6 +130,7 @@ def test_training_that_ends_while_improving_warns_once_in_one_line(small_npz, tm
     assert len(mine) == 1 and "\n" not in str(mine[0].message)
 
 
+@pytest.mark.slow
 def test_drawn_samples_hold_values_the_data_can_take_and_the_mean_is_the_default(tmp_path):
     path = tmp_path / "levels.npz"
     rng = np.random.default_rng(0)

@@ -102,6 +102,7 @@ def test_a_usage_error_is_one_line_too():
     assert line.startswith("Error: Invalid value for '-n': ") and line.endswith("(see genmodels sample --help)")
 
 
+@pytest.mark.slow
 def test_train_then_sample_end_to_end_on_real_data(mnist_slice, tmp_path):
     runner = CliRunner()
     run_dir = tmp_path / "run"
@@ -168,6 +169,7 @@ def test_train_then_sample_end_to_end_on_real_data(mnist_slice, tmp_path):
     assert "holds a 'vae' model, not 'ae'" in str(wrong.exception)
 
 
+@pytest.mark.slow
 def test_the_autoencoder_samples_from_a_gaussian_fitted_to_its_codings(mnist_slice, tmp_path):
     runner = CliRunner()
     run_dir = tmp_path / "ae"

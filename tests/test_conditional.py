@@ -153,6 +153,7 @@ def test_cvae_learns_labelled_mnist_and_sample_label_7_draws_sevens(labelled_mni
     assert true.conditional and true.nll < true.negative_elbo and true.nll < shuffled.nll - 10, (true.nll, shuffled.nll)
 
 
+@pytest.mark.slow
 def test_evaluate_writes_conditional_figures_and_the_commands_take_the_labels(labelled_mnist, tmp_path, capsys):
     run_dir = tmp_path / "cvae"
     assert (
@@ -185,6 +186,7 @@ def test_evaluate_writes_conditional_figures_and_the_commands_take_the_labels(la
         assert outcome.code == 0, outcome.err
 
 
+@pytest.mark.slow
 def test_label_errors_are_one_line(tiny_run, labelled_mnist, tmp_path, capsys):
     run_main(capsys, "sample", "vae", "--label", "3", "--run-dir", tiny_run).assert_one_error_line(
         "--label picks the class a conditional model (such as cvae) draws; vae is not conditional."

@@ -130,6 +130,7 @@ def xla_comparisons(tmp_path_factory) -> dict:
 
 
 @pytest.mark.parametrize("case", [param.id for param in cases()])
+@pytest.mark.slow
 def test_same_outputs_and_gradients_as_keras_under_xla(case, xla_comparisons):
     for name, figures in xla_comparisons[case].items():
         assert figures["same_shape"], name

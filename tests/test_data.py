@@ -123,6 +123,7 @@ def test_a_cached_file_with_the_wrong_checksum_is_reported(empty_data_dir):
         load_dataset("mnist", build_registry())
 
 
+@pytest.mark.slow
 def test_binarized_mnist_with_altered_pixels_fails_its_content_check(shared_data, tmp_path):
     with np.load(shared_data / "binarized_mnist.npz") as npz:
         arrays = {key: npz[key] for key in npz.files}

@@ -35,6 +35,7 @@ def free_ports(count: int) -> list[int]:
     return ports
 
 
+@pytest.mark.slow
 def test_one_replica_trains_exactly_as_one_process(tiny_npz, tmp_path):
     options = dict(
         dataset=str(tiny_npz), epochs=2, batch_size=64, epoch_images=0, hidden=(32,), latent_dim=4, verbose=0
@@ -76,6 +77,7 @@ TWO_REPLICAS = textwrap.dedent(
 )
 
 
+@pytest.mark.slow
 def test_two_replicas_draw_the_one_process_numbers_for_each_image(tmp_path):
     rng = np.random.default_rng(1)
     greys = rng.random((230, 8, 8)).astype(np.float32)  # 230: the last batch (30) splits 15 + 15
@@ -124,6 +126,7 @@ def finish(workers, timeout: int = 300) -> list[tuple[int, str, str]]:
     return results
 
 
+@pytest.mark.slow
 def test_two_worker_processes_reach_the_weights_of_one_process(mnist_slice, tmp_path):
     common = [
         "--dataset",
@@ -159,6 +162,7 @@ def test_two_worker_processes_reach_the_weights_of_one_process(mnist_slice, tmp_
     assert genmodels.load(together).train_config.distribute
 
 
+@pytest.mark.slow
 def test_workers_started_with_different_settings_refuse_to_train(tiny_npz, tmp_path):
     run_dir = tmp_path / "run"
 
@@ -209,6 +213,7 @@ def test_a_strategy_without_distribute_is_refused(tiny_npz, tmp_path):
 STOP_BOUND_SECONDS = 90
 
 
+@pytest.mark.slow
 def test_a_worker_that_dies_stops_the_other_in_bounded_time_and_resume_finishes_the_run(tiny_npz, tmp_path):
     import time
 
@@ -264,6 +269,7 @@ def test_a_worker_that_dies_stops_the_other_in_bounded_time_and_resume_finishes_
     assert resumed.epoch == 12 and max_difference(genmodels.load(alone), resumed) < WEIGHT_TOLERANCE
 
 
+@pytest.mark.slow
 def test_an_evaluation_split_across_two_workers_gives_the_one_process_figures(tiny_run, tmp_path, capsys):
     import shutil
 
@@ -324,6 +330,7 @@ def test_a_malformed_tf_config_is_refused_in_one_message(monkeypatch, config, fr
         cluster_from_environment()
 
 
+@pytest.mark.slow
 def test_a_missing_worker_ends_the_other_in_one_line_within_the_startup_bound(tiny_npz, tmp_path):
     import time
 
@@ -361,6 +368,7 @@ def test_a_missing_worker_ends_the_other_in_one_line_within_the_startup_bound(ti
     assert time.monotonic() - started < 100  # TensorFlow's import, then the 5 s wait: never the endless one
 
 
+@pytest.mark.slow
 def test_a_waiting_worker_listens_only_on_the_address_tf_config_names():
     from genmodels.distributed import Cluster, await_peers
 

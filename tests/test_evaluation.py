@@ -55,6 +55,7 @@ def toy_model():
     return GenerativeModel(FixedGaussianEncoder(), LinearBernoulliDecoder(), StandardNormalPrior(1), [Reconstruction()])
 
 
+@pytest.mark.slow
 def test_the_estimate_converges_to_the_exact_log_likelihood_as_k_grows(toy_model):
     exact = exact_log_likelihood(PATTERNS.astype(np.float64))
     errors = {}

@@ -52,6 +52,7 @@ def genmodels(site: Path, *args: str, cwd: Path) -> subprocess.CompletedProcess:
     )
 
 
+@pytest.mark.slow
 def test_the_installed_plugin_appears_in_the_list(installed_example, tmp_path):
     listing = genmodels(installed_example, "list", cwd=tmp_path)
     assert listing.returncode == 0, listing.stderr
@@ -63,6 +64,7 @@ def test_the_installed_plugin_appears_in_the_list(installed_example, tmp_path):
     assert "scale" in info.stdout and "Scale b of the Laplace prior" in info.stdout
 
 
+@pytest.mark.slow
 def test_the_installed_plugin_trains_and_samples_with_the_same_commands(installed_example, mnist_slice, tmp_path):
     trained = genmodels(
         installed_example,
@@ -87,6 +89,7 @@ def test_the_installed_plugin_trains_and_samples_with_the_same_commands(installe
     assert mpimg.imread(png).shape[:2] == (364, 604)
 
 
+@pytest.mark.slow
 def test_the_installed_plugin_adds_a_metric_that_evaluate_computes(installed_example, mnist_slice, tmp_path):
     listing = genmodels(installed_example, "list", cwd=tmp_path)
     assert any(

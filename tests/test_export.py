@@ -180,6 +180,7 @@ def exported(tmp_path_factory):
     }
 
 
+@pytest.mark.slow
 def test_the_program_that_used_the_exports_could_not_import_genmodels(exported):
     assert exported["report"]["genmodels_importable"] is False
 

@@ -99,6 +99,7 @@ def test_a_classifier_of_separable_classes_is_accurate_and_gives_finite_features
     np.testing.assert_array_equal(network.features(rows), features)
 
 
+@pytest.mark.slow
 def test_training_is_deterministic_from_the_seed(network, images):
     again = train_network(images, RECIPE)
     assert again.info["weights_sha256"] == network.info["weights_sha256"]

@@ -480,6 +480,7 @@ def _names_falling(split: str, count: int, start: int) -> list[str]:
     return names
 
 
+@pytest.mark.slow
 def test_evaluate_and_resume_refuse_images_added_since_training_unless_told(tmp_path, capsys):
     from conftest import run_main
 
@@ -507,6 +508,7 @@ def test_evaluate_and_resume_refuse_images_added_since_training_unless_told(tmp_
     )
 
 
+@pytest.mark.slow
 def test_a_folder_named_by_a_run_gets_no_cache_written_inside_it(tmp_path, capsys, data_dir):
     from conftest import run_main
 

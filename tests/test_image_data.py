@@ -273,6 +273,7 @@ def test_a_shape_a_model_cannot_take_is_refused_in_one_line(data_files, tmp_path
     assert not run.exists() or snapshot(run) == {}
 
 
+@pytest.mark.slow
 def test_bernoulli_on_8_bit_data_is_evaluated_with_a_note_that_it_is_not_their_likelihood(data_files, tmp_path, capsys):
     run = tmp_path / "run"
     assert (
@@ -313,6 +314,7 @@ def test_pictures_show_each_kind_of_data_in_its_natural_look(tmp_path):
     assert ink[inside, inside, :3].min() == 1.0  # a 0 pixel of a binary digit is paper
 
 
+@pytest.mark.slow
 def test_keep_best_selects_on_validation_and_early_stopping_resumes_to_the_same_end(tmp_path, capsys):
     """Random 0/1 images teach nothing that generalises, so the validation loss soon rises while training goes on."""
     rng = np.random.default_rng(0)

@@ -56,6 +56,7 @@ def _model(spec, config, seed=0):
     return model
 
 
+@pytest.mark.slow
 def test_the_compiled_loop_takes_the_same_steps_as_keras_fit_over_the_same_batches():
     spec = build_registry().model("vae")
     config = spec.config(latent_dim=4, hidden=(32,), input_dim=784)

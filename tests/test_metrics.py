@@ -52,6 +52,7 @@ def digits_context(digits_vae):
     )
 
 
+@pytest.mark.slow
 def test_the_digit_feature_network_is_a_good_classifier_of_labelled_mnist(digits_context):
     info = digits_context.feature_network().info
     assert info["kind"] == "classifier" and info["name"] == "mnist-digits-t10k"
@@ -59,6 +60,7 @@ def test_the_digit_feature_network_is_a_good_classifier_of_labelled_mnist(digits
     assert len(info["data_sha256"]) == 64 and len(info["weights_sha256"]) == 64
 
 
+@pytest.mark.slow
 def test_a_models_samples_score_between_held_out_real_images_and_independent_pixel_noise(digits_context):
     from genmodels.sample_quality import fid, precision_recall
 
@@ -112,6 +114,7 @@ def test_the_kl_per_dimension_adds_up_to_the_kl_term_under_a_standard_normal_pri
     assert sum(active) == figures["active_units"]
 
 
+@pytest.mark.slow
 def test_evaluate_computes_every_metric_and_compare_shows_them(digits_vae, tmp_path, capsys):
     run_dir = shutil.copytree(digits_vae.run_dir, tmp_path / "vae")
     outcome = run_main(
@@ -172,6 +175,7 @@ def test_a_metric_that_does_not_apply_is_recorded_with_its_reason(tiny_run, tiny
     assert figures["active-units"]["latent_dim"] == 2
 
 
+@pytest.mark.slow
 def test_an_unlabelled_dataset_gets_a_reference_autoencoder_of_its_own(run_copy, capsys, monkeypatch, tmp_path):
     monkeypatch.setenv("GENMODELS_FEATURES_DIR", str(tmp_path / "features"))
     outcome = run_main(capsys, "evaluate", "vae", "--run-dir", run_copy, "--metrics", "fid,prd", "--samples", "200")
@@ -201,6 +205,7 @@ def test_a_cached_feature_network_whose_weights_changed_is_refused_in_one_line(
     run_main(capsys, "features", "binarized-mnist").assert_one_error_line("mnist-digits-t10k", "weights")
 
 
+@pytest.mark.slow
 def test_a_features_folder_that_cannot_be_written_costs_the_cache_not_the_metric(
     run_copy, capsys, monkeypatch, tmp_path
 ):

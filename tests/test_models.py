@@ -60,6 +60,7 @@ def test_a_cosine_schedule_falls_from_the_learning_rate_towards_zero_over_the_ep
         recipe.replace(lr_schedule="linear")
 
 
+@pytest.mark.slow
 def test_the_steps_train_at_the_schedules_rate_and_each_epoch_records_it(tmp_path):
     spec = build_registry().model("vae")
     images = random_binary_images(400, seed=5)
@@ -91,6 +92,7 @@ def test_beta_vae_is_registered_like_a_third_party_plugin_and_checks_beta():
         spec.config().replace(beta=0)
 
 
+@pytest.mark.slow
 def test_a_beta_vae_run_reports_the_unweighted_elbo_and_reloads(tmp_path):
     spec = build_registry().model("beta-vae")
     images = random_binary_images(400, seed=3)
@@ -243,6 +245,7 @@ SMALL_OPTIONS = {
 
 
 @pytest.mark.parametrize("name", sorted(SMALL_OPTIONS))
+@pytest.mark.slow
 def test_each_variant_trains_samples_and_evaluates_through_the_same_code_as_vae(name, tmp_path):
     from genmodels.evaluation import evaluate
     from genmodels.runs import load_model
@@ -282,6 +285,7 @@ class GreyPixels(Loss):
         return ops.mean(ops.cast((x > 0) & (x < 1), "float32"), axis=-1)
 
 
+@pytest.mark.slow
 def test_a_dynamically_binarized_training_sees_only_binary_pixels_and_records_the_option(tmp_path):
     spec = ModelSpec(
         name="probed",
@@ -301,6 +305,7 @@ def test_a_dynamically_binarized_training_sees_only_binary_pixels_and_records_th
     assert json.loads((tmp_path / "True" / "config.json").read_text())["train"]["dynamic_binarize"] is True
 
 
+@pytest.mark.slow
 def test_warmup_and_dynamic_binarization_resume_to_the_uninterrupted_result(tmp_path):
     spec = build_registry().model("vae")
     greys = np.random.default_rng(8).uniform(0.0, 0.6, (500, 784)).astype(np.float32)
@@ -328,6 +333,7 @@ def test_gated_hidden_layers_multiply_a_linear_map_by_a_sigmoid_gate():
     "name, options",
     [("vae", {}), ("hvae", {"top_dim": 3, "components": 5}), ("hvae", {"top_dim": 3, "components": 5, "branches": 6})],
 )
+@pytest.mark.slow
 def test_any_mlp_model_takes_gated_hidden_layers_and_reloads_them(name, options, tmp_path):
     from genmodels.runs import load_model
 

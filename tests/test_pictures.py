@@ -63,6 +63,7 @@ def test_the_curves_scale_to_the_later_epochs_and_show_a_changing_step_size():
     assert short.axes[0].get_ylim()[1] > 480
 
 
+@pytest.mark.slow
 def test_training_writes_the_curves(run_2d):
     assert png_shape(run_2d / "curves.png")[1] > 600
     out = run_2d / "again.png"
@@ -123,6 +124,7 @@ def test_latent_draws_the_scatter_and_for_2d_codings_the_manifold(run_2d):
         (["curves", "ae"], "holds a 'vae' model, not 'ae'"),
     ],
 )
+@pytest.mark.slow
 def test_bad_arguments_get_clear_errors(run_2d, args, message):
     result = run_cli(*args, "--run-dir", str(run_2d))
     assert result.returncode == 1 and "Traceback" not in result.stderr

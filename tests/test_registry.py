@@ -354,6 +354,7 @@ RIVAL_VAE = textwrap.dedent(
 )
 
 
+@pytest.mark.slow
 def test_a_model_reached_by_its_qualified_name_trains_and_loads_under_that_name(tmp_path, tiny_npz):
     import json
     import os

@@ -89,6 +89,7 @@ print(json.dumps({"entered": entered, "doubles": doubles, "refused": refused}))
 
 
 @pytest.mark.parametrize("kind", ["os", "file"])
+@pytest.mark.slow
 def test_a_thousand_concurrent_takers_never_hold_the_lock_together(tmp_path, kind):
     import time
 
@@ -179,6 +180,7 @@ def test_a_lock_from_another_machine_is_respected(tmp_path):
             pass
 
 
+@pytest.mark.slow
 def test_the_cli_refuses_to_train_into_a_locked_run(tmp_path, mnist_slice):
     write_lock(tmp_path / "run", os.getpid())  # this test's own process: alive
     result = subprocess.run(
@@ -228,6 +230,7 @@ def fragile_spec() -> ModelSpec:
     return ModelSpec("fragile", "a VAE whose extra loss term fails in epoch 2", build=build, config=MLPConfig)
 
 
+@pytest.mark.slow
 def test_a_nan_loss_stops_training_naming_the_step_and_term_and_keeps_the_last_good_epoch(tmp_path):
     data = Dataset(
         "synthetic",
@@ -264,6 +267,7 @@ def longer_slice(slice_file, tmp_path_factory):
     return path
 
 
+@pytest.mark.slow
 def test_a_run_killed_mid_epoch_resumes_to_the_same_result_as_an_uninterrupted_one(longer_slice, tmp_path, shared_data):
     import time
 

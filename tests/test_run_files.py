@@ -188,6 +188,7 @@ def fill_the_disk_when_writing(monkeypatch, name: str) -> None:
 
 
 @pytest.mark.parametrize("failing", [WEIGHTS_FILE, CHECKPOINT_FILE, METRICS_FILE])
+@pytest.mark.slow
 def test_a_full_disk_while_saving_keeps_the_previous_checkpoint_intact_and_resumable(
     run_copy, capsys, monkeypatch, failing
 ):

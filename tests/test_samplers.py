@@ -174,6 +174,7 @@ def trained(tmp_path_factory):
     return run
 
 
+@pytest.mark.slow
 def test_training_fits_the_default_sampler_and_draws_its_grid_from_it(trained):
     saved = np.load(sampler_path(trained.run_dir, "gmm"))
     assert int(saved["weights"].shape[0]) >= 1 and str(saved["sampler"]) == "gmm"
@@ -203,6 +204,7 @@ def test_sample_draws_from_the_fitted_sampler_or_from_the_prior(trained, tmp_pat
     )
 
 
+@pytest.mark.slow
 def test_evaluate_records_the_sampler_beside_the_sample_metrics(trained, tmp_path, capsys):
     run_dir = shutil.copytree(trained.run_dir, tmp_path / "run")
     outcome = run_main(capsys, "evaluate", "vae", "--run-dir", run_dir, "--metrics", "fid", "--samples", 200)

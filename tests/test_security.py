@@ -52,6 +52,7 @@ def test_every_np_load_refuses_pickles(path):
 
 
 @pytest.mark.parametrize("path", SOURCES, ids=lambda p: str(p.relative_to(REPO)))
+@pytest.mark.slow
 def test_no_module_unpickles_evaluates_or_loads_whole_keras_models(path):
     tree = ast.parse(path.read_text())
     imported = {

@@ -70,6 +70,7 @@ def names(events):
     return [(event[0], event[1]) if event[0] == "epoch_end" else event[0] for event in events]
 
 
+@pytest.mark.slow
 def test_a_tracker_plugin_receives_start_each_epoch_finish_and_close_in_order_also_on_resume(
     tiny_npz, tmp_path, use_plugins
 ):
@@ -91,6 +92,7 @@ def test_a_tracker_plugin_receives_start_each_epoch_finish_and_close_in_order_al
     assert events[0][3] == [1, 2] and events[2] == ("finish", [1, 2, 3], 3)
 
 
+@pytest.mark.slow
 def test_a_tracker_that_raises_stops_training_is_closed_and_leaves_the_checkpointed_epochs(
     tiny_npz, tmp_path, use_plugins
 ):
@@ -105,6 +107,7 @@ def test_a_tracker_that_raises_stops_training_is_closed_and_leaves_the_checkpoin
     assert genmodels.load(run_dir).history[0]["epoch"] == 1  # epoch 1's checkpoint is intact and loads
 
 
+@pytest.mark.slow
 def test_the_csv_tracker_of_the_plugin_guide_works_as_a_plugin(tiny_npz, tmp_path, use_plugins):
     import re
 
@@ -180,6 +183,7 @@ def test_without_tensorboard_the_command_line_prints_one_error_line(tiny_npz, tm
     assert not (tmp_path / "run").exists()
 
 
+@pytest.mark.slow
 def test_the_tensorboard_tracker_writes_every_term_of_both_splits_each_epoch_and_sample_grids(tiny_npz, tmp_path):
     pytest.importorskip("tensorboard")
     from PIL import Image
