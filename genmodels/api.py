@@ -19,13 +19,13 @@ from typing import TYPE_CHECKING, Any, Union
 
 import numpy as np
 
-from genmodels.config import RESUME_CHANGES, ModelConfig, TrainConfig
+from genmodels.config import ModelConfig, TrainConfig
 from genmodels.data import Dataset, as_images, to_unit
 from genmodels.errors import ConfigError, DatasetError
 from genmodels.pixels import BINARY, EIGHT_BIT
 from genmodels.plugins import get_registry
-from genmodels.runs import RunConfig, default_run_dir, kept_epoch, load_run, read_metrics
-from genmodels.samplers import DEFAULT_SAMPLER, PRIOR, check_sampler_name, drawn_codings
+from genmodels.runs import RunConfig, kept_epoch, load_run, read_metrics
+from genmodels.samplers import DEFAULT_SAMPLER, check_sampler_name, drawn_codings
 from genmodels.specs import DatasetSpec, ModelSpec
 
 if TYPE_CHECKING:
@@ -71,48 +71,26 @@ def train(
     `verbose`: Keras' 0 (silent), 1 (bar), 2 (a line an epoch) or "auto". A resumed run refuses data whose
     images differ from those it was trained with unless `allow_data_change`.
     """
-    from genmodels.sources import dataset_for
-    from genmodels.runs import refuse_existing_run
+    from genmodels.workflows import plan_training, run_training, training_data
 
     registry = get_registry()
     spec = registry.model(model)
-    run_dir = Path(run_dir) if run_dir is not None else default_run_dir(spec.name)
-    if resume and force:
-        raise ConfigError("resume continues the run in run_dir and force replaces it: give one of them.")
-    named = dataset if isinstance(dataset, str) else None
+    named = dataset if isinstance(dataset, str) else None  # a resumed run refuses a name: it reads its own data
     model_options, train_options = split_options(spec, {**options, **({"dataset": named} if named else {})})
-    if resume:
-        changed = sorted(set(model_options) | set(train_options) - set(RESUME_CHANGES))
-        if changed or isinstance(dataset, str):  # data given in memory cannot be reloaded by name: it comes again
-            raise ConfigError(
-                f"resume continues a run with its own settings; only {' and '.join(RESUME_CHANGES)} may change "
-                f"(received {', '.join(changed) or 'dataset'})."
-            )
-        stored = load_run(run_dir, registry, spec.name)
-        model_config, train_config = stored.model_config, stored.train_config.replace(**train_options)
-    else:
-        if not force:
-            refuse_existing_run(run_dir)
-        model_config = spec.config().replace(**model_options)
-        train_config = spec.train.replace(**train_options)
-        if isinstance(dataset, Dataset):
-            train_config = train_config.replace(dataset=dataset.name)
-    data = dataset_for(train_config, registry, dataset if isinstance(dataset, Dataset) else None)
-    from genmodels.trainer import train as run_training
-
-    run_training(
-        spec,
-        model_config,
-        train_config,
-        data,
-        run_dir,
+    if not resume and isinstance(dataset, Dataset):
+        train_options["dataset"] = dataset.name
+    plan = plan_training(
+        registry,
+        spec.name,
+        run_dir=run_dir,
         resume=resume,
-        overwrite=force,
-        verbose=verbose,
-        allow_data_change=allow_data_change,
-        registry=registry,
+        force=force,
+        model_options=model_options,
+        train_options=train_options,
     )
-    return load(run_dir, spec.name)
+    data = training_data(registry, plan, dataset if isinstance(dataset, Dataset) else None)
+    run_training(registry, plan, data, verbose=verbose, allow_data_change=allow_data_change)
+    return load(plan.run_dir, spec.name)
 
 
 def split_options(spec: ModelSpec, options: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -231,21 +209,9 @@ class Run:
     def fitted_sampler(self, name: str = DEFAULT_SAMPLER) -> FittedSampler | None:
         """The latent sampler `name` fitted to this run's training codings (genmodels.samplers), as `sample` and
         `metrics` use it: loaded from the run directory, or fitted now and saved there; None for "prior"."""
-        from genmodels.runs import kept_weights
-        from genmodels.samplers import fitted_sampler
+        from genmodels.workflows import run_sampler
 
-        registry = get_registry()
-        check_sampler_name(name, registry)
-        if name == PRIOR:
-            return None
-        return fitted_sampler(
-            name,
-            registry,
-            self.model,
-            self.dataset,
-            run_dir=self.run_dir,
-            weights=kept_weights(self.run_dir, self.train_config),
-        )
+        return run_sampler(get_registry(), name, self.model, self.train_config, self.run_dir, self.dataset)
 
     def encode(self, x, labels=None) -> np.ndarray:
         """The mean coding of each image, (N, latent_dim)."""
@@ -305,7 +271,8 @@ class Run:
         codings drawn from `sampler`) against the images of `split`: {"fid": {"fid": ..., "floor": ..., ...}, ...};
         nothing is written to the run directory but a newly fitted sampler."""
         from genmodels.data import SPLITS
-        from genmodels.metrics import NLL, MetricContext, check_metric_names, feature_source_of, run_metrics
+        from genmodels.metrics import NLL, check_metric_names, run_metrics
+        from genmodels.workflows import metric_context
 
         registry = get_registry()
         chosen = check_metric_names(list(names), registry)
@@ -316,20 +283,19 @@ class Run:
         check_sampler_name(sampler, registry)
         data = self.dataset()
         labels = getattr(data, f"{split}_labels") if self.model.conditional else None
-        source = feature_source_of(self.train_config, registry)
-        context = MetricContext(
+        context = metric_context(
+            registry,
             model=self.model,
             model_name=self.name,
+            train_config=self.train_config,
+            run_dir=self.run_dir,
             dataset=data,
             split=split,
             images=data.rows(split),
             labels=self._labels(labels, len(getattr(data, split))) if labels is not None else None,
             seed=seed,
             samples=samples,
-            feature_source=source,
-            sampler_name=sampler,
-            dataset_argument=self.train_config.dataset,
-            sampler=lambda: self.fitted_sampler(sampler),
+            sampler=sampler,
         )
         return run_metrics(chosen, context, registry)
 

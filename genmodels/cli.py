@@ -18,7 +18,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from genmodels.config import MAX_SEED, RESUME_CHANGES, TrainConfig
+from genmodels.config import MAX_SEED, TrainConfig
 from genmodels.errors import ConfigError, GenmodelsError, GenmodelsWarning, RunError
 from genmodels.metrics import DEFAULT_METRICS, DEFAULT_SAMPLES, check_metric_names
 from genmodels.plugins import STRICT_VARIABLE, get_registry
@@ -160,38 +160,24 @@ def train(
     A checkpoint is written after every epoch; after a crash or Ctrl-C, `--resume` continues from it.
     A directory that already holds a run is never overwritten without `--force`.
     """
-    from genmodels.runs import load_run, refuse_existing_run
+    from genmodels.workflows import plan_training, run_training, training_data
 
     registry = get_registry()
-    spec = registry.model(model)
-    run_dir = run_dir or _default_run_dir(spec.name)
-    resumable = {key: recipe.pop(key) for key in RESUME_CHANGES}
-    if resume and force:
-        raise ConfigError("--resume continues the run in RUN_DIR and --force replaces it: give one of them.")
-    if resume:
-        changed = [
-            f"--{key.replace('_', '-')}"
-            for key, value in {**recipe, "latent_dim": latent_dim}.items()
-            if value is not None
-        ]
-        if changed or option:
-            raise ConfigError(
-                f"--resume continues a run with its own settings; only {_flags(RESUME_CHANGES)} may change "
-                f"(received {', '.join(changed + option)})."
-            )
-        stored = load_run(run_dir, registry, spec.name)
-        model_config, train_config = stored.model_config, stored.train_config
-    else:
-        if not force:
-            refuse_existing_run(run_dir)  # before the data and TensorFlow load; checked again under the run's lock
-        overrides = dict(_key_value(item) for item in option)
-        if latent_dim is not None:
-            overrides["latent_dim"] = latent_dim
-        model_config = spec.config().replace(**overrides)
-        train_config = spec.train.replace(**{key: value for key, value in recipe.items() if value is not None})
-    train_config = train_config.replace(**{key: value for key, value in resumable.items() if value is not None})
-
-    data = _dataset_of(train_config, registry, from_run=resume)
+    model_options = dict(_key_value(item) for item in option)
+    if latent_dim is not None:
+        model_options["latent_dim"] = latent_dim
+    plan = plan_training(
+        registry,
+        model,
+        run_dir=run_dir,
+        resume=resume,
+        force=force,
+        model_options=model_options,
+        train_options={key: value for key, value in recipe.items() if value is not None},
+        named=_flag,
+    )
+    spec, train_config, run_dir = plan.spec, plan.train_config, plan.run_dir
+    data = training_data(registry, plan)
     shape = "x".join(map(str, data.image_shape))
     typer.echo(
         f"Training {spec.name} on {data.name} ({len(data.train)} train, {len(data.valid)} validation images, {shape}, {data.pixels}) into {run_dir}"
@@ -202,20 +188,8 @@ def train(
             f"A small training split: each epoch passes over its images {passes} times ({train_config.steps_per_epoch(len(data.train))} steps "
             f"of {train_config.batch_size}), as --epoch-images {train_config.epoch_images} asks."
         )
-    from genmodels.trainer import train as run_training
-
     try:
-        result = run_training(
-            spec,
-            model_config,
-            train_config,
-            data,
-            run_dir,
-            resume=resume,
-            overwrite=force,
-            allow_data_change=allow_data_change,
-            registry=registry,
-        )
+        result = run_training(registry, plan, data, allow_data_change=allow_data_change)
     except KeyboardInterrupt:
         typer.echo(
             f"\nInterrupted. The checkpoint of the last complete epoch is in {run_dir}; continue with "
@@ -448,7 +422,8 @@ def evaluate(
 
     from genmodels import baselines
     from genmodels.evaluation import evaluate as run_evaluation
-    from genmodels.metrics import NLL, MetricContext, feature_source_of, run_metrics, summary_rows
+    from genmodels.metrics import NLL, run_metrics, summary_rows
+    from genmodels.workflows import metric_context
     from genmodels.runs import check_same_data, kept_epoch
 
     data = _run_dataset(config, registry)
@@ -488,20 +463,20 @@ def evaluate(
             f"Done: scored {mine} of the {len(images)} images as one worker; its chief writes the figures in {run_dir}."
         )
         return
-    context = MetricContext(
+    context = metric_context(
+        registry,
         model=loaded,
         model_name=spec.name,
+        train_config=stored_train(config),
+        run_dir=run_dir,
         dataset=data,
         split=split.value,
         images=images,
         labels=labels,
         seed=seed,
         samples=samples,
-        feature_source=feature_source_of(stored_train(config), registry),
+        sampler=sampler,
         log=lambda line: typer.echo(line, err=True),
-        sampler_name=sampler,
-        dataset_argument=stored_train(config).dataset,
-        sampler=lambda: _fitted_sampler(sampler, registry, loaded, config, run_dir, data),
     )
     name = f"evaluation-{split.value}.json" if n is None else f"evaluation-{split.value}-n{len(images)}.json"
 
@@ -833,20 +808,15 @@ def export(
 
 def _fitted_sampler(name: str, registry, loaded, config, run_dir: Path, data=None):
     """The run's fitted sampler `name` (None for the prior), fitted now and saved in the run directory if it has none."""
-    from genmodels.runs import kept_weights
-    from genmodels.samplers import fitted_sampler
+    from genmodels.workflows import run_sampler
 
-    check_sampler_name(name, registry)  # before the dataset is read
-    if name == PRIOR:
-        return None
-    return fitted_sampler(
-        name,
+    return run_sampler(
         registry,
+        name,
         loaded,
+        stored_train(config),
+        run_dir,
         data or (lambda: _run_dataset(config, registry)),
-        run_dir=run_dir,
-        weights=kept_weights(run_dir, stored_train(config)),
-        seed=0,
         log=lambda line: typer.echo(line, err=True),
     )
 
@@ -1100,7 +1070,16 @@ def add_plugin_commands(cli: typer.Typer) -> None:
 
 
 def _flags(names) -> str:
-    return " and ".join(f"--{name.replace('_', '-')}" for name in names)
+    return " and ".join(_flag(name) for name in names)
+
+
+def _flag(key: str) -> str:
+    """How the command line names an option in a message: its flag, `-o KEY` for a model's own option (all but
+    latent_dim), RUN_DIR for the run directory."""
+    if key == "run_dir":
+        return "RUN_DIR"
+    flags = {field.name for field in dataclasses.fields(TrainConfig)} | {"latent_dim", "resume", "force"}
+    return f"--{key.replace('_', '-')}" if key in flags else f"-o {key}"
 
 
 def _command_name(command) -> str:

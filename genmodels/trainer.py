@@ -432,5 +432,6 @@ def _train(
     trackers.finish(history, kept)
     unfinished = still_improving(history)
     if unfinished:
-        warnings.warn(unfinished, TrainingWarning, stacklevel=3)
+        # stacklevel: from the Python API, the line that called genmodels.train
+        warnings.warn(unfinished, TrainingWarning, stacklevel=5)
     return TrainResult(model=model, run_dir=run_dir, history=history, kept_epoch=kept)

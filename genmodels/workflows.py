@@ -1,0 +1,176 @@
+"""The steps the command line and the Python API share, written once: planning a training (a new run, a resumed
+one or a replacement), its data, running it; a run's fitted sampler; the context evaluation metrics are computed in.
+
+Each surface parses its own arguments, names its own options in messages (`--epochs` or `epochs`) and reports
+its own progress; what is checked and in which order is here. The registry is always a parameter.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from genmodels.config import RESUME_CHANGES, ModelConfig, ModelSpec, TrainConfig
+from genmodels.errors import ConfigError
+from genmodels.runs import default_run_dir, kept_weights, load_run, refuse_existing_run
+from genmodels.samplers import PRIOR, check_sampler_name, fitted_sampler
+from genmodels.sources import dataset_for
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from genmodels.data import Dataset
+    from genmodels.metrics import MetricContext
+    from genmodels.registry import Registry
+    from genmodels.samplers import FittedSampler
+    from genmodels.trainer import TrainResult
+
+
+def option_name(key: str) -> str:
+    """How the Python API names an option in a message: as its keyword."""
+    return key
+
+
+@dataclass(frozen=True)
+class TrainingPlan:
+    """What a training will run: the model's spec and configs, where it writes, and whether it continues or
+    replaces a run there."""
+
+    spec: ModelSpec
+    model_config: ModelConfig
+    train_config: TrainConfig
+    run_dir: Path
+    resume: bool = False
+    force: bool = False
+
+
+def plan_training(
+    registry: Registry,
+    model: str,
+    *,
+    run_dir: Path | None = None,
+    resume: bool = False,
+    force: bool = False,
+    model_options: dict[str, Any] | None = None,
+    train_options: dict[str, Any] | None = None,
+    named: Callable[[str], str] = option_name,
+) -> TrainingPlan:
+    """The plan for training `model` into `run_dir` (default runs/MODEL) with the options given (only those the
+    user set). A new run refuses a directory that holds one unless `force`; `resume` continues the run there with
+    its own settings, where only the options of `RESUME_CHANGES` may change. `named(key)` is how the surface calls
+    an option (and `resume`, `force`, `run_dir`) in its messages."""
+    model_options, train_options = dict(model_options or {}), dict(train_options or {})
+    spec = registry.model(model)
+    run_dir = Path(run_dir) if run_dir is not None else default_run_dir(spec.name)
+    if resume and force:
+        raise ConfigError(
+            f"{named('resume')} continues the run in {named('run_dir')} and {named('force')} replaces it: give one of them."
+        )
+    if resume:
+        changed = [named(key) for key in model_options] + [
+            named(key) for key in train_options if key not in RESUME_CHANGES
+        ]
+        if changed:
+            raise ConfigError(
+                f"{named('resume')} continues a run with its own settings; only "
+                f"{' and '.join(named(key) for key in RESUME_CHANGES)} may change (received {', '.join(changed)})."
+            )
+        stored = load_run(run_dir, registry, spec.name)
+        return TrainingPlan(
+            spec, stored.model_config, stored.train_config.replace(**train_options), run_dir, resume=True
+        )
+    if not force:
+        refuse_existing_run(run_dir)  # before the data and TensorFlow load; checked again under the run's lock
+    model_config = spec.config().replace(**model_options)
+    train_config = spec.train.replace(**train_options)
+    return TrainingPlan(spec, model_config, train_config, run_dir, force=force)
+
+
+def training_data(registry: Registry, plan: TrainingPlan, dataset: Dataset | None = None) -> Dataset:
+    """The plan's dataset prepared as training prepares it: `dataset` given in memory, or the one its recipe names
+    (a folder named by a resumed run's config.json gets no cache written inside it)."""
+    return dataset_for(plan.train_config, registry, dataset, from_run=plan.resume and dataset is None)
+
+
+def run_training(
+    registry: Registry,
+    plan: TrainingPlan,
+    data: Dataset,
+    *,
+    verbose: int | str = "auto",
+    allow_data_change: bool = False,
+) -> TrainResult:
+    """Train as `plan` says on `data` (`training_data`), writing the run directory (`genmodels.trainer.train`)."""
+    from genmodels.trainer import train
+
+    return train(
+        plan.spec,
+        plan.model_config,
+        plan.train_config,
+        data,
+        plan.run_dir,
+        resume=plan.resume,
+        overwrite=plan.force,
+        verbose=verbose,
+        allow_data_change=allow_data_change,
+        registry=registry,
+    )
+
+
+def run_sampler(
+    registry: Registry,
+    name: str,
+    model,
+    train_config: TrainConfig,
+    run_dir: Path,
+    dataset: Dataset | Callable[[], Dataset],
+    log: Callable[[str], None] | None = None,
+) -> FittedSampler | None:
+    """A run's latent sampler `name` (`genmodels.samplers`; None for the prior): the fit saved in `run_dir` for
+    its kept weights, or fitted now to `dataset` (or what the function gives, called only then) and saved."""
+    check_sampler_name(name, registry)
+    if name == PRIOR:
+        return None
+    return fitted_sampler(
+        name, registry, model, dataset, run_dir=run_dir, weights=kept_weights(run_dir, train_config), seed=0, log=log
+    )
+
+
+def metric_context(
+    registry: Registry,
+    *,
+    model,
+    model_name: str,
+    train_config: TrainConfig,
+    run_dir: Path,
+    dataset: Dataset,
+    split: str,
+    images: np.ndarray,
+    labels: np.ndarray | None,
+    seed: int,
+    samples: int,
+    sampler: str,
+    log: Callable[[str], None] | None = None,
+) -> MetricContext:
+    """The context the metrics of one evaluation are computed in: the run's model scored on `images` of `split`,
+    its samples' codings drawn from its sampler `sampler` (fitted on first use), the dataset's feature network."""
+    from genmodels.metrics import MetricContext, feature_source_of
+
+    check_sampler_name(sampler, registry)
+    return MetricContext(
+        model=model,
+        model_name=model_name,
+        dataset=dataset,
+        split=split,
+        images=images,
+        labels=labels,
+        seed=seed,
+        samples=samples,
+        feature_source=feature_source_of(train_config, registry),
+        log=log,
+        sampler_name=sampler,
+        sampler=lambda: run_sampler(registry, sampler, model, train_config, run_dir, dataset, log),
+        dataset_argument=train_config.dataset,
+    )
