@@ -14,10 +14,9 @@ import importlib
 import os
 from typing import TYPE_CHECKING, Any
 
-from genmodels.config import EPOCH_IMAGES, LikelihoodConfig, MLPConfig, ModelConfig, TrainConfig, option
+from genmodels.config import EPOCH_IMAGES, LikelihoodConfig, MLPConfig, ModelConfig, ModelSpec, TrainConfig, option
 from genmodels.hookspecs import hookimpl
-from genmodels.specs import DatasetSpec, MetricSpec, ModelSpec, SamplerSpec, TrackerSpec
-from genmodels.tracking import Tracker
+from genmodels.tracking import Tracker, TrackerSpec
 from genmodels.version import __version__
 
 # Keras must use TensorFlow: the trainer's train_step is TensorFlow code.
@@ -35,6 +34,9 @@ _LAZY = {
     "ForwardPass": "genmodels.interfaces",
     "GenerativeModel": "genmodels.model",
     "Dataset": "genmodels.data",
+    "DatasetSpec": "genmodels.data",  # with NumPy: imported on first use
+    "MetricSpec": "genmodels.metrics",
+    "SamplerSpec": "genmodels.samplers",
     "Run": "genmodels.api",
     "load": "genmodels.api",
     "train": "genmodels.api",
@@ -45,13 +47,10 @@ _LAZY = {
 __all__ = [
     "__version__",
     "EPOCH_IMAGES",
-    "DatasetSpec",
     "LikelihoodConfig",
-    "MetricSpec",
     "MLPConfig",
     "ModelConfig",
     "ModelSpec",
-    "SamplerSpec",
     "TrainConfig",
     "Tracker",
     "TrackerSpec",
@@ -62,7 +61,9 @@ __all__ = [
 
 if TYPE_CHECKING:  # the lazy names above, for type checkers
     from genmodels.api import Run, datasets, load, models, train  # noqa: F401
-    from genmodels.data import Dataset  # noqa: F401
+    from genmodels.data import Dataset, DatasetSpec  # noqa: F401
+    from genmodels.metrics import MetricSpec  # noqa: F401
+    from genmodels.samplers import SamplerSpec  # noqa: F401
     from genmodels.distributions import Bernoulli, DiagonalGaussian, Distribution, PointMass  # noqa: F401
     from genmodels.interfaces import Decoder, Encoder, ForwardPass, LatentPrior, Loss  # noqa: F401
     from genmodels.model import GenerativeModel  # noqa: F401

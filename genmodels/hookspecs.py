@@ -7,10 +7,10 @@ from typing import TYPE_CHECKING
 
 import pluggy
 
-from genmodels.specs import DatasetSpec, MetricSpec, ModelSpec, SamplerSpec, TrackerSpec
-
 if TYPE_CHECKING:
     import typer
+
+    from genmodels.specs import DatasetSpec, MetricSpec, ModelSpec, SamplerSpec, TrackerSpec
 
 hookspec = pluggy.HookspecMarker("genmodels")
 hookimpl = pluggy.HookimplMarker("genmodels")

@@ -13,7 +13,6 @@ they change. This module imports no TensorFlow; encoding the images does, throug
 
 from __future__ import annotations
 
-import hashlib
 import json
 from abc import ABC, abstractmethod
 from collections.abc import Callable
@@ -24,6 +23,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import numpy as np
 
 from genmodels.atomic import atomic_path
+from genmodels.data import sha256_of
 from genmodels.errors import CacheWarning
 
 if TYPE_CHECKING:
@@ -81,15 +81,6 @@ def sampler_path(run_dir: Path, name: str) -> Path:
     return Path(run_dir) / SAMPLER_FILE.format(name=name.replace(":", "--"))
 
 
-def weights_digest(path: Path) -> str:
-    """SHA-256 of a weights file: a fitted sampler belongs to exactly these weights."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def split_codings(model: GenerativeModel, dataset: Dataset, split: str) -> np.ndarray:
     """The posterior means of one split's images (given their labels, for a conditional model), float64."""
     from genmodels.latent import encode
@@ -121,7 +112,7 @@ def fitted_sampler(
         return None
     spec = registry.sampler(name)
     path = sampler_path(run_dir, spec.name) if run_dir is not None else None
-    digest = weights_digest(weights) if weights is not None and Path(weights).is_file() else ""
+    digest = sha256_of(weights) if weights is not None and Path(weights).is_file() else ""
     if path is not None and digest and path.is_file():
         stored = _load(path, spec, digest)
         if stored is not None:

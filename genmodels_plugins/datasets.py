@@ -67,17 +67,7 @@ def load_binarized_mnist(
         raise DatasetError(
             f"{path} is not a readable binarized MNIST file ({exc}); delete it to download it again."
         ) from None
-    for split, (rows, digest) in splits.items():
-        _check_split(arrays[split], split, rows, digest, source=str(path))
-    return Dataset(
-        "binarized-mnist",
-        train=arrays["train"],
-        valid=arrays["valid"],
-        test=arrays["test"],
-        image_shape=(28, 28),
-        test_labels=_sorted_test_labels(path.parent),
-        pixels=BINARY,
-    )
+    return _checked_dataset(arrays, splits, str(path), _sorted_test_labels(path.parent))
 
 
 def _read_packaged(packaged: Path, data_dir: Path, splits) -> Dataset:
@@ -91,21 +81,26 @@ def _read_packaged(packaged: Path, data_dir: Path, splits) -> Dataset:
             f"{packaged} (the binarized MNIST inside genmodels) is not readable ({exc}); reinstall "
             f"genmodels, or put {BINARIZED_FILE} in the data folder."
         ) from None
-    for split, (rows, digest) in splits.items():
-        _check_split(arrays[split], split, rows, digest, source=str(packaged))
     if (
         labels.dtype != np.uint8
         or hashlib.sha256(np.ascontiguousarray(labels).tobytes()).hexdigest() != SORTED_TEST_LABELS_SHA256
     ):
         raise ChecksumError(f"{packaged}: the test labels differ from MNIST's; reinstall genmodels.")
     from_folder = _sorted_test_labels(data_dir)
+    return _checked_dataset(arrays, splits, str(packaged), from_folder if from_folder is not None else labels)
+
+
+def _checked_dataset(arrays: dict, splits, source: str, test_labels) -> Dataset:
+    """Binarized MNIST from its three splits' 0/1 rows, each checked against its published digest first."""
+    for split, (rows, digest) in splits.items():
+        _check_split(arrays[split], split, rows, digest, source=source)
     return Dataset(
         "binarized-mnist",
         train=arrays["train"],
         valid=arrays["valid"],
         test=arrays["test"],
         image_shape=(28, 28),
-        test_labels=from_folder if from_folder is not None else labels,
+        test_labels=test_labels,
         pixels=BINARY,
     )
 
