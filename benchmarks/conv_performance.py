@@ -20,11 +20,11 @@ Every case runs in its own Python process (no case inherits another's threads, c
 TensorFlow and PyTorch never share a process), one after another in this one invocation, so the ratios compare
 figures taken on the same machine in the same minutes. The cases, per dataset:
 
-- genmodels: `genmodels.trainer.train` exactly as `genmodels train conv-vae` runs it (its recipe: no XLA, TensorFlow
+- genmodels: `genmodels.training.trainer.train` exactly as `genmodels train conv-vae` runs it (its recipe: no XLA, TensorFlow
   graphs whose convolutions are oneDNN's), in compiled multi-step loops over uint8 images kept in memory; seconds of
   its training steps per epoch (the validation pass after each epoch is left out) and the final test loss; and again
   as `genmodels train conv-vae --xla` runs it: XLA-compiled steps whose convolutions are matrix products of patches
-  (genmodels.convolutions);
+  (genmodels.nn.convolutions);
 - torch: the same architecture in PyTorch eager (nn.Conv2d / nn.ConvTranspose2d with stride 2, padding 1 and
   output_padding 1, so the shapes are TensorFlow's 'same'; ELU; He-normal initialisation, Glorot-uniform for the last
   layer as Keras' default there), the same loss, Adam 1e-3 (Keras' epsilon 1e-7), batch 150, the same images and
@@ -40,7 +40,7 @@ figures taken on the same machine in the same minutes. The cases, per dataset:
   FLOPs divided by it are what an epoch's convolutions would take at that rate; and oneDNN's bfloat16 rate;
 - precision: genmodels as `genmodels train conv-vae` runs it, in float32 and with `--precision bfloat16`, on fewer
   images (bfloat16 is several times slower on a CPU without avx512_bf16): s/epoch and test loss of each;
-- evaluate: the importance-weighted NLL at k = 5000 of `genmodels.evaluation.evaluate` on test images, with the
+- evaluate: the importance-weighted NLL at k = 5000 of `genmodels.evaluation.likelihood.evaluate` on test images, with the
   model that the genmodels case trained; and the same estimator in PyTorch for the model that its torch case trained
   (the encoder once per image, k codings, the decoder in chunks of 10000 rows, a running logsumexp), in images/s.
 
@@ -80,7 +80,7 @@ LEARNING_RATE = 1e-3
 ADAM_EPSILON = 1e-7  # Keras' default (PyTorch's is 1e-8)
 SEED = 0
 K = 5000
-ROWS_PER_CHUNK = 10_000  # genmodels.evaluation.SAMPLES_PER_STEP: images x samples decoded at once
+ROWS_PER_CHUNK = 10_000  # genmodels.evaluation.likelihood.SAMPLES_PER_STEP: images x samples decoded at once
 VALID_IMAGES = 1000  # genmodels' validation pass after each epoch (not timed) runs over these
 FULL_EVALUATION = 10_000  # the test images of a full `genmodels evaluate`
 CPU_FLAGS = (
@@ -90,7 +90,7 @@ CPU_FLAGS = (
     "amx_bf16",
 )  # what decides these figures: hosts of one kind differ in them
 LOG_2PI = math.log(2.0 * math.pi)
-GAUSSIAN_LOG_MIN_SCALE = math.log(1.0 / 255.0)  # genmodels.likelihoods.GAUSSIAN_MIN_SCALE
+GAUSSIAN_LOG_MIN_SCALE = math.log(1.0 / 255.0)  # genmodels.nn.likelihoods.GAUSSIAN_MIN_SCALE
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -99,7 +99,7 @@ class ImageSet(NamedTuple):
 
     title: str
     shape: tuple[int, int, int]
-    pixels: str  # genmodels.pixels: "binary" or "8bit"
+    pixels: str  # genmodels.core.pixels: "binary" or "8bit"
     likelihood: str
     params: int  # raw decoder outputs per value
 
@@ -147,7 +147,7 @@ def data_file() -> Path:
     shared = REPO.parent / "shared" / "data" / "binarized_mnist.npz"
     if shared.is_file():
         return shared
-    from genmodels.data import data_dir  # no TensorFlow
+    from genmodels.data.dataset import data_dir  # no TensorFlow
 
     return data_dir() / "binarized_mnist.npz"
 
@@ -208,7 +208,7 @@ def test_rows(name: str, images: "np.ndarray") -> "np.ndarray":  # noqa: F821
 
 def log_likelihood(raw: "np.ndarray", x: "np.ndarray", likelihood: str) -> "np.ndarray":  # noqa: F821
     """log p(x|z) per row in NumPy (float64), from a decoder's raw outputs (B, D * P) laid out values-major as
-    genmodels.likelihoods.PixelLikelihood reads them, for values x (B, D) in [0, 1]."""
+    genmodels.nn.likelihoods.PixelLikelihood reads them, for values x (B, D) in [0, 1]."""
     import numpy as np
 
     raw, x = np.asarray(raw, dtype=np.float64), np.asarray(x, dtype=np.float64)
@@ -299,7 +299,7 @@ def torch_vae(name: str, layout: str = "contiguous"):
 
 def torch_log_likelihood(raw, x, likelihood: str):
     """log p(x|z) per image in PyTorch, from raw outputs (..., C * P, H, W) for images x (..., C, H, W) that broadcast
-    to them (the evaluation decodes many codings of each image); the parameterisation of genmodels.likelihoods."""
+    to them (the evaluation decodes many codings of each image); the parameterisation of genmodels.nn.likelihoods."""
     import torch
     import torch.nn.functional as F
 
@@ -348,9 +348,9 @@ def _torch_rows(model, name: str, layout: str):
 
 
 def case_genmodels(args) -> dict:
-    from genmodels.data import Dataset
-    from genmodels.plugins import get_registry
-    from genmodels.trainer import train
+    from genmodels.data.dataset import Dataset
+    from genmodels.plugins.loader import get_registry
+    from genmodels.training.trainer import train
 
     import numpy as np
 
@@ -362,7 +362,7 @@ def case_genmodels(args) -> dict:
     spec = get_registry().model("conv-vae")
     config = spec.train.replace(epochs=args.epochs, batch_size=BATCH, learning_rate=LEARNING_RATE, seed=SEED)
     if args.xla:
-        config = config.replace(xla=True)  # XLA, its convolutions as matrix products (genmodels.convolutions)
+        config = config.replace(xla=True)  # XLA, its convolutions as matrix products (genmodels.nn.convolutions)
     if args.precision != "float32":
         config = config.replace(precision=args.precision)
     result = train(spec, spec.config(likelihood=data.likelihood), config, dataset, Path(args.run_dir), verbose=0)
@@ -443,7 +443,7 @@ def _timed_epochs(epoch, steps: int) -> dict:
 
 
 def case_floor(args) -> dict:
-    import genmodels.backend  # noqa: F401
+    import genmodels.core.backend  # noqa: F401
     import tensorflow as tf
 
     data = DATASETS[args.dataset]
@@ -510,11 +510,11 @@ def case_floor(args) -> dict:
 
 def case_floor_lowered(args) -> dict:
     """The same four convolutions, forward and backward, as genmodels computes them under XLA (matrix products of
-    patches, genmodels.convolutions), in an XLA-compiled loop over the batches of one epoch."""
-    import genmodels.backend  # noqa: F401
+    patches, genmodels.nn.convolutions), in an XLA-compiled loop over the batches of one epoch."""
+    import genmodels.core.backend  # noqa: F401
     import tensorflow as tf
 
-    from genmodels.convolutions import conv2d, conv2d_transpose
+    from genmodels.nn.convolutions import conv2d, conv2d_transpose
 
     data = DATASETS[args.dataset]
     height, width, channels = data.shape
@@ -560,7 +560,7 @@ def case_floor_lowered(args) -> dict:
 def case_matmul(args) -> dict:
     """The machine's float32 matrix-product rate: a 2048 x 2048 product, by XLA and by TensorFlow's oneDNN kernels;
     and oneDNN's bfloat16 rate, about twice the float32 one where the CPU multiplies bfloat16 itself (avx512_bf16, AMX)."""
-    import genmodels.backend  # noqa: F401
+    import genmodels.core.backend  # noqa: F401
     import tensorflow as tf
 
     size, repeats = 2048, 20
@@ -591,9 +591,9 @@ def case_matmul(args) -> dict:
 
 
 def case_evaluate(args) -> dict:
-    from genmodels.evaluation import evaluate
-    from genmodels.plugins import get_registry
-    from genmodels.runs import load_model
+    from genmodels.evaluation.likelihood import evaluate
+    from genmodels.plugins.loader import get_registry
+    from genmodels.runs.format import load_model
 
     data = DATASETS[args.dataset]
     model, _config = load_model(Path(args.run_dir), get_registry(), "conv-vae")

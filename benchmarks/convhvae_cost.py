@@ -22,13 +22,13 @@ from __future__ import annotations
 import argparse
 import time
 
-import genmodels.backend  # noqa: F401  (TensorFlow, imported quietly)
+import genmodels.core.backend  # noqa: F401  (TensorFlow, imported quietly)
 
 import keras
 import numpy as np
 import tensorflow as tf
 
-from genmodels.components import Conv2D
+from genmodels.nn.components import Conv2D
 
 # (filters, kernel, stride) of each gated convolution of q(z2 | x), 'same' padding, as in the paper's code
 STACK = [(32, 7, 1), (32, 3, 2), (64, 5, 1), (64, 3, 2), (6, 3, 1)]

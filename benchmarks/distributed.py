@@ -32,7 +32,7 @@ import numpy as np
 
 
 def slice_of_mnist(folder: Path, images: int) -> Path:
-    from genmodels.plugins import get_registry
+    from genmodels.plugins.loader import get_registry
 
     data = (
         get_registry()
@@ -99,7 +99,7 @@ def run_case(
             )
         processes.append(
             subprocess.Popen(
-                [*prefix, sys.executable, "-m", "genmodels.cli", *args],
+                [*prefix, sys.executable, "-m", "genmodels.cli.program", *args],
                 env=env,
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.PIPE,

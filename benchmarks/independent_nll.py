@@ -59,9 +59,9 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
 
-    from genmodels.sources import load_dataset
-    from genmodels.plugins import get_registry
-    from genmodels.runs import load_model
+    from genmodels.data.sources import load_dataset
+    from genmodels.plugins.loader import get_registry
+    from genmodels.runs.format import load_model
 
     registry = get_registry()
     model, config = load_model(args.run_dir, registry)

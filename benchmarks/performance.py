@@ -14,7 +14,7 @@ compare figures taken on the same machine in the same minutes. The cases:
 - keras-fit: the same VAE as a plain Keras model with the custom `train_step` of the Keras guide,
   trained by `model.fit` on NumPy arrays, with Keras' defaults (no XLA on a CPU) and with
   `jit_compile=True`;
-- genmodels: `genmodels.trainer.train` exactly as `genmodels train vae` runs it (its test pass after
+- genmodels: `genmodels.training.trainer.train` exactly as `genmodels train vae` runs it (its test pass after
   every epoch included in its time), in float32 and bfloat16, and at batch 150, 500 and 1000;
 - products: the matrix products of one training step alone (forward and backward, batch 150, no
   activations, losses or optimizer), looped as the trainer loops steps, with XLA and with oneDNN:
@@ -72,8 +72,8 @@ TRAIN_FLOPS = 3 * forward_flops()  # forward + backward per image
 def _data():
     import numpy as np
 
-    from genmodels.sources import load_dataset
-    from genmodels.plugins import get_registry
+    from genmodels.data.sources import load_dataset
+    from genmodels.plugins.loader import get_registry
 
     data = load_dataset("binarized-mnist", get_registry())
     return data.train.astype(np.float32), data.test.astype(np.float32)
@@ -100,7 +100,7 @@ def _test_loss(encode, decode, test) -> float:
 
 
 def case_matmul(args) -> dict:
-    import genmodels.backend  # noqa: F401
+    import genmodels.core.backend  # noqa: F401
     import tensorflow as tf
 
     n = 2048
@@ -125,7 +125,7 @@ def case_matmul(args) -> dict:
 
 
 def case_compat_v1(args) -> dict:
-    import genmodels.backend  # noqa: F401
+    import genmodels.core.backend  # noqa: F401
     import numpy as np
     import tensorflow as tf
 
@@ -176,7 +176,7 @@ def case_compat_v1(args) -> dict:
 
 
 def case_keras_fit(args) -> dict:
-    import genmodels.backend  # noqa: F401
+    import genmodels.core.backend  # noqa: F401
     import keras
     import numpy as np
     import tensorflow as tf
@@ -248,10 +248,10 @@ def case_keras_fit(args) -> dict:
 
 
 def case_genmodels(args) -> dict:
-    from genmodels.sources import load_dataset
-    from genmodels.evaluation import loss_terms
-    from genmodels.plugins import get_registry
-    from genmodels.trainer import train
+    from genmodels.data.sources import load_dataset
+    from genmodels.evaluation.likelihood import loss_terms
+    from genmodels.plugins.loader import get_registry
+    from genmodels.training.trainer import train
 
     registry = get_registry()
     spec = registry.model("vae")
@@ -266,7 +266,7 @@ def case_genmodels(args) -> dict:
 
 
 def case_products(args) -> dict:
-    import genmodels.backend  # noqa: F401
+    import genmodels.core.backend  # noqa: F401
     import tensorflow as tf
 
     batch, steps = args.batch_size, 50_000 // args.batch_size
@@ -332,10 +332,10 @@ def case_products(args) -> dict:
 def case_evaluate(args) -> dict:
     import numpy as np
 
-    from genmodels.sources import load_dataset
-    from genmodels.evaluation import evaluate
-    from genmodels.plugins import get_registry
-    from genmodels.runs import load_model
+    from genmodels.data.sources import load_dataset
+    from genmodels.evaluation.likelihood import evaluate
+    from genmodels.plugins.loader import get_registry
+    from genmodels.runs.format import load_model
 
     registry = get_registry()
     model, _config = load_model(Path(args.run_dir), registry, "vae")
@@ -351,12 +351,12 @@ def case_evaluate(args) -> dict:
 def _bernoulli_kernels(test) -> dict:
     """Milliseconds for the Bernoulli log-likelihood of one importance-sampling chunk (10000 x 784),
     as genmodels computes it in a graph (one XLA-fused kernel) and as the same maths in TensorFlow ops."""
-    import genmodels.backend  # noqa: F401
+    import genmodels.core.backend  # noqa: F401
     import numpy as np
     import tensorflow as tf
 
-    from genmodels.distributions import Bernoulli, bernoulli_log_prob
-    from genmodels.evaluation import SAMPLES_PER_STEP
+    from genmodels.nn.distributions import Bernoulli, bernoulli_log_prob
+    from genmodels.evaluation.likelihood import SAMPLES_PER_STEP
 
     rng = np.random.default_rng(SEED)
     logits = tf.constant(rng.normal(size=(SAMPLES_PER_STEP, PIXELS)).astype("float32") * 5)

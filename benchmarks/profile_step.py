@@ -85,14 +85,14 @@ def main() -> None:
         ]
     )
 
-    import genmodels.backend  # noqa: F401
+    import genmodels.core.backend  # noqa: F401
     import keras
     import tensorflow as tf
 
-    from genmodels.sources import load_dataset
-    from genmodels.loops import StepLoop
-    from genmodels.plugins import get_registry
-    from genmodels.trainer import shuffled_order
+    from genmodels.data.sources import load_dataset
+    from genmodels.training.loops import StepLoop
+    from genmodels.plugins.loader import get_registry
+    from genmodels.training.trainer import shuffled_order
 
     registry = get_registry()
     spec = registry.model(args.model)

@@ -44,9 +44,9 @@ OVERHEAD_S = 15e-3  # a distributed step's fixed cost, measured on this machine 
 
 def gradient_bytes(model: str) -> int:
     """Bytes of one gradient of `model` with its default options on 28x28 grey images: 4 per trainable weight."""
-    import genmodels.backend  # noqa: F401
+    import genmodels.core.backend  # noqa: F401
 
-    from genmodels.plugins import get_registry
+    from genmodels.plugins.loader import get_registry
 
     spec = get_registry().model(model)
     config = spec.config().fitted_to((28, 28, 1), "binary", "28x28 images")

@@ -14,29 +14,29 @@ import importlib
 import os
 from typing import TYPE_CHECKING, Any
 
-from genmodels.config import EPOCH_IMAGES, LikelihoodConfig, MLPConfig, ModelConfig, ModelSpec, TrainConfig, option
-from genmodels.hookspecs import hookimpl
-from genmodels.tracking import Tracker, TrackerSpec
-from genmodels.version import __version__
+from genmodels.core.config import EPOCH_IMAGES, LikelihoodConfig, MLPConfig, ModelConfig, ModelSpec, TrainConfig, option
+from genmodels.plugins.hookspecs import hookimpl
+from genmodels.training.tracking import Tracker, TrackerSpec
+from genmodels.core.version import __version__
 
 # Keras must use TensorFlow: the trainer's train_step is TensorFlow code.
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
 _LAZY = {
-    "Distribution": "genmodels.distributions",
-    "DiagonalGaussian": "genmodels.distributions",
-    "Bernoulli": "genmodels.distributions",
-    "PointMass": "genmodels.distributions",
-    "Encoder": "genmodels.interfaces",
-    "Decoder": "genmodels.interfaces",
-    "LatentPrior": "genmodels.interfaces",
-    "Loss": "genmodels.interfaces",
-    "ForwardPass": "genmodels.interfaces",
-    "GenerativeModel": "genmodels.model",
-    "Dataset": "genmodels.data",
-    "DatasetSpec": "genmodels.data",  # with NumPy: imported on first use
-    "MetricSpec": "genmodels.metrics",
-    "SamplerSpec": "genmodels.samplers",
+    "Distribution": "genmodels.nn.distributions",
+    "DiagonalGaussian": "genmodels.nn.distributions",
+    "Bernoulli": "genmodels.nn.distributions",
+    "PointMass": "genmodels.nn.distributions",
+    "Encoder": "genmodels.nn.interfaces",
+    "Decoder": "genmodels.nn.interfaces",
+    "LatentPrior": "genmodels.nn.interfaces",
+    "Loss": "genmodels.nn.interfaces",
+    "ForwardPass": "genmodels.nn.interfaces",
+    "GenerativeModel": "genmodels.nn.model",
+    "Dataset": "genmodels.data.dataset",
+    "DatasetSpec": "genmodels.data.dataset",  # with NumPy: imported on first use
+    "MetricSpec": "genmodels.evaluation.metrics",
+    "SamplerSpec": "genmodels.samplers.fitting",
     "Run": "genmodels.api",
     "load": "genmodels.api",
     "train": "genmodels.api",
@@ -61,12 +61,12 @@ __all__ = [
 
 if TYPE_CHECKING:  # the lazy names above, for type checkers
     from genmodels.api import Run, datasets, load, models, train  # noqa: F401
-    from genmodels.data import Dataset, DatasetSpec  # noqa: F401
-    from genmodels.metrics import MetricSpec  # noqa: F401
-    from genmodels.samplers import SamplerSpec  # noqa: F401
-    from genmodels.distributions import Bernoulli, DiagonalGaussian, Distribution, PointMass  # noqa: F401
-    from genmodels.interfaces import Decoder, Encoder, ForwardPass, LatentPrior, Loss  # noqa: F401
-    from genmodels.model import GenerativeModel  # noqa: F401
+    from genmodels.data.dataset import Dataset, DatasetSpec  # noqa: F401
+    from genmodels.evaluation.metrics import MetricSpec  # noqa: F401
+    from genmodels.samplers.fitting import SamplerSpec  # noqa: F401
+    from genmodels.nn.distributions import Bernoulli, DiagonalGaussian, Distribution, PointMass  # noqa: F401
+    from genmodels.nn.interfaces import Decoder, Encoder, ForwardPass, LatentPrior, Loss  # noqa: F401
+    from genmodels.nn.model import GenerativeModel  # noqa: F401
 
 
 def __getattr__(name: str) -> Any:

@@ -1,6 +1,6 @@
 """`python -m genmodels` runs the command line."""
 
-from genmodels.cli import main
+from genmodels.cli.program import main
 
 if __name__ == "__main__":
     main()

@@ -19,17 +19,18 @@ from typing import TYPE_CHECKING, Any, Union
 
 import numpy as np
 
-from genmodels.config import ModelConfig, TrainConfig
-from genmodels.data import Dataset, as_images, to_unit
-from genmodels.errors import ConfigError, DatasetError
-from genmodels.pixels import BINARY, EIGHT_BIT
-from genmodels.plugins import get_registry
-from genmodels.runs import RunConfig, kept_epoch, load_run, read_metrics
-from genmodels.samplers import DEFAULT_SAMPLER, check_sampler_name, drawn_codings
-from genmodels.specs import DatasetSpec, ModelSpec
+from genmodels.core.config import ModelConfig, TrainConfig
+from genmodels.data.dataset import Dataset, as_images, to_unit
+from genmodels.core.errors import ConfigError, DatasetError
+from genmodels.core.pixels import BINARY, EIGHT_BIT
+from genmodels.plugins.loader import get_registry
+from genmodels.runs.format import RunConfig, kept_epoch, load_run, read_metrics
+from genmodels.samplers.fitting import DEFAULT_SAMPLER, check_sampler_name, drawn_codings
+from genmodels.core.config import ModelSpec
+from genmodels.data.dataset import DatasetSpec
 
 if TYPE_CHECKING:
-    from genmodels.samplers import FittedSampler
+    from genmodels.samplers.fitting import FittedSampler
 
 PathLike = Union[str, Path]
 
@@ -114,7 +115,7 @@ def split_options(spec: ModelSpec, options: dict[str, Any]) -> tuple[dict[str, A
 
 def load(run_dir: PathLike, model: str | None = None) -> Run:
     """The trained run in `run_dir`, ready to use (`model`, when given, must be the run's model)."""
-    from genmodels.runs import load_model
+    from genmodels.runs.format import load_model
 
     registry = get_registry()
     stored = load_run(Path(run_dir), registry, model)  # a clear error before TensorFlow is imported
@@ -180,7 +181,7 @@ class Run:
     def dataset(self) -> Dataset:
         """The dataset the run was trained on, prepared as training prepared it (its validation split, binarized or drawn
         as it was); its `.train`, `.valid` and `.test` arrays are stored images that every method here takes."""
-        from genmodels.sources import dataset_for
+        from genmodels.data.sources import dataset_for
 
         return dataset_for(self.train_config, get_registry(), from_run=True)
 
@@ -193,7 +194,7 @@ class Run:
         from the decoder's likelihood (`sample --draw`)."""
         if n < 1:
             raise ConfigError(f"n must be at least 1, received {n}.")
-        from genmodels.model import generate_in_chunks
+        from genmodels.nn.model import generate_in_chunks
 
         return self._images(
             generate_in_chunks(
@@ -215,14 +216,14 @@ class Run:
 
     def encode(self, x, labels=None) -> np.ndarray:
         """The mean coding of each image, (N, latent_dim)."""
-        from genmodels.latent import encode
+        from genmodels.nn.latent import encode
 
         rows = self._rows(x)
         return encode(self.model, rows, self._labels(labels, len(rows)))
 
     def decode(self, z, labels=None) -> np.ndarray:
         """The decoder's mean image for each coding of `z` (N, latent_dim)."""
-        from genmodels.latent import decode
+        from genmodels.nn.latent import decode
 
         z = np.asarray(z, dtype=np.float32)
         if z.ndim != 2 or z.shape[1] != self.latent_dim:
@@ -238,7 +239,7 @@ class Run:
     def log_likelihood(self, x, labels=None, k: int = DEFAULT_K, seed: int = 0, batch_size: int = 100) -> np.ndarray:
         """The importance-weighted estimate of log p(x) (log p(x|y) given labels) of each image, in nats,
         with `k` samples: `genmodels evaluate` reports minus their mean, and the same seed gives the same figures."""
-        from genmodels.evaluation import image_log_likelihoods
+        from genmodels.evaluation.likelihood import image_log_likelihoods
 
         rows = self._rows(x)
         return image_log_likelihoods(
@@ -253,8 +254,8 @@ class Run:
 
     def baseline_log_likelihood(self, x) -> np.ndarray:
         """log p(x) in nats of each image under the independent-pixel baseline of the run's training split (what
-        `genmodels evaluate` prints beside the NLL: genmodels.baselines): minus its mean is the baseline's NLL."""
-        from genmodels.baselines import for_dataset
+        `genmodels evaluate` prints beside the NLL: genmodels.evaluation.baselines): minus its mean is the baseline's NLL."""
+        from genmodels.evaluation.baselines import for_dataset
 
         return for_dataset(self.dataset(), self.pixels).log_prob(self._rows(x))
 
@@ -270,8 +271,8 @@ class Run:
         """Each named metric's figures (`genmodels evaluate --metrics`, without its `nll`), scoring the samples (their
         codings drawn from `sampler`) against the images of `split`: {"fid": {"fid": ..., "floor": ..., ...}, ...};
         nothing is written to the run directory but a newly fitted sampler."""
-        from genmodels.data import SPLITS
-        from genmodels.metrics import NLL, check_metric_names, run_metrics
+        from genmodels.data.dataset import SPLITS
+        from genmodels.evaluation.metrics import NLL, check_metric_names, run_metrics
         from genmodels.workflows import metric_context
 
         registry = get_registry()
@@ -302,7 +303,7 @@ class Run:
     def export(self, out_dir: PathLike, *, force: bool = False) -> Path:
         """Write the model as a TensorFlow SavedModel with `sample`, `encode` and `decode` signatures, as
         `genmodels export` does (docs/export.md); `force` replaces an earlier export there."""
-        from genmodels.export import export_saved_model
+        from genmodels.runs.export import export_saved_model
 
         return export_saved_model(self, Path(out_dir), force=force)
 
@@ -326,7 +327,7 @@ class Run:
             if required:
                 raise ConfigError(f"{self.name} is conditional: give one label per image (labels=...).")
             return None
-        from genmodels.model import check_labels
+        from genmodels.nn.model import check_labels
 
         labels = np.asarray(labels)
         if labels.ndim == 0:

@@ -8,11 +8,11 @@ gathers them for plugins. None of them imports TensorFlow.
 
 from __future__ import annotations
 
-from genmodels.config import NAME_PATTERN, QUALIFIED_NAME_PATTERN, ModelSpec
-from genmodels.data import DatasetSpec
-from genmodels.metrics import MetricSpec
-from genmodels.samplers import SamplerSpec
-from genmodels.tracking import TrackerSpec
+from genmodels.core.config import NAME_PATTERN, QUALIFIED_NAME_PATTERN, ModelSpec
+from genmodels.data.dataset import DatasetSpec
+from genmodels.evaluation.metrics import MetricSpec
+from genmodels.samplers.fitting import SamplerSpec
+from genmodels.training.tracking import TrackerSpec
 
 __all__ = [
     "NAME_PATTERN",

@@ -12,20 +12,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from genmodels.config import RESUME_CHANGES, ModelConfig, ModelSpec, TrainConfig
-from genmodels.errors import ConfigError
-from genmodels.runs import default_run_dir, kept_weights, load_run, refuse_existing_run
-from genmodels.samplers import PRIOR, check_sampler_name, fitted_sampler
-from genmodels.sources import dataset_for
+from genmodels.core.config import RESUME_CHANGES, ModelConfig, ModelSpec, TrainConfig
+from genmodels.core.errors import ConfigError
+from genmodels.runs.format import default_run_dir, kept_weights, load_run, refuse_existing_run
+from genmodels.samplers.fitting import PRIOR, check_sampler_name, fitted_sampler
+from genmodels.data.sources import dataset_for
 
 if TYPE_CHECKING:
     import numpy as np
 
-    from genmodels.data import Dataset
-    from genmodels.metrics import MetricContext
-    from genmodels.registry import Registry
-    from genmodels.samplers import FittedSampler
-    from genmodels.trainer import TrainResult
+    from genmodels.data.dataset import Dataset
+    from genmodels.evaluation.metrics import MetricContext
+    from genmodels.plugins.registry import Registry
+    from genmodels.samplers.fitting import FittedSampler
+    from genmodels.training.trainer import TrainResult
 
 
 def option_name(key: str) -> str:
@@ -102,8 +102,8 @@ def run_training(
     verbose: int | str = "auto",
     allow_data_change: bool = False,
 ) -> TrainResult:
-    """Train as `plan` says on `data` (`training_data`), writing the run directory (`genmodels.trainer.train`)."""
-    from genmodels.trainer import train
+    """Train as `plan` says on `data` (`training_data`), writing the run directory (`genmodels.training.trainer.train`)."""
+    from genmodels.training.trainer import train
 
     return train(
         plan.spec,
@@ -156,7 +156,7 @@ def metric_context(
 ) -> MetricContext:
     """The context the metrics of one evaluation are computed in: the run's model scored on `images` of `split`,
     its samples' codings drawn from its sampler `sampler` (fitted on first use), the dataset's feature network."""
-    from genmodels.metrics import MetricContext, feature_source_of
+    from genmodels.evaluation.metrics import MetricContext, feature_source_of
 
     check_sampler_name(sampler, registry)
     return MetricContext(

@@ -17,7 +17,7 @@ SHARED_DATA = Path(os.environ.get("GENMODELS_DATA_DIR") or REPO.parent / "shared
 
 @pytest.fixture(scope="session", autouse=True)
 def features_cache(tmp_path_factory) -> Path:
-    """Feature networks and real-image features (genmodels.metrics) are cached in a folder of the test session,
+    """Feature networks and real-image features (genmodels.evaluation.metrics) are cached in a folder of the test session,
     never in the shared data folder: each session trains the digit network once, for all its tests."""
     folder = tmp_path_factory.mktemp("features")
     saved = os.environ.get("GENMODELS_FEATURES_DIR")
@@ -97,9 +97,9 @@ def tiny_npz(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def tiny_run(tiny_npz, tmp_path_factory) -> Path:
     """A 'vae' run (2-D codings, one hidden layer of 16) trained for one epoch on tiny_npz. Copy it before changing it."""
-    from genmodels.data import load_npz
-    from genmodels.plugins import build_registry
-    from genmodels.trainer import train
+    from genmodels.data.dataset import load_npz
+    from genmodels.plugins.loader import build_registry
+    from genmodels.training.trainer import train
 
     registry = build_registry()
     spec = registry.model("vae")
@@ -147,7 +147,7 @@ class Outcome:
 
 def run_main(capsys, *args: str) -> Outcome:
     """`genmodels ARGS` through cli.main (its one error mapping) in this process."""
-    from genmodels.cli import main
+    from genmodels.cli.program import main
 
     capsys.readouterr()
     with pytest.raises(SystemExit) as exit:

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import genmodels
-from genmodels.errors import ConfigError, DatasetError, RunError
+from genmodels.core.errors import ConfigError, DatasetError, RunError
 
 from conftest import REPO, run_main, snapshot
 
@@ -38,7 +38,7 @@ def twin_runs(tiny_npz, tmp_path_factory):
     root = tmp_path_factory.mktemp("twins")
     options = {"epochs": 2, "batch_size": 100, "latent_dim": 3, "seed": 5}
     run = genmodels.train("vae", dataset=str(tiny_npz), run_dir=root / "api", hidden=(32,), verbose=0, **options)
-    from genmodels.cli import main
+    from genmodels.cli.program import main
 
     with pytest.raises(SystemExit) as done:
         main(
@@ -197,7 +197,7 @@ def test_a_conditional_model_takes_labels(tmp_path):
 
 
 def test_the_registry_lists_every_model_and_dataset():
-    from genmodels.plugins import get_registry
+    from genmodels.plugins.loader import get_registry
 
     assert [spec.name for spec in genmodels.models()] == sorted(spec.name for spec in get_registry().models)
     assert {"binarized-mnist", "cifar10", "fashion-mnist"} <= {spec.name for spec in genmodels.datasets()}

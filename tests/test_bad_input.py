@@ -239,7 +239,7 @@ def test_a_sample_count_too_large_for_one_grid_is_refused_before_any_image_is_ma
 
 def test_images_generated_in_chunks_are_the_images_generated_at_once(tiny_run):
     import genmodels
-    from genmodels.model import generate_in_chunks
+    from genmodels.nn.model import generate_in_chunks
 
     model = genmodels.load(tiny_run).model
     whole = np.asarray(model.generate(25, seed=4))

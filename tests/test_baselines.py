@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 import genmodels
-from genmodels import baselines
-from genmodels.pixels import BINARY, CONTINUOUS, EIGHT_BIT
+from genmodels.evaluation import baselines
+from genmodels.core.pixels import BINARY, CONTINUOUS, EIGHT_BIT
 
 
 def test_binary_baseline_is_a_smoothed_bernoulli_per_pixel():

@@ -280,7 +280,7 @@ def test_conv_numpy_likelihoods_are_genmodels_own(conv):
     """The test losses are computed in NumPy from raw decoder outputs: they must be genmodels' likelihoods."""
     import numpy as np
 
-    from genmodels.likelihoods import PixelLikelihood
+    from genmodels.nn.likelihoods import PixelLikelihood
 
     rng = np.random.default_rng(0)
     for name in ("mnist", "colour"):
@@ -383,7 +383,7 @@ def test_photo_patches_are_a_class_folder_and_an_npz_whose_test_patches_come_fro
     import numpy as np
 
     import photo_patches
-    from genmodels.folders import load_folder
+    from genmodels.data.folders import load_folder
 
     folder = photo_patches.write_colour(tmp_path, per_train=4, per_test=2)
     data = load_folder(folder)  # its train/ and test/ sub-folders are the splits

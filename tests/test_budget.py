@@ -11,10 +11,10 @@ import pytest
 
 import genmodels
 from conftest import random_binary_images
-from genmodels.config import TrainConfig
-from genmodels.errors import TrainingWarning
-from genmodels.runs import still_improving
-from genmodels.trainer import epoch_order
+from genmodels.core.config import TrainConfig
+from genmodels.core.errors import TrainingWarning
+from genmodels.runs.format import still_improving
+from genmodels.training.trainer import epoch_order
 
 
 @pytest.mark.parametrize(

@@ -12,14 +12,14 @@ import pytest
 from matplotlib import image as mpimg
 from typer.testing import CliRunner
 
-from genmodels.cli import app
-from genmodels.plots import PAD, SCALE
+from genmodels.cli.program import app
+from genmodels.core.plots import PAD, SCALE
 
 
 def run_cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
     """`genmodels ARGS` in a fresh interpreter."""
     return subprocess.run(
-        [sys.executable, "-m", "genmodels.cli", *args], capture_output=True, text=True, timeout=300, env=env
+        [sys.executable, "-m", "genmodels.cli.program", *args], capture_output=True, text=True, timeout=300, env=env
     )
 
 
@@ -35,7 +35,7 @@ def grid_size(count: int, columns: int = 10, side: int = 28) -> tuple[int, int]:
 )
 def test_help_and_listing_never_import_tensorflow(command):
     probe = (
-        "import sys; from genmodels.cli import main; sys.argv = ['genmodels', *sys.argv[1:]]\n"
+        "import sys; from genmodels.cli.program import main; sys.argv = ['genmodels', *sys.argv[1:]]\n"
         "try:\n    main()\nexcept SystemExit:\n    pass\n"
         "print('TENSORFLOW IMPORTED' if 'tensorflow' in sys.modules else 'no tensorflow')"
     )
@@ -88,7 +88,11 @@ def test_the_documented_option_names_exist():
 )
 def test_bad_input_gets_one_readable_line_and_a_non_zero_exit(args, message, tmp_path):
     result = subprocess.run(
-        [sys.executable, "-m", "genmodels.cli", *args], capture_output=True, text=True, timeout=120, cwd=tmp_path
+        [sys.executable, "-m", "genmodels.cli.program", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
     )
     assert result.returncode == 1
     assert result.stderr.strip().startswith(message), result.stderr
@@ -179,12 +183,12 @@ def test_the_autoencoder_samples_from_a_gaussian_fitted_to_its_codings(mnist_sli
     assert trained.exit_code == 0, trained.output
     assert set(json.loads((run_dir / "metrics.jsonl").read_text())["valid"]) == {"loss", "reconstruction"}
 
-    from genmodels.plugins import build_registry
-    from genmodels.runs import load_model
-    from genmodels.latent import encode
+    from genmodels.plugins.loader import build_registry
+    from genmodels.runs.format import load_model
+    from genmodels.nn.latent import encode
 
     model, _ = load_model(run_dir, build_registry(), "ae")
-    from genmodels.sources import load_dataset
+    from genmodels.data.sources import load_dataset
 
     training = load_dataset(str(mnist_slice), build_registry())  # the training images, without the validation hold-out
     codings = encode(model, training.rows("train"))
@@ -222,7 +226,7 @@ def test_strict_plugin_mode_makes_a_broken_plugin_an_error_naming_it(tmp_path, s
 
 
 def test_a_run_without_weights_says_that_training_never_finished_an_epoch(tmp_path):
-    from genmodels.runs import RunConfig, write_config
+    from genmodels.runs.format import RunConfig, write_config
 
     write_config(tmp_path, RunConfig("vae", {"latent_dim": 20}, {}, {"name": "x", "image_shape": [28, 28]}))
     result = run_cli("sample", "vae", "--run-dir", str(tmp_path))
@@ -235,7 +239,7 @@ def test_a_run_without_weights_says_that_training_never_finished_an_epoch(tmp_pa
 def test_every_training_option_is_generated_from_train_config():
     import dataclasses
 
-    from genmodels.config import TrainConfig
+    from genmodels.core.config import TrainConfig
 
     flat = " ".join(run_cli("train", "--help", env={**os.environ, "COLUMNS": "400"}).stdout.replace("│", " ").split())
     for field in dataclasses.fields(TrainConfig):

@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 from conftest import random_binary_images, run_main
 
-from genmodels.components import ImportanceWeightedBound, mlp_vae
-from genmodels.config import MLPConfig, TrainConfig
-from genmodels.data import Dataset
-from genmodels.errors import DatasetError
-from genmodels.plugins import build_registry
-from genmodels.trainer import train
+from genmodels.nn.components import ImportanceWeightedBound, mlp_vae
+from genmodels.core.config import MLPConfig, TrainConfig
+from genmodels.data.dataset import Dataset
+from genmodels.core.errors import DatasetError
+from genmodels.plugins.loader import build_registry
+from genmodels.training.trainer import train
 
 SMALL = MLPConfig(latent_dim=4, hidden=(16,), input_dim=784)
 
@@ -139,8 +139,8 @@ def test_cvae_learns_labelled_mnist_and_sample_label_7_draws_sevens(labelled_mni
     assert np.mean(classify(np.load(run_dir / "samples-60-seed0.npy")) == np.arange(60) % 10) >= 0.6
 
     # Scored given its true labels, the model explains the test images better than given shuffled ones.
-    from genmodels.evaluation import evaluate
-    from genmodels.runs import load_model
+    from genmodels.evaluation.likelihood import evaluate
+    from genmodels.runs.format import load_model
 
     model, _ = load_model(run_dir, build_registry(), "cvae")
     with np.load(labelled_mnist) as npz:

@@ -3,7 +3,7 @@
 import pytest
 
 from genmodels import MLPConfig, TrainConfig
-from genmodels.errors import ConfigError
+from genmodels.core.errors import ConfigError
 
 
 def test_round_trip_through_a_dict_keeps_every_value():
@@ -14,7 +14,7 @@ def test_round_trip_through_a_dict_keeps_every_value():
 def test_a_stored_config_without_a_newer_option_means_the_value_runs_were_built_with_before_it():
     from dataclasses import dataclass
 
-    from genmodels.config import option
+    from genmodels.core.config import option
 
     @dataclass
     class Widened(MLPConfig):
@@ -60,7 +60,7 @@ def test_bad_training_values_are_refused():
 def test_an_option_with_a_minimum_refuses_smaller_values_in_every_built_in_plugin():
     import dataclasses
 
-    from genmodels.plugins import get_registry
+    from genmodels.plugins.loader import get_registry
 
     checked = set()
     for spec in get_registry().models:

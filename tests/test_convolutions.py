@@ -1,4 +1,4 @@
-"""genmodels.convolutions: Keras' convolution layers, computed as matrix products under XLA on a CPU.
+"""genmodels.nn.convolutions: Keras' convolution layers, computed as matrix products under XLA on a CPU.
 
 The specification: the same weights give the same outputs and the same gradients as Keras' own layers, in
 eager calls, TensorFlow graphs and XLA; under XLA no convolution instruction is left for XLA's slow CPU
@@ -7,7 +7,7 @@ convolutions; elsewhere the layers run Keras' own operation; and weights move be
 
 from __future__ import annotations
 
-import genmodels.backend  # noqa: F401
+import genmodels.core.backend  # noqa: F401
 
 from pathlib import Path
 
@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from genmodels.convolutions import Conv2D, Conv2DTranspose, conv2d, conv2d_transpose, lowered
+from genmodels.nn.convolutions import Conv2D, Conv2DTranspose, conv2d, conv2d_transpose, lowered
 
 # (height, width, channels, filters, kernel, strides, padding): conv-vae's own geometries first, then odd sizes,
 # kernels larger and smaller than the stride, unequal strides, 1x1 kernels and 'valid' padding

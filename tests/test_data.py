@@ -7,10 +7,10 @@ import hashlib
 import numpy as np
 import pytest
 
-from genmodels.data import DATA_DIR_VARIABLE, data_dir, fetch, load_npz
-from genmodels.sources import load_dataset
-from genmodels.errors import ChecksumError, DatasetError, UnknownNameError
-from genmodels.plugins import build_registry
+from genmodels.data.dataset import DATA_DIR_VARIABLE, data_dir, fetch, load_npz
+from genmodels.data.sources import load_dataset
+from genmodels.core.errors import ChecksumError, DatasetError, UnknownNameError
+from genmodels.plugins.loader import build_registry
 from genmodels_plugins import datasets as builtin
 
 from conftest import random_binary_images
@@ -103,7 +103,7 @@ def test_a_full_disk_while_downloading_leaves_nothing_behind_and_names_the_file(
     import errno
     import os
 
-    from genmodels import data as data_module
+    from genmodels.data import dataset as data_module
 
     def fills_the_disk(url, out, label, *, quiet):
         out.write(b"the first bytes")
@@ -200,7 +200,7 @@ def test_binarize_thresholds_values_in_0_1_at_one_half(tmp_path):
 
 
 def test_a_registered_dataset_can_be_binarized_too(tmp_path):
-    from genmodels.data import Dataset
+    from genmodels.data.dataset import Dataset
 
     grey = Dataset("grey", train=np.full((2, 784), 0.6, np.float32), test=np.full((1, 784), 0.4, np.float32))
     black_and_white = grey.binarized()

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 import genmodels
-from genmodels.errors import ConfigError
+from genmodels.core.errors import ConfigError
 
 # Two workers (or replicas) sum the same per-image gradients in another order; after two epochs the
 # weights measured here differ from the one-process run's by at most 2e-7.
@@ -56,9 +56,9 @@ TWO_REPLICAS = textwrap.dedent(
 
     cpu = tf.config.list_physical_devices("CPU")[0]
     tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
-    from genmodels.data import load_npz
-    from genmodels.plugins import build_registry
-    from genmodels.trainer import train
+    from genmodels.data.dataset import load_npz
+    from genmodels.plugins.loader import build_registry
+    from genmodels.training.trainer import train
 
     folder, cases = sys.argv[1], json.loads(sys.argv[2])
     registry, differences = build_registry(), {}
@@ -108,7 +108,7 @@ def start_workers(tmp_path, args_of, count: int = 2) -> list[subprocess.Popen]:
         env = {**os.environ, "TF_CONFIG": json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}})}
         workers.append(
             subprocess.Popen(
-                [sys.executable, "-m", "genmodels.cli", *map(str, args_of(index))],
+                [sys.executable, "-m", "genmodels.cli.program", *map(str, args_of(index))],
                 env=env,
                 text=True,
                 stdout=subprocess.PIPE,
@@ -144,7 +144,7 @@ def test_two_worker_processes_reach_the_weights_of_one_process(mnist_slice, tmp_
     ]
     alone = tmp_path / "alone"
     done = subprocess.run(
-        [sys.executable, "-m", "genmodels.cli", "train", "vae", *map(str, common), "--run-dir", str(alone)],
+        [sys.executable, "-m", "genmodels.cli.program", "train", "vae", *map(str, common), "--run-dir", str(alone)],
         capture_output=True,
         text=True,
         timeout=300,
@@ -192,9 +192,9 @@ def test_workers_started_with_different_settings_refuse_to_train(tiny_npz, tmp_p
 def test_a_strategy_without_distribute_is_refused(tiny_npz, tmp_path):
     import tensorflow as tf
 
-    from genmodels.data import load_npz
-    from genmodels.plugins import get_registry
-    from genmodels.trainer import train
+    from genmodels.data.dataset import load_npz
+    from genmodels.plugins.loader import get_registry
+    from genmodels.training.trainer import train
 
     spec = get_registry().model("vae")
     with pytest.raises(ConfigError, match="distribute=True"):
@@ -233,7 +233,7 @@ def test_a_worker_that_dies_stops_the_other_in_bounded_time_and_resume_finishes_
     ]
     alone = tmp_path / "alone"
     done = subprocess.run(
-        [sys.executable, "-m", "genmodels.cli", "train", "vae", *map(str, common), "--run-dir", str(alone)],
+        [sys.executable, "-m", "genmodels.cli.program", "train", "vae", *map(str, common), "--run-dir", str(alone)],
         capture_output=True,
         text=True,
         timeout=300,
@@ -323,7 +323,7 @@ def test_an_evaluation_split_across_two_workers_gives_the_one_process_figures(ti
     ],
 )
 def test_a_malformed_tf_config_is_refused_in_one_message(monkeypatch, config, fragment):
-    from genmodels.distributed import cluster_from_environment
+    from genmodels.training.distributed import cluster_from_environment
 
     monkeypatch.setenv("TF_CONFIG", json.dumps(config))
     with pytest.raises(ConfigError, match=fragment):
@@ -338,8 +338,8 @@ def test_a_missing_worker_ends_the_other_in_one_line_within_the_startup_bound(ti
     cluster = {"worker": [f"127.0.0.1:{port}" for port in ports]}
     env = {**os.environ, "TF_CONFIG": json.dumps({"cluster": cluster, "task": {"type": "worker", "index": 0}})}
     program = (
-        "import sys, genmodels.distributed as d; d.STARTUP_TIMEOUT_SECONDS = 5\n"
-        "from genmodels.cli import main; main(sys.argv[1:])"
+        "import sys, genmodels.training.distributed as d; d.STARTUP_TIMEOUT_SECONDS = 5\n"
+        "from genmodels.cli.program import main; main(sys.argv[1:])"
     )
     started = time.monotonic()
     done = subprocess.run(
@@ -370,7 +370,7 @@ def test_a_missing_worker_ends_the_other_in_one_line_within_the_startup_bound(ti
 
 @pytest.mark.slow
 def test_a_waiting_worker_listens_only_on_the_address_tf_config_names():
-    from genmodels.distributed import Cluster, await_peers
+    from genmodels.training.distributed import Cluster, await_peers
 
     own, other = free_ports(2)
     cluster = Cluster((("worker", 0, f"127.0.0.1:{own}"), ("worker", 1, f"127.0.0.1:{other}")), "worker", 0)
@@ -395,7 +395,7 @@ def test_a_waiting_worker_listens_only_on_the_address_tf_config_names():
 
     thread = threading.Thread(target=probe)
     thread.start()
-    with pytest.raises(genmodels.errors.TrainingError, match="did not start within 2 s"):
+    with pytest.raises(genmodels.core.errors.TrainingError, match="did not start within 2 s"):
         await_peers(cluster, timeout=2)
     thread.join()
     assert seen["loopback"]

@@ -8,17 +8,17 @@ import numpy as np
 import pytest
 from keras import ops
 
-from genmodels.components import (
+from genmodels.nn.components import (
     BernoulliMLPDecoder,
     DeterministicMLPEncoder,
     FittedGaussianPrior,
     Reconstruction,
     StandardNormalPrior,
 )
-from genmodels.distributions import Bernoulli, DiagonalGaussian
-from genmodels.evaluation import ImportanceSampler, evaluate
-from genmodels.interfaces import Decoder, Encoder
-from genmodels.model import GenerativeModel
+from genmodels.nn.distributions import Bernoulli, DiagonalGaussian
+from genmodels.evaluation.likelihood import ImportanceSampler, evaluate
+from genmodels.nn.interfaces import Decoder, Encoder
+from genmodels.nn.model import GenerativeModel
 
 SLOPES = np.array([2.0, -1.5, 0.7, 3.0])
 OFFSETS = np.array([0.5, 0.0, -1.0, -0.3])

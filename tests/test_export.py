@@ -128,7 +128,7 @@ def genmodels_decode(run, codings, labels=None):
 def exported(tmp_path_factory):
     """Each model of MODELS trained for an epoch and exported; per model what genmodels gives (`expected`)
     and what the export gives (`got`) in the TensorFlow-only program, and that program's `report`."""
-    from genmodels.export import export_saved_model
+    from genmodels.runs.export import export_saved_model
 
     folder = tmp_path_factory.mktemp("export")
     images = (tiny_data().test[:N].reshape(-1, 28, 28, 1)).astype(np.float32)  # 0/1 pixels, as floats in [0, 1]
@@ -390,28 +390,28 @@ def test_a_missing_run_or_a_file_as_out_is_one_error_line(capsys, exported, tmp_
 
 
 def test_a_failed_export_leaves_nothing_written_and_an_earlier_export_as_it_was(exported, tmp_path, monkeypatch):
-    import genmodels.export
+    import genmodels.runs.export
 
     run = exported["runs"]["vae"]
-    genmodels.export.export_saved_model(run, tmp_path / "earlier")
+    genmodels.runs.export.export_saved_model(run, tmp_path / "earlier")
     before = snapshot(tmp_path / "earlier")
 
     def disk_full(module, serving, folder):
         (folder / "saved_model.pb").write_bytes(b"half")
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(genmodels.export, "_save", disk_full)
+    monkeypatch.setattr(genmodels.runs.export, "_save", disk_full)
     for out, force in ((tmp_path / "new", False), (tmp_path / "earlier", True)):
         with pytest.raises(OSError):
-            genmodels.export.export_saved_model(run, out, force=force)
+            genmodels.runs.export.export_saved_model(run, out, force=force)
     assert not (tmp_path / "new").exists()
     assert snapshot(tmp_path / "earlier") == before
     assert [path.name for path in tmp_path.iterdir()] == ["earlier"]
 
 
 def test_the_half_written_export_of_a_killed_process_is_removed_and_nothing_else(exported, tmp_path):
-    import genmodels.export
-    from genmodels.atomic import owner_record
+    import genmodels.runs.export
+    from genmodels.core.atomic import owner_record
 
     gone = subprocess.run(
         [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True, check=True
@@ -422,22 +422,22 @@ def test_the_half_written_export_of_a_killed_process_is_removed_and_nothing_else
         folder.mkdir()
         (folder / "saved_model.pb").write_bytes(b"half")
     record = json.loads(owner_record())
-    (abandoned / genmodels.export.PARTIAL_OWNER).write_text(json.dumps({**record, "pid": dead_pid}))
-    (writing / genmodels.export.PARTIAL_OWNER).write_text(json.dumps(record))  # this process: still writing
-    genmodels.export.export_saved_model(exported["runs"]["vae"], tmp_path / "out")
+    (abandoned / genmodels.runs.export.PARTIAL_OWNER).write_text(json.dumps({**record, "pid": dead_pid}))
+    (writing / genmodels.runs.export.PARTIAL_OWNER).write_text(json.dumps(record))  # this process: still writing
+    genmodels.runs.export.export_saved_model(exported["runs"]["vae"], tmp_path / "out")
     assert sorted(path.name for path in tmp_path.iterdir()) == [".tmp-out-foreign", ".tmp-out-writing", "out"]
     assert (
-        genmodels.export.PARTIAL_OWNER
+        genmodels.runs.export.PARTIAL_OWNER
         not in json.loads((tmp_path / "out" / "genmodels-export.json").read_text())["files"]
     )
-    assert not (tmp_path / "out" / genmodels.export.PARTIAL_OWNER).exists()
+    assert not (tmp_path / "out" / genmodels.runs.export.PARTIAL_OWNER).exists()
 
 
 @pytest.mark.parametrize("command", [["export", "--help"], ["export", "vae", "--run-dir", "no-such-run", "--out", "."]])
 def test_help_and_refusals_never_import_tensorflow(command, tmp_path):
     (tmp_path / "something").write_text("x")  # "." is not empty: refused before the run is even read
     probe = (
-        "import sys; from genmodels.cli import main; sys.argv = ['genmodels', *sys.argv[1:]]\n"
+        "import sys; from genmodels.cli.program import main; sys.argv = ['genmodels', *sys.argv[1:]]\n"
         "try:\n    main()\nexcept SystemExit:\n    pass\n"
         "print('TENSORFLOW IMPORTED' if 'tensorflow' in sys.modules else 'no tensorflow')"
     )

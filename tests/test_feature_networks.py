@@ -1,4 +1,4 @@
-"""Feature networks (genmodels.feature_networks): trained offline on small synthetic images the tests make
+"""Feature networks (genmodels.evaluation.feature_networks): trained offline on small synthetic images the tests make
 themselves, deterministic from their seed, cached, and refused when their data or weights do not match."""
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from genmodels.errors import ChecksumError, ConfigError
-from genmodels.feature_networks import (
+from genmodels.core.errors import ChecksumError, ConfigError
+from genmodels.evaluation.feature_networks import (
     FeatureNetwork,
     FeatureRecipe,
     TrainingImages,

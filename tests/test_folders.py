@@ -1,4 +1,4 @@
-"""Folders of images as datasets (genmodels.folders.load_folder): layouts, labels, splits, decoding,
+"""Folders of images as datasets (genmodels.data.folders.load_folder): layouts, labels, splits, decoding,
 refusals and the decoded-array cache. Every image is a tiny file the test writes itself."""
 
 from __future__ import annotations
@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from genmodels import folders
-from genmodels.errors import DatasetError
-from genmodels.folders import CACHE_PREFIX, load_folder
+from genmodels.data import folders
+from genmodels.core.errors import DatasetError
+from genmodels.data.folders import CACHE_PREFIX, load_folder
 
 SIZE = (4, 5)  # height, width of the test images
 

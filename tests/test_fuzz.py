@@ -16,11 +16,11 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from genmodels import MLPConfig, ModelConfig, TrainConfig
-from genmodels.cli import _key_value
-from genmodels.config import coerce
-from genmodels.data import Dataset, as_images, load_npz, to_unit
-from genmodels.errors import ConfigError, DatasetError, RunError
-from genmodels.runs import RunConfig, read_metrics
+from genmodels.cli.program import _key_value
+from genmodels.core.config import coerce
+from genmodels.data.dataset import Dataset, as_images, load_npz, to_unit
+from genmodels.core.errors import ConfigError, DatasetError, RunError
+from genmodels.runs.format import RunConfig, read_metrics
 
 from conftest import run_main
 

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from matplotlib import image as mpimg
 
-from genmodels.data import Dataset, load_npz
-from genmodels.errors import DatasetError
+from genmodels.data.dataset import Dataset, load_npz
+from genmodels.core.errors import DatasetError
 
 from conftest import run_main, snapshot
 
@@ -209,8 +209,8 @@ def test_a_validation_split_is_held_out_the_same_way_every_time():
 
 
 def test_binarized_mnist_is_monitored_on_larochelles_validation_images(shared_data):
-    from genmodels.sources import load_dataset
-    from genmodels.plugins import build_registry
+    from genmodels.data.sources import load_dataset
+    from genmodels.plugins.loader import build_registry
 
     data = load_dataset("binarized-mnist", build_registry())
     assert (len(data.train), len(data.valid), len(data.test), data.pixels, data.train.dtype) == (
@@ -234,8 +234,8 @@ def test_binarized_mnist_is_monitored_on_larochelles_validation_images(shared_da
     ],
 )
 def test_auto_picks_the_likelihood_that_fits_the_data(values, dynamic, expected):
-    from genmodels.config import MLPConfig
-    from genmodels.pixels import BINARY
+    from genmodels.core.config import MLPConfig
+    from genmodels.core.pixels import BINARY
 
     fitted = MLPConfig().fitted_to((8, 8, 3), BINARY if dynamic else values, "data")
     assert (fitted.likelihood, fitted.input_dim, fitted.image_shape) == (expected, 192, (8, 8, 3))
@@ -301,7 +301,7 @@ def test_bernoulli_on_8_bit_data_is_evaluated_with_a_note_that_it_is_not_their_l
 
 
 def test_pictures_show_each_kind_of_data_in_its_natural_look(tmp_path):
-    from genmodels.plots import PAD, SCALE, save_image_grid
+    from genmodels.core.plots import PAD, SCALE, save_image_grid
 
     inside = (PAD + 1) * SCALE  # a pixel inside the first image
     red = np.zeros((1, 4, 4, 3), np.float32)
@@ -349,8 +349,8 @@ def test_keep_best_selects_on_validation_and_early_stopping_resumes_to_the_same_
     assert run_main(capsys, "train", "vae", "--epochs", "30", "--run-dir", parts, "--resume").code == 0
     assert (parts / "metrics.jsonl").read_text().count("\n") == len(history)
     assert (parts / "best.weights.h5").read_bytes() != (parts / "model.weights.h5").read_bytes()
-    from genmodels.plugins import build_registry
-    from genmodels.runs import load_model
+    from genmodels.plugins.loader import build_registry
+    from genmodels.runs.format import load_model
 
     registry = build_registry()
     kept, _ = load_model(whole, registry, "vae")

@@ -13,9 +13,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from genmodels.data import DATA_DIR_VARIABLE, Dataset
-from genmodels.errors import ChecksumError, DatasetError
-from genmodels.plugins import build_registry
+from genmodels.data.dataset import DATA_DIR_VARIABLE, Dataset
+from genmodels.core.errors import ChecksumError, DatasetError
+from genmodels.plugins.loader import build_registry
 from genmodels_plugins import image_datasets as plugin
 
 UNREACHABLE = "http://127.0.0.1:9/nothing-here"  # the discard port: refused at once, offline or not

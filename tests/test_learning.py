@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from genmodels.evaluation import ImportanceSampler, evaluate
-from genmodels.plugins import build_registry
-from genmodels.trainer import train
+from genmodels.evaluation.likelihood import ImportanceSampler, evaluate
+from genmodels.plugins.loader import build_registry
+from genmodels.training.trainer import train
 
 pytestmark = pytest.mark.slow
 

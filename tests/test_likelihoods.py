@@ -14,9 +14,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from genmodels.distributions import Bernoulli
-from genmodels.errors import ConfigError
-from genmodels.likelihoods import (
+from genmodels.nn.distributions import Bernoulli
+from genmodels.core.errors import ConfigError
+from genmodels.nn.likelihoods import (
     GAUSSIAN_MIN_SCALE,
     LIKELIHOODS,
     LOGISTIC_MIN_SCALE,

@@ -8,12 +8,12 @@ import pytest
 import tensorflow as tf
 
 from conftest import random_binary_images
-from genmodels.config import TrainConfig
-from genmodels.data import Dataset
-from genmodels.loops import StepLoop, first_non_finite
-from genmodels.plugins import build_registry
-from genmodels.runs import load_model
-from genmodels.trainer import dtype_policy, shuffled_order, train
+from genmodels.core.config import TrainConfig
+from genmodels.data.dataset import Dataset
+from genmodels.training.loops import StepLoop, first_non_finite
+from genmodels.plugins.loader import build_registry
+from genmodels.runs.format import load_model
+from genmodels.training.trainer import dtype_policy, shuffled_order, train
 
 
 def batch_probe(x):

@@ -35,8 +35,8 @@ def digits_vae(tmp_path_factory):
 @pytest.fixture(scope="session")
 def digits_context(digits_vae):
     """The metric context `evaluate` builds for that run: its test images, 2000 samples, the digit feature network."""
-    from genmodels.metrics import MetricContext
-    from genmodels.plugins import get_registry
+    from genmodels.evaluation.metrics import MetricContext
+    from genmodels.plugins.loader import get_registry
 
     data = digits_vae.dataset()
     return MetricContext(
@@ -62,7 +62,7 @@ def test_the_digit_feature_network_is_a_good_classifier_of_labelled_mnist(digits
 
 @pytest.mark.slow
 def test_a_models_samples_score_between_held_out_real_images_and_independent_pixel_noise(digits_context):
-    from genmodels.sample_quality import fid, precision_recall
+    from genmodels.evaluation.sample_quality import fid, precision_recall
 
     context = digits_context
     reference = context.real_features(context.images)
@@ -87,7 +87,7 @@ def test_a_models_samples_score_between_held_out_real_images_and_independent_pix
 def test_generated_samples_are_binary_images_for_binary_data_and_repeat_with_the_seed(digits_context):
     images = digits_context.generated()
     assert images.shape == (SAMPLES, 784) and set(np.unique(images)) <= {0.0, 1.0}
-    from genmodels.metrics import MetricContext
+    from genmodels.evaluation.metrics import MetricContext
 
     again = MetricContext(**{**vars(digits_context), "_cache": {}})
     np.testing.assert_array_equal(again.generated(), images)
@@ -103,8 +103,8 @@ def test_real_features_are_cached_by_the_images_and_the_networks_weights(digits_
 
 
 def test_the_kl_per_dimension_adds_up_to_the_kl_term_under_a_standard_normal_prior(digits_context):
-    from genmodels.evaluation import loss_terms
-    from genmodels.plugins import get_registry
+    from genmodels.evaluation.likelihood import loss_terms
+    from genmodels.plugins.loader import get_registry
 
     figures = get_registry().metric("active-units").compute(digits_context)
     kl = loss_terms(digits_context.model, digits_context.images)["kl"]
@@ -148,9 +148,9 @@ def test_an_unknown_metric_is_one_line_naming_the_known_ones(tiny_run, capsys):
 
 def test_a_metric_that_does_not_apply_is_recorded_with_its_reason(tiny_run, tiny_npz):
     import genmodels
-    from genmodels.errors import NotApplicableError
-    from genmodels.metrics import MetricContext, run_metrics
-    from genmodels.plugins import build_registry
+    from genmodels.core.errors import NotApplicableError
+    from genmodels.evaluation.metrics import MetricContext, run_metrics
+    from genmodels.plugins.loader import build_registry
     from genmodels.specs import MetricSpec
 
     def never(context):
@@ -221,14 +221,14 @@ def test_a_features_folder_that_cannot_be_written_costs_the_cache_not_the_metric
 
 
 def test_figures_computed_before_a_failing_metric_are_saved(run_copy, capsys, monkeypatch, tmp_path):
-    import genmodels.feature_networks
-    from genmodels.errors import GenmodelsError
+    import genmodels.evaluation.feature_networks
+    from genmodels.core.errors import GenmodelsError
 
     def broken(*args, **kwargs):
         raise GenmodelsError("the feature network could not be trained")
 
     monkeypatch.setenv("GENMODELS_FEATURES_DIR", str(tmp_path / "features"))
-    monkeypatch.setattr(genmodels.feature_networks, "train_network", broken)
+    monkeypatch.setattr(genmodels.evaluation.feature_networks, "train_network", broken)
     outcome = run_main(
         capsys, "evaluate", "vae", "--run-dir", run_copy, "--metrics", "nll,active-units,fid", "--k", "2"
     )

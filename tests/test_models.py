@@ -11,15 +11,15 @@ import tensorflow as tf
 from conftest import random_binary_images, run_main
 from keras import ops
 
-from genmodels.components import KLDivergence, Reconstruction, mlp_vae
-from genmodels.config import MLPConfig, TrainConfig
-from genmodels.data import Dataset
-from genmodels.errors import ConfigError
-from genmodels.interfaces import Loss
+from genmodels.nn.components import KLDivergence, Reconstruction, mlp_vae
+from genmodels.core.config import MLPConfig, TrainConfig
+from genmodels.data.dataset import Dataset
+from genmodels.core.errors import ConfigError
+from genmodels.nn.interfaces import Loss
 from genmodels.specs import ModelSpec
-from genmodels.loops import StepLoop
-from genmodels.plugins import build_registry
-from genmodels.trainer import _pixel_draws, learning_rate_at, train
+from genmodels.training.loops import StepLoop
+from genmodels.plugins.loader import build_registry
+from genmodels.training.trainer import _pixel_draws, learning_rate_at, train
 
 SMALL = MLPConfig(latent_dim=4, hidden=(16,), input_dim=784)
 
@@ -127,7 +127,7 @@ def test_dynamic_binarization_draws_fresh_binary_pixels_with_the_grey_as_probabi
 
 
 def test_dynamic_binarization_fixes_the_test_set_by_the_seed(tmp_path):
-    from genmodels.sources import load_dataset
+    from genmodels.data.sources import load_dataset
 
     greys = np.random.default_rng(0).random((50, 784)).astype(np.float32)
     path = tmp_path / "greys.npz"
@@ -247,8 +247,8 @@ SMALL_OPTIONS = {
 @pytest.mark.parametrize("name", sorted(SMALL_OPTIONS))
 @pytest.mark.slow
 def test_each_variant_trains_samples_and_evaluates_through_the_same_code_as_vae(name, tmp_path):
-    from genmodels.evaluation import evaluate
-    from genmodels.runs import load_model
+    from genmodels.evaluation.likelihood import evaluate
+    from genmodels.runs.format import load_model
 
     registry = build_registry()
     spec = registry.model(name)
@@ -318,7 +318,7 @@ def test_warmup_and_dynamic_binarization_resume_to_the_uninterrupted_result(tmp_
 
 
 def test_gated_hidden_layers_multiply_a_linear_map_by_a_sigmoid_gate():
-    from genmodels.components import GatedDense
+    from genmodels.nn.components import GatedDense
 
     layer = GatedDense(5, kernel_initializer="he_normal")
     x = np.random.default_rng(0).normal(size=(4, 7)).astype("float32")
@@ -335,7 +335,7 @@ def test_gated_hidden_layers_multiply_a_linear_map_by_a_sigmoid_gate():
 )
 @pytest.mark.slow
 def test_any_mlp_model_takes_gated_hidden_layers_and_reloads_them(name, options, tmp_path):
-    from genmodels.runs import load_model
+    from genmodels.runs.format import load_model
 
     registry = build_registry()
     spec = registry.model(name)
@@ -367,7 +367,7 @@ def _dense(layer, x):
 
 def test_branches_pass_the_input_and_the_condition_through_layers_of_their_own_before_joining():
     """Tomczak & Welling's wiring: h = f(W [f(A x), f(C c)]); a decoder given no condition splits its coding."""
-    from genmodels.components import GaussianMLPEncoder, MLPDecoder
+    from genmodels.nn.components import GaussianMLPEncoder, MLPDecoder
 
     rng = np.random.default_rng(1)
     x, c = rng.normal(size=(4, 7)).astype("float32"), rng.normal(size=(4, 2)).astype("float32")

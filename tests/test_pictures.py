@@ -9,7 +9,7 @@ import pytest
 from matplotlib import image as mpimg
 from typer.testing import CliRunner
 
-from genmodels.cli import app
+from genmodels.cli.program import app
 
 from test_cli import grid_size, run_cli
 
@@ -51,7 +51,7 @@ def _records(epochs: int, rates=None):
 
 
 def test_the_curves_scale_to_the_later_epochs_and_show_a_changing_step_size():
-    from genmodels.plots import training_curves_figure
+    from genmodels.core.plots import training_curves_figure
 
     constant = training_curves_figure(_records(100, [1e-3] * 100))
     assert [axes.get_title() for axes in constant.axes] == ["loss"]  # a constant rate gets no panel

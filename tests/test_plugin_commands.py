@@ -22,9 +22,9 @@ GREETER = textwrap.dedent(
         @cli.command()
         def greet(name: str = typer.Option("world", help="Whom to greet.")):
             \"\"\"Say hello from a plugin.\"\"\"
-            import genmodels.plugins
+            import genmodels.plugins.loader
 
-            models = len(list(genmodels.plugins.get_registry().models))
+            models = len(list(genmodels.plugins.loader.get_registry().models))
             typer.echo(f"hello {name}, from a plugin that sees {models} models")
 
         @cli.command("train")
@@ -35,7 +35,7 @@ GREETER = textwrap.dedent(
 )
 
 PROBE = (
-    "import sys\nfrom genmodels.cli import main\n"
+    "import sys\nfrom genmodels.cli.program import main\n"
     "try:\n    main(sys.argv[1:])\nexcept SystemExit as done:\n    code = done.code\n"
     "print('TENSORFLOW IMPORTED' if 'tensorflow' in sys.modules else 'no tensorflow', code)"
 )

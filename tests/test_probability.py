@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from genmodels.components import FittedGaussianPrior, KLDivergence, Reconstruction, StandardNormalPrior
-from genmodels.distributions import Bernoulli, DiagonalGaussian
-from genmodels.interfaces import ForwardPass, LatentPrior
+from genmodels.nn.components import FittedGaussianPrior, KLDivergence, Reconstruction, StandardNormalPrior
+from genmodels.nn.distributions import Bernoulli, DiagonalGaussian
+from genmodels.nn.interfaces import ForwardPass, LatentPrior
 
 RNG = np.random.default_rng(0)
 

@@ -12,9 +12,9 @@ import pytest
 
 import genmodels
 from genmodels import DatasetSpec, ModelSpec, Tracker, TrackerSpec, hookimpl
-from genmodels.errors import ConfigError, DuplicateNameError, PluginError, UnknownNameError
-from genmodels.plugins import build_registry, strict_mode
-from genmodels.registry import PluginWarning
+from genmodels.core.errors import ConfigError, DuplicateNameError, PluginError, UnknownNameError
+from genmodels.plugins.loader import build_registry, strict_mode
+from genmodels.plugins.registry import PluginWarning
 
 
 def fake_plugin(name: str, models=(), datasets=(), fail_in=None):
@@ -342,7 +342,7 @@ RIVAL_VAE = textwrap.dedent(
 
 
     def build(config):
-        from genmodels.components import mlp_vae
+        from genmodels.nn.components import mlp_vae
 
         return mlp_vae(config)
 
@@ -365,7 +365,7 @@ def test_a_model_reached_by_its_qualified_name_trains_and_loads_under_that_name(
 
     def genmodels_cli(*args):
         return subprocess.run(
-            [sys.executable, "-m", "genmodels.cli", *map(str, args)],
+            [sys.executable, "-m", "genmodels.cli.program", *map(str, args)],
             capture_output=True,
             text=True,
             timeout=300,

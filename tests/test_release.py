@@ -43,10 +43,10 @@ def wheel(tmp_path_factory) -> Path:
 def test_the_wheel_holds_the_plugins_their_entry_points_and_the_default_dataset(wheel):
     names = zipfile.ZipFile(wheel).namelist()
     assert "genmodels_plugins/data/binarized_mnist_bits.npz" in names
-    assert {"genmodels_plugins/vae.py", "genmodels_plugins/samplers.py", "genmodels/cli.py"} <= set(names)
+    assert {"genmodels_plugins/vae.py", "genmodels_plugins/samplers.py", "genmodels/cli/program.py"} <= set(names)
     (entry_points,) = [name for name in names if name.endswith(".dist-info/entry_points.txt")]
     text = zipfile.ZipFile(wheel).read(entry_points).decode()
-    assert "vae = genmodels_plugins.vae" in text and "genmodels = genmodels.cli:main" in text
+    assert "vae = genmodels_plugins.vae" in text and "genmodels = genmodels.cli.program:main" in text
     assert not [name for name in names if name.startswith(("tests/", "benchmarks/", "tools/"))]
 
 

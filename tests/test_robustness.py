@@ -13,11 +13,11 @@ import pytest
 from keras import ops
 
 from genmodels import MLPConfig, ModelSpec, TrainConfig
-from genmodels.data import Dataset
-from genmodels.errors import TrainingError
-from genmodels.interfaces import Loss
-from genmodels.runs import LOCK_FILE, load_model, read_metrics, run_lock
-from genmodels.trainer import train
+from genmodels.data.dataset import Dataset
+from genmodels.core.errors import TrainingError
+from genmodels.nn.interfaces import Loss
+from genmodels.runs.format import LOCK_FILE, load_model, read_metrics, run_lock
+from genmodels.training.trainer import train
 
 from conftest import random_binary_images
 from test_registry import fake_plugin
@@ -61,8 +61,8 @@ def test_taking_over_a_stale_lock_removes_the_temporaries_of_an_unfinished_check
 
 CONTENDER = """
 import json, os, sys, time
-import genmodels.runs as runs
-from genmodels.errors import TrainingError
+import genmodels.runs.format as runs
+from genmodels.core.errors import TrainingError
 run_dir, attempts, start, file_lock = sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), sys.argv[4] == "file"
 if file_lock:
     runs.fcntl = None  # the lock of systems without flock
@@ -154,7 +154,7 @@ def test_the_os_lock_ends_with_its_process_however_it_ends(tmp_path):
         [
             sys.executable,
             "-c",
-            "import sys, time; from genmodels.runs import run_lock\n"
+            "import sys, time; from genmodels.runs.format import run_lock\n"
             "with run_lock(sys.argv[1]):\n    print('held', flush=True); time.sleep(60)",
             str(tmp_path),
         ],
@@ -187,7 +187,7 @@ def test_the_cli_refuses_to_train_into_a_locked_run(tmp_path, mnist_slice):
         [
             sys.executable,
             "-m",
-            "genmodels.cli",
+            "genmodels.cli.program",
             "train",
             "vae",
             "--run-dir",
@@ -248,7 +248,7 @@ def test_a_nan_loss_stops_training_naming_the_step_and_term_and_keeps_the_last_g
     assert [record["epoch"] for record in read_metrics(tmp_path)] == [1]
     assert not (tmp_path / LOCK_FILE).exists()
 
-    from genmodels.plugins import build_registry
+    from genmodels.plugins.loader import build_registry
 
     registry = build_registry([fake_plugin("fragile-plugin", models=[spec])], entry_points=False)
     model, _ = load_model(tmp_path, registry)  # the epoch-1 checkpoint is intact and loads
@@ -286,7 +286,7 @@ def test_a_run_killed_mid_epoch_resumes_to_the_same_result_as_an_uninterrupted_o
         "8",
     ]
     whole = subprocess.run(
-        [sys.executable, "-m", "genmodels.cli", *common, "--run-dir", str(tmp_path / "whole")],
+        [sys.executable, "-m", "genmodels.cli.program", *common, "--run-dir", str(tmp_path / "whole")],
         capture_output=True,
         text=True,
         timeout=300,
@@ -295,7 +295,7 @@ def test_a_run_killed_mid_epoch_resumes_to_the_same_result_as_an_uninterrupted_o
 
     killed = tmp_path / "killed"
     process = subprocess.Popen(
-        [sys.executable, "-m", "genmodels.cli", *common, "--run-dir", str(killed)],
+        [sys.executable, "-m", "genmodels.cli.program", *common, "--run-dir", str(killed)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -308,7 +308,7 @@ def test_a_run_killed_mid_epoch_resumes_to_the_same_result_as_an_uninterrupted_o
     assert len(read_metrics(killed)) == 2 and (killed / LOCK_FILE).exists()
 
     resumed = subprocess.run(
-        [sys.executable, "-m", "genmodels.cli", "train", "vae", "--resume", "--run-dir", str(killed)],
+        [sys.executable, "-m", "genmodels.cli.program", "train", "vae", "--resume", "--run-dir", str(killed)],
         capture_output=True,
         text=True,
         timeout=300,

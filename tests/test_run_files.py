@@ -10,9 +10,9 @@ import pathlib
 
 import pytest
 
-from genmodels.model import GenerativeModel
-from genmodels.plugins import build_registry
-from genmodels.runs import CHECKPOINT_FILE, CONFIG_FILE, LOCK_FILE, METRICS_FILE, WEIGHTS_FILE, load_model
+from genmodels.nn.model import GenerativeModel
+from genmodels.plugins.loader import build_registry
+from genmodels.runs.format import CHECKPOINT_FILE, CONFIG_FILE, LOCK_FILE, METRICS_FILE, WEIGHTS_FILE, load_model
 
 from conftest import run_main, snapshot
 

@@ -1,4 +1,4 @@
-"""The sample-quality maths (genmodels.sample_quality): Fréchet distance against closed forms, its
+"""The sample-quality maths (genmodels.evaluation.sample_quality): Fréchet distance against closed forms, its
 bootstrap error, k-NN radii and precision/recall on sets small enough to check by hand, active units."""
 
 from __future__ import annotations
@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from genmodels.sample_quality import (
+from genmodels.evaluation.sample_quality import (
     ActiveUnits,
     Estimate,
     GaussianStatistics,

@@ -12,9 +12,9 @@ import pytest
 
 from conftest import run_main
 from genmodels import SamplerSpec, hookimpl
-from genmodels.errors import UnknownNameError
-from genmodels.plugins import build_registry
-from genmodels.samplers import PRIOR, FittedSampler, check_sampler_name, fitted_sampler, sampler_path
+from genmodels.core.errors import UnknownNameError
+from genmodels.plugins.loader import build_registry
+from genmodels.samplers.fitting import PRIOR, FittedSampler, check_sampler_name, fitted_sampler, sampler_path
 from genmodels_plugins.samplers import GaussianMixture, fit_gmm, fit_mixture
 
 

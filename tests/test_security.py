@@ -11,9 +11,9 @@ import json
 import h5py
 import pytest
 
-from genmodels.errors import RunError
-from genmodels.plugins import build_registry
-from genmodels.runs import CONFIG_FILE, WEIGHTS_FILE, load_model, load_run
+from genmodels.core.errors import RunError
+from genmodels.plugins.loader import build_registry
+from genmodels.runs.format import CONFIG_FILE, WEIGHTS_FILE, load_model, load_run
 
 from conftest import REPO, run_main, snapshot
 

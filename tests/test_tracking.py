@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 
 import genmodels
-import genmodels.plugins
+import genmodels.plugins.loader
 from genmodels import Tracker, TrackerSpec, hookimpl
-from genmodels.errors import ConfigError, PluginError, UnknownNameError
-from genmodels.plugins import build_registry
-from genmodels.runs import CHECKPOINT_FILE, LOCK_FILE, SAMPLES_FILE, read_metrics
+from genmodels.core.errors import ConfigError, PluginError, UnknownNameError
+from genmodels.plugins.loader import build_registry
+from genmodels.runs.format import CHECKPOINT_FILE, LOCK_FILE, SAMPLES_FILE, read_metrics
 
 from conftest import REPO, run_main
 
@@ -61,7 +61,7 @@ def use_plugins(monkeypatch):
 
     def use(*plugins):
         registry = build_registry(list(plugins))
-        monkeypatch.setattr(genmodels.plugins, "_registry", lambda strict: registry)
+        monkeypatch.setattr(genmodels.plugins.loader, "_registry", lambda strict: registry)
 
     return use
 
@@ -218,7 +218,7 @@ def test_the_tensorboard_tracker_writes_every_term_of_both_splits_each_epoch_and
     assert picture.shape == (int(height), int(width), 3)
     # the last epoch's grid is the prior's samples for the run's seed through the same weights (samples.png, drawn
     # after training, comes from the sampler fitted then)
-    from genmodels.plots import save_image_grid
+    from genmodels.core.plots import save_image_grid
 
     run = genmodels.load(run_dir)
     prior = run.sample(60, seed=run.train_config.seed, sampler="prior").reshape(60, -1)
@@ -239,7 +239,7 @@ def test_the_tensorboard_tracker_is_registered_without_importing_tensorflow_or_t
     import subprocess
 
     code = (
-        "import sys; from genmodels.plugins import build_registry; "
+        "import sys; from genmodels.plugins.loader import build_registry; "
         "spec = build_registry(strict=True).tracker('tensorboard'); "
         "assert spec.package == 'genmodels', spec; "
         "assert not {'tensorflow', 'tensorboard'} & set(sys.modules), sorted(sys.modules)"

@@ -2,6 +2,7 @@
 
     python tools/import_graph.py            # each module with what it imports, then every circle
     python tools/import_graph.py --circles  # only the circles (exit status 1 if there is one)
+    python tools/import_graph.py --layers   # only the imports that run up the layers or into a public face
 
 Every import counts, wherever it is written: at the top of a module, inside a function (a lazy import is
 still a dependency) or under `if TYPE_CHECKING:` (a type hint names what the module is written against).
@@ -16,6 +17,32 @@ from pathlib import Path
 
 PACKAGE = "genmodels"
 ROOT = Path(__file__).resolve().parents[1] / PACKAGE
+
+# The package's layers, lowest first (docs/architecture.md draws them): a module imports modules of its own layer
+# and of the layers below it, never of a layer above, and never a public face (the modules outside every layer:
+# `genmodels`, `genmodels.specs`, `genmodels.components`, ... which only forward names to the layers).
+LAYERS = [
+    "genmodels.core",
+    "genmodels.data",
+    "genmodels.nn",
+    "genmodels.runs",
+    "genmodels.samplers",
+    "genmodels.evaluation",
+    "genmodels.training",
+    "genmodels.plugins",
+    "genmodels.workflows",
+    "genmodels.api",
+    "genmodels.cli",
+]
+# a subpackage's __init__ that forwards the names of its old module: a face, though it shares the layer's name
+PACKAGE_FACES = {
+    "genmodels.data",
+    "genmodels.runs",
+    "genmodels.samplers",
+    "genmodels.evaluation",
+    "genmodels.plugins",
+    "genmodels.cli",
+}
 
 
 def module_name(path: Path, root: Path = ROOT) -> str:
@@ -93,11 +120,44 @@ def circles(edges: dict[str, set[str]]) -> list[list[str]]:
     return sorted(groups)
 
 
+def layer_of(module: str, layers: list[str] = LAYERS, package_faces: set[str] = PACKAGE_FACES) -> int | None:
+    """The index of `module`'s layer in `layers`; None for a public face."""
+    if module in package_faces:
+        return None
+    for index, layer in enumerate(layers):
+        if module == layer or module.startswith(layer + "."):
+            return index
+    return None
+
+
+def upward_imports(
+    edges: dict[str, set[str]], layers: list[str] = LAYERS, package_faces: set[str] = PACKAGE_FACES
+) -> list[str]:
+    """Every import of a layered module into a higher layer or into a public face, as a readable line."""
+    found = []
+    for module in sorted(edges):
+        own = layer_of(module, layers, package_faces)
+        if own is None:
+            continue
+        for target in sorted(edges[module]):
+            theirs = layer_of(target, layers, package_faces)
+            if theirs is None:
+                found.append(f"{module} imports the public face {target}")
+            elif theirs > own:
+                found.append(f"{module} ({layers[own]}) imports {target} ({layers[theirs]}, a higher layer)")
+    return found
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--circles", action="store_true", help="print only the circles")
+    parser.add_argument("--layers", action="store_true", help="print only the imports that run up the layers")
     args = parser.parse_args(argv)
     edges = graph()
+    if args.layers:
+        upward = upward_imports(edges)
+        print("\n".join(upward) or "every import runs down the layers")
+        return 1 if upward else 0
     if not args.circles:
         for module in sorted(edges):
             print(f"{module}: {', '.join(sorted(edges[module])) or '-'}")

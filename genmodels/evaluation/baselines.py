@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from genmodels.pixels import BINARY, CONTINUOUS, EIGHT_BIT, GREY_LEVELS
+from genmodels.core.pixels import BINARY, CONTINUOUS, EIGHT_BIT, GREY_LEVELS
 
 NAME = "independent pixels"
 SMOOTHING = (1e-3, 1e-2, 0.03, 0.1, 0.3, 1.0)  # the additive smoothing `a` chosen among on validation

@@ -12,7 +12,7 @@ is scored given each image's label: the estimate is then of -log p(x|y).
 
 from __future__ import annotations
 
-import genmodels.backend  # noqa: F401  (TensorFlow, imported quietly)
+import genmodels.core.backend  # noqa: F401  (TensorFlow, imported quietly)
 
 import hashlib
 import math
@@ -25,12 +25,11 @@ import numpy as np
 import tensorflow as tf
 from keras import ops
 
-from genmodels.baselines import PixelBaseline
-from genmodels.baselines import score as score_baseline
-from genmodels.distributed import Share
-from genmodels.errors import ConfigError
-from genmodels.model import GenerativeModel, call_part, check_labels
-from genmodels.pixels import BINARY, EIGHT_BIT, fit_note, fits
+from genmodels.evaluation.baselines import PixelBaseline
+from genmodels.evaluation.baselines import score as score_baseline
+from genmodels.core.errors import ConfigError
+from genmodels.nn.model import GenerativeModel, call_part, check_labels
+from genmodels.core.pixels import BINARY, EIGHT_BIT, fit_note, fits
 
 DEFAULT_K = 5000
 DEFAULT_BATCH_SIZE = 100
@@ -63,7 +62,9 @@ class Evaluation:
     metrics: dict[str, dict] = field(
         default_factory=dict
     )  # each plugin metric's figures (genmodels.metrics.run_metrics)
-    baseline: dict | None = None  # the independent-pixel baseline's figures on the same images (genmodels.baselines)
+    baseline: dict | None = (
+        None  # the independent-pixel baseline's figures on the same images (genmodels.evaluation.baselines)
+    )
 
     def beaten(self) -> bool | None:
         """Whether the model's NLL is below the independent-pixel baseline's on the same images (None when
@@ -109,6 +110,23 @@ LIKELIHOOD_FIGURES = (
     "bits_per_dim",
     "baseline",
 )
+
+
+@dataclass
+class Share:
+    """This process's part of an evaluation: every `count`-th batch from `index`; `total` and `rows` put
+    the parts of all processes together (here, alone, they return what they are given)."""
+
+    index: int = 0
+    count: int = 1
+
+    def total(self, values: np.ndarray) -> np.ndarray:
+        """`values` summed over every process."""
+        return values
+
+    def rows(self, rows: np.ndarray, per_worker: int) -> np.ndarray:
+        """Every process's `rows` ((n, width) floats, at most `per_worker` each), one after another."""
+        return rows
 
 
 def likelihood_support(model: GenerativeModel, input_dim: int) -> str | None:
@@ -246,10 +264,10 @@ def evaluate(
     and a note says so when its figures are not a likelihood of the data.
 
     Each batch draws from a seed of its own (`batch_seed`), so with a `share` (this worker's part of a
-    distributed evaluation: `genmodels.distributed.Distribution.share`) each worker scores every
+    distributed evaluation: `genmodels.training.distributed.ProcessGroup.share`) each worker scores every
     `count`-th batch and the gathered figures are the one-process figures. `progress(n)` is called after
     every batch this process scores, with the number of images it held. With `likelihood` off only the loss
-    terms are computed (no importance sampling: `k` is None). With a `baseline` (`genmodels.baselines.for_dataset`),
+    terms are computed (no importance sampling: `k` is None). With a `baseline` (`genmodels.evaluation.baselines.for_dataset`),
     its figures on the same images stand beside the model's (`Evaluation.baseline`).
     """
     started = time.perf_counter()

@@ -10,7 +10,7 @@ progress and find the first non-finite loss. Plugins change nothing: the loops c
 
 from __future__ import annotations
 
-import genmodels.backend  # noqa: F401  (TensorFlow, imported quietly)
+import genmodels.core.backend  # noqa: F401  (TensorFlow, imported quietly)
 
 import math
 from collections.abc import Callable, Iterator

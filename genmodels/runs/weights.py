@@ -11,7 +11,7 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from genmodels.errors import RunError
+from genmodels.core.errors import RunError
 
 MAX_DIFFERENCES_SHOWN = 1
 OPTIMIZER_GROUP = "optimizer/"  # its arrays mirror the model's; the model's own arrays tell what differs

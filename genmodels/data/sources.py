@@ -1,6 +1,6 @@
 """Where a dataset comes from: a registered name, a folder of images or an .npz file, resolved and prepared as
 training prepares it. It sits above both the dataset type (`genmodels.data`) and the folder reader
-(`genmodels.folders`)."""
+(`genmodels.data.folders`)."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ import os
 from pathlib import Path
 from typing import Any, Protocol
 
-from genmodels.data import DEFAULT_VALIDATION_FRACTION, Dataset, DatasetSpec, data_dir, load_npz, prepared
-from genmodels.errors import DatasetError
-from genmodels.folders import load_folder
+from genmodels.data.dataset import DEFAULT_VALIDATION_FRACTION, Dataset, DatasetSpec, data_dir, load_npz, prepared
+from genmodels.core.errors import DatasetError
+from genmodels.data.folders import load_folder
 
 
 class DatasetCatalog(Protocol):

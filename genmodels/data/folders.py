@@ -45,10 +45,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from genmodels.atomic import atomic_path
-from genmodels.data import Dataset, data_dir
-from genmodels.errors import DatasetError
-from genmodels.pixels import EIGHT_BIT
+from genmodels.core.atomic import atomic_path
+from genmodels.data.dataset import Dataset, data_dir
+from genmodels.core.errors import DatasetError
+from genmodels.core.pixels import EIGHT_BIT
 
 IMAGE_EXTENSIONS = (".bmp", ".gif", ".jpeg", ".jpg", ".png")
 PILLOW_FORMATS = ("BMP", "GIF", "JPEG", "PNG")  # Pillow may use no other decoder (some run external programs)

@@ -10,9 +10,9 @@ from importlib import metadata
 
 import pluggy
 
-from genmodels import hookspecs
-from genmodels.errors import ConfigError
-from genmodels.registry import Registry
+from genmodels.plugins import hookspecs
+from genmodels.core.errors import ConfigError
+from genmodels.plugins.registry import Registry
 
 ENTRY_POINT_GROUP = "genmodels"
 BUILTIN_PACKAGE = "genmodels"

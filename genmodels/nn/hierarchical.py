@@ -15,8 +15,8 @@ from typing import Any
 
 from keras import ops
 
-from genmodels.distributions import Distribution
-from genmodels.interfaces import Encoder, LatentPrior
+from genmodels.nn.distributions import Distribution
+from genmodels.nn.interfaces import Encoder, LatentPrior
 
 
 def split(z, bottom_dim: int):

@@ -18,12 +18,12 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from genmodels.config import MAX_SEED, TrainConfig
-from genmodels.errors import ConfigError, GenmodelsError, GenmodelsWarning, RunError
-from genmodels.metrics import DEFAULT_METRICS, DEFAULT_SAMPLES, check_metric_names
-from genmodels.plugins import STRICT_VARIABLE, get_registry
-from genmodels.registry import PluginWarning
-from genmodels.samplers import DEFAULT_SAMPLER, PRIOR, check_sampler_name, drawn_codings
+from genmodels.core.config import MAX_SEED, TrainConfig
+from genmodels.core.errors import ConfigError, GenmodelsError, GenmodelsWarning, RunError
+from genmodels.evaluation.metrics import DEFAULT_METRICS, DEFAULT_SAMPLES, check_metric_names
+from genmodels.plugins.loader import STRICT_VARIABLE, get_registry
+from genmodels.plugins.registry import PluginWarning
+from genmodels.samplers.fitting import DEFAULT_SAMPLER, PRIOR, check_sampler_name, drawn_codings
 
 app = typer.Typer(
     help="Train, sample and compare autoencoder-family generative models. Models come from plugins.",
@@ -318,8 +318,8 @@ def sample(
     _registry, spec, run_dir, loaded, config = _load_run(model, run_dir)
     import numpy as np
 
-    from genmodels.model import generate_in_chunks
-    from genmodels.plots import MAX_GRID_VALUES, save_image_grid
+    from genmodels.nn.model import generate_in_chunks
+    from genmodels.core.plots import MAX_GRID_VALUES, save_image_grid
 
     values = math.prod(config.image_shape)
     if n * values > MAX_GRID_VALUES:
@@ -340,7 +340,7 @@ def sample(
     save_image_grid(images, out, config.image_shape, pixels=config.pixels)
     typer.echo(str(out))
     if npy:
-        from genmodels.atomic import atomic_path
+        from genmodels.core.atomic import atomic_path
 
         shaped = np.asarray(images, dtype=np.float32).reshape(
             (len(images), *config.image_shape)
@@ -414,17 +414,17 @@ def evaluate(
     check_sampler_name(sampler, get_registry())  # before the likelihood is computed
     if distribute:  # before TensorFlow starts: collectives are configured at program startup
         get_registry().model(model)
-        from genmodels.distributed import Distribution
+        from genmodels.training.distributed import ProcessGroup
 
-        distribution = Distribution.start()
+        group = ProcessGroup.start()
     registry, spec, run_dir, loaded, config = _load_run(model, run_dir)
     import math
 
-    from genmodels import baselines
-    from genmodels.evaluation import evaluate as run_evaluation
-    from genmodels.metrics import NLL, run_metrics, summary_rows
+    from genmodels.evaluation import baselines
+    from genmodels.evaluation.likelihood import evaluate as run_evaluation
+    from genmodels.evaluation.metrics import NLL, run_metrics, summary_rows
     from genmodels.workflows import metric_context
-    from genmodels.runs import check_same_data, kept_epoch
+    from genmodels.runs.format import check_same_data, kept_epoch
 
     data = _run_dataset(config, registry)
     check_same_data(config, data, (split.value,), allow=allow_data_change)
@@ -433,8 +433,8 @@ def evaluate(
     if distribute:
         from dataclasses import asdict
 
-        distribution.check_same(asdict(config), split.value, k, seed, batch_size, n, len(images), chosen, samples)
-        share = distribution.share()
+        group.check_same(asdict(config), split.value, k, seed, batch_size, n, len(images), chosen, samples)
+        share = group.share()
         batches = range(share.index, math.ceil(len(images) / batch_size), share.count)
         mine = sum(min(batch_size, len(images) - batch * batch_size) for batch in batches)
     likelihood = NLL in chosen
@@ -458,7 +458,7 @@ def evaluate(
             likelihood=likelihood,
             baseline=baseline,
         )
-    if distribute and not distribution.chief:
+    if distribute and not group.chief:
         typer.echo(
             f"Done: scored {mine} of the {len(images)} images as one worker; its chief writes the figures in {run_dir}."
         )
@@ -561,8 +561,8 @@ def features(
     registry = get_registry()
     train_config = TrainConfig(dataset=dataset)
     data = _dataset_of(train_config, registry)
-    from genmodels.data import features_dir
-    from genmodels.metrics import feature_network_for, feature_source_of
+    from genmodels.data.dataset import features_dir
+    from genmodels.evaluation.metrics import feature_network_for, feature_source_of
 
     network = feature_network_for(
         data,
@@ -597,8 +597,8 @@ def reconstruct(
 ) -> None:
     """Show N random test images above their reconstructions (decoded mean codings), as a PNG."""
     registry, spec, run_dir, loaded, config = _load_run(model, run_dir)
-    from genmodels.latent import decode, encode
-    from genmodels.plots import GRID_COLUMNS, paired_rows, save_image_grid
+    from genmodels.nn.latent import decode, encode
+    from genmodels.core.plots import GRID_COLUMNS, paired_rows, save_image_grid
 
     images, labels = _images(config, registry, loaded, "test", n, seed)
     rebuilt = decode(loaded, encode(loaded, images, labels), labels)
@@ -632,8 +632,8 @@ def interpolate(
     registry, spec, run_dir, loaded, config = _load_run(model, run_dir)
     import numpy as np
 
-    from genmodels.latent import decode, encode, interpolate as path_between
-    from genmodels.plots import save_image_grid
+    from genmodels.nn.latent import decode, encode, interpolate as path_between
+    from genmodels.core.plots import save_image_grid
 
     images, labels = _images(config, registry, loaded, "test", 2 * n, seed, sort=False)
     codings = encode(loaded, images, labels)
@@ -665,8 +665,8 @@ def latent(
     registry, spec, run_dir, loaded, config = _load_run(model, run_dir)
     import numpy as np
 
-    from genmodels.latent import decode, encode, manifold_codings, project_2d
-    from genmodels.plots import save_image_grid, save_scatter
+    from genmodels.nn.latent import decode, encode, manifold_codings, project_2d
+    from genmodels.core.plots import save_image_grid, save_scatter
 
     data = _run_dataset(config, registry)
     given = _labels_for(loaded, data.test_labels, f"{data.name} test")
@@ -698,8 +698,8 @@ def curves(model: ModelArgument, run_dir: RunDirOption = None, out: OutOption = 
     """Plot every loss term per epoch (train and test) from the run's metrics, as a PNG."""
     spec = get_registry().model(model)
     run_dir = run_dir or _default_run_dir(spec.name)
-    from genmodels.plots import save_training_curves
-    from genmodels.runs import read_config, read_metrics
+    from genmodels.core.plots import save_training_curves
+    from genmodels.runs.format import read_config, read_metrics
 
     read_config(run_dir, spec.name)
     records = read_metrics(run_dir)
@@ -717,7 +717,7 @@ def compare(
 ) -> None:
     """One table of the evaluated figures of several runs (run `genmodels evaluate` on each first): likelihoods,
     FID beside its real-data floor, precision, recall and active units, as each evaluation computed them."""
-    from genmodels.runs import read_config, read_evaluation, read_metrics
+    from genmodels.runs.format import read_config, read_evaluation, read_metrics
 
     rows = [
         (
@@ -795,7 +795,7 @@ def export(
     A program with only TensorFlow loads it (tf.saved_model.load(OUT)); sample(n, seed) gives the images
     that `genmodels sample` gives for the same seed. Conditional models (cvae) take labels too.
     """
-    from genmodels.export import check_out_dir, export_model
+    from genmodels.runs.export import check_out_dir, export_model
 
     check_out_dir(out, force)  # before TensorFlow is imported
     _registry, spec, run_dir, loaded, config = _load_run(model, run_dir)
@@ -826,10 +826,10 @@ def _load_run(model: str, run_dir: Optional[Path]):
     registry = get_registry()
     spec = registry.model(model)
     run_dir = run_dir or _default_run_dir(spec.name)
-    from genmodels.runs import load_run
+    from genmodels.runs.format import load_run
 
     load_run(run_dir, registry, spec.name)  # a friendly error before TensorFlow is imported
-    from genmodels.runs import load_model
+    from genmodels.runs.format import load_model
 
     loaded, config = load_model(run_dir, registry, spec.name)
     return registry, spec, run_dir, loaded, config
@@ -863,7 +863,7 @@ def _labels_for(loaded, labels, what: str):
     """`labels`, checked, for a conditional model; None for an unconditional one (which ignores labels)."""
     if not loaded.conditional:
         return None
-    from genmodels.model import check_labels
+    from genmodels.nn.model import check_labels
 
     return check_labels(loaded, labels, what)
 
@@ -889,14 +889,14 @@ def _run_dataset(config, registry):
 
 def stored_train(config):
     """The training recipe of a run's config.json (checked as the run was loaded)."""
-    from genmodels.config import TrainConfig
+    from genmodels.core.config import TrainConfig
 
     return TrainConfig.from_dict(config.train)
 
 
 def _dataset_of(train_config, registry, from_run: bool = False):
     """The dataset a training recipe names, prepared as training prepares it."""
-    from genmodels.sources import dataset_for
+    from genmodels.data.sources import dataset_for
 
     return dataset_for(train_config, registry, from_run=from_run)
 
@@ -937,7 +937,7 @@ def _progress(label: str, total: int):
 def _earlier_evaluation(run_dir: Path, split: str, name: str) -> dict | None:
     """The evaluation file `name` already in the run (its figures are kept beside the new ones), or None when
     there is none or it cannot be read (then it is replaced)."""
-    from genmodels.runs import read_evaluation
+    from genmodels.runs.format import read_evaluation
 
     try:
         return read_evaluation(run_dir, split, name)
@@ -948,14 +948,14 @@ def _earlier_evaluation(run_dir: Path, split: str, name: str) -> dict | None:
 def _write_json(path: Path, data: dict) -> None:
     import json
 
-    from genmodels.atomic import atomic_path
+    from genmodels.core.atomic import atomic_path
 
     with atomic_path(path) as partial:
         partial.write_text(json.dumps(data, indent=2) + "\n")
 
 
 def _default_run_dir(model: str) -> Path:
-    from genmodels.runs import default_run_dir
+    from genmodels.runs.format import default_run_dir
 
     return default_run_dir(model)
 

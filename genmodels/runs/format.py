@@ -34,10 +34,10 @@ except ImportError:  # Windows
 
 import numpy as np
 
-from genmodels.atomic import TEMPORARY_PREFIX, atomic_files, atomic_path, owner_alive, owner_record
-from genmodels.config import QUALIFIED_NAME_PATTERN, ModelConfig, ModelSpec, TrainConfig
-from genmodels.data import sha256_of
-from genmodels.errors import (
+from genmodels.core.atomic import TEMPORARY_PREFIX, atomic_files, atomic_path, owner_alive, owner_record
+from genmodels.core.config import QUALIFIED_NAME_PATTERN, ModelConfig, ModelSpec, TrainConfig
+from genmodels.data.dataset import sha256_of
+from genmodels.core.errors import (
     ConfigError,
     DatasetError,
     DuplicateNameError,
@@ -46,7 +46,7 @@ from genmodels.errors import (
     TrainingError,
     UnknownNameError,
 )
-from genmodels.pixels import BINARY, PIXELS
+from genmodels.core.pixels import BINARY, PIXELS
 
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.weights.h5"
@@ -271,7 +271,7 @@ DATA_CHANGE_FLAG = "--allow-data-change"
 def check_same_data(run_config: RunConfig, dataset, splits: tuple[str, ...], *, allow: bool = False) -> None:
     """A DatasetError, unless `allow`, when the images of `splits` in `dataset` differ from those the run recorded
     when it was trained (runs saved before the record was kept are not checked)."""
-    from genmodels.data import split_digests
+    from genmodels.data.dataset import split_digests
 
     recorded = run_config.dataset.get("splits_sha256") or {}
     now = split_digests(dataset)
@@ -345,7 +345,7 @@ def load_model(run_dir: Path, registry: ModelCatalog, expected_model: str | None
     Returns (model, run config). Nothing in the run directory names code: the model is looked up
     by its registered name and built by its plugin; the weights are arrays assigned to its variables.
     """
-    from genmodels.weights import load_weights
+    from genmodels.runs.weights import load_weights
 
     run_dir = Path(run_dir)
     stored = load_run(run_dir, registry, expected_model)
@@ -380,7 +380,7 @@ def kept_epoch(run_dir: Path, train_config: TrainConfig) -> int | None:
 
 def _build(stored: StoredRun, run_dir: Path):
     try:
-        import genmodels.backend  # noqa: F401  (TensorFlow, imported quietly, before a plugin imports Keras)
+        import genmodels.core.backend  # noqa: F401  (TensorFlow, imported quietly, before a plugin imports Keras)
 
         model = stored.spec.build(stored.model_config)
     except ConfigError as exc:
@@ -523,7 +523,7 @@ def save_best_weights(model, run_dir: Path) -> None:
 
 def restore_checkpoint(model, run_dir: Path) -> list[dict[str, Any]]:
     """Restore weights, optimizer and random state into a compiled model; return the finished epochs' metrics."""
-    from genmodels.weights import load_weights
+    from genmodels.runs.weights import load_weights
 
     run_dir = Path(run_dir)
     path, weights = run_dir / CHECKPOINT_FILE, run_dir / WEIGHTS_FILE

@@ -1,17 +1,19 @@
 """docs/reference.md, generated from the code: everything a plugin or a program touches, with its
-signature and docstring. `python -m genmodels.reference > docs/reference.md` writes it again; a test
+signature and docstring. `python tools/reference.py > docs/reference.md` writes it again; a test
 fails when the page and the code differ.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import inspect
 import sys
 from types import ModuleType
 from typing import Any
 
-from genmodels import (
+from genmodels.core.faces import PUBLIC, public_module
+from genmodels import (  # the public paths, as plugins and programs import them
     api,
     components,
     config,
@@ -128,7 +130,7 @@ def render() -> str:
     lines = [
         "# API reference",
         "",
-        "Generated from the code by `python -m genmodels.reference > docs/reference.md`; a test keeps it in",
+        "Generated from the code by `python tools/reference.py > docs/reference.md`; a test keeps it in",
         "step. How to use these in a plugin: [plugins.md](plugins.md); from a program: [python.md](python.md).",
         "",
     ]
@@ -144,12 +146,18 @@ def _members(module: ModuleType, names: list[str]) -> list[tuple[str, Any]]:
     if names == ["*"]:
         return [
             (name, obj)
-            for name, obj in vars(module).items()
+            for source in _sources(module)
+            for name, obj in vars(source).items()
             if not name.startswith("_")
             and (inspect.isclass(obj) or inspect.isfunction(obj))
-            and obj.__module__ == module.__name__
+            and public_module(obj.__module__) == module.__name__
         ]
     return [(name, getattr(module, name)) for name in names]
+
+
+def _sources(module: ModuleType) -> list[ModuleType]:
+    """The modules that hold a public path's code, in order (the module itself when it is not a face)."""
+    return [importlib.import_module(name) for name in PUBLIC.get(module.__name__, (module.__name__,))]
 
 
 def _entry(module: str, name: str, obj: Any) -> list[str]:
@@ -253,7 +261,7 @@ def _methods(cls: type) -> list[str]:
 
 
 def _qualified(cls: type) -> str:
-    module = cls.__module__
+    module = public_module(cls.__module__)
     if module.startswith("keras"):
         module = "keras.layers" if issubclass(cls, _keras_layer()) else module
     return f"{module}.{cls.__qualname__}"

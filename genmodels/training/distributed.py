@@ -12,7 +12,7 @@ the same images and ends at its weights, up to the order of floating-point sums.
 
 from __future__ import annotations
 
-import genmodels.backend  # noqa: F401  (TensorFlow, imported quietly)
+import genmodels.core.backend  # noqa: F401  (TensorFlow, imported quietly)
 
 import contextlib
 import hashlib
@@ -27,7 +27,9 @@ from dataclasses import dataclass
 import numpy as np
 import tensorflow as tf
 
-from genmodels.errors import ConfigError, TrainingError
+from genmodels.core.errors import ConfigError, TrainingError
+from genmodels.evaluation.likelihood import Share
+from genmodels.nn.random import replica_rows
 
 # Seconds a collective (an all-reduce) may wait for the other workers before it fails: a worker
 # that died or cannot be reached stops the others within about this time, with one line.
@@ -171,7 +173,7 @@ def _new_strategy(cluster: Cluster | None) -> tf.distribute.Strategy:
 
 
 @dataclass
-class Distribution:
+class ProcessGroup:
     """The strategy a `--distribute` training runs under, the cluster (None on one machine without
     TF_CONFIG) and whether this process is the chief, the one that writes the run directory."""
 
@@ -179,7 +181,7 @@ class Distribution:
     cluster: Cluster | None
 
     @classmethod
-    def start(cls) -> Distribution:
+    def start(cls) -> ProcessGroup:
         return cls(*make_strategy())
 
     @property
@@ -212,7 +214,7 @@ class Distribution:
         return 1 if self.cluster is None else self.cluster.size
 
     def share(self) -> WorkerShare:
-        """This worker's part of an evaluation (`genmodels.evaluation.evaluate`'s `share`)."""
+        """This worker's part of an evaluation (`genmodels.evaluation.likelihood.image_log_likelihoods`'s `share`)."""
         return WorkerShare(self.rank, self.workers, self)
 
     def gather(self, array: np.ndarray) -> np.ndarray:
@@ -228,79 +230,28 @@ class Distribution:
         )
 
 
-@dataclass
-class Share:
-    """This process's part of an evaluation: every `count`-th batch from `index`; `total` and `rows` put
-    the parts of all processes together (here, alone, they return what they are given)."""
-
-    index: int = 0
-    count: int = 1
-
-    def total(self, values: np.ndarray) -> np.ndarray:
-        """`values` summed over every process."""
-        return values
-
-    def rows(self, rows: np.ndarray, per_worker: int) -> np.ndarray:
-        """Every process's `rows` ((n, width) floats, at most `per_worker` each), one after another."""
-        return rows
-
-
 class WorkerShare(Share):
     """A worker's part of a distributed evaluation: every `count`-th batch from `index`, put together by gathers."""
 
-    def __init__(self, index: int, count: int, distribution: Distribution):
+    def __init__(self, index: int, count: int, group: ProcessGroup):
         super().__init__(index, count)
-        self.distribution = distribution
+        self.group = group
 
     def total(self, values: np.ndarray) -> np.ndarray:
-        return self.distribution.gather(np.asarray(values, np.float64)[None, :]).sum(axis=0)
+        return self.group.gather(np.asarray(values, np.float64)[None, :]).sum(axis=0)
 
     def rows(self, rows: np.ndarray, per_worker: int) -> np.ndarray:
         padded = np.full((per_worker, rows.shape[1]), -1.0)
         padded[: len(rows)] = rows
-        every = self.distribution.gather(padded)
+        every = self.group.gather(padded)
         return every[every[:, 0] >= 0]
-
-
-# --- random draws of the global batch ------------------------------------------------------------
-
-_window: tuple | None = None
-
-
-@contextlib.contextmanager
-def replica_rows(global_rows, offset, rows) -> Iterator[None]:
-    """While active (as a replica's step is traced), random draws shaped like a batch are drawn for the
-    whole global batch of `global_rows` images and cut down to this replica's `rows` rows from `offset`
-    (`window`): the numbers a one-process run draws for the same images."""
-    global _window
-    previous, _window = _window, (global_rows, offset, rows)
-    try:
-        yield
-    finally:
-        _window = previous
-
-
-def window(draw: Callable, shape):
-    """`draw(shape)`, or within `replica_rows` this replica's rows of `draw` for the whole global batch.
-
-    `shape`'s first axis is k times the replica's rows (k stacked copies of the batch, as
-    `Distribution.repeat` makes them); the global draw has k times the global rows, laid out alike."""
-    if _window is None:
-        return draw(shape)
-    global_rows, offset, rows = _window
-    shape = tf.convert_to_tensor(shape, tf.int32) if not isinstance(shape, tf.Tensor) else tf.cast(shape, tf.int32)
-    copies = shape[0] // tf.maximum(rows, 1)
-    full = draw(tf.concat([[copies * global_rows], shape[1:]], axis=0))
-    stacked = tf.reshape(full, tf.concat([[copies, global_rows], shape[1:]], axis=0))
-    mine = stacked[:, offset : offset + rows]
-    return tf.reshape(mine, shape)
 
 
 # --- the loops -----------------------------------------------------------------------------------
 
 
 class DistributedLoop:
-    """`StepLoop`'s interface (genmodels.loops) under a strategy: `run(order, batch_size)` yields, step by
+    """`StepLoop`'s interface (genmodels.training.loops) under a strategy: `run(order, batch_size)` yields, step by
     step, the running mean of every metric over the pass so far, as the model's metrics give it in one process.
 
     Each step runs on every replica: replica r of n takes rows [r*B//n, (r+1)*B//n) of the global

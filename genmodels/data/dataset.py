@@ -16,9 +16,9 @@ from pathlib import Path
 
 import numpy as np
 
-from genmodels.atomic import atomic_path
-from genmodels.errors import ChecksumError, DatasetError
-from genmodels.pixels import BINARY, CONTINUOUS, DESCRIBED, EIGHT_BIT, GREY_LEVELS, PIXELS
+from genmodels.core.atomic import atomic_path
+from genmodels.core.errors import ChecksumError, DatasetError
+from genmodels.core.pixels import BINARY, CONTINUOUS, DESCRIBED, EIGHT_BIT, GREY_LEVELS, PIXELS
 
 DATA_DIR_VARIABLE = "GENMODELS_DATA_DIR"
 FEATURES_DIR_VARIABLE = "GENMODELS_FEATURES_DIR"

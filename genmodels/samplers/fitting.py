@@ -22,13 +22,13 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
-from genmodels.atomic import atomic_path
-from genmodels.data import sha256_of
-from genmodels.errors import CacheWarning
+from genmodels.core.atomic import atomic_path
+from genmodels.data.dataset import sha256_of
+from genmodels.core.errors import CacheWarning
 
 if TYPE_CHECKING:
-    from genmodels.data import Dataset
-    from genmodels.model import GenerativeModel
+    from genmodels.data.dataset import Dataset
+    from genmodels.nn.model import GenerativeModel
 
 
 class SamplerCatalog(Protocol):
@@ -63,7 +63,7 @@ class FittedSampler(ABC):
 
 def check_sampler_name(name: str, registry: SamplerCatalog) -> None:
     """Refuse a sampler name that is neither `prior` nor registered (UnknownNameError, listing both kinds)."""
-    from genmodels.errors import UnknownNameError
+    from genmodels.core.errors import UnknownNameError
 
     if name != PRIOR and name not in registry.samplers and ":" not in name:
         raise UnknownNameError("sampler", name, [PRIOR, *(spec.name for spec in registry.samplers)])
@@ -83,7 +83,7 @@ def sampler_path(run_dir: Path, name: str) -> Path:
 
 def split_codings(model: GenerativeModel, dataset: Dataset, split: str) -> np.ndarray:
     """The posterior means of one split's images (given their labels, for a conditional model), float64."""
-    from genmodels.latent import encode
+    from genmodels.nn.latent import encode
 
     images = getattr(dataset, split)
     if images is None or len(images) == 0:

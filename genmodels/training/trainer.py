@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import genmodels.backend  # noqa: F401  (TensorFlow, imported quietly)
+import genmodels.core.backend  # noqa: F401  (TensorFlow, imported quietly)
 
 import math
 import sys
@@ -14,23 +14,23 @@ import dataclasses
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import keras
 import numpy as np
 import tensorflow as tf
 
-from genmodels.config import ModelConfig, TrainConfig
-from genmodels.data import HOLD_OUT_SEED, Dataset, split_digests
-from genmodels.distributed import DistributedLoop, Distribution, window
-from genmodels.distributions import philox_seed
-from genmodels.errors import ConfigError, TrainingError, TrainingWarning
-from genmodels.latent import EVAL_BATCH_SIZE, encode
-from genmodels.loops import StepLoop, first_non_finite
-from genmodels.model import GenerativeModel, check_labels, generate_in_chunks
-from genmodels.plots import save_image_grid, save_training_curves
-from genmodels.pixels import BINARY
-from genmodels.runs import (
+from genmodels.core.config import ModelConfig, ModelSpec, TrainConfig
+from genmodels.data.dataset import HOLD_OUT_SEED, Dataset, split_digests
+from genmodels.training.distributed import DistributedLoop, ProcessGroup
+from genmodels.nn.random import uniform_like_batch
+from genmodels.core.errors import ConfigError, TrainingError, TrainingWarning
+from genmodels.nn.latent import EVAL_BATCH_SIZE, encode
+from genmodels.training.loops import StepLoop, first_non_finite
+from genmodels.nn.model import GenerativeModel, check_labels, generate_in_chunks
+from genmodels.core.plots import save_image_grid, save_training_curves
+from genmodels.core.pixels import BINARY
+from genmodels.runs.format import (
     BEST_WEIGHTS_FILE,
     CURVES_FILE,
     SAMPLES_FILE,
@@ -49,13 +49,15 @@ from genmodels.runs import (
     write_config,
     write_metrics,
 )
-from genmodels.samplers import DEFAULT_SAMPLER, drawn_codings, fitted_sampler
-from genmodels.specs import ModelSpec
-from genmodels.tracking import Trackers
-from genmodels.weights import load_weights
+from genmodels.samplers.fitting import DEFAULT_SAMPLER, SamplerCatalog, drawn_codings, fitted_sampler
+from genmodels.training.tracking import TrackerCatalog, Trackers
+from genmodels.runs.weights import load_weights
 
-if TYPE_CHECKING:
-    from genmodels.registry import Registry
+
+class TrainingCatalog(TrackerCatalog, SamplerCatalog, Protocol):
+    """What a training needs of a registry (`genmodels.registry.Registry` is one): trackers by name, and the
+    default sampler to fit at the end."""
+
 
 SAMPLE_GRID_SIZE = 60
 
@@ -114,12 +116,10 @@ class _Epochs:
         run_config: RunConfig,
         verbose,
         trackers: Trackers | None = None,
-        distribution: Distribution | None = None,
+        group: ProcessGroup | None = None,
     ):
         self.model = model
-        self.writes = (
-            distribution is None or distribution.chief
-        )  # only the chief of a distributed training writes the run
+        self.writes = group is None or group.chief  # only the chief of a distributed training writes the run
         self.trackers = trackers or Trackers()
         self.config = config
         self.run_dir = run_dir
@@ -136,15 +136,13 @@ class _Epochs:
         draw = _pixel_draws(model.seed_generator) if config.dynamic_binarize else None
         train_labels, valid_labels = labels  # from labels_for: (None, None) for an unconditional model
         loops = dict(jit_compile=jit, scale=dataset.scale)
-        if distribution is None:
+        if group is None:
             self.train_loop = StepLoop(
                 model.train_step, self.names, dataset.train, transform=draw, labels=train_labels, **loops
             )
             self.valid_loop = StepLoop(model.test_step, self.names, dataset.valid, labels=valid_labels, **loops)
         else:
-            loops.update(
-                strategy=distribution.strategy, model=model, metric_names=self.names, cluster=distribution.cluster
-            )
+            loops.update(strategy=group.strategy, model=model, metric_names=self.names, cluster=group.cluster)
             self.train_loop = DistributedLoop(
                 images=dataset.train, training=True, transform=draw, labels=train_labels, **loops
             )
@@ -252,10 +250,7 @@ def _pixel_draws(seed_generator):
     generator, whose state is checkpointed, so a resumed run draws what the uninterrupted one would."""
 
     def draw(batch):
-        uniform = window(
-            lambda whole: tf.random.stateless_uniform(whole, seed=philox_seed(seed_generator), alg="philox"),
-            tf.shape(batch),
-        )
+        uniform = uniform_like_batch(tf.shape(batch), seed_generator)
         return tf.cast(uniform < batch, batch.dtype)
 
     return draw
@@ -290,7 +285,7 @@ def train(
     verbose: int | str = "auto",
     strategy: tf.distribute.Strategy | None = None,
     allow_data_change: bool = False,
-    registry: Registry | None = None,
+    registry: TrainingCatalog | None = None,
 ) -> TrainResult:
     """Train `spec`'s model on `dataset` with Adam, monitored on its validation split, and write the run directory.
 
@@ -304,7 +299,7 @@ def train(
     name or a tracker's missing optional dependency leaves no run behind); they receive the training's
     events (`genmodels.tracking.Tracker`) and are closed at the end, also after an error.
     With `train_config.distribute`, every worker of the cluster runs this with the same arguments
-    (`genmodels.distributed`); only the chief takes the lock, writes the run and calls the trackers.
+    (`genmodels.training.distributed`); only the chief takes the lock, writes the run and calls the trackers.
     `strategy` replaces the strategy `distribute` would choose (a MirroredStrategy over devices of your choice).
     A resumed run refuses data whose splits differ from those it recorded (`genmodels.runs.check_same_data`)
     unless `allow_data_change`. With a `registry`, the default latent sampler (`genmodels.samplers`) is fitted to
@@ -313,12 +308,12 @@ def train(
     run_dir = Path(run_dir)
     if strategy is not None and not train_config.distribute:
         raise ConfigError("a strategy is given, but the training recipe does not distribute: set distribute=True.")
-    distribution = (
-        (Distribution(strategy, None) if strategy is not None else Distribution.start())
+    group = (
+        (ProcessGroup(strategy, None) if strategy is not None else ProcessGroup.start())
         if train_config.distribute
         else None
     )
-    writes = distribution is None or distribution.chief
+    writes = group is None or group.chief
     trackers = Trackers.create(train_config.track, registry) if writes else Trackers()
     with trackers, run_lock(run_dir) if writes else contextlib.nullcontext():
         return _train(
@@ -331,7 +326,7 @@ def train(
             overwrite,
             verbose,
             trackers,
-            distribution,
+            group,
             allow_data_change,
             registry,
         )
@@ -347,17 +342,17 @@ def _train(
     overwrite: bool,
     verbose,
     trackers: Trackers,
-    distribution: Distribution | None = None,
+    group: ProcessGroup | None = None,
     allow_data_change: bool = False,
-    registry: Registry | None = None,
+    registry: TrainingCatalog | None = None,
 ) -> TrainResult:
     dataset = dataset.with_validation(train_config.validation_fraction, seed=HOLD_OUT_SEED)
     pixels = BINARY if train_config.dynamic_binarize else dataset.pixels  # what the steps see
     model_config = model_config.fitted_to(dataset.image_shape, pixels, dataset.name)
     history: list[dict[str, Any]] = []
     keras.utils.set_random_seed(train_config.seed)
-    writes = distribution is None or distribution.chief
-    with distribution.strategy.scope() if distribution else contextlib.nullcontext():
+    writes = group is None or group.chief
+    with group.strategy.scope() if group else contextlib.nullcontext():
         with dtype_policy(train_config.precision):
             model = spec.build(model_config)
         model.build_for(model_config.input_dim)
@@ -379,8 +374,8 @@ def _train(
         },
         versions=package_versions(spec.package),  # a third party's model records its package's version too
     )
-    if distribution is not None:  # every worker must run the same training, or the collectives would never meet
-        distribution.check_same(dataclasses.asdict(run_config), resume)
+    if group is not None:  # every worker must run the same training, or the collectives would never meet
+        group.check_same(dataclasses.asdict(run_config), resume)
     if resume:  # the run's files change only with its next checkpoint, all together
         check_same_data(read_config(run_dir), dataset, ("train", "valid", "test"), allow=allow_data_change)
         history = restore_checkpoint(model, run_dir)
@@ -398,10 +393,8 @@ def _train(
     verbose = (1 if sys.stdout.isatty() else 2) if verbose == "auto" else verbose
     verbose = verbose if writes else 0
     trackers.start(run_dir, run_config, history)
-    with distribution.peers_watched() if distribution else contextlib.nullcontext():
-        _Epochs(
-            model, train_config, dataset, labels, run_dir, history, run_config, verbose, trackers, distribution
-        ).run()
+    with group.peers_watched() if group else contextlib.nullcontext():
+        _Epochs(model, train_config, dataset, labels, run_dir, history, run_config, verbose, trackers, group).run()
     if not writes:  # the chief saves the run; the other workers are done
         return TrainResult(
             model=model,

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import math
 
-import genmodels.backend  # noqa: F401  (TensorFlow, imported quietly)
+import genmodels.core.backend  # noqa: F401  (TensorFlow, imported quietly)
 
 import keras
 import tensorflow as tf

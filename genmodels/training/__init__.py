@@ -1,0 +1,1 @@
+"""Training: the compiled loops, distributed training, trackers and the trainer."""
