@@ -147,7 +147,7 @@ def data_file() -> Path:
     shared = REPO.parent / "shared" / "data" / "binarized_mnist.npz"
     if shared.is_file():
         return shared
-    from genmodels.data.dataset import data_dir  # no TensorFlow
+    from genmodels.data.store import data_dir  # no TensorFlow
 
     return data_dir() / "binarized_mnist.npz"
 
@@ -593,7 +593,7 @@ def case_matmul(args) -> dict:
 def case_evaluate(args) -> dict:
     from genmodels.evaluation.likelihood import evaluate
     from genmodels.plugins.loader import get_registry
-    from genmodels.runs.format import load_model
+    from genmodels.runs.loading import load_model
 
     data = DATASETS[args.dataset]
     model, _config = load_model(Path(args.run_dir), get_registry(), "conv-vae")

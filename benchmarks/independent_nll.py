@@ -61,7 +61,7 @@ def main() -> None:
 
     from genmodels.data.sources import load_dataset
     from genmodels.plugins.loader import get_registry
-    from genmodels.runs.format import load_model
+    from genmodels.runs.loading import load_model
 
     registry = get_registry()
     model, config = load_model(args.run_dir, registry)

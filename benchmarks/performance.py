@@ -335,7 +335,7 @@ def case_evaluate(args) -> dict:
     from genmodels.data.sources import load_dataset
     from genmodels.evaluation.likelihood import evaluate
     from genmodels.plugins.loader import get_registry
-    from genmodels.runs.format import load_model
+    from genmodels.runs.loading import load_model
 
     registry = get_registry()
     model, _config = load_model(Path(args.run_dir), registry, "vae")

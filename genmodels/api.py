@@ -20,11 +20,14 @@ from typing import TYPE_CHECKING, Any, Union
 import numpy as np
 
 from genmodels.core.config import ModelConfig, TrainConfig
-from genmodels.data.dataset import Dataset, as_images, to_unit
+from genmodels.data.dataset import Dataset
+from genmodels.data.arrays import as_images, to_unit
 from genmodels.core.errors import ConfigError, DatasetError
 from genmodels.core.pixels import BINARY, EIGHT_BIT
 from genmodels.plugins.loader import get_registry
-from genmodels.runs.format import RunConfig, kept_epoch, load_run, read_metrics
+from genmodels.runs.format import RunConfig, read_metrics
+from genmodels.runs.checkpoints import kept_epoch
+from genmodels.runs.loading import load_run
 from genmodels.samplers.fitting import DEFAULT_SAMPLER, check_sampler_name, drawn_codings
 from genmodels.core.config import ModelSpec
 from genmodels.data.dataset import DatasetSpec
@@ -115,7 +118,7 @@ def split_options(spec: ModelSpec, options: dict[str, Any]) -> tuple[dict[str, A
 
 def load(run_dir: PathLike, model: str | None = None) -> Run:
     """The trained run in `run_dir`, ready to use (`model`, when given, must be the run's model)."""
-    from genmodels.runs.format import load_model
+    from genmodels.runs.loading import load_model
 
     registry = get_registry()
     stored = load_run(Path(run_dir), registry, model)  # a clear error before TensorFlow is imported

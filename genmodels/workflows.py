@@ -14,7 +14,9 @@ from typing import TYPE_CHECKING, Any
 
 from genmodels.core.config import RESUME_CHANGES, ModelConfig, ModelSpec, TrainConfig
 from genmodels.core.errors import ConfigError
-from genmodels.runs.format import default_run_dir, kept_weights, load_run, refuse_existing_run
+from genmodels.runs.format import default_run_dir, refuse_existing_run
+from genmodels.runs.checkpoints import kept_weights
+from genmodels.runs.loading import load_run
 from genmodels.samplers.fitting import PRIOR, check_sampler_name, fitted_sampler
 from genmodels.data.sources import dataset_for
 

@@ -97,7 +97,7 @@ def tiny_npz(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def tiny_run(tiny_npz, tmp_path_factory) -> Path:
     """A 'vae' run (2-D codings, one hidden layer of 16) trained for one epoch on tiny_npz. Copy it before changing it."""
-    from genmodels.data.dataset import load_npz
+    from genmodels.data.npz import load_npz
     from genmodels.plugins.loader import build_registry
     from genmodels.training.trainer import train
 

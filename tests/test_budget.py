@@ -13,7 +13,7 @@ import genmodels
 from conftest import random_binary_images
 from genmodels.core.config import TrainConfig
 from genmodels.core.errors import TrainingWarning
-from genmodels.runs.format import still_improving
+from genmodels.runs.checkpoints import still_improving
 from genmodels.training.trainer import epoch_order
 
 

@@ -184,7 +184,7 @@ def test_the_autoencoder_samples_from_a_gaussian_fitted_to_its_codings(mnist_sli
     assert set(json.loads((run_dir / "metrics.jsonl").read_text())["valid"]) == {"loss", "reconstruction"}
 
     from genmodels.plugins.loader import build_registry
-    from genmodels.runs.format import load_model
+    from genmodels.runs.loading import load_model
     from genmodels.nn.latent import encode
 
     model, _ = load_model(run_dir, build_registry(), "ae")

@@ -140,7 +140,7 @@ def test_cvae_learns_labelled_mnist_and_sample_label_7_draws_sevens(labelled_mni
 
     # Scored given its true labels, the model explains the test images better than given shuffled ones.
     from genmodels.evaluation.likelihood import evaluate
-    from genmodels.runs.format import load_model
+    from genmodels.runs.loading import load_model
 
     model, _ = load_model(run_dir, build_registry(), "cvae")
     with np.load(labelled_mnist) as npz:

@@ -7,7 +7,8 @@ import hashlib
 import numpy as np
 import pytest
 
-from genmodels.data.dataset import DATA_DIR_VARIABLE, data_dir, fetch, load_npz
+from genmodels.data.npz import load_npz
+from genmodels.data.store import DATA_DIR_VARIABLE, data_dir, fetch
 from genmodels.data.sources import load_dataset
 from genmodels.core.errors import ChecksumError, DatasetError, UnknownNameError
 from genmodels.plugins.loader import build_registry
@@ -103,7 +104,7 @@ def test_a_full_disk_while_downloading_leaves_nothing_behind_and_names_the_file(
     import errno
     import os
 
-    from genmodels.data import dataset as data_module
+    from genmodels.data import store as data_module
 
     def fills_the_disk(url, out, label, *, quiet):
         out.write(b"the first bytes")

@@ -192,7 +192,7 @@ def test_workers_started_with_different_settings_refuse_to_train(tiny_npz, tmp_p
 def test_a_strategy_without_distribute_is_refused(tiny_npz, tmp_path):
     import tensorflow as tf
 
-    from genmodels.data.dataset import load_npz
+    from genmodels.data.npz import load_npz
     from genmodels.plugins.loader import get_registry
     from genmodels.training.trainer import train
 

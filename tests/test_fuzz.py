@@ -18,7 +18,9 @@ from hypothesis.extra import numpy as hnp
 from genmodels import MLPConfig, ModelConfig, TrainConfig
 from genmodels.cli.program import _key_value
 from genmodels.core.config import coerce
-from genmodels.data.dataset import Dataset, as_images, load_npz, to_unit
+from genmodels.data.dataset import Dataset
+from genmodels.data.npz import load_npz
+from genmodels.data.arrays import as_images, to_unit
 from genmodels.core.errors import ConfigError, DatasetError, RunError
 from genmodels.runs.format import RunConfig, read_metrics
 

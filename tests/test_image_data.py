@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 from matplotlib import image as mpimg
 
-from genmodels.data.dataset import Dataset, load_npz
+from genmodels.data.dataset import Dataset
+from genmodels.data.npz import load_npz
 from genmodels.core.errors import DatasetError
 
 from conftest import run_main, snapshot
@@ -350,7 +351,7 @@ def test_keep_best_selects_on_validation_and_early_stopping_resumes_to_the_same_
     assert (parts / "metrics.jsonl").read_text().count("\n") == len(history)
     assert (parts / "best.weights.h5").read_bytes() != (parts / "model.weights.h5").read_bytes()
     from genmodels.plugins.loader import build_registry
-    from genmodels.runs.format import load_model
+    from genmodels.runs.loading import load_model
 
     registry = build_registry()
     kept, _ = load_model(whole, registry, "vae")

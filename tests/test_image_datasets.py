@@ -13,7 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from genmodels.data.dataset import DATA_DIR_VARIABLE, Dataset
+from genmodels.data.dataset import Dataset
+from genmodels.data.store import DATA_DIR_VARIABLE
 from genmodels.core.errors import ChecksumError, DatasetError
 from genmodels.plugins.loader import build_registry
 from genmodels_plugins import image_datasets as plugin

@@ -12,7 +12,7 @@ from genmodels.core.config import TrainConfig
 from genmodels.data.dataset import Dataset
 from genmodels.training.loops import StepLoop, first_non_finite
 from genmodels.plugins.loader import build_registry
-from genmodels.runs.format import load_model
+from genmodels.runs.loading import load_model
 from genmodels.training.trainer import dtype_policy, shuffled_order, train
 
 

@@ -248,7 +248,7 @@ SMALL_OPTIONS = {
 @pytest.mark.slow
 def test_each_variant_trains_samples_and_evaluates_through_the_same_code_as_vae(name, tmp_path):
     from genmodels.evaluation.likelihood import evaluate
-    from genmodels.runs.format import load_model
+    from genmodels.runs.loading import load_model
 
     registry = build_registry()
     spec = registry.model(name)
@@ -335,7 +335,7 @@ def test_gated_hidden_layers_multiply_a_linear_map_by_a_sigmoid_gate():
 )
 @pytest.mark.slow
 def test_any_mlp_model_takes_gated_hidden_layers_and_reloads_them(name, options, tmp_path):
-    from genmodels.runs.format import load_model
+    from genmodels.runs.loading import load_model
 
     registry = build_registry()
     spec = registry.model(name)

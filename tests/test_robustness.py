@@ -16,7 +16,9 @@ from genmodels import MLPConfig, ModelSpec, TrainConfig
 from genmodels.data.dataset import Dataset
 from genmodels.core.errors import TrainingError
 from genmodels.nn.interfaces import Loss
-from genmodels.runs.format import LOCK_FILE, load_model, read_metrics, run_lock
+from genmodels.runs.format import LOCK_FILE, read_metrics
+from genmodels.runs.loading import load_model
+from genmodels.runs.lock import run_lock
 from genmodels.training.trainer import train
 
 from conftest import random_binary_images
@@ -61,7 +63,7 @@ def test_taking_over_a_stale_lock_removes_the_temporaries_of_an_unfinished_check
 
 CONTENDER = """
 import json, os, sys, time
-import genmodels.runs.format as runs
+import genmodels.runs.lock as runs
 from genmodels.core.errors import TrainingError
 run_dir, attempts, start, file_lock = sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), sys.argv[4] == "file"
 if file_lock:
@@ -154,7 +156,7 @@ def test_the_os_lock_ends_with_its_process_however_it_ends(tmp_path):
         [
             sys.executable,
             "-c",
-            "import sys, time; from genmodels.runs.format import run_lock\n"
+            "import sys, time; from genmodels.runs.lock import run_lock\n"
             "with run_lock(sys.argv[1]):\n    print('held', flush=True); time.sleep(60)",
             str(tmp_path),
         ],

@@ -12,7 +12,8 @@ import pytest
 
 from genmodels.nn.model import GenerativeModel
 from genmodels.plugins.loader import build_registry
-from genmodels.runs.format import CHECKPOINT_FILE, CONFIG_FILE, LOCK_FILE, METRICS_FILE, WEIGHTS_FILE, load_model
+from genmodels.runs.format import CHECKPOINT_FILE, CONFIG_FILE, LOCK_FILE, METRICS_FILE, WEIGHTS_FILE
+from genmodels.runs.loading import load_model
 
 from conftest import run_main, snapshot
 

@@ -13,7 +13,8 @@ import pytest
 
 from genmodels.core.errors import RunError
 from genmodels.plugins.loader import build_registry
-from genmodels.runs.format import CONFIG_FILE, WEIGHTS_FILE, load_model, load_run
+from genmodels.runs.format import CONFIG_FILE, WEIGHTS_FILE
+from genmodels.runs.loading import load_model, load_run
 
 from conftest import REPO, run_main, snapshot
 

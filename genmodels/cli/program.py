@@ -424,7 +424,8 @@ def evaluate(
     from genmodels.evaluation.likelihood import evaluate as run_evaluation
     from genmodels.evaluation.metrics import NLL, run_metrics, summary_rows
     from genmodels.workflows import metric_context
-    from genmodels.runs.format import check_same_data, kept_epoch
+    from genmodels.runs.format import check_same_data
+    from genmodels.runs.checkpoints import kept_epoch
 
     data = _run_dataset(config, registry)
     check_same_data(config, data, (split.value,), allow=allow_data_change)
@@ -561,7 +562,7 @@ def features(
     registry = get_registry()
     train_config = TrainConfig(dataset=dataset)
     data = _dataset_of(train_config, registry)
-    from genmodels.data.dataset import features_dir
+    from genmodels.data.store import features_dir
     from genmodels.evaluation.metrics import feature_network_for, feature_source_of
 
     network = feature_network_for(
@@ -826,10 +827,10 @@ def _load_run(model: str, run_dir: Optional[Path]):
     registry = get_registry()
     spec = registry.model(model)
     run_dir = run_dir or _default_run_dir(spec.name)
-    from genmodels.runs.format import load_run
+    from genmodels.runs.loading import load_run
 
     load_run(run_dir, registry, spec.name)  # a friendly error before TensorFlow is imported
-    from genmodels.runs.format import load_model
+    from genmodels.runs.loading import load_model
 
     loaded, config = load_model(run_dir, registry, spec.name)
     return registry, spec, run_dir, loaded, config

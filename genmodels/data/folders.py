@@ -46,7 +46,8 @@ import numpy as np
 from PIL import Image
 
 from genmodels.core.atomic import atomic_path
-from genmodels.data.dataset import Dataset, data_dir
+from genmodels.data.dataset import Dataset
+from genmodels.data.store import data_dir
 from genmodels.core.errors import DatasetError
 from genmodels.core.pixels import EIGHT_BIT
 

@@ -8,7 +8,9 @@ import os
 from pathlib import Path
 from typing import Any, Protocol
 
-from genmodels.data.dataset import DEFAULT_VALIDATION_FRACTION, Dataset, DatasetSpec, data_dir, load_npz, prepared
+from genmodels.data.dataset import DEFAULT_VALIDATION_FRACTION, Dataset, DatasetSpec, prepared
+from genmodels.data.npz import load_npz
+from genmodels.data.store import data_dir
 from genmodels.core.errors import DatasetError
 from genmodels.data.folders import load_folder
 

@@ -31,7 +31,8 @@ import tensorflow as tf
 
 from genmodels.core.version import __version__
 from genmodels.core.atomic import atomic_files
-from genmodels.data.dataset import FEATURES_DIR_VARIABLE, TrainingImages
+from genmodels.data.dataset import TrainingImages
+from genmodels.data.store import FEATURES_DIR_VARIABLE
 from genmodels.core.errors import CacheWarning, ChecksumError, ConfigError
 from genmodels.core.pixels import BINARY, CONTINUOUS, EIGHT_BIT, PIXELS
 

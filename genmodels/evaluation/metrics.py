@@ -24,7 +24,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 import numpy as np
 
 from genmodels.core.atomic import atomic_path
-from genmodels.data.dataset import Dataset, DatasetSpec, TrainingImages, features_dir
+from genmodels.data.dataset import Dataset, DatasetSpec, TrainingImages
+from genmodels.data.store import features_dir
 from genmodels.core.errors import CacheWarning, ConfigError, GenmodelsError, NotApplicableError
 from genmodels.core.pixels import BINARY
 from genmodels.samplers.fitting import PRIOR
@@ -190,7 +191,7 @@ def training_images_for(
     """The images a dataset's feature network learns: its spec's `features` (read from the data folder), or its
     own training split: labelled by one class per image, a classifier's; else a reference autoencoder's."""
     if feature_source is not None:
-        from genmodels.data.dataset import data_dir
+        from genmodels.data.store import data_dir
 
         return feature_source(data_dir())
     labelled = dataset.train_labels is not None and dataset.train_labels.ndim == 1

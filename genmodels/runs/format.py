@@ -14,38 +14,17 @@ names a Python object to import, and nothing is unpickled.
 
 from __future__ import annotations
 
-import contextlib
 import json
-import math
-import os
 import platform
-import socket
-import time
-from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field, fields
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
-try:
-    import fcntl
-except ImportError:  # Windows
-    fcntl = None
 
-import numpy as np
-
-from genmodels.core.atomic import TEMPORARY_PREFIX, atomic_files, atomic_path, owner_alive, owner_record
-from genmodels.core.config import QUALIFIED_NAME_PATTERN, ModelConfig, ModelSpec, TrainConfig
-from genmodels.data.dataset import sha256_of
-from genmodels.core.errors import (
-    ConfigError,
-    DatasetError,
-    DuplicateNameError,
-    GenmodelsError,
-    RunError,
-    TrainingError,
-    UnknownNameError,
-)
+from genmodels.core.atomic import atomic_path
+from genmodels.core.config import QUALIFIED_NAME_PATTERN
+from genmodels.core.errors import DatasetError, GenmodelsError, RunError
 from genmodels.core.pixels import BINARY, PIXELS
 
 CONFIG_FILE = "config.json"
@@ -70,15 +49,6 @@ STALE_FILES = (
     "samples-*seed*.npy",
     "sampler-*.npz",
 )
-
-
-class ModelCatalog(Protocol):
-    """What rebuilding a run needs of a registry (`genmodels.registry.Registry` is one): the registered model specs
-    (iteration) and each by name."""
-
-    models: Any
-
-    def model(self, name: str) -> ModelSpec: ...
 
 
 def default_run_dir(model: str) -> Path:
@@ -147,16 +117,6 @@ def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-@dataclass
-class StoredRun:
-    """A run directory's configuration, checked against the registry: its model's spec and configs."""
-
-    spec: ModelSpec
-    config: RunConfig
-    model_config: ModelConfig
-    train_config: TrainConfig
-
-
 def package_versions(*plugins: str) -> dict[str, str]:
     """Versions of the packages that shape a run's numbers, and of the plugin packages named in `plugins`."""
     versions = {"python": platform.python_version()}
@@ -166,103 +126,6 @@ def package_versions(*plugins: str) -> dict[str, str]:
         except metadata.PackageNotFoundError:
             versions[package] = "not installed"
     return versions
-
-
-@contextlib.contextmanager
-def run_lock(run_dir: Path) -> Iterator[None]:
-    """Hold the run directory's lock for one writer, with the temporary files of a checkpoint that an earlier
-    writer never finished removed.
-
-    The lock is an operating-system lock (`fcntl.flock`) on `.lock`, which therefore ends with its process,
-    however that process ends: no lock is ever stale. The file holds its owner (process, machine, start) for the
-    message that refuses a second writer. A `.lock` that no process holds but that names a live process on this
-    machine, or any process on another machine (left by a version that locked by the file alone, or on a
-    file system that does not share such locks), is respected too. Where `fcntl` is missing (Windows), the
-    lock is the file itself, created complete in one step, and one left by a process that is gone is taken over.
-    """
-    run_dir = Path(run_dir)
-    _refuse_a_file(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    path = run_dir / LOCK_FILE
-    release = _hold_os_lock(path) if fcntl is not None else _hold_file_lock(path)
-    try:
-        for name in RUN_FILES:  # temporaries of a checkpoint that an earlier writer never finished
-            for partial in run_dir.glob(f"{TEMPORARY_PREFIX}*-{name}"):
-                partial.unlink(missing_ok=True)
-        yield
-    finally:
-        release()
-
-
-def _refuse_held(path: Path, owner: dict[str, Any] | None) -> TrainingError:
-    who = (
-        f"process {owner['pid']} on {owner['host']}, since {owner['started']}"
-        if owner
-        else "its owner is still writing its name"
-    )
-    return TrainingError(
-        f"{path.parent} is being written by another training ({who}). Wait for it to finish or train into another "
-        f"--run-dir; if that process is really gone, delete {path}."
-    )
-
-
-def _hold_os_lock(path: Path):
-    """Take the flock on `path` (retrying when the file was replaced while waiting) and return its release."""
-    while True:
-        handle = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            os.close(handle)
-            raise _refuse_held(path, _read_owner(path)) from None
-        try:
-            same = os.fstat(handle).st_ino == os.stat(path).st_ino
-        except FileNotFoundError:
-            same = False  # its holder removed it as we took it: take the new one
-        if not same:
-            os.close(handle)
-            continue
-        owner = _read_owner(path)
-        mine = owner is not None and owner["pid"] == os.getpid() and owner["host"] == socket.gethostname()
-        if owner is not None and not mine and owner_alive(owner):
-            os.close(handle)  # a lock that a live process holds by the file alone
-            raise _refuse_held(path, owner)
-        os.ftruncate(handle, 0)
-        os.write(handle, owner_record().encode())
-
-        def release() -> None:
-            path.unlink(missing_ok=True)  # before the flock ends, so that a waiter sees the file gone
-            os.close(handle)
-
-        return release
-
-
-def _hold_file_lock(path: Path):
-    """Create `path` already holding its owner (a hard link of a finished file, which fails if `path` exists)."""
-    record = path.with_name(f"{TEMPORARY_PREFIX}{os.getpid()}-{time.monotonic_ns()}{LOCK_FILE}")
-    record.write_text(owner_record())
-    try:
-        while True:
-            try:
-                os.link(record, path)
-                break
-            except FileExistsError:
-                owner = _read_owner(path)
-                if owner is None or owner_alive(owner):
-                    raise _refuse_held(path, owner) from None
-                path.unlink(missing_ok=True)  # its process is gone
-    finally:
-        record.unlink(missing_ok=True)
-    return lambda: path.unlink(missing_ok=True)
-
-
-def _read_owner(path: Path) -> dict[str, Any] | None:
-    """The owner written in the lock at `path`, or None when it is missing, empty or unreadable."""
-    try:
-        owner = json.loads(path.read_text())
-        return {"pid": int(owner["pid"]), "host": str(owner["host"]), "started": str(owner.get("started", "?"))}
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
-        return None
 
 
 DATA_CHANGE_FLAG = "--allow-data-change"
@@ -305,94 +168,6 @@ def read_config(run_dir: Path, expected_model: str | None = None) -> RunConfig:
             f"Use genmodels sample {config.model} --run-dir {run_dir}, or point --run-dir at a {expected_model!r} run."
         )
     return config
-
-
-def load_run(run_dir: Path, registry: ModelCatalog, expected_model: str | None = None) -> StoredRun:
-    """config.json checked against the registry: its model must be registered, and its hyperparameters and
-    training recipe must be exactly the fields of that model's config classes, with values of their types."""
-    run_dir = Path(run_dir)
-    config = read_config(run_dir, expected_model)
-    path = run_dir / CONFIG_FILE
-    try:
-        spec = registry.model(config.model)
-    except UnknownNameError:
-        known = ", ".join(spec.name for spec in registry.models) or "none"
-        raise RunError(
-            f"{path} is a run of the model {config.model!r}, which no installed plugin provides (known models: {known})."
-        ) from None
-    except DuplicateNameError as exc:
-        raise RunError(f"{path} is a run of the model {config.model!r}, which cannot be used: {exc}") from None
-    try:
-        model_config = spec.config.from_dict(config.model_config)
-    except ConfigError as exc:
-        raise RunError(f"{path}: model_config does not fit the {spec.name!r} model: {exc}") from None
-    try:
-        train_config = spec.train.from_dict(config.train)
-    except ConfigError as exc:
-        raise RunError(f"{path}: train is not a training recipe: {exc}") from None
-    height, width, channels = config.image_shape
-    if model_config.input_dim != height * width * channels:
-        raise RunError(
-            f"{path}: model_config.input_dim is {model_config.input_dim}, but the images are {height}x{width}x{channels} "
-            f"({height * width * channels} values)."
-        )
-    return StoredRun(spec, config, model_config, train_config)
-
-
-def load_model(run_dir: Path, registry: ModelCatalog, expected_model: str | None = None):
-    """Rebuild a run's model from its config through the registry and load its weights.
-
-    Returns (model, run config). Nothing in the run directory names code: the model is looked up
-    by its registered name and built by its plugin; the weights are arrays assigned to its variables.
-    """
-    from genmodels.runs.weights import load_weights
-
-    run_dir = Path(run_dir)
-    stored = load_run(run_dir, registry, expected_model)
-    weights = kept_weights(run_dir, stored.train_config)
-    if not weights.is_file():
-        why = (
-            "training stopped before its first epoch ended"
-            if not (run_dir / CHECKPOINT_FILE).is_file()
-            else f"the file is missing, though {_epochs_text(run_dir)}"
-        )
-        raise RunError(f"{run_dir} has no {weights.name}: {why}.")
-    model = _build(stored, run_dir)
-    load_weights(model, weights, architecture(stored.model_config.to_dict()))
-    return model, stored.config
-
-
-def kept_weights(run_dir: Path, train_config: TrainConfig) -> Path:
-    """The weights a run keeps for sampling and evaluation: the best epoch's when it keeps the best, else the last."""
-    return Path(run_dir) / (BEST_WEIGHTS_FILE if train_config.keep == "best" else WEIGHTS_FILE)
-
-
-def kept_epoch(run_dir: Path, train_config: TrainConfig) -> int | None:
-    """The epoch whose weights `kept_weights` holds (from checkpoint.json), or None when unknown."""
-    path = Path(run_dir) / CHECKPOINT_FILE
-    if not path.is_file():
-        return None
-    state = _read_json(path)
-    key = "best_epoch" if train_config.keep == "best" else "epoch"
-    value = state.get(key) if isinstance(state, dict) else None
-    return value if _is_int(value) else None
-
-
-def _build(stored: StoredRun, run_dir: Path):
-    try:
-        import genmodels.core.backend  # noqa: F401  (TensorFlow, imported quietly, before a plugin imports Keras)
-
-        model = stored.spec.build(stored.model_config)
-    except ConfigError as exc:
-        raise RunError(f"{run_dir / CONFIG_FILE}: {exc}") from None
-    model.build_for(stored.model_config.input_dim)
-    return model
-
-
-def architecture(values: dict[str, Any]) -> str:
-    """A model config's values in one line, for messages: latent_dim=20, input_dim=784, hidden=500,500, ..."""
-    shown = {key: ",".join(map(str, value)) if isinstance(value, list) else value for key, value in values.items()}
-    return ", ".join(f"{key}={value}" for key, value in shown.items())
 
 
 def refuse_existing_run(run_dir: Path) -> None:
@@ -451,133 +226,6 @@ def write_metrics(run_dir: Path, history: list[dict[str, Any]]) -> None:
     """Write metrics.jsonl (one record per epoch) atomically."""
     with atomic_path(Path(run_dir) / METRICS_FILE) as partial:
         partial.write_text(_metrics_text(history))
-
-
-def save_checkpoint(
-    model, run_dir: Path, history: list[dict[str, Any]], config: RunConfig, *, keep_best: bool = False
-) -> None:
-    """After an epoch and at the end of training: config.json, metrics.jsonl, the weights with the optimizer's
-    state, and checkpoint.json (epochs done, random state, the weights' SHA-256), saved as one group. For a
-    run that keeps the best epoch (`keep_best`), checkpoint.json records the best epoch so far (`best_epoch`
-    of the metrics), and when that is the last one, the same weights go to best.weights.h5 too.
-
-    All four are written to temporary files first; only when all are complete are they renamed into
-    place, checkpoint.json last. A failure while writing (a full disk) leaves the previous checkpoint
-    and its config exactly as they were, and no temporary file behind.
-    """
-    run_dir = Path(run_dir)
-    with atomic_files() as group:  # renamed in the order written: checkpoint.json last
-        group.write(run_dir / CONFIG_FILE, lambda path: path.write_text(_config_text(config)))
-        group.write(run_dir / METRICS_FILE, lambda path: path.write_text(_metrics_text(history)))
-        weights = group.write(run_dir / WEIGHTS_FILE, model.save_weights)
-        state = {
-            "epoch": len(history),
-            "seed_state": [int(v) for v in model.seed_generator.state.numpy().ravel()],
-            "weights_sha256": sha256_of(weights),
-        }
-        if keep_best and best_epoch(history) is not None:
-            state["best_epoch"] = best_epoch(history)
-            if state["best_epoch"] == len(history):
-                group.write(run_dir / BEST_WEIGHTS_FILE, model.save_weights)
-        group.write(run_dir / CHECKPOINT_FILE, lambda path: path.write_text(json.dumps(state) + "\n"))
-
-
-def best_epoch(history: list[dict[str, Any]]) -> int | None:
-    """The epoch (counted from 1) with the lowest validation loss, the first of equals; None before any."""
-    losses = [record["valid"]["loss"] for record in history if "loss" in record.get("valid", {})]
-    if len(losses) != len(history) or not losses:
-        return None
-    return int(np.argmin(losses)) + 1
-
-
-# `still_improving`: the share of the whole fall of the validation loss that its last tenth of epochs made,
-# above which a training is judged to have ended too early. A converged run makes well under 1% there.
-STILL_FALLING_SHARE = 0.05
-
-
-def still_improving(history: list[dict[str, Any]]) -> str | None:
-    """A sentence when the validation loss was still falling fast at the end of `history`, else None.
-
-    Fast: the last tenth of the epochs (at least two) lowered the best validation loss by more than
-    STILL_FALLING_SHARE of its whole fall since the first epoch. Fewer than three epochs are not judged."""
-    losses = [record["valid"]["loss"] for record in history if "loss" in record.get("valid", {})]
-    if len(losses) < 3 or len(losses) != len(history):
-        return None
-    window = max(2, math.ceil(len(losses) / 10))
-    best, before = min(losses), min(losses[:-window])
-    fall = losses[0] - best
-    if not (fall > 0 and (before - best) > STILL_FALLING_SHARE * fall):
-        return None
-    return (
-        f"the validation loss was still falling when training ended: {before - best:.4g} nats per image over the last "
-        f"{window} epochs, {100 * (before - best) / fall:.0f}% of its fall since epoch 1. More epochs would likely help: "
-        f"train with a larger --epochs, or continue this run with --resume --epochs N."
-    )
-
-
-def save_best_weights(model, run_dir: Path) -> None:
-    """Rewrite best.weights.h5 from `model` (the best epoch's weights, its prior fitted at the end of training)."""
-    with atomic_path(Path(run_dir) / BEST_WEIGHTS_FILE) as partial:
-        model.save_weights(partial)
-
-
-def restore_checkpoint(model, run_dir: Path) -> list[dict[str, Any]]:
-    """Restore weights, optimizer and random state into a compiled model; return the finished epochs' metrics."""
-    from genmodels.runs.weights import load_weights
-
-    run_dir = Path(run_dir)
-    path, weights = run_dir / CHECKPOINT_FILE, run_dir / WEIGHTS_FILE
-    if not path.is_file():
-        finished = len(read_metrics(run_dir))
-        if finished:
-            raise RunError(
-                f"{run_dir} has no {CHECKPOINT_FILE}, although {METRICS_FILE} records {finished} finished "
-                f"epoch{'s' if finished != 1 else ''}: it was deleted or lost, so the state to resume from is "
-                f"unknown; restore it, or start again with --force."
-            )
-        raise RunError(
-            f"{run_dir} has no {CHECKPOINT_FILE}: no epoch finished, so there is nothing to resume; start again with --force."
-        )
-    if not weights.is_file():
-        raise RunError(
-            f"{run_dir} has a {CHECKPOINT_FILE} but no {WEIGHTS_FILE}, so it cannot be resumed; start again with --force."
-        )
-    state = _read_json(path)
-    seed_state = model.seed_generator.state
-    if not (
-        isinstance(state, dict)
-        and _is_int(state.get("epoch"))
-        and state["epoch"] >= 1
-        and isinstance(state.get("seed_state"), list)
-        and len(state["seed_state"]) == int(np.prod(seed_state.shape))
-        and all(_is_int(v) for v in state["seed_state"])
-        and isinstance(state.get("weights_sha256", ""), str)
-    ):
-        raise RunError(f"{path} is not a genmodels checkpoint (expected epoch, seed_state and weights_sha256).")
-    done = state["epoch"]
-    if state.get("weights_sha256") and sha256_of(weights) != state["weights_sha256"]:
-        raise RunError(
-            f"{weights} is not the file that {path} describes (its SHA-256 differs): it was replaced or damaged "
-            f"after epoch {done} was saved."
-        )
-    history = read_metrics(run_dir)
-    if len(history) < done:
-        raise RunError(f"{run_dir / METRICS_FILE} has {len(history)} epochs, but {path} says {done} finished.")
-    load_weights(model, weights, _stored_architecture(run_dir))
-    try:
-        seed_state.assign(
-            np.asarray(state["seed_state"], dtype=np.int64).astype(seed_state.dtype).reshape(seed_state.shape)
-        )
-    except (ValueError, OverflowError) as exc:
-        raise RunError(f"{path}: seed_state does not fit the model's random generator ({exc}).") from None
-    return history[:done]
-
-
-def _stored_architecture(run_dir: Path) -> str:
-    try:
-        return architecture(read_config(run_dir).model_config)
-    except GenmodelsError:
-        return f"{CONFIG_FILE} unreadable"
 
 
 def read_evaluation(run_dir: Path, split: str, name: str | None = None) -> dict[str, Any] | None:

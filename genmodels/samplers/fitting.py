@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import numpy as np
 
 from genmodels.core.atomic import atomic_path
-from genmodels.data.dataset import sha256_of
+from genmodels.data.store import sha256_of
 from genmodels.core.errors import CacheWarning
 
 if TYPE_CHECKING:

@@ -35,20 +35,22 @@ from genmodels.runs.format import (
     CURVES_FILE,
     SAMPLES_FILE,
     RunConfig,
-    best_epoch,
-    kept_weights,
     package_versions,
     check_same_data,
     read_config,
-    restore_checkpoint,
-    run_lock,
-    save_best_weights,
-    save_checkpoint,
     start_fresh,
-    still_improving,
     write_config,
     write_metrics,
 )
+from genmodels.runs.checkpoints import (
+    best_epoch,
+    kept_weights,
+    restore_checkpoint,
+    save_best_weights,
+    save_checkpoint,
+    still_improving,
+)
+from genmodels.runs.lock import run_lock
 from genmodels.samplers.fitting import DEFAULT_SAMPLER, SamplerCatalog, drawn_codings, fitted_sampler
 from genmodels.training.tracking import TrackerCatalog, Trackers
 from genmodels.runs.weights import load_weights
