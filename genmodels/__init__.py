@@ -14,7 +14,10 @@ import importlib
 import os
 from typing import TYPE_CHECKING, Any
 
-from genmodels.core.config import EPOCH_IMAGES, LikelihoodConfig, MLPConfig, ModelConfig, ModelSpec, TrainConfig, option
+from genmodels.core.config import option
+from genmodels.core.model_config import LikelihoodConfig, MLPConfig, ModelConfig
+from genmodels.core.train_config import EPOCH_IMAGES, TrainConfig
+from genmodels.core.model_spec import ModelSpec
 from genmodels.plugins.hookspecs import hookimpl
 from genmodels.training.tracking import Tracker, TrackerSpec
 from genmodels.core.version import __version__

@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING, Any, Union
 
 import numpy as np
 
-from genmodels.core.config import ModelConfig, TrainConfig
+from genmodels.core.model_config import ModelConfig
+from genmodels.core.train_config import TrainConfig
 from genmodels.data.dataset import Dataset
 from genmodels.data.arrays import as_images, to_unit
 from genmodels.core.errors import ConfigError, DatasetError
@@ -29,7 +30,7 @@ from genmodels.runs.format import RunConfig, read_metrics
 from genmodels.runs.checkpoints import kept_epoch
 from genmodels.runs.loading import load_run
 from genmodels.samplers.fitting import DEFAULT_SAMPLER, check_sampler_name, drawn_codings
-from genmodels.core.config import ModelSpec
+from genmodels.core.model_spec import ModelSpec
 from genmodels.data.dataset import DatasetSpec
 
 if TYPE_CHECKING:

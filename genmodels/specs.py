@@ -8,7 +8,7 @@ gathers them for plugins. None of them imports TensorFlow.
 
 from __future__ import annotations
 
-from genmodels.core.config import NAME_PATTERN, QUALIFIED_NAME_PATTERN, ModelSpec
+from genmodels.core.model_spec import NAME_PATTERN, QUALIFIED_NAME_PATTERN, ModelSpec
 from genmodels.data.dataset import DatasetSpec
 from genmodels.evaluation.metrics import MetricSpec
 from genmodels.samplers.fitting import SamplerSpec

@@ -12,7 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from genmodels.core.config import RESUME_CHANGES, ModelConfig, ModelSpec, TrainConfig
+from genmodels.core.model_config import ModelConfig
+from genmodels.core.train_config import RESUME_CHANGES, TrainConfig
+from genmodels.core.model_spec import ModelSpec
 from genmodels.core.errors import ConfigError
 from genmodels.runs.format import default_run_dir, refuse_existing_run
 from genmodels.runs.checkpoints import kept_weights

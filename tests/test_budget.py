@@ -11,7 +11,7 @@ import pytest
 
 import genmodels
 from conftest import random_binary_images
-from genmodels.core.config import TrainConfig
+from genmodels.core.train_config import TrainConfig
 from genmodels.core.errors import TrainingWarning
 from genmodels.runs.checkpoints import still_improving
 from genmodels.training.trainer import epoch_order

@@ -239,7 +239,7 @@ def test_a_run_without_weights_says_that_training_never_finished_an_epoch(tmp_pa
 def test_every_training_option_is_generated_from_train_config():
     import dataclasses
 
-    from genmodels.core.config import TrainConfig
+    from genmodels.core.train_config import TrainConfig
 
     flat = " ".join(run_cli("train", "--help", env={**os.environ, "COLUMNS": "400"}).stdout.replace("│", " ").split())
     for field in dataclasses.fields(TrainConfig):

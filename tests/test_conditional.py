@@ -10,7 +10,8 @@ import pytest
 from conftest import random_binary_images, run_main
 
 from genmodels.nn.components import ImportanceWeightedBound, mlp_vae
-from genmodels.core.config import MLPConfig, TrainConfig
+from genmodels.core.model_config import MLPConfig
+from genmodels.core.train_config import TrainConfig
 from genmodels.data.dataset import Dataset
 from genmodels.core.errors import DatasetError
 from genmodels.plugins.loader import build_registry

@@ -9,9 +9,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from genmodels.data import folders
+from genmodels.data import decoding, folder_cache, folders
 from genmodels.core.errors import DatasetError
-from genmodels.data.folders import CACHE_PREFIX, load_folder
+from genmodels.data.folders import load_folder
+from genmodels.data.folder_cache import CACHE_PREFIX
 
 SIZE = (4, 5)  # height, width of the test images
 
@@ -28,13 +29,13 @@ def data_dir(tmp_path, monkeypatch) -> Path:
 def decodes(monkeypatch) -> list[Path]:
     """The files decoded from now on, in order."""
     calls = []
-    decode = folders._decode
+    decode = decoding._decode
 
     def counting(path, size):
         calls.append(path)
         return decode(path, size)
 
-    monkeypatch.setattr(folders, "_decode", counting)
+    monkeypatch.setattr(decoding, "_decode", counting)
     return calls
 
 
@@ -216,14 +217,14 @@ def test_a_corrupt_cache_is_ignored_and_rewritten(tmp_path, data_dir, decodes):
 
 def test_a_folder_that_cannot_be_written_is_cached_in_the_data_folder(tmp_path, data_dir, decodes, monkeypatch):
     root = labelled_folder(tmp_path / "animals", per_class=2)
-    write = folders.atomic_path
+    write = folder_cache.atomic_path
 
     def read_only(dest):
         if Path(dest).parent == root:
             raise PermissionError(13, "Permission denied", str(dest))
         return write(dest)
 
-    monkeypatch.setattr(folders, "atomic_path", read_only)
+    monkeypatch.setattr(folder_cache, "atomic_path", read_only)
     load_folder(root, test_fraction=0.5)
     (cache,) = caches(root, data_dir)
     assert cache.parent == data_dir / "folders"
@@ -232,7 +233,7 @@ def test_a_folder_that_cannot_be_written_is_cached_in_the_data_folder(tmp_path, 
     assert decodes == []
 
     monkeypatch.setattr(
-        folders, "atomic_path", lambda dest: (_ for _ in ()).throw(PermissionError(13, "denied", str(dest)))
+        folder_cache, "atomic_path", lambda dest: (_ for _ in ()).throw(PermissionError(13, "denied", str(dest)))
     )
     grey(root / "ant" / "more.png", 3)
     data = load_folder(root, test_fraction=0.5)  # nowhere to cache: still loads
@@ -462,10 +463,10 @@ def test_bad_options_are_refused(tmp_path, options, expected):
 
 def test_a_folder_of_many_images_decodes_without_a_terminal(tmp_path, capsys):
     """Past the progress-bar threshold, nothing is written when stderr is not a terminal."""
-    for index in range(folders.PROGRESS_MIN_IMAGES):
+    for index in range(decoding.PROGRESS_MIN_IMAGES):
         grey(tmp_path / "many" / f"{index:03d}.png", 2 + index, size=(2, 2))
     data = load_folder(tmp_path / "many")
-    assert len(data.train) + len(data.test) == folders.PROGRESS_MIN_IMAGES
+    assert len(data.train) + len(data.test) == decoding.PROGRESS_MIN_IMAGES
     assert capsys.readouterr().err == ""
 
 
@@ -542,4 +543,4 @@ def test_a_folder_named_by_a_run_gets_no_cache_written_inside_it(tmp_path, capsy
         cache.unlink()
     assert run_main(capsys, "evaluate", "vae", "--run-dir", run, "--metrics", "nll", "--k", "2").code == 0
     assert not list(root.glob(f"{CACHE_PREFIX}*"))  # the run named it: nothing written there
-    assert [path.parent for path in caches(root, data_dir)] == [data_dir / folders.CACHE_SUBDIR]
+    assert [path.parent for path in caches(root, data_dir)] == [data_dir / folder_cache.CACHE_SUBDIR]

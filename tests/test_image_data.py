@@ -235,7 +235,7 @@ def test_binarized_mnist_is_monitored_on_larochelles_validation_images(shared_da
     ],
 )
 def test_auto_picks_the_likelihood_that_fits_the_data(values, dynamic, expected):
-    from genmodels.core.config import MLPConfig
+    from genmodels.core.model_config import MLPConfig
     from genmodels.core.pixels import BINARY
 
     fitted = MLPConfig().fitted_to((8, 8, 3), BINARY if dynamic else values, "data")

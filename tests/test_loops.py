@@ -8,7 +8,7 @@ import pytest
 import tensorflow as tf
 
 from conftest import random_binary_images
-from genmodels.core.config import TrainConfig
+from genmodels.core.train_config import TrainConfig
 from genmodels.data.dataset import Dataset
 from genmodels.training.loops import StepLoop, first_non_finite
 from genmodels.plugins.loader import build_registry

@@ -12,7 +12,8 @@ from conftest import random_binary_images, run_main
 from keras import ops
 
 from genmodels.nn.components import KLDivergence, Reconstruction, mlp_vae
-from genmodels.core.config import MLPConfig, TrainConfig
+from genmodels.core.model_config import MLPConfig
+from genmodels.core.train_config import TrainConfig
 from genmodels.data.dataset import Dataset
 from genmodels.core.errors import ConfigError
 from genmodels.nn.interfaces import Loss

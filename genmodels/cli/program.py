@@ -18,7 +18,8 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from genmodels.core.config import MAX_SEED, TrainConfig
+from genmodels.core.config import MAX_SEED
+from genmodels.core.train_config import TrainConfig
 from genmodels.core.errors import ConfigError, GenmodelsError, GenmodelsWarning, RunError
 from genmodels.evaluation.metrics import DEFAULT_METRICS, DEFAULT_SAMPLES, check_metric_names
 from genmodels.plugins.loader import STRICT_VARIABLE, get_registry
@@ -890,7 +891,7 @@ def _run_dataset(config, registry):
 
 def stored_train(config):
     """The training recipe of a run's config.json (checked as the run was loaded)."""
-    from genmodels.core.config import TrainConfig
+    from genmodels.core.train_config import TrainConfig
 
     return TrainConfig.from_dict(config.train)
 

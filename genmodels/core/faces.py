@@ -19,7 +19,12 @@ from typing import Any
 PUBLIC: dict[str, tuple[str, ...]] = {
     "genmodels.atomic": ("genmodels.core.atomic",),
     "genmodels.backend": ("genmodels.core.backend",),
-    "genmodels.config": ("genmodels.core.config",),
+    "genmodels.config": (
+        "genmodels.core.config",
+        "genmodels.core.model_config",
+        "genmodels.core.train_config",
+        "genmodels.core.model_spec",
+    ),
     "genmodels.errors": ("genmodels.core.errors",),
     "genmodels.pixels": ("genmodels.core.pixels",),
     "genmodels.plots": ("genmodels.core.plots",),

@@ -32,44 +32,22 @@ times and by `image_size`. Any change of those decodes the folder again.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
-import json
 import os
-import sys
-import warnings
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
-from genmodels.core.atomic import atomic_path
 from genmodels.data.dataset import Dataset
-from genmodels.data.store import data_dir
 from genmodels.core.errors import DatasetError
 from genmodels.core.pixels import EIGHT_BIT
+from genmodels.data.decoding import FolderImage, _decode_all
+from genmodels.data.folder_cache import _cache_key, _cache_places, _header_size, _read_cache, _write_cache
+from genmodels.data.decoding import SIZE_OPTION
 
 IMAGE_EXTENSIONS = (".bmp", ".gif", ".jpeg", ".jpg", ".png")
-PILLOW_FORMATS = ("BMP", "GIF", "JPEG", "PNG")  # Pillow may use no other decoder (some run external programs)
 SPLIT_FOLDERS = ("train", "valid", "test")
 DEFAULT_TEST_FRACTION = 0.1
-CACHE_PREFIX = ".genmodels-cache-"
-CACHE_VERSION = 1  # bump when the decoding changes, so that older caches are not trusted
-CACHE_SUBDIR = "folders"  # under data_dir(), for folders that cannot be written
-PROGRESS_MIN_IMAGES = 200
-ALPHA_MODES = ("RGBA", "RGBa", "LA", "La", "PA")
-CONVERTED_TO_RGB = ("CMYK", "YCbCr")
-SIZE_OPTION = "--image-size HEIGHT,WIDTH"
-
-
-@dataclass(frozen=True)
-class _Image:
-    path: Path
-    relative: str  # its path inside the folder, with "/": part of the cache key
-    split: str
-    label: int | None
 
 
 def load_folder(
@@ -128,7 +106,7 @@ def _target_size(image_size) -> tuple[int, int] | None:
 # ---------------------------------------------------------------------------------------------- layout
 
 
-def _layout(folder: Path, test_fraction: float) -> tuple[list[_Image], tuple[str, ...], bool]:
+def _layout(folder: Path, test_fraction: float) -> tuple[list[FolderImage], tuple[str, ...], bool]:
     """Every image of the folder in the order of the arrays (train, valid, test), the class names, and
     whether the images are labelled."""
     top_images, subfolders = _listing(folder)
@@ -233,8 +211,8 @@ def _split_contents(
     return (), [(None, file) for file in top_images]
 
 
-def _image(folder: Path, file: Path, split: str, label: int | None) -> _Image:
-    return _Image(file, file.relative_to(folder).as_posix(), split, label)
+def _image(folder: Path, file: Path, split: str, label: int | None) -> FolderImage:
+    return FolderImage(file, file.relative_to(folder).as_posix(), split, label)
 
 
 def hold_out_position(relative: str) -> float:
@@ -245,7 +223,7 @@ def hold_out_position(relative: str) -> float:
     return int.from_bytes(digest[:8], "big") / 2**64
 
 
-def _hold_out(folder: Path, images: list[_Image], fraction: float) -> list[_Image]:
+def _hold_out(folder: Path, images: list[FolderImage], fraction: float) -> list[FolderImage]:
     """`images` with those whose `hold_out_position` is below `fraction` marked as the test split, train first
     then test, each in order. About `fraction` of a folder is held out; a folder so small that none of its
     images falls below gets its single lowest one (which an added image below the fraction would take over)."""
@@ -261,128 +239,18 @@ def _hold_out(folder: Path, images: list[_Image], fraction: float) -> list[_Imag
             f"or make 'train' and 'test' sub-folders."
         )
     train = [image for image, test in zip(images, chosen) if not test]
-    test = [_Image(image.path, image.relative, "test", image.label) for image, test in zip(images, chosen) if test]
+    test = [FolderImage(image.path, image.relative, "test", image.label) for image, test in zip(images, chosen) if test]
     return train + test
 
 
 # ---------------------------------------------------------------------------------------------- decoding
 
 
-def _decode_all(images: list[_Image], size: tuple[int, int] | None, name: str) -> np.ndarray:
-    """Every image decoded into one (N, H, W, C) uint8 array, or a DatasetError for the first bad one."""
-    pixels = None
-    bilevel = np.zeros(len(images), dtype=bool)
-    first = None
-    with _progress(images, name) as shown:
-        for index, image in enumerate(shown):
-            array, bilevel[index] = _decode(image.path, size)
-            if first is None:
-                first = image.path, array.shape
-                try:
-                    pixels = np.empty((len(images), *array.shape), dtype=np.uint8)
-                except MemoryError:
-                    raise DatasetError(
-                        f"{len(images)} images of {array.shape[0]}x{array.shape[1]}x{array.shape[2]} do not fit in memory; "
-                        f"give a smaller target size with {SIZE_OPTION}."
-                    ) from None
-            elif array.shape != first[1]:
-                _refuse_mismatch(first, image.path, array.shape)
-            pixels[index] = array
-    if bilevel.any() and not bilevel.all():  # 0/1 images beside 8-bit greys: black and white as levels 0 and 255
-        pixels[bilevel] *= 255
-    return pixels
-
-
-def _refuse_mismatch(first: tuple[Path, tuple[int, ...]], path: Path, shape: tuple[int, ...]):
-    first_path, first_shape = first
-    if first_shape[2] != shape[2]:
-        kinds = {1: "greyscale (1 channel)", 3: "colour (3 channels)"}
-        raise DatasetError(
-            f"the folder mixes greyscale and colour images: {first_path} is {kinds[first_shape[2]]}, {path} is "
-            f"{kinds[shape[2]]}; convert them all to one kind."
-        )
-    raise DatasetError(
-        f"the images have different sizes: {first_path} is {first_shape[0]}x{first_shape[1]} and {path} is "
-        f"{shape[0]}x{shape[1]} (height x width); resize them all with {SIZE_OPTION}."
-    )
-
-
-@contextlib.contextmanager
-def _progress(images: list[_Image], name: str) -> Iterator[Iterable[_Image]]:
-    """`images` to iterate over, with a progress bar on stderr while the block runs if there are many and stderr is a terminal."""
-    if len(images) < PROGRESS_MIN_IMAGES or not sys.stderr.isatty():
-        yield images
-        return
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-    columns = (TextColumn(f"Decoding the images of {name}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
-    with Progress(*columns, console=Console(file=sys.stderr), transient=True) as progress:
-        yield progress.track(images, total=len(images))
-
-
-def _decode(path: Path, size: tuple[int, int] | None) -> tuple[np.ndarray, bool]:
-    """The image at `path` as (H, W, C) uint8, resized to `size` if given, and whether it holds 0/1 (bilevel) values."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", Image.DecompressionBombWarning)
-        try:
-            with Image.open(path, formats=PILLOW_FORMATS) as image:
-                if image.format == "PNG" and any(";16" in str(tile[3]) for tile in image.tile):
-                    _refuse_deep(path, f"{image.mode} with 16 bits per channel")
-                image.load()  # decodes the whole file: a truncated or corrupt one fails here
-                return _pixels(image, path, size)
-        except DatasetError:
-            raise
-        except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-            raise DatasetError(
-                f"{path} is refused as a possible decompression bomb ({exc}); shrink it, or raise "
-                f"PIL.Image.MAX_IMAGE_PIXELS if you trust it."
-            ) from None
-        except Exception as exc:  # Pillow raises many kinds (OSError, SyntaxError, ValueError, EOFError, ...)
-            reason = " ".join(str(exc).split()) or type(exc).__name__
-            raise DatasetError(
-                f"{path} cannot be decoded ({reason}); it is corrupt or truncated, or not a "
-                f"{', '.join(PILLOW_FORMATS)} image. Replace or remove it."
-            ) from None
-
-
-def _pixels(image: Image.Image, path: Path, size: tuple[int, int] | None) -> tuple[np.ndarray, bool]:
-    mode = image.mode
-    if (
-        mode in ALPHA_MODES
-        or "transparency" in image.info
-        or (mode == "P" and image.palette is not None and "A" in image.palette.mode)
-    ):
-        raise DatasetError(
-            f"{path}: images with an alpha channel or transparency (mode {mode}) are not supported; remove the transparency (flatten it) first."
-        )
-    if mode.startswith(("I", "F")):
-        _refuse_deep(path, f"mode {mode}")
-    bilevel = mode == "1"
-    if mode == "P":
-        palette = np.asarray(image.getpalette() or [0, 0, 0], dtype=np.uint8).reshape(-1, 3)
-        image = image.convert("L" if np.all(palette == palette[:, :1]) else "RGB")
-    elif mode in CONVERTED_TO_RGB:
-        image = image.convert("RGB")
-    elif mode not in ("1", "L", "RGB"):
-        raise DatasetError(f"{path}: images of mode {mode} are not supported; convert it to 8-bit greyscale or RGB.")
-    if size is not None and (image.height, image.width) != size:
-        if bilevel:
-            image, bilevel = image.convert("L"), False
-        image = image.resize((size[1], size[0]), Image.Resampling.BILINEAR)
-    array = np.asarray(image, dtype=np.uint8)
-    return (array[..., None] if array.ndim == 2 else array), bilevel
-
-
-def _refuse_deep(path: Path, what: str):
-    raise DatasetError(f"{path}: 16-bit images are not supported (it is {what}); convert it to 8 bits per channel.")
-
-
 # ---------------------------------------------------------------------------------------------- dataset
 
 
 def _dataset(
-    folder: Path, images: list[_Image], pixels: np.ndarray, label_names: tuple[str, ...], labelled: bool
+    folder: Path, images: list[FolderImage], pixels: np.ndarray, label_names: tuple[str, ...], labelled: bool
 ) -> Dataset:
     splits = np.array([image.split for image in images])
     labels = np.array([-1 if image.label is None else image.label for image in images], dtype=np.int64)
@@ -398,87 +266,3 @@ def _dataset(
 
 
 # ---------------------------------------------------------------------------------------------- cache
-
-
-def _cache_key(images: list[_Image], size: tuple[int, int] | None) -> str:
-    """A hash of what the decoded arrays depend on: every image file's path, split, size and modification time, and the target size."""
-    files = []
-    for image in images:
-        try:
-            stat = image.path.stat()
-        except OSError as exc:
-            raise DatasetError(f"cannot read {image.path} ({exc.strerror or exc}).") from None
-        files.append([image.relative, stat.st_size, stat.st_mtime_ns])
-    described = {"version": CACHE_VERSION, "image_size": size, "files": files}
-    return hashlib.sha256(json.dumps(described, separators=(",", ":")).encode()).hexdigest()
-
-
-def _header_size(path: Path) -> tuple[int, int] | None:
-    """(height, width) of the image at `path` as its header says, without decoding it; None if it cannot be read."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", Image.DecompressionBombWarning)
-        try:
-            with Image.open(path, formats=PILLOW_FORMATS) as image:
-                return image.height, image.width
-        except Exception:  # decoding it will say what is wrong
-            return None
-
-
-def _cache_places(folder: Path, key: str) -> list[Path]:
-    """Where the cache of this folder's arrays may be: in the folder, else in the data folder under a name that includes the folder's path."""
-    owner = hashlib.sha256(str(folder.resolve()).encode()).hexdigest()[:16]
-    return [folder / f"{CACHE_PREFIX}{key[:32]}.npz", data_dir() / CACHE_SUBDIR / f"{owner}-{key[:32]}.npz"]
-
-
-def _read_cache(places: list[Path], key: str, count: int, size: tuple[int, int] | None) -> np.ndarray | None:
-    """The cached arrays, if a cache file for `key` exists and holds `count` images of `size` (height, width); else None."""
-    if size is None:
-        return None
-    for place in places:
-        if place.is_file():
-            pixels = _cached_pixels(place, key, count, size)
-            if pixels is not None:
-                return pixels
-    return None
-
-
-def _cached_pixels(place: Path, key: str, count: int, size: tuple[int, int]) -> np.ndarray | None:
-    try:
-        with np.load(place, allow_pickle=False) as npz:
-            if not isinstance(npz, np.lib.npyio.NpzFile) or set(npz.files) != {"images", "key"}:
-                return None
-            if npz.zip.getinfo("key.npy").file_size > 4096 or str(npz["key"]) != key:
-                return None
-            with npz.zip.open("images.npy") as member:  # check the shape before reading the data
-                version = np.lib.format.read_magic(member)
-                read_header = (
-                    np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
-                )
-                shape, _fortran, dtype = read_header(member)
-            if dtype != np.uint8 or len(shape) != 4 or shape[0] != count or shape[3] not in (1, 3) or min(shape) <= 0:
-                return None
-            if tuple(shape[1:3]) != size:
-                return None
-            pixels = npz["images"]
-    except Exception:  # a truncated, corrupt or foreign file: decode again and replace it
-        return None
-    return pixels if pixels.shape == tuple(shape) and pixels.dtype == np.uint8 else None
-
-
-def _write_cache(places: list[Path], key: str, pixels: np.ndarray) -> None:
-    """Save the arrays at the first place that can be written, atomically, removing older caches of the folder there."""
-    for place in places:
-        try:
-            place.parent.mkdir(parents=True, exist_ok=True)
-            with atomic_path(place) as partial:
-                np.savez(partial, images=pixels, key=np.array(key))
-        except OSError:
-            continue
-        stale = place.name[: place.name.rindex("-") + 1]  # the prefix all caches of this folder share there
-        for older in place.parent.glob(f"{stale}*.npz"):
-            if older != place:
-                try:
-                    older.unlink()
-                except OSError:
-                    pass
-        return

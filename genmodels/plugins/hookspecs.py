@@ -10,7 +10,7 @@ import pluggy
 if TYPE_CHECKING:
     import typer
 
-    from genmodels.core.config import ModelSpec
+    from genmodels.core.model_spec import ModelSpec
     from genmodels.data.dataset import DatasetSpec
     from genmodels.evaluation.metrics import MetricSpec
     from genmodels.samplers.fitting import SamplerSpec

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from typing import Generic, TypeVar
 
 from genmodels.core.errors import DuplicateNameError, GenmodelsWarning, PluginError, UnknownNameError
-from genmodels.core.config import NAME_PATTERN, ModelSpec
+from genmodels.core.model_spec import NAME_PATTERN, ModelSpec
 from genmodels.data.dataset import DatasetSpec
 from genmodels.evaluation.metrics import MetricSpec
 from genmodels.samplers.fitting import SamplerSpec

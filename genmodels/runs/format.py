@@ -23,7 +23,7 @@ from typing import Any
 
 
 from genmodels.core.atomic import atomic_path
-from genmodels.core.config import QUALIFIED_NAME_PATTERN
+from genmodels.core.model_spec import QUALIFIED_NAME_PATTERN
 from genmodels.core.errors import DatasetError, GenmodelsError, RunError
 from genmodels.core.pixels import BINARY, PIXELS
 

@@ -20,7 +20,9 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from genmodels.core.config import ModelConfig, ModelSpec, TrainConfig
+from genmodels.core.model_config import ModelConfig
+from genmodels.core.train_config import TrainConfig
+from genmodels.core.model_spec import ModelSpec
 from genmodels.data.dataset import HOLD_OUT_SEED, Dataset, split_digests
 from genmodels.training.distributed import DistributedLoop, ProcessGroup
 from genmodels.nn.random import uniform_like_batch
