@@ -294,3 +294,9 @@ def _read_json(path: Path) -> Any:
         return json.loads(_read_text(path))
     except (ValueError, RecursionError) as exc:
         raise RunError(f"{path} is not valid JSON ({exc}); it is corrupt or was cut short.") from None
+
+
+def architecture(values: dict[str, Any]) -> str:
+    """A model config's values in one line, for messages: latent_dim=20, input_dim=784, hidden=500,500, ..."""
+    shown = {key: ",".join(map(str, value)) if isinstance(value, list) else value for key, value in values.items()}
+    return ", ".join(f"{key}={value}" for key, value in shown.items())
