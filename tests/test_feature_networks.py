@@ -12,15 +12,9 @@ import numpy as np
 import pytest
 
 from genmodels.core.errors import ChecksumError, ConfigError
-from genmodels.evaluation.feature_networks import (
-    FeatureNetwork,
-    FeatureRecipe,
-    TrainingImages,
-    cached_network,
-    load_network,
-    save_network,
-    train_network,
-)
+from genmodels.evaluation.feature_networks import FeatureNetwork, FeatureRecipe, TrainingImages
+from genmodels.evaluation.feature_cache import cached_network, load_network, save_network
+from genmodels.evaluation.feature_training import train_network
 
 RECIPE = FeatureRecipe(epochs=3, batch_size=16, feature_dim=16, seed=0)
 SIDE = 16

@@ -221,14 +221,14 @@ def test_a_features_folder_that_cannot_be_written_costs_the_cache_not_the_metric
 
 
 def test_figures_computed_before_a_failing_metric_are_saved(run_copy, capsys, monkeypatch, tmp_path):
-    import genmodels.evaluation.feature_networks
+    import genmodels.evaluation.feature_cache
     from genmodels.core.errors import GenmodelsError
 
     def broken(*args, **kwargs):
         raise GenmodelsError("the feature network could not be trained")
 
     monkeypatch.setenv("GENMODELS_FEATURES_DIR", str(tmp_path / "features"))
-    monkeypatch.setattr(genmodels.evaluation.feature_networks, "train_network", broken)
+    monkeypatch.setattr(genmodels.evaluation.feature_cache, "train_network", broken)
     outcome = run_main(
         capsys, "evaluate", "vae", "--run-dir", run_copy, "--metrics", "nll,active-units,fid", "--k", "2"
     )

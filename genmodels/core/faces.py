@@ -43,7 +43,11 @@ PUBLIC: dict[str, tuple[str, ...]] = {
     "genmodels.export": ("genmodels.runs.export",),
     "genmodels.samplers": ("genmodels.samplers.fitting",),
     "genmodels.evaluation": ("genmodels.evaluation.likelihood",),
-    "genmodels.feature_networks": ("genmodels.evaluation.feature_networks",),
+    "genmodels.feature_networks": (
+        "genmodels.evaluation.feature_networks",
+        "genmodels.evaluation.feature_training",
+        "genmodels.evaluation.feature_cache",
+    ),
     "genmodels.metrics": ("genmodels.evaluation.metrics",),
     "genmodels.sample_quality": ("genmodels.evaluation.sample_quality",),
     "genmodels.tracking": ("genmodels.training.tracking",),

@@ -224,7 +224,8 @@ def feature_network_for(
     network that is refused then names the command that retrains it, `genmodels features DATASET --retrain`."""
     import shlex
 
-    from genmodels.evaluation.feature_networks import RETRAIN_HINT, FeatureRecipe, cached_network
+    from genmodels.evaluation.feature_networks import RETRAIN_HINT, FeatureRecipe
+    from genmodels.evaluation.feature_cache import cached_network
 
     images = training_images_for(dataset, feature_source)
     hint = f"genmodels features {shlex.quote(dataset_argument)} --retrain" if dataset_argument else RETRAIN_HINT
