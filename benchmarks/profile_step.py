@@ -92,7 +92,7 @@ def main() -> None:
     from genmodels.data.sources import load_dataset
     from genmodels.training.loops import StepLoop
     from genmodels.plugins.loader import get_registry
-    from genmodels.training.trainer import shuffled_order
+    from genmodels.training.epochs import shuffled_order
 
     registry = get_registry()
     spec = registry.model(args.model)

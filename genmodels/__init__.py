@@ -16,11 +16,11 @@ from typing import TYPE_CHECKING, Any
 
 from genmodels.core.config import option
 from genmodels.core.model_config import LikelihoodConfig, MLPConfig, ModelConfig
-from genmodels.core.train_config import EPOCH_IMAGES, TrainConfig
 from genmodels.core.model_spec import ModelSpec
+from genmodels.core.train_config import EPOCH_IMAGES, TrainConfig
+from genmodels.core.version import __version__
 from genmodels.plugins.hookspecs import hookimpl
 from genmodels.training.tracking import Tracker, TrackerSpec
-from genmodels.core.version import __version__
 
 # Keras must use TensorFlow: the trainer's train_step is TensorFlow code.
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")

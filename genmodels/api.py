@@ -13,25 +13,25 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-from pathlib import Path
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Union
 
 import numpy as np
 
-from genmodels.core.model_config import ModelConfig
-from genmodels.core.train_config import TrainConfig
-from genmodels.data.dataset import Dataset
-from genmodels.data.arrays import as_images, to_unit
 from genmodels.core.errors import ConfigError, DatasetError
+from genmodels.core.model_config import ModelConfig
+from genmodels.core.model_spec import ModelSpec
 from genmodels.core.pixels import BINARY, EIGHT_BIT
+from genmodels.core.train_config import TrainConfig
+from genmodels.data.arrays import as_images, to_unit
+from genmodels.data.dataset import Dataset
+from genmodels.data.dataset import DatasetSpec
 from genmodels.plugins.loader import get_registry
-from genmodels.runs.format import RunConfig, read_metrics
 from genmodels.runs.checkpoints import kept_epoch
+from genmodels.runs.format import RunConfig, read_metrics
 from genmodels.runs.loading import load_run
 from genmodels.samplers.fitting import DEFAULT_SAMPLER, check_sampler_name, drawn_codings
-from genmodels.core.model_spec import ModelSpec
-from genmodels.data.dataset import DatasetSpec
 
 if TYPE_CHECKING:
     from genmodels.samplers.fitting import FittedSampler

@@ -12,15 +12,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from genmodels.core.model_config import ModelConfig
-from genmodels.core.train_config import RESUME_CHANGES, TrainConfig
-from genmodels.core.model_spec import ModelSpec
 from genmodels.core.errors import ConfigError
-from genmodels.runs.format import default_run_dir, refuse_existing_run
+from genmodels.core.model_config import ModelConfig
+from genmodels.core.model_spec import ModelSpec
+from genmodels.core.train_config import RESUME_CHANGES, TrainConfig
+from genmodels.data.sources import dataset_for
 from genmodels.runs.checkpoints import kept_weights
+from genmodels.runs.format import default_run_dir, refuse_existing_run
 from genmodels.runs.loading import load_run
 from genmodels.samplers.fitting import PRIOR, check_sampler_name, fitted_sampler
-from genmodels.data.sources import dataset_for
 
 if TYPE_CHECKING:
     import numpy as np

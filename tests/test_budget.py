@@ -14,7 +14,7 @@ from conftest import random_binary_images
 from genmodels.core.train_config import TrainConfig
 from genmodels.core.errors import TrainingWarning
 from genmodels.runs.checkpoints import still_improving
-from genmodels.training.trainer import epoch_order
+from genmodels.training.epochs import epoch_order
 
 
 @pytest.mark.parametrize(

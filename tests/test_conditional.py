@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 from conftest import random_binary_images, run_main
 
-from genmodels.nn.components import ImportanceWeightedBound, mlp_vae
+from genmodels.nn.components import mlp_vae
+from genmodels.nn.losses import ImportanceWeightedBound
 from genmodels.core.model_config import MLPConfig
 from genmodels.core.train_config import TrainConfig
 from genmodels.data.dataset import Dataset

@@ -8,13 +8,9 @@ import numpy as np
 import pytest
 from keras import ops
 
-from genmodels.nn.components import (
-    BernoulliMLPDecoder,
-    DeterministicMLPEncoder,
-    FittedGaussianPrior,
-    Reconstruction,
-    StandardNormalPrior,
-)
+from genmodels.nn.components import BernoulliMLPDecoder, DeterministicMLPEncoder
+from genmodels.nn.losses import Reconstruction
+from genmodels.nn.priors import FittedGaussianPrior, StandardNormalPrior
 from genmodels.nn.distributions import Bernoulli, DiagonalGaussian
 from genmodels.evaluation.likelihood import ImportanceSampler, evaluate
 from genmodels.nn.interfaces import Decoder, Encoder

@@ -13,7 +13,8 @@ from genmodels.data.dataset import Dataset
 from genmodels.training.loops import StepLoop, first_non_finite
 from genmodels.plugins.loader import build_registry
 from genmodels.runs.loading import load_model
-from genmodels.training.trainer import dtype_policy, shuffled_order, train
+from genmodels.training.trainer import dtype_policy, train
+from genmodels.training.epochs import shuffled_order
 
 
 def batch_probe(x):

@@ -11,7 +11,8 @@ import tensorflow as tf
 from conftest import random_binary_images, run_main
 from keras import ops
 
-from genmodels.nn.components import KLDivergence, Reconstruction, mlp_vae
+from genmodels.nn.components import mlp_vae
+from genmodels.nn.losses import KLDivergence, Reconstruction
 from genmodels.core.model_config import MLPConfig
 from genmodels.core.train_config import TrainConfig
 from genmodels.data.dataset import Dataset
@@ -20,7 +21,8 @@ from genmodels.nn.interfaces import Loss
 from genmodels.specs import ModelSpec
 from genmodels.training.loops import StepLoop
 from genmodels.plugins.loader import build_registry
-from genmodels.training.trainer import _pixel_draws, learning_rate_at, train
+from genmodels.training.trainer import train
+from genmodels.training.epochs import _pixel_draws, learning_rate_at
 
 SMALL = MLPConfig(latent_dim=4, hidden=(16,), input_dim=784)
 

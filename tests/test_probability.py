@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from genmodels.nn.components import FittedGaussianPrior, KLDivergence, Reconstruction, StandardNormalPrior
+from genmodels.nn.losses import KLDivergence, Reconstruction
+from genmodels.nn.priors import FittedGaussianPrior, StandardNormalPrior
 from genmodels.nn.distributions import Bernoulli, DiagonalGaussian
 from genmodels.nn.interfaces import ForwardPass, LatentPrior
 

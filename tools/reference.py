@@ -150,7 +150,7 @@ def _members(module: ModuleType, names: list[str]) -> list[tuple[str, Any]]:
             for name, obj in vars(source).items()
             if not name.startswith("_")
             and (inspect.isclass(obj) or inspect.isfunction(obj))
-            and public_module(obj.__module__) == module.__name__
+            and obj.__module__ == source.__name__
         ]
     return [(name, getattr(module, name)) for name in names]
 

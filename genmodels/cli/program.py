@@ -19,8 +19,8 @@ from typing import Annotated, Any, Optional
 import typer
 
 from genmodels.core.config import MAX_SEED
-from genmodels.core.train_config import TrainConfig
 from genmodels.core.errors import ConfigError, GenmodelsError, GenmodelsWarning, RunError
+from genmodels.core.train_config import TrainConfig
 from genmodels.evaluation.metrics import DEFAULT_METRICS, DEFAULT_SAMPLES, check_metric_names
 from genmodels.plugins.loader import STRICT_VARIABLE, get_registry
 from genmodels.plugins.registry import PluginWarning

@@ -5,9 +5,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from genmodels.core.config import C, Config, KERAS_NAME, _positive, option
 from genmodels.core.errors import ConfigError
 from genmodels.core.pixels import AUTO, likelihood_for, likelihood_kind
-from genmodels.core.config import C, Config, KERAS_NAME, _positive, option
 
 
 # Limits on sizes read from a config (a run's config.json may come from anyone): beyond them a model would not

@@ -7,8 +7,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from genmodels.core.errors import ConfigError
 from genmodels.core.config import Config, MAX_SEED, _positive, option
+from genmodels.core.errors import ConfigError
 
 
 # the training options a resumed run may change: how long it trains and which trackers listen

@@ -8,13 +8,14 @@ import hashlib
 import json
 import warnings
 from pathlib import Path
+
 import numpy as np
 from PIL import Image
 
 from genmodels.core.atomic import atomic_path
-from genmodels.data.store import data_dir
 from genmodels.core.errors import DatasetError
 from genmodels.data.decoding import PILLOW_FORMATS, FolderImage
+from genmodels.data.store import data_dir
 
 
 CACHE_PREFIX = ".genmodels-cache-"

@@ -38,12 +38,12 @@ from pathlib import Path
 
 import numpy as np
 
-from genmodels.data.dataset import Dataset
 from genmodels.core.errors import DatasetError
 from genmodels.core.pixels import EIGHT_BIT
+from genmodels.data.dataset import Dataset
 from genmodels.data.decoding import FolderImage, _decode_all
-from genmodels.data.folder_cache import _cache_key, _cache_places, _header_size, _read_cache, _write_cache
 from genmodels.data.decoding import SIZE_OPTION
+from genmodels.data.folder_cache import _cache_key, _cache_places, _header_size, _read_cache, _write_cache
 
 IMAGE_EXTENSIONS = (".bmp", ".gif", ".jpeg", ".jpg", ".png")
 SPLIT_FOLDERS = ("train", "valid", "test")

@@ -8,11 +8,11 @@ import os
 from pathlib import Path
 from typing import Any, Protocol
 
+from genmodels.core.errors import DatasetError
 from genmodels.data.dataset import DEFAULT_VALIDATION_FRACTION, Dataset, DatasetSpec, prepared
+from genmodels.data.folders import load_folder
 from genmodels.data.npz import load_npz
 from genmodels.data.store import data_dir
-from genmodels.core.errors import DatasetError
-from genmodels.data.folders import load_folder
 
 
 class DatasetCatalog(Protocol):

@@ -5,18 +5,19 @@ match, trained when missing.
 from __future__ import annotations
 
 import genmodels.core.backend  # noqa: F401  (TensorFlow, imported quietly)
+
 import json
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from pathlib import Path
+
 import numpy as np
 
 from genmodels.core.atomic import atomic_files
+from genmodels.core.errors import CacheWarning, ChecksumError
 from genmodels.data.dataset import TrainingImages
 from genmodels.data.store import FEATURES_DIR_VARIABLE
-from genmodels.core.errors import CacheWarning, ChecksumError
-from genmodels.evaluation.feature_training import check_images, train_network
 from genmodels.evaluation.feature_networks import (
     CLASSIFIER,
     INFO_FILE,
@@ -27,6 +28,7 @@ from genmodels.evaluation.feature_networks import (
     build_networks,
     weights_sha256,
 )
+from genmodels.evaluation.feature_training import check_images, train_network
 
 
 def save_network(network: FeatureNetwork, folder: Path) -> Path:

@@ -25,9 +25,9 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from genmodels.data.dataset import TrainingImages
 from genmodels.core.errors import ConfigError
 from genmodels.core.pixels import BINARY, CONTINUOUS, EIGHT_BIT, PIXELS
+from genmodels.data.dataset import TrainingImages
 
 __all__ = [
     "FeatureRecipe",

@@ -5,19 +5,21 @@ autoencoder.
 from __future__ import annotations
 
 import genmodels.core.backend  # noqa: F401  (TensorFlow, imported quietly)
+
 import functools
 import math
 import time
 from collections.abc import Callable
 from dataclasses import asdict
+
 import keras
 import numpy as np
 import tensorflow as tf
 
-from genmodels.core.version import __version__
-from genmodels.data.dataset import TrainingImages
 from genmodels.core.errors import ConfigError
 from genmodels.core.pixels import PIXELS
+from genmodels.core.version import __version__
+from genmodels.data.dataset import TrainingImages
 from genmodels.evaluation.feature_networks import (
     AUTOENCODER,
     CLASSIFIER,

@@ -25,11 +25,11 @@ import numpy as np
 import tensorflow as tf
 from keras import ops
 
+from genmodels.core.errors import ConfigError
+from genmodels.core.pixels import BINARY, EIGHT_BIT, fit_note, fits
 from genmodels.evaluation.baselines import PixelBaseline
 from genmodels.evaluation.baselines import score as score_baseline
-from genmodels.core.errors import ConfigError
 from genmodels.nn.model import GenerativeModel, call_part, check_labels
-from genmodels.core.pixels import BINARY, EIGHT_BIT, fit_note, fits
 
 DEFAULT_K = 5000
 DEFAULT_BATCH_SIZE = 100

@@ -24,10 +24,10 @@ from typing import TYPE_CHECKING, Any, Protocol
 import numpy as np
 
 from genmodels.core.atomic import atomic_path
-from genmodels.data.dataset import Dataset, DatasetSpec, TrainingImages
-from genmodels.data.store import features_dir
 from genmodels.core.errors import CacheWarning, ConfigError, GenmodelsError, NotApplicableError
 from genmodels.core.pixels import BINARY
+from genmodels.data.dataset import Dataset, DatasetSpec, TrainingImages
+from genmodels.data.store import features_dir
 from genmodels.samplers.fitting import PRIOR
 
 if TYPE_CHECKING:

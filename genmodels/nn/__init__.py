@@ -1,1 +1,3 @@
-"""The model's parts: random draws, distributions, likelihoods, the interfaces, ready-made components, GenerativeModel, encoding and decoding."""
+"""The model's parts: random draws, distributions, likelihoods, the interfaces, ready-made components, GenerativeModel,
+encoding and decoding.
+"""

@@ -26,9 +26,9 @@ Configurations the lowering does not cover (dilation, channels-first data, group
 
 from __future__ import annotations
 
-import math
-
 import genmodels.core.backend  # noqa: F401  (TensorFlow, imported quietly)
+
+import math
 
 import keras
 import tensorflow as tf

@@ -20,9 +20,9 @@ import numpy as np
 import tensorflow as tf
 from keras import ops
 
+from genmodels.core.pixels import LIKELIHOODS, MIXTURE_COMPONENTS, LikelihoodKind, likelihood_kind  # noqa: F401  (the table, re-exported)
 from genmodels.nn.distributions import LOG_2PI, Bernoulli, Distribution, as_float32
 from genmodels.nn.random import philox_seed, standard_normal
-from genmodels.core.pixels import LIKELIHOODS, MIXTURE_COMPONENTS, LikelihoodKind, likelihood_kind  # noqa: F401  (the table, re-exported)
 
 LEVELS = 256  # 8-bit images: x takes the values k / 255
 

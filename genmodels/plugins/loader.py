@@ -10,8 +10,8 @@ from importlib import metadata
 
 import pluggy
 
-from genmodels.plugins import hookspecs
 from genmodels.core.errors import ConfigError
+from genmodels.plugins import hookspecs
 from genmodels.plugins.registry import Registry
 
 ENTRY_POINT_GROUP = "genmodels"

@@ -21,10 +21,9 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-
 from genmodels.core.atomic import atomic_path
-from genmodels.core.model_spec import QUALIFIED_NAME_PATTERN
 from genmodels.core.errors import DatasetError, GenmodelsError, RunError
+from genmodels.core.model_spec import QUALIFIED_NAME_PATTERN
 from genmodels.core.pixels import BINARY, PIXELS
 
 CONFIG_FILE = "config.json"

@@ -23,8 +23,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 import numpy as np
 
 from genmodels.core.atomic import atomic_path
-from genmodels.data.store import sha256_of
 from genmodels.core.errors import CacheWarning
+from genmodels.data.store import sha256_of
 
 if TYPE_CHECKING:
     from genmodels.data.dataset import Dataset
