@@ -38,8 +38,8 @@ _LAZY = {
     "GenerativeModel": "genmodels.nn.model",
     "Dataset": "genmodels.data.dataset",
     "DatasetSpec": "genmodels.data.dataset",  # with NumPy: imported on first use
-    "MetricSpec": "genmodels.evaluation.metrics",
-    "SamplerSpec": "genmodels.samplers.fitting",
+    "MetricSpec": "genmodels.evaluation.metric_context",
+    "SamplerSpec": "genmodels.samplers.sampler",
     "Run": "genmodels.api",
     "load": "genmodels.api",
     "train": "genmodels.api",
@@ -65,8 +65,8 @@ __all__ = [
 if TYPE_CHECKING:  # the lazy names above, for type checkers
     from genmodels.api import Run, datasets, load, models, train  # noqa: F401
     from genmodels.data.dataset import Dataset, DatasetSpec  # noqa: F401
-    from genmodels.evaluation.metrics import MetricSpec  # noqa: F401
-    from genmodels.samplers.fitting import SamplerSpec  # noqa: F401
+    from genmodels.evaluation.metric_context import MetricSpec  # noqa: F401
+    from genmodels.samplers.sampler import SamplerSpec  # noqa: F401
     from genmodels.nn.distributions import Bernoulli, DiagonalGaussian, Distribution, PointMass  # noqa: F401
     from genmodels.nn.interfaces import Decoder, Encoder, ForwardPass, LatentPrior, Loss  # noqa: F401
     from genmodels.nn.model import GenerativeModel  # noqa: F401

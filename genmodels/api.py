@@ -31,10 +31,11 @@ from genmodels.plugins.loader import get_registry
 from genmodels.runs.checkpoints import kept_epoch
 from genmodels.runs.format import RunConfig, read_metrics
 from genmodels.runs.loading import load_run
-from genmodels.samplers.fitting import DEFAULT_SAMPLER, check_sampler_name, drawn_codings
+from genmodels.samplers.fitting import check_sampler_name, drawn_codings
+from genmodels.samplers.sampler import DEFAULT_SAMPLER
 
 if TYPE_CHECKING:
-    from genmodels.samplers.fitting import FittedSampler
+    from genmodels.samplers.sampler import FittedSampler
 
 PathLike = Union[str, Path]
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from genmodels.core.model_spec import NAME_PATTERN, QUALIFIED_NAME_PATTERN, ModelSpec
 from genmodels.data.dataset import DatasetSpec
-from genmodels.evaluation.metrics import MetricSpec
-from genmodels.samplers.fitting import SamplerSpec
+from genmodels.evaluation.metric_context import MetricSpec
+from genmodels.samplers.sampler import SamplerSpec
 from genmodels.training.tracking import TrackerSpec
 
 __all__ = [

@@ -20,15 +20,16 @@ from genmodels.data.sources import dataset_for
 from genmodels.runs.checkpoints import kept_weights
 from genmodels.runs.format import default_run_dir, refuse_existing_run
 from genmodels.runs.loading import load_run
-from genmodels.samplers.fitting import PRIOR, check_sampler_name, fitted_sampler
+from genmodels.samplers.fitting import check_sampler_name, fitted_sampler
+from genmodels.samplers.sampler import PRIOR
 
 if TYPE_CHECKING:
     import numpy as np
 
     from genmodels.data.dataset import Dataset
-    from genmodels.evaluation.metrics import MetricContext
+    from genmodels.evaluation.metric_context import MetricContext
     from genmodels.plugins.registry import Registry
-    from genmodels.samplers.fitting import FittedSampler
+    from genmodels.samplers.sampler import FittedSampler
     from genmodels.training.trainer import TrainResult
 
 
@@ -160,7 +161,8 @@ def metric_context(
 ) -> MetricContext:
     """The context the metrics of one evaluation are computed in: the run's model scored on `images` of `split`,
     its samples' codings drawn from its sampler `sampler` (fitted on first use), the dataset's feature network."""
-    from genmodels.evaluation.metrics import MetricContext, feature_source_of
+    from genmodels.evaluation.metrics import feature_source_of
+    from genmodels.evaluation.metric_context import MetricContext
 
     check_sampler_name(sampler, registry)
     return MetricContext(

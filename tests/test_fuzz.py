@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from genmodels import MLPConfig, ModelConfig, TrainConfig
-from genmodels.cli.program import _key_value
+from genmodels.cli.common import key_value
 from genmodels.core.config import coerce
 from genmodels.data.dataset import Dataset
 from genmodels.data.npz import load_npz
@@ -106,7 +106,7 @@ def test_coerce_returns_the_asked_type_or_raises_config_error(kind, value, stric
 @given(item=TEXT, config_class=st.sampled_from([MLPConfig, TrainConfig]))
 def test_option_strings_from_the_command_line_are_parsed_or_refused(item, config_class):
     try:
-        key, value = _key_value(item)
+        key, value = key_value(item)
         config = config_class().replace(**{key: value})
     except ConfigError:
         return

@@ -35,7 +35,7 @@ def digits_vae(tmp_path_factory):
 @pytest.fixture(scope="session")
 def digits_context(digits_vae):
     """The metric context `evaluate` builds for that run: its test images, 2000 samples, the digit feature network."""
-    from genmodels.evaluation.metrics import MetricContext
+    from genmodels.evaluation.metric_context import MetricContext
     from genmodels.plugins.loader import get_registry
 
     data = digits_vae.dataset()
@@ -87,7 +87,7 @@ def test_a_models_samples_score_between_held_out_real_images_and_independent_pix
 def test_generated_samples_are_binary_images_for_binary_data_and_repeat_with_the_seed(digits_context):
     images = digits_context.generated()
     assert images.shape == (SAMPLES, 784) and set(np.unique(images)) <= {0.0, 1.0}
-    from genmodels.evaluation.metrics import MetricContext
+    from genmodels.evaluation.metric_context import MetricContext
 
     again = MetricContext(**{**vars(digits_context), "_cache": {}})
     np.testing.assert_array_equal(again.generated(), images)
@@ -149,7 +149,8 @@ def test_an_unknown_metric_is_one_line_naming_the_known_ones(tiny_run, capsys):
 def test_a_metric_that_does_not_apply_is_recorded_with_its_reason(tiny_run, tiny_npz):
     import genmodels
     from genmodels.core.errors import NotApplicableError
-    from genmodels.evaluation.metrics import MetricContext, run_metrics
+    from genmodels.evaluation.metrics import run_metrics
+    from genmodels.evaluation.metric_context import MetricContext
     from genmodels.plugins.loader import build_registry
     from genmodels.specs import MetricSpec
 

@@ -9,7 +9,7 @@ import pytest
 from matplotlib import image as mpimg
 from typer.testing import CliRunner
 
-from genmodels.cli.program import app
+from genmodels.cli.common import app
 
 from test_cli import grid_size, run_cli
 

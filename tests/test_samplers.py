@@ -14,7 +14,8 @@ from conftest import run_main
 from genmodels import SamplerSpec, hookimpl
 from genmodels.core.errors import UnknownNameError
 from genmodels.plugins.loader import build_registry
-from genmodels.samplers.fitting import PRIOR, FittedSampler, check_sampler_name, fitted_sampler, sampler_path
+from genmodels.samplers.fitting import check_sampler_name, fitted_sampler, sampler_path
+from genmodels.samplers.sampler import PRIOR, FittedSampler
 from genmodels_plugins.samplers import GaussianMixture, fit_gmm, fit_mixture
 
 

@@ -12,8 +12,8 @@ if TYPE_CHECKING:
 
     from genmodels.core.model_spec import ModelSpec
     from genmodels.data.dataset import DatasetSpec
-    from genmodels.evaluation.metrics import MetricSpec
-    from genmodels.samplers.fitting import SamplerSpec
+    from genmodels.evaluation.metric_context import MetricSpec
+    from genmodels.samplers.sampler import SamplerSpec
     from genmodels.training.tracking import TrackerSpec
 
 hookspec = pluggy.HookspecMarker("genmodels")

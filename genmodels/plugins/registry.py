@@ -11,8 +11,8 @@ from typing import Generic, TypeVar
 from genmodels.core.errors import DuplicateNameError, GenmodelsWarning, PluginError, UnknownNameError
 from genmodels.core.model_spec import NAME_PATTERN, ModelSpec
 from genmodels.data.dataset import DatasetSpec
-from genmodels.evaluation.metrics import MetricSpec
-from genmodels.samplers.fitting import SamplerSpec
+from genmodels.evaluation.metric_context import MetricSpec
+from genmodels.samplers.sampler import SamplerSpec
 from genmodels.training.tracking import TrackerSpec
 
 

@@ -14,9 +14,7 @@ they change. This module imports no TensorFlow; encoding the images does, throug
 from __future__ import annotations
 
 import json
-from abc import ABC, abstractmethod
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -25,6 +23,7 @@ import numpy as np
 from genmodels.core.atomic import atomic_path
 from genmodels.core.errors import CacheWarning
 from genmodels.data.store import sha256_of
+from genmodels.samplers.sampler import FittedSampler, PRIOR, SamplerSpec
 
 if TYPE_CHECKING:
     from genmodels.data.dataset import Dataset
@@ -40,25 +39,7 @@ class SamplerCatalog(Protocol):
     def sampler(self, name: str) -> SamplerSpec: ...
 
 
-PRIOR = "prior"  # the model's own prior, fitted to nothing
-DEFAULT_SAMPLER = "gmm"  # what `sample` and `evaluate` draw codings from unless told otherwise
 SAMPLER_FILE = "sampler-{name}.npz"
-
-
-class FittedSampler(ABC):
-    """A density over codings, fitted after training: what a `SamplerSpec`'s `fit` returns and `load` rebuilds."""
-
-    @abstractmethod
-    def sample(self, n: int, seed: int) -> np.ndarray:
-        """`n` codings, (n, D) float32; the same seed gives the same codings."""
-
-    @abstractmethod
-    def arrays(self) -> dict[str, np.ndarray]:
-        """Everything `load` needs to rebuild this sampler, as named NumPy arrays (saved with np.savez, no pickle)."""
-
-    def info(self) -> dict[str, Any]:
-        """JSON-ready facts about the fit (its settings, its score on the validation codings), shown and stored."""
-        return {}
 
 
 def check_sampler_name(name: str, registry: SamplerCatalog) -> None:
@@ -159,23 +140,3 @@ def _load(path: Path, spec, digest: str) -> FittedSampler | None:
         return spec.load(arrays)
     except Exception:  # an unreadable or foreign file is replaced by a new fit
         return None
-
-
-@dataclass(frozen=True)
-class SamplerSpec:
-    """A latent sampler fitted after training (`genmodels sample MODEL --sampler NAME`, `evaluate --sampler`).
-
-    `fit(train_codings, valid_codings, seed)` receives the posterior means of the run's training and validation
-    images, (N, D) float64 arrays (the validation ones may be empty), and returns a
-    `genmodels.samplers.FittedSampler`: what `sample` and the sample metrics then draw codings from. Choose any
-    setting of the fit on the validation codings, never on test images. `load(arrays)` rebuilds a fitted sampler
-    from the arrays its `arrays()` returned (genmodels saves them in the run directory, with the digest of the
-    weights they were fitted to, and fits again when the weights change). Both run without TensorFlow.
-    """
-
-    name: str
-    description: str
-    fit: Callable[[Any, Any, int], FittedSampler]
-    load: Callable[[dict[str, Any]], FittedSampler]
-    plugin: str = ""
-    package: str = ""

@@ -24,7 +24,7 @@ from genmodels.runs.checkpoints import best_epoch, save_checkpoint
 from genmodels.runs.format import RunConfig
 from genmodels.training.distributed import DistributedLoop, ProcessGroup
 from genmodels.training.loops import StepLoop, first_non_finite
-from genmodels.training.tracking import Trackers
+from genmodels.training.tracker_list import Trackers
 
 
 class _Epochs:

@@ -49,10 +49,12 @@ from genmodels.runs.format import (
 )
 from genmodels.runs.lock import run_lock
 from genmodels.runs.weights import load_weights
-from genmodels.samplers.fitting import DEFAULT_SAMPLER, SamplerCatalog, drawn_codings, fitted_sampler
+from genmodels.samplers.fitting import SamplerCatalog, drawn_codings, fitted_sampler
+from genmodels.samplers.sampler import DEFAULT_SAMPLER
 from genmodels.training.distributed import ProcessGroup
 from genmodels.training.epochs import _Epochs
-from genmodels.training.tracking import TrackerCatalog, Trackers
+from genmodels.training.tracker_list import Trackers
+from genmodels.training.tracking import TrackerCatalog
 
 
 class TrainingCatalog(TrackerCatalog, SamplerCatalog, Protocol):

@@ -1,0 +1,56 @@
+"""What a sampler plugin provides: a FittedSampler (codings drawn from a density fitted after training) and its
+SamplerSpec. Fitting, saving and loading a run's sampler is genmodels.samplers.fitting's.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:
+    pass
+
+
+PRIOR = "prior"  # the model's own prior, fitted to nothing
+
+DEFAULT_SAMPLER = "gmm"  # what `sample` and `evaluate` draw codings from unless told otherwise
+
+
+class FittedSampler(ABC):
+    """A density over codings, fitted after training: what a `SamplerSpec`'s `fit` returns and `load` rebuilds."""
+
+    @abstractmethod
+    def sample(self, n: int, seed: int) -> np.ndarray:
+        """`n` codings, (n, D) float32; the same seed gives the same codings."""
+
+    @abstractmethod
+    def arrays(self) -> dict[str, np.ndarray]:
+        """Everything `load` needs to rebuild this sampler, as named NumPy arrays (saved with np.savez, no pickle)."""
+
+    def info(self) -> dict[str, Any]:
+        """JSON-ready facts about the fit (its settings, its score on the validation codings), shown and stored."""
+        return {}
+
+
+@dataclass(frozen=True)
+class SamplerSpec:
+    """A latent sampler fitted after training (`genmodels sample MODEL --sampler NAME`, `evaluate --sampler`).
+
+    `fit(train_codings, valid_codings, seed)` receives the posterior means of the run's training and validation
+    images, (N, D) float64 arrays (the validation ones may be empty), and returns a
+    `genmodels.samplers.FittedSampler`: what `sample` and the sample metrics then draw codings from. Choose any
+    setting of the fit on the validation codings, never on test images. `load(arrays)` rebuilds a fitted sampler
+    from the arrays its `arrays()` returned (genmodels saves them in the run directory, with the digest of the
+    weights they were fitted to, and fits again when the weights change). Both run without TensorFlow.
+    """
+
+    name: str
+    description: str
+    fit: Callable[[Any, Any, int], FittedSampler]
+    load: Callable[[dict[str, Any]], FittedSampler]
+    plugin: str = ""
+    package: str = ""
