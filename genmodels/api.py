@@ -25,8 +25,7 @@ from genmodels.core.model_spec import ModelSpec
 from genmodels.core.pixels import BINARY, EIGHT_BIT
 from genmodels.core.train_config import TrainConfig
 from genmodels.data.arrays import as_images, to_unit
-from genmodels.data.dataset import Dataset
-from genmodels.data.dataset import DatasetSpec
+from genmodels.data.dataset import Dataset, DatasetSpec
 from genmodels.plugins.loader import get_registry
 from genmodels.runs.checkpoints import kept_epoch
 from genmodels.runs.format import RunConfig, read_metrics
@@ -186,9 +185,9 @@ class Run:
     def dataset(self) -> Dataset:
         """The dataset the run was trained on, prepared as training prepared it (its validation split, binarized or drawn
         as it was); its `.train`, `.valid` and `.test` arrays are stored images that every method here takes."""
-        from genmodels.data.sources import dataset_for
+        from genmodels.workflows import run_dataset
 
-        return dataset_for(self.train_config, get_registry(), from_run=True)
+        return run_dataset(get_registry(), self.train_config)
 
     def sample(
         self, n: int = 60, seed: int | None = 0, labels=None, draw: bool = False, sampler: str = DEFAULT_SAMPLER
@@ -304,6 +303,67 @@ class Run:
             sampler=sampler,
         )
         return run_metrics(chosen, context, registry)
+
+    def evaluate(
+        self,
+        metrics: Sequence[str] = ("nll", "fid", "prd", "active-units"),
+        *,
+        split: str = "test",
+        k: int = DEFAULT_K,
+        samples: int = 10_000,
+        seed: int = 0,
+        batch_size: int = 100,
+        n: int | None = None,
+        sampler: str = DEFAULT_SAMPLER,
+        allow_data_change: bool = False,
+    ) -> dict[str, Any]:
+        """What `genmodels evaluate` computes, by the same steps: the loss terms, negative ELBO and importance-weighted
+        NLL (`nll`, with `k` samples per image, beside the independent-pixel baseline) of the images of `split` (or `n`
+        of them drawn with `seed`), then each other named metric, its samples' codings drawn from `sampler`. The
+        figures are written to the run directory's evaluation-SPLIT.json (evaluation-SPLIT-nN.json for N images)
+        beside those of earlier evaluations of other metrics, and returned as written."""
+        import json
+
+        from genmodels.data.dataset import SPLITS
+        from genmodels.evaluation.metrics import NLL, check_metric_names
+        from genmodels.runs.format import check_same_data
+        from genmodels.workflows import add_metrics, evaluation_path, metric_context, score_split, split_images
+
+        registry = get_registry()
+        chosen = check_metric_names(list(metrics), registry)
+        if split not in SPLITS:
+            raise ConfigError(f"split must be one of {', '.join(SPLITS)}, received {split!r}.")
+        check_sampler_name(sampler, registry)
+        data = self.dataset()
+        check_same_data(self.config, data, (split,), allow=allow_data_change)
+        images, labels = split_images(data, self.model, split, n, seed)
+        common = dict(model_name=self.name, train_config=self.train_config, run_dir=self.run_dir, dataset=data)
+        result = score_split(
+            self.model,
+            **common,
+            pixels=self.pixels,
+            split=split,
+            images=images,
+            labels=labels,
+            likelihood=NLL in chosen,
+            k=k,
+            seed=seed,
+            batch_size=batch_size,
+        )
+        context = metric_context(
+            registry,
+            model=self.model,
+            **common,
+            split=split,
+            images=images,
+            labels=labels,
+            seed=seed,
+            samples=samples,
+            sampler=sampler,
+        )
+        path = evaluation_path(self.run_dir, split, n, len(images))
+        add_metrics(registry, result, chosen, context, path)
+        return json.loads(path.read_text())
 
     def export(self, out_dir: PathLike, *, force: bool = False) -> Path:
         """Write the model as a TensorFlow SavedModel with `sample`, `encode` and `decode` signatures, as

@@ -1,5 +1,6 @@
 """The steps the command line and the Python API share, written once: planning a training (a new run, a resumed
-one or a replacement), its data, running it; a run's fitted sampler; the context evaluation metrics are computed in.
+one or a replacement), its data, running it; a run's fitted sampler and dataset; an evaluation (the split's images,
+their likelihood, the context the metrics are computed in, the metrics and the file they are written to).
 
 Each surface parses its own arguments, names its own options in messages (`--epochs` or `epochs`) and reports
 its own progress; what is checked and in which order is here. The registry is always a parameter.
@@ -17,7 +18,7 @@ from genmodels.core.model_config import ModelConfig
 from genmodels.core.model_spec import ModelSpec
 from genmodels.core.train_config import RESUME_CHANGES, TrainConfig
 from genmodels.data.sources import dataset_for
-from genmodels.runs.checkpoints import kept_weights
+from genmodels.runs.checkpoints import kept_epoch, kept_weights
 from genmodels.runs.format import default_run_dir, refuse_existing_run
 from genmodels.runs.loading import load_run
 from genmodels.samplers.fitting import check_sampler_name, fitted_sampler
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
     import numpy as np
 
     from genmodels.data.dataset import Dataset
+    from genmodels.evaluation.likelihood import Evaluation
     from genmodels.evaluation.metric_context import MetricContext
     from genmodels.plugins.registry import Registry
     from genmodels.samplers.sampler import FittedSampler
@@ -180,3 +182,131 @@ def metric_context(
         sampler=lambda: run_sampler(registry, sampler, model, train_config, run_dir, dataset, log),
         dataset_argument=train_config.dataset,
     )
+
+
+# ------------------------------------------------------------------------------------------------ evaluation
+
+
+def run_dataset(registry: Registry, train_config: TrainConfig) -> Dataset:
+    """The dataset a run was trained on, prepared as it was for training (binarized or not, the same validation
+    split); a folder it names gets no cache written inside it."""
+    return dataset_for(train_config, registry, from_run=True)
+
+
+def run_labels(model, labels: np.ndarray | None, what: str) -> np.ndarray | None:
+    """`labels`, checked, for a conditional model; None for an unconditional one (which ignores labels)."""
+    if not model.conditional:
+        return None
+    from genmodels.nn.model import check_labels
+
+    return check_labels(model, labels, what)
+
+
+def split_images(
+    data: Dataset, model, split: str, n: int | None = None, seed: int = 0, *, pairs: bool = False
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """The split's images as rows, with their labels for a conditional model (else None): all of them, or `n`
+    drawn with `seed` in the split's order (held-out sets may be sorted by class); with `pairs`, images 2i and
+    2i+1 of a conditional model share a label (the pairs `interpolate` joins), in drawn order."""
+    import numpy as np
+
+    count = len(getattr(data, split))
+    labels = run_labels(model, getattr(data, f"{split}_labels"), f"{data.name} {split}")
+    if n is None:
+        return data.rows(split), labels
+    if n > count:
+        raise ConfigError(f"asked for {n} images, but the split has only {count}.")
+    rng = np.random.default_rng(seed)
+    if pairs and labels is not None:
+        first = rng.choice(count, size=n // 2, replace=False)
+        second = np.array([rng.choice(np.flatnonzero(labels == labels[i])) for i in first], dtype=int)
+        chosen = np.stack([first, second], axis=1).ravel()
+        return data.rows(split, chosen), labels[chosen]
+    chosen = rng.choice(count, size=n, replace=False)
+    chosen = chosen if pairs else np.sort(chosen)
+    return data.rows(split, chosen), (None if labels is None else labels[chosen])
+
+
+def evaluation_path(run_dir: Path, split: str, n: int | None, count: int) -> Path:
+    """Where an evaluation of `split` is written: evaluation-SPLIT.json, or evaluation-SPLIT-nCOUNT.json for a
+    subset of `count` images."""
+    return run_dir / (f"evaluation-{split}.json" if n is None else f"evaluation-{split}-n{count}.json")
+
+
+def score_split(
+    model,
+    *,
+    model_name: str,
+    train_config: TrainConfig,
+    pixels: str,
+    run_dir: Path,
+    dataset: Dataset,
+    split: str,
+    images: np.ndarray,
+    labels: np.ndarray | None,
+    likelihood: bool,
+    k: int,
+    seed: int,
+    batch_size: int,
+    share=None,
+    progress: Callable[[int], None] | None = None,
+) -> Evaluation:
+    """The first part of an evaluation: the loss terms on `images` and, with `likelihood`, the negative ELBO and the
+    importance-weighted NLL with the independent-pixel baseline of the training split beside them
+    (`genmodels.evaluation.likelihood.evaluate`; `share` is a worker's part of a distributed evaluation)."""
+    from genmodels.evaluation.baselines import for_dataset
+    from genmodels.evaluation.likelihood import evaluate
+
+    return evaluate(
+        model,
+        images,
+        model_name=model_name,
+        split=split,
+        k=k,
+        seed=seed,
+        batch_size=batch_size,
+        progress=progress,
+        labels=labels,
+        pixels=pixels,
+        epoch=kept_epoch(run_dir, train_config),
+        share=share,
+        likelihood=likelihood,
+        baseline=for_dataset(dataset, pixels) if likelihood else None,
+    )
+
+
+def add_metrics(
+    registry: Registry,
+    result: Evaluation,
+    names: list[str],
+    context: MetricContext,
+    path: Path,
+    announce: Callable[[str], None] | None = None,
+) -> Evaluation:
+    """The second part: the chosen plugin metrics computed in `context` into `result`, which is written to `path`
+    (beside the figures of other metrics an earlier evaluation there holds) before the first metric and after
+    each, so that what is computed stays when a later metric fails."""
+    import json
+
+    from genmodels.core.atomic import atomic_path
+    from genmodels.core.errors import GenmodelsError
+    from genmodels.evaluation.metrics import run_metrics
+    from genmodels.runs.format import read_evaluation
+
+    try:
+        earlier = read_evaluation(path.parent, result.split, path.name)
+    except GenmodelsError:  # unreadable: replaced
+        earlier = None
+
+    def save(metrics: dict) -> None:
+        result.metrics = metrics
+        with atomic_path(path) as partial:
+            partial.write_text(json.dumps(result.added_to(earlier), indent=2) + "\n")
+
+    save({})
+    try:
+        run_metrics(names, context, registry, announce=announce, done=save)
+    except GenmodelsError as exc:
+        exc.args = (f"{exc} (the figures computed before it are saved in {path})",)
+        raise
+    return result

@@ -91,6 +91,23 @@ def test_log_likelihoods_are_the_per_image_figures_of_cli_evaluate(twin_runs, ca
     assert -log_px.mean() == pytest.approx(reported["nll"], rel=1e-6)
 
 
+def test_evaluate_writes_and_returns_the_figures_cli_evaluate_writes(twin_runs, capsys):
+    run, cli_dir = twin_runs
+    options = ["--metrics", "nll,active-units", "--k", 30, "--seed", 2, "-n", 40]
+    outcome = run_main(capsys, "evaluate", "vae", "--run-dir", cli_dir, *options)
+    assert outcome.code == 0, outcome.err
+    from_cli = json.loads((cli_dir / "evaluation-test-n40.json").read_text())
+    figures = run.evaluate(["nll", "active-units"], k=30, seed=2, n=40)
+    assert figures == json.loads((run.run_dir / "evaluation-test-n40.json").read_text())
+    assert figures["images"] == 40 and figures["k"] == 30 and figures["nll"] > 0 and figures["baseline"]["nll"] > 0
+    for key in ("nll", "negative_elbo", "nll_standard_error", "terms"):
+        assert figures[key] == pytest.approx(from_cli[key], rel=1e-5), key
+    assert figures["baseline"]["nll"] == pytest.approx(from_cli["baseline"]["nll"], rel=1e-9)
+    ours, theirs = figures["metrics"]["active-units"], from_cli["metrics"]["active-units"]
+    assert ours["active_units"] == theirs["active_units"]
+    assert ours["kl_per_dimension"] == pytest.approx(theirs["kl_per_dimension"], rel=1e-5)
+
+
 def test_encode_decode_and_reconstruct_take_every_image_layout(twin_runs):
     run, _ = twin_runs
     stored = run.dataset().test[:6]  # uint8 0/1, (6, 28, 28, 1)

@@ -107,15 +107,6 @@ def progress_bar(label: str, total: int):
         yield lambda count: progress.advance(task, count)
 
 
-def write_json(path: Path, data: dict) -> None:
-    import json
-
-    from genmodels.core.atomic import atomic_path
-
-    with atomic_path(path) as partial:
-        partial.write_text(json.dumps(data, indent=2) + "\n")
-
-
 def key_value(item: str) -> tuple[str, str]:
     key, sep, value = item.partition("=")
     if not sep or not key.strip():

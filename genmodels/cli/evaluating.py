@@ -19,11 +19,9 @@ from genmodels.cli.common import (
     number_text,
     progress_bar,
     print_table,
-    write_json,
     app,
 )
-from genmodels.cli.loading import dataset_of, earlier_evaluation, split_images, open_run, run_dataset, stored_train
-from genmodels.core.errors import GenmodelsError
+from genmodels.cli.loading import open_run, run_dataset, split_images, stored_train
 from genmodels.core.train_config import TrainConfig
 from genmodels.evaluation.metric_context import DEFAULT_SAMPLES
 from genmodels.evaluation.metrics import DEFAULT_METRICS, check_metric_names
@@ -102,13 +100,11 @@ def evaluate(
     registry, spec, run_dir, loaded, config = open_run(model, run_dir)
     import math
 
-    from genmodels.evaluation import baselines
-    from genmodels.evaluation.likelihood import evaluate as run_evaluation
-    from genmodels.evaluation.metrics import NLL, run_metrics, summary_rows
-    from genmodels.workflows import metric_context
+    from genmodels.evaluation.metrics import NLL, summary_rows
     from genmodels.runs.format import check_same_data
-    from genmodels.runs.checkpoints import kept_epoch
+    from genmodels.workflows import add_metrics, evaluation_path, metric_context, score_split
 
+    train_config = stored_train(config)
     data = run_dataset(config, registry)
     check_same_data(config, data, (split.value,), allow=allow_data_change)
     images, labels = split_images(config, registry, loaded, split.value, n, seed, data=data)
@@ -121,36 +117,37 @@ def evaluate(
         batches = range(share.index, math.ceil(len(images) / batch_size), share.count)
         mine = sum(min(batch_size, len(images) - batch * batch_size) for batch in batches)
     likelihood = NLL in chosen
-    baseline = baselines.for_dataset(data, config.pixels) if likelihood else None
     with progress_bar(
         f"Evaluating {spec.name} (k={k})" if likelihood else f"Evaluating {spec.name}", mine if likelihood else 0
     ) as advance:
-        result = run_evaluation(
+        result = score_split(
             loaded,
-            images,
             model_name=spec.name,
+            train_config=train_config,
+            pixels=config.pixels,
+            run_dir=run_dir,
+            dataset=data,
             split=split.value,
+            images=images,
+            labels=labels,
+            likelihood=likelihood,
             k=k,
             seed=seed,
             batch_size=batch_size,
-            progress=advance,
-            labels=labels,
-            pixels=config.pixels,
-            epoch=kept_epoch(run_dir, stored_train(config)),
             share=share,
-            likelihood=likelihood,
-            baseline=baseline,
+            progress=advance,
         )
     if distribute and not group.chief:
         typer.echo(
             f"Done: scored {mine} of the {len(images)} images as one worker; its chief writes the figures in {run_dir}."
         )
         return
+    log = lambda line: typer.echo(line, err=True)  # noqa: E731
     context = metric_context(
         registry,
         model=loaded,
         model_name=spec.name,
-        train_config=stored_train(config),
+        train_config=train_config,
         run_dir=run_dir,
         dataset=data,
         split=split.value,
@@ -159,22 +156,10 @@ def evaluate(
         seed=seed,
         samples=samples,
         sampler=sampler,
-        log=lambda line: typer.echo(line, err=True),
+        log=log,
     )
-    name = f"evaluation-{split.value}.json" if n is None else f"evaluation-{split.value}-n{len(images)}.json"
-
-    earlier = earlier_evaluation(run_dir, split.value, name)
-
-    def save(metrics: dict) -> None:  # what is computed is saved before the next metric can fail
-        result.metrics = metrics
-        write_json(run_dir / name, result.added_to(earlier))
-
-    save({})
-    try:
-        run_metrics(chosen, context, registry, announce=lambda line: typer.echo(line, err=True), done=save)
-    except GenmodelsError as exc:
-        exc.args = (f"{exc} (the figures computed before it are saved in {run_dir / name})",)
-        raise
+    path = evaluation_path(run_dir, split.value, n, len(images))
+    add_metrics(registry, result, chosen, context, path, announce=log)
     rows = [(f"{term} (one forward pass per image)", f"{value:.2f}") for term, value in result.terms.items()]
     if result.nll is not None:
         rows.append((f"negative ELBO (mean over {k} codings)", f"{result.negative_elbo:.2f}"))
@@ -194,7 +179,7 @@ def evaluate(
         typer.echo(result.note)
     if result.beaten() is False:
         typer.echo(f"Warning: {baseline_warning(spec.name, result.to_dict())}", err=True)
-    typer.echo(str(run_dir / name))
+    typer.echo(str(path))
 
 
 def baseline_rows(baseline: dict) -> list[tuple[str, str]]:
@@ -243,7 +228,9 @@ def features(
     """
     registry = get_registry()
     train_config = TrainConfig(dataset=dataset)
-    data = dataset_of(train_config, registry)
+    from genmodels.data.sources import dataset_for
+
+    data = dataset_for(train_config, registry)
     from genmodels.data.store import features_dir
     from genmodels.evaluation.metrics import feature_source_of
     from genmodels.evaluation.metric_context import feature_network_for
