@@ -116,7 +116,7 @@ def register_models(register):
             build=build,
             config=ConvConfig,
             # TensorFlow graphs with oneDNN's convolutions; --xla compiles the step with them as matrix products
-            # (genmodels.convolutions), not yet clearly faster across runs (docs/performance.md, "Convolutions").
+            # (genmodels.nn.convolutions), not yet clearly faster across runs (docs/performance.md, "Convolutions").
             # A cosine schedule lets the last epochs settle where a constant step size keeps overshooting
             # (docs/data.md, "Recipes by kind of data").
             train=TrainConfig(

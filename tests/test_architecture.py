@@ -115,3 +115,28 @@ def test_importing_the_public_paths_and_the_registry_imports_no_tensorflow():
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
+
+
+def test_the_built_in_plugins_and_the_example_package_import_only_public_paths():
+    """The built-ins reach the core exactly as a third party's package does: through public paths only."""
+    import ast
+
+    from genmodels.core.faces import PUBLIC
+
+    public = set(PUBLIC) | {"genmodels", "genmodels.specs", "genmodels.api"}
+    sources = [*(REPO / "genmodels_plugins").rglob("*.py"), *(REPO / "examples").rglob("*.py")]
+    found = set()
+    for path in sources:
+        if "build" in path.parts:
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = (
+                [alias.name for alias in node.names]
+                if isinstance(node, ast.Import)
+                else [node.module or ""]
+                if isinstance(node, ast.ImportFrom) and node.level == 0
+                else []
+            )
+            found |= {(name, path.name) for name in names if name == "genmodels" or name.startswith("genmodels.")}
+    assert len(found) > 20
+    assert sorted((name, file) for name, file in found if name not in public) == []

@@ -46,7 +46,7 @@ def test_a_terms_weight_scales_it_in_the_cost_only():
 @pytest.mark.parametrize("step, factor", [(0, 0.1), (4, 0.5), (9, 1.0), (50, 1.0)])
 def test_kl_warmup_raises_the_kl_weight_linearly_over_its_steps(step, factor):
     model = _compiled(mlp_vae(SMALL, losses=[Reconstruction(), KLDivergence(weight=2.0)]))
-    model.warmup_steps = 10
+    model.warm_up_over(10)
     model.optimizer.iterations.assign(step)
     terms = model.loss_terms_of(random_binary_images(8).astype(np.float32))
     reconstruction, kl = (float(np.mean(terms[name])) for name in ("reconstruction", "kl"))

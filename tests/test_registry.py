@@ -14,7 +14,7 @@ import genmodels
 from genmodels import DatasetSpec, ModelSpec, Tracker, TrackerSpec, hookimpl
 from genmodels.core.errors import ConfigError, DuplicateNameError, PluginError, UnknownNameError
 from genmodels.plugins.loader import build_registry, strict_mode
-from genmodels.plugins.registry import PluginWarning
+from genmodels.plugins.registry import Catalog, PluginWarning
 
 
 def fake_plugin(name: str, models=(), datasets=(), fail_in=None):
@@ -383,3 +383,16 @@ def test_a_model_reached_by_its_qualified_name_trains_and_loads_under_that_name(
     assert sampled.returncode == 0, sampled.stderr
     wrong = genmodels_cli("sample", "vae", "--run-dir", run_dir)
     assert wrong.returncode == 1 and "holds a 'genmodels-rival:vae' model, not 'vae'" in wrong.stderr
+
+
+def test_a_spec_reached_by_its_plugin_or_its_package_has_one_name_the_one_list_shows():
+    catalog = Catalog("model", ModelSpec)
+    problems = []
+    for plugin, package in (("alpha-models", "alpha-pkg"), ("beta-models", "beta-pkg")):
+        catalog.add(
+            ModelSpec("twin", "a twin", build=lambda c: None), plugin=plugin, package=package, report=problems.append
+        )
+    assert len(problems) == 1  # the conflict, reported once
+    by_plugin, by_package = catalog.get("beta-models:twin"), catalog.get("beta-pkg:twin")
+    assert by_plugin == by_package and by_plugin.name == "beta-pkg:twin"
+    assert sorted(spec.name for spec in catalog) == ["alpha-pkg:twin", "beta-pkg:twin"]

@@ -47,9 +47,14 @@ class GenerativeModel(keras.Model):
         self.loss_terms = list(losses)
         self.seed_generator = keras.random.SeedGenerator(seed)
         self.classes = int(classes)
-        self.warmup_steps = 0  # set by the trainer from --kl-warmup: steps over which warm-up terms reach their weight
+        self.warmup_steps = 0  # optimizer steps over which warm-up terms reach their weight (`warm_up_over`)
         self.loss_tracker = keras.metrics.Mean(name="loss")
         self.term_trackers = [keras.metrics.Mean(name=name) for name in names]
+
+    def warm_up_over(self, steps: int) -> None:
+        """Raise the weight of every warm-up loss term (`Loss.warmup`, the KL's) linearly from 0 to its own over the
+        first `steps` optimizer steps; 0 switches warm-up off. The trainer calls it from `--kl-warmup`."""
+        self.warmup_steps = max(int(steps), 0)
 
     @property
     def metrics(self):

@@ -68,7 +68,12 @@ class Catalog(Generic[S]):
         if colon:
             for spec in self.entries.get(plain, []):
                 if provider in (spec.package, spec.plugin):
-                    return spec if self._plain_owner(plain) is spec else dataclasses.replace(spec, name=name)
+                    # one name however the provider was given (package or plugin): the one `list` shows, a run records
+                    return (
+                        spec
+                        if self._plain_owner(plain) is spec
+                        else dataclasses.replace(spec, name=qualified_name(spec))
+                    )
             raise UnknownNameError(self.kind, name, [entry.name for entry in self])
         if name not in self.entries:
             raise UnknownNameError(self.kind, name, [entry.name for entry in self])

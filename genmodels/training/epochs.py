@@ -27,7 +27,7 @@ from genmodels.training.loops import StepLoop, first_non_finite
 from genmodels.training.tracker_list import Trackers
 
 
-class _Epochs:
+class EpochRunner:
     """Runs the epochs of a training: compiled steps over resident images, a validation pass, and after
     each epoch its record and a checkpoint saved together (see `save_checkpoint`), with the weights of
     the best epoch so far when the run keeps the best.
@@ -43,6 +43,7 @@ class _Epochs:
         model: GenerativeModel,
         config: TrainConfig,
         dataset: Dataset,
+        *,
         labels,
         run_dir: Path,
         history,
@@ -65,7 +66,7 @@ class _Epochs:
         self.train_size = len(dataset.train)
         self.passes = config.passes(self.train_size)  # passes over the training images in one epoch (epoch_images)
         self.steps = config.steps_per_epoch(self.train_size)
-        model.warmup_steps = config.kl_warmup * self.steps
+        model.warm_up_over(config.kl_warmup * self.steps)
         draw = _pixel_draws(model.seed_generator) if config.dynamic_binarize else None
         train_labels, valid_labels = labels  # from labels_for: (None, None) for an unconditional model
         loops = dict(jit_compile=jit, scale=dataset.scale)

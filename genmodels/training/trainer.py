@@ -52,7 +52,7 @@ from genmodels.runs.weights import load_weights
 from genmodels.samplers.fitting import SamplerCatalog, drawn_codings, fitted_sampler
 from genmodels.samplers.sampler import DEFAULT_SAMPLER
 from genmodels.training.distributed import ProcessGroup
-from genmodels.training.epochs import _Epochs
+from genmodels.training.epochs import EpochRunner
 from genmodels.training.tracker_list import Trackers
 from genmodels.training.tracking import TrackerCatalog
 
@@ -156,14 +156,14 @@ def train(
             model_config,
             train_config,
             dataset,
-            run_dir,
-            resume,
-            overwrite,
-            verbose,
-            trackers,
-            group,
-            allow_data_change,
-            registry,
+            run_dir=run_dir,
+            resume=resume,
+            overwrite=overwrite,
+            verbose=verbose,
+            trackers=trackers,
+            group=group,
+            allow_data_change=allow_data_change,
+            registry=registry,
         )
 
 
@@ -172,6 +172,7 @@ def _train(
     model_config,
     train_config,
     dataset,
+    *,
     run_dir: Path,
     resume: bool,
     overwrite: bool,
@@ -229,7 +230,18 @@ def _train(
     verbose = verbose if writes else 0
     trackers.start(run_dir, run_config, history)
     with group.peers_watched() if group else contextlib.nullcontext():
-        _Epochs(model, train_config, dataset, labels, run_dir, history, run_config, verbose, trackers, group).run()
+        EpochRunner(
+            model,
+            train_config,
+            dataset,
+            labels=labels,
+            run_dir=run_dir,
+            history=history,
+            run_config=run_config,
+            verbose=verbose,
+            trackers=trackers,
+            group=group,
+        ).run()
     if not writes:  # the chief saves the run; the other workers are done
         return TrainResult(
             model=model,
