@@ -324,46 +324,26 @@ class Run:
         beside those of earlier evaluations of other metrics, and returned as written."""
         import json
 
-        from genmodels.data.dataset import SPLITS
         from genmodels.evaluation.metrics import NLL, check_metric_names
-        from genmodels.runs.format import check_same_data
-        from genmodels.workflows import add_metrics, evaluation_path, metric_context, score_split, split_images
+        from genmodels.workflows import evaluation_subject, score_split, subject_metrics
 
         registry = get_registry()
         chosen = check_metric_names(list(metrics), registry)
-        if split not in SPLITS:
-            raise ConfigError(f"split must be one of {', '.join(SPLITS)}, received {split!r}.")
         check_sampler_name(sampler, registry)
-        data = self.dataset()
-        check_same_data(self.config, data, (split,), allow=allow_data_change)
-        images, labels = split_images(data, self.model, split, n, seed)
-        common = dict(model_name=self.name, train_config=self.train_config, run_dir=self.run_dir, dataset=data)
-        result = score_split(
-            self.model,
-            **common,
-            pixels=self.pixels,
-            split=split,
-            images=images,
-            labels=labels,
-            likelihood=NLL in chosen,
-            k=k,
-            seed=seed,
-            batch_size=batch_size,
-        )
-        context = metric_context(
+        subject = evaluation_subject(
             registry,
             model=self.model,
-            **common,
+            model_name=self.name,
+            run_config=self.config,
+            run_dir=self.run_dir,
             split=split,
-            images=images,
-            labels=labels,
+            n=n,
             seed=seed,
-            samples=samples,
-            sampler=sampler,
+            allow_data_change=allow_data_change,
         )
-        path = evaluation_path(self.run_dir, split, n, len(images))
-        add_metrics(registry, result, chosen, context, path)
-        return json.loads(path.read_text())
+        result = score_split(subject, likelihood=NLL in chosen, k=k, batch_size=batch_size)
+        subject_metrics(registry, result, chosen, subject, samples=samples, sampler=sampler)
+        return json.loads(subject.path.read_text())
 
     def export(self, out_dir: PathLike, *, force: bool = False) -> Path:
         """Write the model as a TensorFlow SavedModel with `sample`, `encode` and `decode` signatures, as

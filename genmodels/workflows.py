@@ -227,52 +227,119 @@ def split_images(
     return data.rows(split, chosen), (None if labels is None else labels[chosen])
 
 
-def evaluation_path(run_dir: Path, split: str, n: int | None, count: int) -> Path:
-    """Where an evaluation of `split` is written: evaluation-SPLIT.json, or evaluation-SPLIT-nCOUNT.json for a
-    subset of `count` images."""
-    return run_dir / (f"evaluation-{split}.json" if n is None else f"evaluation-{split}-n{count}.json")
+@dataclass(frozen=True)
+class EvaluationSubject:
+    """What one evaluation scores: a run's model on the images of one split of the run's dataset (all of them,
+    or `n` drawn with `seed`), with their labels for a conditional model."""
+
+    model: Any
+    model_name: str
+    train_config: TrainConfig
+    pixels: str
+    run_dir: Path
+    dataset: Dataset
+    split: str
+    images: np.ndarray
+    labels: np.ndarray | None
+    seed: int
+    n: int | None = None
+
+    @property
+    def path(self) -> Path:
+        """Where the evaluation is written: evaluation-SPLIT.json, or evaluation-SPLIT-nN.json for N images."""
+        suffix = "" if self.n is None else f"-n{len(self.images)}"
+        return self.run_dir / f"evaluation-{self.split}{suffix}.json"
+
+
+def evaluation_subject(
+    registry: Registry,
+    *,
+    model,
+    model_name: str,
+    run_config,
+    run_dir: Path,
+    split: str,
+    n: int | None = None,
+    seed: int = 0,
+    allow_data_change: bool = False,
+) -> EvaluationSubject:
+    """The images of `split` a run's evaluation scores, from the dataset the run was trained on; a DatasetError
+    when they differ from those the run recorded, unless `allow_data_change`."""
+    from genmodels.data.dataset import SPLITS
+    from genmodels.runs.format import check_same_data
+
+    if split not in SPLITS:
+        raise ConfigError(f"split must be one of {', '.join(SPLITS)}, received {split!r}.")
+    train_config = TrainConfig.from_dict(run_config.train)
+    data = run_dataset(registry, train_config)
+    check_same_data(run_config, data, (split,), allow=allow_data_change)
+    images, labels = split_images(data, model, split, n, seed)
+    return EvaluationSubject(
+        model, model_name, train_config, run_config.pixels, run_dir, data, split, images, labels, seed, n
+    )
 
 
 def score_split(
-    model,
+    subject: EvaluationSubject,
     *,
-    model_name: str,
-    train_config: TrainConfig,
-    pixels: str,
-    run_dir: Path,
-    dataset: Dataset,
-    split: str,
-    images: np.ndarray,
-    labels: np.ndarray | None,
     likelihood: bool,
     k: int,
-    seed: int,
     batch_size: int,
     share=None,
     progress: Callable[[int], None] | None = None,
 ) -> Evaluation:
-    """The first part of an evaluation: the loss terms on `images` and, with `likelihood`, the negative ELBO and the
-    importance-weighted NLL with the independent-pixel baseline of the training split beside them
+    """The first part of an evaluation: the loss terms on the subject's images and, with `likelihood`, the negative
+    ELBO and the importance-weighted NLL with the independent-pixel baseline of the training split beside them
     (`genmodels.evaluation.likelihood.evaluate`; `share` is a worker's part of a distributed evaluation)."""
     from genmodels.evaluation.baselines import for_dataset
     from genmodels.evaluation.likelihood import evaluate
 
     return evaluate(
-        model,
-        images,
-        model_name=model_name,
-        split=split,
+        subject.model,
+        subject.images,
+        model_name=subject.model_name,
+        split=subject.split,
         k=k,
-        seed=seed,
+        seed=subject.seed,
         batch_size=batch_size,
         progress=progress,
-        labels=labels,
-        pixels=pixels,
-        epoch=kept_epoch(run_dir, train_config),
+        labels=subject.labels,
+        pixels=subject.pixels,
+        epoch=kept_epoch(subject.run_dir, subject.train_config),
         share=share,
         likelihood=likelihood,
-        baseline=for_dataset(dataset, pixels) if likelihood else None,
+        baseline=for_dataset(subject.dataset, subject.pixels) if likelihood else None,
     )
+
+
+def subject_metrics(
+    registry: Registry,
+    result: Evaluation,
+    names: list[str],
+    subject: EvaluationSubject,
+    *,
+    samples: int,
+    sampler: str,
+    log: Callable[[str], None] | None = None,
+) -> Evaluation:
+    """The second part of an evaluation: the chosen metrics of the subject (`add_metrics`, in `metric_context`),
+    written with the first part's figures to `subject.path`."""
+    context = metric_context(
+        registry,
+        model=subject.model,
+        model_name=subject.model_name,
+        train_config=subject.train_config,
+        run_dir=subject.run_dir,
+        dataset=subject.dataset,
+        split=subject.split,
+        images=subject.images,
+        labels=subject.labels,
+        seed=subject.seed,
+        samples=samples,
+        sampler=sampler,
+        log=log,
+    )
+    return add_metrics(registry, result, names, context, subject.path, announce=log)
 
 
 def add_metrics(

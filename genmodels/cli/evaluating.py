@@ -21,7 +21,7 @@ from genmodels.cli.common import (
     print_table,
     app,
 )
-from genmodels.cli.loading import open_run, run_dataset, split_images, stored_train
+from genmodels.cli.loading import open_run
 from genmodels.core.train_config import TrainConfig
 from genmodels.evaluation.metric_context import DEFAULT_SAMPLES
 from genmodels.evaluation.metrics import DEFAULT_METRICS, check_metric_names
@@ -101,13 +101,20 @@ def evaluate(
     import math
 
     from genmodels.evaluation.metrics import NLL, summary_rows
-    from genmodels.runs.format import check_same_data
-    from genmodels.workflows import add_metrics, evaluation_path, metric_context, score_split
+    from genmodels.workflows import evaluation_subject, score_split, subject_metrics
 
-    train_config = stored_train(config)
-    data = run_dataset(config, registry)
-    check_same_data(config, data, (split.value,), allow=allow_data_change)
-    images, labels = split_images(config, registry, loaded, split.value, n, seed, data=data)
+    subject = evaluation_subject(
+        registry,
+        model=loaded,
+        model_name=spec.name,
+        run_config=config,
+        run_dir=run_dir,
+        split=split.value,
+        n=n,
+        seed=seed,
+        allow_data_change=allow_data_change,
+    )
+    images = subject.images
     share, mine = None, len(images)
     if distribute:
         from dataclasses import asdict
@@ -120,46 +127,14 @@ def evaluate(
     with progress_bar(
         f"Evaluating {spec.name} (k={k})" if likelihood else f"Evaluating {spec.name}", mine if likelihood else 0
     ) as advance:
-        result = score_split(
-            loaded,
-            model_name=spec.name,
-            train_config=train_config,
-            pixels=config.pixels,
-            run_dir=run_dir,
-            dataset=data,
-            split=split.value,
-            images=images,
-            labels=labels,
-            likelihood=likelihood,
-            k=k,
-            seed=seed,
-            batch_size=batch_size,
-            share=share,
-            progress=advance,
-        )
+        result = score_split(subject, likelihood=likelihood, k=k, batch_size=batch_size, share=share, progress=advance)
     if distribute and not group.chief:
         typer.echo(
             f"Done: scored {mine} of the {len(images)} images as one worker; its chief writes the figures in {run_dir}."
         )
         return
     log = lambda line: typer.echo(line, err=True)  # noqa: E731
-    context = metric_context(
-        registry,
-        model=loaded,
-        model_name=spec.name,
-        train_config=train_config,
-        run_dir=run_dir,
-        dataset=data,
-        split=split.value,
-        images=images,
-        labels=labels,
-        seed=seed,
-        samples=samples,
-        sampler=sampler,
-        log=log,
-    )
-    path = evaluation_path(run_dir, split.value, n, len(images))
-    add_metrics(registry, result, chosen, context, path, announce=log)
+    subject_metrics(registry, result, chosen, subject, samples=samples, sampler=sampler, log=log)
     rows = [(f"{term} (one forward pass per image)", f"{value:.2f}") for term, value in result.terms.items()]
     if result.nll is not None:
         rows.append((f"negative ELBO (mean over {k} codings)", f"{result.negative_elbo:.2f}"))
@@ -179,7 +154,7 @@ def evaluate(
         typer.echo(result.note)
     if result.beaten() is False:
         typer.echo(f"Warning: {baseline_warning(spec.name, result.to_dict())}", err=True)
-    typer.echo(str(path))
+    typer.echo(str(subject.path))
 
 
 def baseline_rows(baseline: dict) -> list[tuple[str, str]]:
