@@ -56,7 +56,7 @@ TWO_REPLICAS = textwrap.dedent(
 
     cpu = tf.config.list_physical_devices("CPU")[0]
     tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
-    from genmodels.data.dataset import load_npz
+    from genmodels.data.npz import load_npz
     from genmodels.plugins.loader import build_registry
     from genmodels.training.trainer import train
 
