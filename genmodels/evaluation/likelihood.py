@@ -181,7 +181,7 @@ def loss_terms(
 ) -> dict[str, float]:
     """Mean of each loss term over `images` (one coding drawn per image), and their total `loss`."""
     means = {name: total / len(images) for name, total in term_sums(model, images, labels, seed=seed).items()}
-    return {"loss": sum(means.values()), **means}
+    return {"loss": float(model.objective(means)), **means}
 
 
 class ImportanceSampler:
@@ -286,7 +286,7 @@ def evaluate(
         images=len(images),
         k=k if likelihood else None,
         seed=seed,
-        terms={"loss": sum(means.values()), **means},
+        terms={"loss": float(model.objective(means)), **means},
         conditional=model.conditional,
         pixels=pixels,
         likelihood=support,

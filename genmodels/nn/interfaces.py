@@ -96,16 +96,22 @@ class Loss(ABC):
 
     `weight` scales the term in the cost only: metrics and evaluations report every term unweighted,
     so a VAE's `loss` stays its negative ELBO whatever the weights. A term with `warmup = True` has
-    its weight raised linearly from 0 over the first `--kl-warmup` epochs of a training.
+    its weight raised linearly from 0 over the first `--kl-warmup` epochs of a training. An `auxiliary`
+    term (a VQ-VAE's codebook and commitment terms, a penalty that is no part of the model's objective) is
+    minimised with the others and reported on its own, but left out of `loss`: the total the model is judged
+    and selected on (`--keep best`, `--early-stopping`), its negative ELBO where it has one.
+
+    Subclasses set these as class attributes or in `__init__`; a term's name is its metric's name.
     """
 
     name: str = "loss"
     weight: float = 1.0
     warmup: bool = False
+    auxiliary: bool = False
 
     @abstractmethod
     def __call__(self, forward: ForwardPass) -> Any:
         """The term for each example of the batch, shaped (batch,)."""
 
     def get_config(self) -> dict[str, Any]:
-        return {"name": self.name, "weight": self.weight, "warmup": self.warmup}
+        return {"name": self.name, "weight": self.weight, "warmup": self.warmup, "auxiliary": self.auxiliary}

@@ -118,6 +118,12 @@ class GenerativeModel(keras.Model):
             cost = cost + ops.sum(self.losses) / replicas
         return cost
 
+    def objective(self, terms: dict):
+        """The model's `loss` from its terms (name -> values, in the order of `loss_terms`): the sum of every term
+        but the auxiliary ones (`Loss.auxiliary`), unweighted; what a run is selected on."""
+        kept = {name: value for (name, value), term in zip(terms.items(), self.loss_terms) if not term.auxiliary}
+        return _total(kept) if kept else _total(terms)
+
     def _weighted(self, term: Loss, value):
         weight = float(term.weight)
         if term.warmup and self.warmup_steps > 0:
@@ -127,7 +133,7 @@ class GenerativeModel(keras.Model):
 
     def _record(self, terms: dict) -> dict:
         # Per-example values, so each metric is the exact mean over images, whatever the batch sizes.
-        self.loss_tracker.update_state(_total(terms))
+        self.loss_tracker.update_state(self.objective(terms))
         for tracker, value in zip(self.term_trackers, terms.values()):
             tracker.update_state(value)
         return {metric.name: metric.result() for metric in self.metrics}

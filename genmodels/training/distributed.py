@@ -323,7 +323,7 @@ class DistributedLoop:
             with tf.GradientTape() as tape:
                 terms = model.loss_terms_of(batch, labels, training=self.training)
                 cost = model.replica_cost(terms, size, tf.distribute.get_replica_context().num_replicas_in_sync)
-        total = tf.add_n([tf.reduce_sum(value) for value in terms.values()])
+        total = tf.reduce_sum(model.objective(terms))
         sums = tf.stack([total, *[tf.reduce_sum(value) for value in terms.values()]])
         if not self.training:
             return sums, []

@@ -1,0 +1,61 @@
+"""Auxiliary loss terms, and the VQ-VAE plugin that needs them: a spatial map of discrete codes."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import genmodels
+from genmodels.components import KLDivergence, Reconstruction, mlp_vae
+from genmodels.config import MLPConfig
+from genmodels.interfaces import Loss
+from genmodels.evaluation.likelihood import loss_terms
+
+from conftest import random_binary_images
+
+
+class Penalty(Loss):
+    """A large auxiliary term: minimised with the others, but no part of the model's objective."""
+
+    name, auxiliary = "penalty", True
+
+    def __call__(self, forward):
+        return 1000.0 + 0.0 * forward.z[:, 0]
+
+
+def test_an_auxiliary_term_is_reported_and_minimised_but_left_out_of_the_loss():
+    model = mlp_vae(MLPConfig(latent_dim=2, hidden=(8,)), losses=[Reconstruction(), KLDivergence(), Penalty()])
+    model.compile(optimizer="adam")
+    images = random_binary_images(16).astype(np.float32)
+    terms = model.loss_terms_of(images)
+    objective = float(np.mean(terms["reconstruction"])) + float(np.mean(terms["kl"]))
+    assert float(np.mean(model.objective(terms))) == pytest.approx(objective, rel=1e-5)
+    assert float(model._cost(terms)) == pytest.approx(objective + 1000.0, rel=1e-5)  # still minimised
+    record = model._record(terms)  # what a step reports
+    assert float(record["loss"]) == pytest.approx(objective, rel=1e-5) and float(record["penalty"]) == 1000.0
+    scored = loss_terms(model, images)
+    assert scored["penalty"] == pytest.approx(1000.0) and scored["loss"] == pytest.approx(
+        scored["reconstruction"] + scored["kl"], rel=1e-5
+    )
+
+
+@pytest.mark.slow
+def test_a_vq_vae_is_selected_on_its_reconstruction_and_draws_maps_of_its_codes(tiny_npz, tmp_path):
+    run = genmodels.train(
+        "vq-vae", dataset=str(tiny_npz), run_dir=tmp_path / "run", epochs=3, codes=16, seed=1, verbose=0
+    )
+    positions, dim = 7 * 7, run.model_config.latent_dim
+    for record in run.history:  # the codebook terms are reported, but the loss is reconstruction + log K a position
+        valid = record["valid"]
+        assert valid["kl"] == pytest.approx(positions * np.log(16), rel=1e-5)
+        assert valid["loss"] == pytest.approx(valid["reconstruction"] + valid["kl"], rel=1e-5)
+        assert valid["codebook"] > 0 and valid["commitment"] > 0
+    best = min(run.history, key=lambda record: record["valid"]["reconstruction"])["epoch"]
+    assert run.epoch == best
+    codebook = next(w for w in run.model.weights if "codes" in w.path).numpy()
+    codings = run.encode(run.dataset().test[:5]).reshape(-1, dim)  # every position holds one of the codes
+    distances = ((codings[:, None, :] - codebook[None, :, :]) ** 2).sum(axis=-1)
+    assert codings.shape == (5 * positions, dim) and np.allclose(distances.min(axis=1), 0.0, atol=1e-8)
+    for sampler in ("gmm", "prior"):
+        images = run.sample(6, seed=0, sampler=sampler)
+        assert images.shape == (6, 28, 28, 1) and np.all((images >= 0) & (images <= 1))
