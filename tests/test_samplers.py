@@ -218,3 +218,20 @@ def test_evaluate_records_the_sampler_beside_the_sample_metrics(trained, tmp_pat
     )
     assert json.loads((run_dir / "evaluation-test.json").read_text())["metrics"]["fid"]["sampler"] == "prior"
     assert trained.metrics(["fid"], samples=200)["fid"]["fid"] == pytest.approx(figures["fid"], rel=1e-5)
+
+
+def test_fit_sampler_keeps_the_runs_fit_refits_on_request_and_refuses_the_prior(trained, tmp_path, capsys):
+    run_dir = shutil.copytree(trained.run_dir, tmp_path / "run")
+    path = sampler_path(run_dir, "gmm")
+    before = path.read_bytes()
+    kept = run_main(capsys, "fit-sampler", "vae", "--run-dir", run_dir)
+    assert kept.code == 0 and "kept" in kept.out and "components" in kept.out and path.read_bytes() == before
+    path.write_bytes(b"damaged")  # a fit that cannot be read is fitted again
+    assert run_main(capsys, "fit-sampler", "vae", "--run-dir", run_dir).code == 0
+    assert path.read_bytes() == before  # the same fit: same codings, same seed
+    mtime = path.stat().st_mtime_ns
+    refit = run_main(capsys, "fit-sampler", "vae", "--run-dir", run_dir, "--refit")
+    assert refit.code == 0 and "saved" in refit.out and path.stat().st_mtime_ns != mtime
+    run_main(capsys, "fit-sampler", "vae", "--run-dir", run_dir, "--sampler", "prior").assert_one_error_line(
+        "prior", "genmodels list"
+    )

@@ -1,4 +1,4 @@
-"""genmodels train, whose training options are generated from TrainConfig's fields."""
+"""genmodels train, whose training options are generated from TrainConfig's fields, and genmodels fit-sampler."""
 
 from __future__ import annotations
 
@@ -10,11 +10,12 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from genmodels.cli.common import ModelArgument, RunDirOption, flag_of, key_value, app
-from genmodels.cli.loading import run_dir_or_default
+from genmodels.cli.common import ModelArgument, RunDirOption, SamplerOption, app, flag_of, key_value
+from genmodels.cli.loading import fitted_sampler_of, open_run, run_dir_or_default
 from genmodels.core.config import MAX_SEED
 from genmodels.core.train_config import TrainConfig
 from genmodels.plugins.loader import get_registry
+from genmodels.samplers.sampler import DEFAULT_SAMPLER, PRIOR
 
 
 def train(
@@ -176,3 +177,33 @@ def _option_annotation(field: dataclasses.Field, kind: Any, default: Any) -> Any
 
 
 app.command()(_recipe_options(train))  # registered once its recipe options are generated
+
+
+@app.command("fit-sampler")
+def fit_sampler(
+    model: ModelArgument,
+    run_dir: RunDirOption = None,
+    sampler: SamplerOption = DEFAULT_SAMPLER,
+    refit: Annotated[
+        bool, typer.Option("--refit", help="Fit again, replacing the fit the run keeps for its weights.")
+    ] = False,
+) -> None:
+    """Fit a latent sampler to the run's training codings (its settings chosen on the validation codings) and keep
+    it in the run directory, where `sample` and `evaluate` find it. A fit the run already keeps for its current
+    weights is shown, not redone (`genmodels train` fits the default one at its end)."""
+    from genmodels.core.errors import ConfigError
+    from genmodels.samplers.fitting import check_sampler_name, sampler_path
+
+    registry = get_registry()
+    check_sampler_name(sampler, registry)
+    if sampler == PRIOR:
+        raise ConfigError(f"the {PRIOR} is the model's own and is not fitted; name a sampler (genmodels list).")
+    registry, spec, run_dir, loaded, config = open_run(model, run_dir)
+    path = sampler_path(run_dir, registry.sampler(sampler).name)
+    if refit:
+        path.unlink(missing_ok=True)  # the fit genmodels saved for this run, and nothing else
+    before = path.stat().st_mtime_ns if path.is_file() else None
+    fitted = fitted_sampler_of(sampler, registry, loaded, config, run_dir)
+    facts = ", ".join(f"{key} {value}" for key, value in fitted.info().items())
+    state = "kept" if before is not None and path.is_file() and path.stat().st_mtime_ns == before else "saved"
+    typer.echo(f"The {sampler} sampler of this {spec.name} run{f' ({facts})' if facts else ''}, {state} in {path}")
