@@ -10,9 +10,7 @@ from typing import Any
 import keras
 from keras import ops
 
-from genmodels.nn.convolutions import Conv2D, Conv2DTranspose  # noqa: F401  (Keras' layers, fast under XLA on a CPU)
 from genmodels.nn.distributions import LOG_2PI, DiagonalGaussian
-from genmodels.nn.hierarchical import TwoLayerEncoder, TwoLayerPosterior, TwoLayerPrior  # noqa: F401  (two layers of codings)
 from genmodels.nn.interfaces import Encoder, LatentPrior
 from genmodels.nn.random import standard_normal
 

@@ -1,0 +1,57 @@
+"""The MMD term, and the models built on it or on penalties of their own: wae, info-vae, rae."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+
+import genmodels
+from genmodels.components import MaximumMeanDiscrepancy, StandardNormalPrior
+from genmodels.interfaces import ForwardPass
+
+
+def mmd_of(codings, seed=0):
+    z = keras.ops.convert_to_tensor(codings.astype(np.float32))
+    forward = ForwardPass(
+        x=None,
+        posterior=None,
+        z=z,
+        likelihood=None,
+        prior=StandardNormalPrior(codings.shape[1]),
+        seed=keras.random.SeedGenerator(seed),
+    )
+    values = np.asarray(MaximumMeanDiscrepancy()(forward))
+    assert values.shape == (len(codings),) and np.all(values == values[0])  # the batch's estimate, to every image
+    return float(values[0])
+
+
+def test_the_mmd_is_near_zero_for_draws_of_the_prior_and_grows_with_the_distance_from_it():
+    rng = np.random.default_rng(0)
+    same = mmd_of(rng.standard_normal((400, 4)))
+    near, far = mmd_of(rng.standard_normal((400, 4)) + 0.5), mmd_of(rng.standard_normal((400, 4)) + 3.0)
+    assert abs(same) < 0.02 < near < far
+    assert mmd_of(0.1 * rng.standard_normal((400, 4))) > near  # too narrow is far from N(0, I) too
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("model", "objective", "auxiliary"),
+    [
+        ("wae", ("reconstruction", "mmd"), ()),
+        ("info-vae", ("reconstruction", "kl"), ("mmd",)),
+        ("rae", ("reconstruction", "coding"), ("decay",)),
+    ],
+)
+def test_each_model_trains_reports_its_terms_and_selects_on_its_objective(
+    model, objective, auxiliary, tiny_npz, tmp_path
+):
+    run = genmodels.train(model, dataset=str(tiny_npz), run_dir=tmp_path / model, epochs=2, hidden=(32,), verbose=0)
+    for record in run.history:
+        valid = record["valid"]
+        assert set(valid) == {"loss", *objective, *auxiliary}
+        assert valid["loss"] == pytest.approx(sum(valid[name] for name in objective), rel=1e-5)
+    best = min(run.history, key=lambda record: record["valid"]["loss"])["epoch"]
+    assert run.epoch == best
+    images = run.sample(8, seed=0)
+    assert images.shape == (8, 28, 28, 1) and np.all((images >= 0) & (images <= 1))
