@@ -1,6 +1,7 @@
 """Ready-made model parts: MLP encoders and decoders, priors, loss terms.
 
-A public path: its names are looked up in `genmodels.nn.components` on first use.
+A public path: its names are looked up in `genmodels.nn.components`, `genmodels.nn.priors` and `genmodels.nn.losses`
+on first use.
 """
 
 from typing import TYPE_CHECKING
@@ -9,5 +10,7 @@ from genmodels.core.faces import forward
 
 if TYPE_CHECKING:
     from genmodels.nn.components import *  # noqa: F403
+    from genmodels.nn.priors import *  # noqa: F403
+    from genmodels.nn.losses import *  # noqa: F403
 
 __getattr__, __dir__ = forward(__name__)

@@ -1,7 +1,7 @@
 """The command line, by command group.
 
-`genmodels.cli` itself is a public path; its names (`app`, `main`) are looked up in `genmodels.cli.program` on
-first use.
+`genmodels.cli` itself is a public path; its names (`app`, `main`) are looked up in `genmodels.cli.program` on first
+use.
 """
 
 from typing import TYPE_CHECKING

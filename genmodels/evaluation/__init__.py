@@ -1,6 +1,6 @@
 """Evaluation: likelihood bounds and estimates (`likelihood`), per-pixel baselines (`baselines`), sample-quality
-statistics (`sample_quality`), their feature networks (`feature_networks`) and metric plugins' contract and runner
-(`metrics`).
+statistics (`sample_quality`), their feature networks (`feature_networks`, `feature_training`, `feature_cache`), and
+metric plugins' contract (`metric_context`) and runner (`metrics`).
 
 `genmodels.evaluation` itself is a public path; its names are looked up in `genmodels.evaluation.likelihood` on
 first use.

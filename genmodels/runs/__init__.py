@@ -1,7 +1,8 @@
-"""Run directories: their files, lock and checkpoints, and rebuilding their model (`format`), weights files
-(`weights`), SavedModel export (`export`).
+"""Run directories: their files (`format`), the lock (`lock`), checkpoints (`checkpoints`), rebuilding their
+model (`loading`), weights files (`weights`) and the SavedModel export (`export`).
 
-`genmodels.runs` itself is a public path; its names are looked up in `genmodels.runs.format` on first use.
+`genmodels.runs` itself is a public path; its names are looked up in `genmodels.runs.format`,
+`genmodels.runs.loading`, `genmodels.runs.checkpoints` and `genmodels.runs.lock` on first use.
 """
 
 from typing import TYPE_CHECKING
@@ -10,5 +11,8 @@ from genmodels.core.faces import forward
 
 if TYPE_CHECKING:
     from genmodels.runs.format import *  # noqa: F403
+    from genmodels.runs.loading import *  # noqa: F403
+    from genmodels.runs.checkpoints import *  # noqa: F403
+    from genmodels.runs.lock import *  # noqa: F403
 
 __getattr__, __dir__ = forward(__name__)
