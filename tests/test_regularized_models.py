@@ -1,4 +1,5 @@
-"""The MMD term, and the models built on it or on penalties of their own: wae, info-vae, rae."""
+"""The models that add a term to the VAE's or the autoencoder's cost: wae, info-vae (MMD), rae (penalties), beta-tcvae
+(total correlation)."""
 
 from __future__ import annotations
 
@@ -32,6 +33,25 @@ def test_the_mmd_is_near_zero_for_draws_of_the_prior_and_grows_with_the_distance
     near, far = mmd_of(rng.standard_normal((400, 4)) + 0.5), mmd_of(rng.standard_normal((400, 4)) + 3.0)
     assert abs(same) < 0.02 < near < far
     assert mmd_of(0.1 * rng.standard_normal((400, 4))) > near  # too narrow is far from N(0, I) too
+
+
+def test_the_total_correlation_is_larger_for_dependent_codings_than_for_independent_ones():
+    from genmodels.distributions import DiagonalGaussian
+    from genmodels_plugins.beta_tcvae import BetaTCVAEConfig, build
+
+    model = build(BetaTCVAEConfig(latent_dim=2, hidden=(8,)).fitted_to((28, 28, 1), "binary", "test"))
+    tc = next(term for term in model.loss_terms if term.name == "tc")
+    assert tc.auxiliary and tc.weight == pytest.approx(5.0)  # beta - 1, on top of the KL's own share
+    rng = np.random.default_rng(0)
+
+    def estimate(loc):
+        posterior = DiagonalGaussian(loc.astype(np.float32), np.full(loc.shape, np.log(0.01), np.float32))
+        z = posterior.sample(keras.random.SeedGenerator(0))
+        return float(np.mean(tc(ForwardPass(x=None, posterior=posterior, z=z, likelihood=None, prior=None))))
+
+    independent = rng.standard_normal((500, 2))
+    dependent = np.repeat(rng.standard_normal((500, 1)), 2, axis=1)  # both dimensions the same factor
+    assert abs(estimate(independent)) < 0.3 < 1.0 < estimate(dependent)
 
 
 @pytest.mark.slow
