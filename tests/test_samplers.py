@@ -12,7 +12,7 @@ import pytest
 
 from conftest import run_main
 from genmodels import SamplerSpec, hookimpl
-from genmodels.core.errors import UnknownNameError
+from genmodels.core.errors import DatasetError, UnknownNameError
 from genmodels.plugins.loader import build_registry
 from genmodels.samplers.fitting import check_sampler_name, fitted_sampler, sampler_path
 from genmodels.samplers.sampler import PRIOR, FittedSampler
@@ -235,3 +235,27 @@ def test_fit_sampler_keeps_the_runs_fit_refits_on_request_and_refuses_the_prior(
     run_main(capsys, "fit-sampler", "vae", "--run-dir", run_dir, "--sampler", "prior").assert_one_error_line(
         "prior", "genmodels list"
     )
+
+
+@pytest.mark.slow
+def test_the_two_stage_sampler_learns_where_the_codings_are_and_rebuilds_from_its_arrays():
+    from genmodels_plugins.two_stage import TwoStageSampler, fit_two_stage
+
+    rng = np.random.default_rng(0)
+
+    def codings(n):  # two clusters far from N(0, I), one twice as likely
+        centre = np.where(rng.random((n, 1)) < 2 / 3, [[4.0, -2.0, 1.0]], [[-3.0, 3.0, 0.0]])
+        return centre + 0.3 * rng.standard_normal((n, 3))
+
+    sampler = fit_two_stage(codings(2000), codings(300), seed=0)
+    draws = sampler.sample(3000, seed=1)
+    assert draws.shape == (3000, 3) and draws.dtype == np.float32
+    near_first = np.linalg.norm(draws - [4.0, -2.0, 1.0], axis=1) < 1.5
+    near_second = np.linalg.norm(draws - [-3.0, 3.0, 0.0], axis=1) < 1.5
+    assert (near_first | near_second).mean() > 0.9 and 0.5 < near_first.mean() < 0.8
+    assert 200 <= sampler.info()["kept step"] <= 6000 and "validation negative elbo" in sampler.info()
+    rebuilt = TwoStageSampler.from_arrays(sampler.arrays())
+    np.testing.assert_array_equal(rebuilt.sample(50, seed=2), sampler.sample(50, seed=2))
+    broken = {**sampler.arrays(), "kernel_2": np.zeros((3, 3))}
+    with pytest.raises(DatasetError, match="do not fit together"):
+        TwoStageSampler.from_arrays(broken)

@@ -42,7 +42,8 @@ class SamplerSpec:
     `genmodels.samplers.FittedSampler`: what `sample` and the sample metrics then draw codings from. Choose any
     setting of the fit on the validation codings, never on test images. `load(arrays)` rebuilds a fitted sampler
     from the arrays its `arrays()` returned (genmodels saves them in the run directory, with the digest of the
-    weights they were fitted to, and fits again when the weights change). Both run without TensorFlow.
+    weights they were fitted to, and fits again when the weights change). `load` and the sampler's `sample` run
+    without TensorFlow; `fit` may import it inside itself (the two-stage sampler trains a second VAE).
     """
 
     name: str
