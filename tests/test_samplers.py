@@ -259,3 +259,49 @@ def test_the_two_stage_sampler_learns_where_the_codings_are_and_rebuilds_from_it
     broken = {**sampler.arrays(), "kernel_2": np.zeros((3, 3))}
     with pytest.raises(DatasetError, match="do not fit together"):
         TwoStageSampler.from_arrays(broken)
+
+
+@pytest.mark.slow
+def test_the_maf_sampler_learns_where_the_codings_are_scores_them_and_rebuilds_from_its_arrays():
+    from genmodels_plugins.maf import MaskedAutoregressiveFlow, fit_maf
+
+    rng = np.random.default_rng(0)
+
+    def codings(n):  # a curved band: the second coordinate is the square of the first, with a little noise
+        first = rng.uniform(-2, 2, size=(n, 1))
+        return np.concatenate([first, first**2 + 0.1 * rng.standard_normal((n, 1)), rng.standard_normal((n, 1))], 1)
+
+    flow = fit_maf(codings(3000), codings(300), seed=0)
+    draws = flow.sample(2000, seed=1)
+    assert draws.shape == (2000, 3) and draws.dtype == np.float32
+    assert np.mean(np.abs(draws[:, 1] - draws[:, 0] ** 2) < 0.5) > 0.85  # on the band, not in the box around it
+    held_out = codings(500)
+    gaussian = -0.5 * (
+        ((held_out - held_out.mean(0)) / held_out.std(0)) ** 2 + np.log(2 * np.pi * held_out.var(0))
+    ).sum(1)
+    assert flow.log_likelihoods(held_out).mean() > gaussian.mean() + 0.5  # a better density than one Gaussian
+    rebuilt = MaskedAutoregressiveFlow.from_arrays(flow.arrays())
+    np.testing.assert_array_equal(rebuilt.sample(50, seed=2), flow.sample(50, seed=2))
+    with pytest.raises(DatasetError, match="do not fit together"):
+        MaskedAutoregressiveFlow.from_arrays({**flow.arrays(), "w2_3": np.zeros((3, 3))})
+
+
+def test_each_maf_output_depends_only_on_the_dimensions_before_it():
+    from genmodels_plugins.maf import HIDDEN, _made, masks
+
+    rng = np.random.default_rng(0)
+    first, second = masks(4)
+    layer = {
+        "w1": rng.standard_normal((4, HIDDEN)) * first,
+        "b1": rng.standard_normal(HIDDEN),
+        "w2": rng.standard_normal((HIDDEN, 8)) * second,
+        "b2": rng.standard_normal(8),
+    }
+    x = rng.standard_normal((5, 4))
+    for d in range(4):
+        changed = x.copy()
+        changed[:, d:] = rng.standard_normal((5, 4 - d))  # x_d and after: outputs 0..d must not move
+        for before, after in zip(_made(layer, x), _made(layer, changed)):
+            np.testing.assert_array_equal(before[:, : d + 1], after[:, : d + 1])
+            if d < 3:
+                assert not np.allclose(before[:, d + 1 :], after[:, d + 1 :])  # the later ones do see it
