@@ -4,9 +4,9 @@
 20 000 of them, standardized): an MLP encoder to as many codings as the first model has, an MLP decoder back,
 a Gaussian likelihood whose variance it learns, 6000 Adam steps. The weights kept are those, of every 200th
 step, whose validation codings score the lowest negative ELBO (the last ones without validation codings).
-Sampling draws N(0, I), decodes it through the second decoder and undoes the standardization; the decoder's
-weights are kept as arrays, so sampling is a few matrix products in NumPy. Fitting imports TensorFlow (as the
-model did already) and takes about half a minute here.
+Sampling draws N(0, I), decodes it through the second decoder, adds the noise of its learned likelihood and
+undoes the standardization; the decoder's weights are kept as arrays, so sampling is a few matrix products in
+NumPy. Fitting imports TensorFlow (as the model did already) and takes about half a minute here.
 """
 
 from __future__ import annotations
@@ -32,9 +32,17 @@ LAYERS = ("kernel_1", "bias_1", "kernel_2", "bias_2", "kernel_3", "bias_3")
 class TwoStageSampler(FittedSampler):
     """Codings decoded from N(0, I) draws by the second VAE's decoder (a ReLU MLP), then de-standardized."""
 
-    def __init__(self, layers: dict[str, np.ndarray], center: np.ndarray, scale: np.ndarray, facts: dict[str, Any]):
+    def __init__(
+        self,
+        layers: dict[str, np.ndarray],
+        center: np.ndarray,
+        scale: np.ndarray,
+        log_gamma: float,
+        facts: dict[str, Any],
+    ):
         self.layers = {name: np.asarray(layers[name], dtype=np.float64) for name in LAYERS}
         self.center, self.scale = np.asarray(center, np.float64), np.asarray(scale, np.float64)
+        self.log_gamma = float(log_gamma)
         self.facts = facts
 
     def decode(self, u: np.ndarray) -> np.ndarray:
@@ -44,18 +52,29 @@ class TwoStageSampler(FittedSampler):
         return (h @ layers["kernel_3"] + layers["bias_3"]) * self.scale + self.center
 
     def sample(self, n: int, seed: int) -> np.ndarray:
-        u = np.random.default_rng(seed).standard_normal((n, self.layers["kernel_1"].shape[0]))
-        return self.decode(u).astype(np.float32)
+        """Draws of the second VAE's density: u ~ N(0, I), its decoded mean plus the learned likelihood's noise
+        (without the noise, a second stage whose decoder learned little would give nearly one point)."""
+        rng = np.random.default_rng(seed)
+        u = rng.standard_normal((n, self.layers["kernel_1"].shape[0]))
+        noise = np.exp(0.5 * self.log_gamma) * rng.standard_normal((n, self.center.shape[0]))
+        return (self.decode(u) + noise * self.scale).astype(np.float32)
 
     def arrays(self) -> dict[str, np.ndarray]:
         facts = {f"fact_{key}": np.float64(value) for key, value in self.facts.items()}
-        return {**self.layers, "center": self.center, "scale": self.scale, **facts}
+        return {
+            **self.layers,
+            "center": self.center,
+            "scale": self.scale,
+            "log_gamma": np.float64(self.log_gamma),
+            **facts,
+        }
 
     @classmethod
     def from_arrays(cls, arrays: dict[str, Any]) -> TwoStageSampler:
         try:
             layers = {name: np.asarray(arrays[name], dtype=np.float64) for name in LAYERS}
             center, scale = (np.asarray(arrays[key], dtype=np.float64) for key in ("center", "scale"))
+            log_gamma = float(arrays["log_gamma"])
         except KeyError as exc:
             raise DatasetError(f"a two-stage sampler's arrays lack {exc}.") from None
         width = center.shape[0] if center.ndim == 1 else -1
@@ -65,10 +84,11 @@ class TwoStageSampler(FittedSampler):
             and layers["kernel_2"].shape[1] == layers["bias_2"].shape[0] == layers["kernel_3"].shape[0]
             and layers["kernel_3"].shape[1] == layers["bias_3"].shape[0] == width == scale.shape[0]
         )
-        if not shapes_fit or not all(np.isfinite(array).all() for array in (*layers.values(), center, scale)):
+        finite = all(np.isfinite(array).all() for array in (*layers.values(), center, scale)) and np.isfinite(log_gamma)
+        if not shapes_fit or not finite:
             raise DatasetError("a two-stage sampler's arrays do not fit together or are not finite.")
         facts = {key.removeprefix("fact_"): float(value) for key, value in arrays.items() if key.startswith("fact_")}
-        return cls(layers, center, scale, facts)
+        return cls(layers, center, scale, log_gamma, facts)
 
     def info(self) -> dict[str, Any]:
         return {key.replace("_", " "): round(value, 3) for key, value in self.facts.items()}
@@ -118,7 +138,7 @@ def fit_two_stage(train: np.ndarray, valid: np.ndarray, seed: int = 0) -> TwoSta
         optimizer.apply(tape.gradient(loss, variables), variables)
         return loss
 
-    best, kept, kept_step, order = np.inf, decoder.get_weights(), 0, np.empty(0, int)
+    best, kept, kept_step, order = np.inf, (decoder.get_weights(), 0.0), 0, np.empty(0, int)
     for done in range(1, STEPS + 1):
         if len(order) < BATCH_SIZE:  # a fresh pass in a fresh order
             order = np.concatenate([order, rng.permutation(len(x_train))])
@@ -127,12 +147,13 @@ def fit_two_stage(train: np.ndarray, valid: np.ndarray, seed: int = 0) -> TwoSta
         if done % CHECK_EVERY == 0:
             score = float(negative_elbo(tf.constant(x_valid))) if x_valid is not None else -done
             if score < best:
-                best, kept, kept_step = score, decoder.get_weights(), done
-    layers = dict(zip(LAYERS, kept))
+                best, kept, kept_step = score, (decoder.get_weights(), float(log_gamma.numpy())), done
+    layers = dict(zip(LAYERS, kept[0]))
     facts = {"kept_step": kept_step}
     if x_valid is not None:
         facts["validation_negative_elbo"] = best
-    return TwoStageSampler(layers, center, scale, facts)
+    facts["likelihood_log_variance"] = kept[1]
+    return TwoStageSampler(layers, center, scale, kept[1], facts)
 
 
 @hookimpl

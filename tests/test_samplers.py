@@ -247,8 +247,10 @@ def test_the_two_stage_sampler_learns_where_the_codings_are_and_rebuilds_from_it
         centre = np.where(rng.random((n, 1)) < 2 / 3, [[4.0, -2.0, 1.0]], [[-3.0, 3.0, 0.0]])
         return centre + 0.3 * rng.standard_normal((n, 3))
 
-    sampler = fit_two_stage(codings(2000), codings(300), seed=0)
+    training = codings(2000)
+    sampler = fit_two_stage(training, codings(300), seed=0)
     draws = sampler.sample(3000, seed=1)
+    np.testing.assert_allclose(draws.std(axis=0), training.std(axis=0), rtol=0.3)  # the spread, not one point
     assert draws.shape == (3000, 3) and draws.dtype == np.float32
     near_first = np.linalg.norm(draws - [4.0, -2.0, 1.0], axis=1) < 1.5
     near_second = np.linalg.norm(draws - [-3.0, 3.0, 0.0], axis=1) < 1.5
