@@ -11,29 +11,9 @@ from genmodels import EPOCH_IMAGES, MLPConfig, ModelSpec, TrainConfig, hookimpl
 
 def build(config: MLPConfig):
     """The VAE's MLPs with a deterministic coding, a fitted Gaussian prior and reconstruction loss only."""
-    from genmodels import GenerativeModel
-    from genmodels.components import (
-        DeterministicMLPEncoder,
-        FittedGaussianPrior,
-        MLPDecoder,
-        Reconstruction,
-        dropout_of,
-        likelihood_of,
-    )
+    from genmodels.components import FittedGaussianPrior, Reconstruction, mlp_autoencoder
 
-    mlp = dict(activation=config.activation, initializer=config.initializer)
-    return GenerativeModel(
-        encoder=DeterministicMLPEncoder(config.latent_dim, hidden=config.hidden, **mlp),
-        decoder=MLPDecoder(
-            config.input_dim,
-            hidden=config.hidden[::-1],
-            likelihood=likelihood_of(config),
-            dropout=dropout_of(config),
-            **mlp,
-        ),
-        prior=FittedGaussianPrior(config.latent_dim),
-        losses=[Reconstruction()],
-    )
+    return mlp_autoencoder(config, prior=FittedGaussianPrior(config.latent_dim), losses=[Reconstruction()])
 
 
 @hookimpl

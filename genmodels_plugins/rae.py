@@ -32,15 +32,7 @@ class RAEConfig(MLPConfig):
 
 def build(config: RAEConfig):
     """The VAE's MLPs with a deterministic coding, a Gaussian fitted to the codings as its prior, and the penalties."""
-    from genmodels import GenerativeModel
-    from genmodels.components import (
-        DeterministicMLPEncoder,
-        FittedGaussianPrior,
-        MLPDecoder,
-        Reconstruction,
-        dropout_of,
-        likelihood_of,
-    )
+    from genmodels.components import FittedGaussianPrior, Reconstruction, mlp_autoencoder
     from genmodels.interfaces import Loss
 
     from keras import ops  # after genmodels, which imports TensorFlow quietly
@@ -69,16 +61,8 @@ def build(config: RAEConfig):
             total = sum(ops.sum(ops.square(kernel)) for kernel in kernels)
             return ops.zeros_like(forward.z[:, 0]) + total
 
-    mlp = dict(activation=config.activation, initializer=config.initializer)
-    return GenerativeModel(
-        encoder=DeterministicMLPEncoder(config.latent_dim, hidden=config.hidden, **mlp),
-        decoder=MLPDecoder(
-            config.input_dim,
-            hidden=config.hidden[::-1],
-            likelihood=likelihood_of(config),
-            dropout=dropout_of(config),
-            **mlp,
-        ),
+    return mlp_autoencoder(
+        config,
         prior=FittedGaussianPrior(config.latent_dim),
         losses=[Reconstruction(), CodingPenalty(config.coding_weight), DecoderDecay(config.decay)],
     )

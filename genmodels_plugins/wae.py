@@ -29,27 +29,10 @@ class WAEConfig(MLPConfig):
 
 def build(config: WAEConfig):
     """The VAE's MLPs with a deterministic coding, N(0, I) as the target of the MMD, reconstruction + MMD."""
-    from genmodels import GenerativeModel
-    from genmodels.components import (
-        DeterministicMLPEncoder,
-        MaximumMeanDiscrepancy,
-        MLPDecoder,
-        Reconstruction,
-        StandardNormalPrior,
-        dropout_of,
-        likelihood_of,
-    )
+    from genmodels.components import MaximumMeanDiscrepancy, Reconstruction, StandardNormalPrior, mlp_autoencoder
 
-    mlp = dict(activation=config.activation, initializer=config.initializer)
-    return GenerativeModel(
-        encoder=DeterministicMLPEncoder(config.latent_dim, hidden=config.hidden, **mlp),
-        decoder=MLPDecoder(
-            config.input_dim,
-            hidden=config.hidden[::-1],
-            likelihood=likelihood_of(config),
-            dropout=dropout_of(config),
-            **mlp,
-        ),
+    return mlp_autoencoder(
+        config,
         prior=StandardNormalPrior(config.latent_dim),
         losses=[Reconstruction(), MaximumMeanDiscrepancy(weight=config.mmd_weight)],
     )

@@ -272,3 +272,23 @@ def mlp_vae(config, *, prior=None, losses: Sequence[Loss] | None = None, classes
         losses=list(losses) if losses is not None else [Reconstruction(), KLDivergence()],
         classes=classes,
     )
+
+
+def mlp_autoencoder(config, *, prior: LatentPrior, losses: Sequence[Loss]):
+    """An autoencoder from an MLPConfig: the VAE's MLPs with a deterministic coding (DeterministicMLPEncoder), the
+    decoder mirroring it with the config's likelihood, and the given prior and loss terms (ae's, wae's, rae's)."""
+    from genmodels.nn.model import GenerativeModel
+
+    mlp = dict(activation=config.activation, initializer=config.initializer)
+    return GenerativeModel(
+        encoder=DeterministicMLPEncoder(config.latent_dim, hidden=config.hidden, **mlp),
+        decoder=MLPDecoder(
+            config.input_dim,
+            hidden=config.hidden[::-1],
+            likelihood=likelihood_of(config),
+            dropout=dropout_of(config),
+            **mlp,
+        ),
+        prior=prior,
+        losses=list(losses),
+    )
