@@ -112,6 +112,7 @@ def fit_mixture(codings: np.ndarray, components: int, seed: int = 0) -> Gaussian
 
 def fit_gmm(train: np.ndarray, valid: np.ndarray, seed: int) -> GaussianMixture:
     """The mixture whose number of components gives the validation codings the highest mean log-likelihood."""
+    train, valid = (np.asarray(c).reshape(len(c), int(np.prod(np.shape(c)[1:]))) for c in (train, valid))
     if len(train) == 0:
         raise DatasetError("the run's dataset has no training images to fit the gmm sampler to.")
     if len(train) > MAX_FIT_CODINGS:

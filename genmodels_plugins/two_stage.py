@@ -101,7 +101,7 @@ def fit_two_stage(train: np.ndarray, valid: np.ndarray, seed: int = 0) -> TwoSta
     import keras
     import tensorflow as tf
 
-    train, valid = np.asarray(train, np.float64), np.asarray(valid, np.float64)
+    train, valid = (np.asarray(c, np.float64).reshape(len(c), int(np.prod(np.shape(c)[1:]))) for c in (train, valid))
     rng = np.random.default_rng(seed)
     if len(train) > MAX_FIT_CODINGS:
         train = train[rng.choice(len(train), MAX_FIT_CODINGS, replace=False)]

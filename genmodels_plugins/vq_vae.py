@@ -5,13 +5,14 @@ times each side (7x7 for 28x28 digits with two stages); each vector is replaced 
 the gradient passes straight through the replacement to the encoder. Transposed convolutions decode the map of
 codes. Two auxiliary terms train the codebook: `codebook`, the codes' squared distance to the encoder's vectors
 (which it does not move), and `commitment`, the vectors' distance to their codes (which it does not move), weighted
-by -o commitment. They are minimised and reported, but are no part of the model's `loss`, which is the
-reconstruction plus the constant KL of a uniform prior over the codes (positions x log K nats): the run is judged
-and its epoch kept on how well it reconstructs.
+by -o commitment. With -o codebook_update=ema no gradient moves the codes: after each step each code becomes the
+moving average of the vectors it was given (a `genmodels.interfaces.StepUpdate`). The terms are minimised and
+reported, but are no part of the model's `loss`, which is the reconstruction plus the constant KL of a uniform
+prior over the codes (positions x log K nats): the run is judged and its epoch kept on how well it reconstructs.
 
-Samples: the default sampler fits a Gaussian mixture to the training maps of codes, and every drawn vector is
-replaced by its nearest code before decoding; `--sampler prior` draws every position's code uniformly.
-The posterior is a point mass, so the model has no importance-weighted likelihood.
+Samples: `--sampler pixelcnn` draws maps of codes from a PixelCNN fitted to the training maps (the paper's prior);
+the default gmm fits a Gaussian mixture to them, each drawn vector snapped to its nearest code; `--sampler prior`
+draws every position's code uniformly. The posterior is a point mass: the model has no importance-weighted likelihood.
 """
 
 from __future__ import annotations
@@ -30,6 +31,11 @@ class VQConfig(ConvConfig):
     latent_dim: int = option(16, "Dimension of each code vector; a coding is the whole map of them.")
     codes: int = option(64, "Entries of the codebook (K): each position of the map takes one of them.")
     commitment: float = option(0.25, "Weight of the commitment term (beta), which keeps the encoder near its codes.")
+    codebook_update: str = option(
+        "gradient",
+        "gradient: the codebook term moves the codes; ema: moving averages of the vectors each code is given.",
+    )
+    decay: float = option(0.99, "With codebook_update=ema: how much of its average a code keeps at each step.")
 
     def validate(self) -> None:
         super().validate()
@@ -37,6 +43,10 @@ class VQConfig(ConvConfig):
             raise ConfigError(f"codes must be between 2 and 65,536, received {self.codes}.")
         if not self.commitment >= 0:
             raise ConfigError(f"commitment must be 0 or more, received {self.commitment}.")
+        if self.codebook_update not in ("gradient", "ema"):
+            raise ConfigError(f"codebook_update must be gradient or ema, received {self.codebook_update!r}.")
+        if not 0 < self.decay < 1:
+            raise ConfigError(f"decay must be between 0 and 1, received {self.decay}.")
 
 
 def build(config: VQConfig):
@@ -45,7 +55,7 @@ def build(config: VQConfig):
 
     from genmodels.components import Conv2D, Conv2DTranspose, KLDivergence, Reconstruction, likelihood_of
     from genmodels.distributions import PointMass
-    from genmodels.interfaces import Decoder, Encoder, LatentPrior, Loss
+    from genmodels.interfaces import Decoder, Encoder, LatentPrior, Loss, StepUpdate
     from genmodels.likelihoods import PixelLikelihood
     from genmodels.model import GenerativeModel
 
@@ -63,20 +73,51 @@ def build(config: VQConfig):
 
         def build(self, input_shape=None):
             bound = 1.0 / config.codes
+            ema = config.codebook_update == "ema"
             self.codes = self.add_weight(
-                shape=(config.codes, dim), initializer=keras.initializers.RandomUniform(-bound, bound), name="codes"
+                shape=(config.codes, dim),
+                initializer=keras.initializers.RandomUniform(-bound, bound),
+                trainable=not ema,
+                name="codes",
             )
+            if ema:  # the moving averages: vectors given to each code, and their sum
+                self.counts = self.add_weight(shape=(config.codes,), initializer="ones", trainable=False, name="counts")
+                self.sums = self.add_weight(
+                    shape=(config.codes, dim), initializer="zeros", trainable=False, name="sums"
+                )
+                self.sums.assign(self.codes)
             self.built = True
 
-        def quantized(self, vectors):
-            rows = ops.reshape(vectors, (-1, dim))
+        def nearest(self, rows):
+            """The index of each row's nearest code."""
             distances = (
                 ops.sum(ops.square(rows), axis=1, keepdims=True)
                 - 2.0 * ops.matmul(rows, ops.transpose(self.codes))
                 + ops.sum(ops.square(self.codes), axis=1)[None, :]
             )
-            nearest = ops.take(self.codes, ops.argmin(distances, axis=1), axis=0)
+            return ops.argmin(distances, axis=1)
+
+        def quantized(self, vectors):
+            nearest = ops.take(self.codes, self.nearest(ops.reshape(vectors, (-1, dim))), axis=0)
             return ops.reshape(nearest, ops.shape(vectors))
+
+    class MovingAverageCodes(StepUpdate):
+        """After each step, each code becomes the moving average of the encoder's vectors it was given (van den Oord
+        et al. 2017, appendix): counts and sums decay by `decay` and gain the batch's; codes = sums / counts, the
+        counts smoothed so that an unused code is not divided by zero."""
+
+        def __init__(self, codebook):
+            self.codebook = codebook
+
+        def __call__(self, forward):
+            book, decay = self.codebook, config.decay
+            rows = ops.reshape(ops.stop_gradient(forward.posterior.encoded), (-1, dim))
+            given = ops.one_hot(book.nearest(rows), config.codes, dtype=rows.dtype)
+            book.counts.assign(decay * book.counts + (1.0 - decay) * ops.sum(given, axis=0))
+            book.sums.assign(decay * book.sums + (1.0 - decay) * ops.matmul(ops.transpose(given), rows))
+            total = ops.sum(book.counts)
+            smoothed = (book.counts + 1e-5) / (total + config.codes * 1e-5) * total
+            book.codes.assign(book.sums / smoothed[:, None])
 
         def call(self, vectors):
             return self.quantized(vectors)
@@ -114,6 +155,7 @@ def build(config: VQConfig):
         def __init__(self, codebook, **kwargs):
             super().__init__(**kwargs)
             self.codebook = codebook
+            self.coding_shape = (*small, dim)  # a map of code vectors, flattened in row-major order
             self.body = keras.Sequential(
                 [Conv2D(c, **conv) for c in config.channels] + [Conv2D(dim, kernel_size=1, padding="same")]
             )
@@ -169,6 +211,7 @@ def build(config: VQConfig):
         decoder=VQDecoder(codebook),
         prior=UniformCodes(codebook),
         losses=[Reconstruction(), KLDivergence(), CodebookTerm(), CommitmentTerm(config.commitment)],
+        updates=[MovingAverageCodes(codebook)] if config.codebook_update == "ema" else [],
     )
 
 

@@ -159,3 +159,34 @@ def run_main(capsys, *args: str) -> Outcome:
 def snapshot(folder: Path) -> dict[str, bytes]:
     """Every file under `folder` by relative path, with its bytes: to show that nothing saved was touched."""
     return {str(path.relative_to(folder)): path.read_bytes() for path in sorted(folder.rglob("*")) if path.is_file()}
+
+
+@pytest.fixture(scope="session")
+def served_runs(tiny_run, tiny_npz, tmp_path_factory) -> Path:
+    """A folder of runs for `genmodels serve`: `a/vae` (tiny_run, with a made-up test evaluation), `b-vae` (trained
+    for two epochs through the Python API) and `broken` (config.json beside a weights file of garbage); a test
+    adds a symbolic link `link` out of it."""
+    import json
+    import shutil
+
+    import genmodels
+
+    root = tmp_path_factory.mktemp("served") / "runs"
+    first = Path(shutil.copytree(tiny_run, root / "a" / "vae"))
+    figures = {"nll": 543.21, "bits_per_dim": 0.9995, "terms": {}, "metrics": {"fid": {"fid": 87.5, "floor": 1.25}}}
+    (first / "evaluation-test.json").write_text(json.dumps(figures))
+    genmodels.train(
+        "vae",
+        dataset=str(tiny_npz),
+        run_dir=root / "b-vae",
+        epochs=2,
+        hidden=(16,),
+        latent_dim=2,
+        verbose=0,
+        epoch_images=0,
+        batch_size=100,
+        keep="last",
+    )
+    broken = Path(shutil.copytree(tiny_run, root / "broken"))
+    (broken / "model.weights.h5").write_bytes(b"garbage, not an HDF5 file")
+    return root

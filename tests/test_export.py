@@ -16,7 +16,8 @@ from conftest import random_binary_images, run_main, snapshot
 
 # Tiny runs of the models whose priors draw differently: N(0, I) (vae), N(0, I) with labels (cvae), the VampPrior
 # (a categorical and a normal draw), hvae's two layers (a VampPrior over z2, then z1 given z2), ae's fitted Gaussian;
-# and conv-vae, whose convolutions are the other kind of layers. (beta-vae and iwae are vae's parts, other losses.)
+# conv-vae, whose convolutions are the other kind of layers; iaf-vae, whose codings pass through a flow; and
+# factor-vae, which holds a critic. (beta-vae and iwae are vae's parts, other losses.)
 MLP = {"hidden": (16,)}
 MODELS = {
     "vae": MLP,
@@ -25,6 +26,8 @@ MODELS = {
     "hvae": {**MLP, "top_dim": 2, "components": 3},
     "ae": MLP,
     "conv-vae": {"channels": (4, 8)},
+    "iaf-vae": {**MLP, "flows": 2, "made_hidden": (8,), "context": 4},
+    "factor-vae": {**MLP, "critic_hidden": (4,)},
 }
 CLASSES = 3
 N, SEED, OTHER_SEED = 12, 7, 8

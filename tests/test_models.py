@@ -244,6 +244,10 @@ SMALL_OPTIONS = {
     "conv-vae": {"channels": (4, 8)},
     "cvae": {"hidden": (32,), "classes": 3},
     "hvae": {"hidden": (32,), "top_dim": 3, "components": 5},
+    "planar-vae": {"hidden": (32,), "flows": 2},
+    "iaf-vae": {"hidden": (32,), "flows": 2, "made_hidden": (16,), "context": 8},
+    "factor-vae": {"hidden": (32,), "critic_hidden": (16,)},
+    "dip-vae": {"hidden": (32,), "variant": "ii"},
 }
 
 

@@ -1,5 +1,5 @@
 """The models that add a term to the VAE's or the autoencoder's cost: wae, info-vae (MMD), rae (penalties), beta-tcvae
-(total correlation)."""
+(total correlation), dip-vae (covariance), factor-vae and aae (a discriminator's terms)."""
 
 from __future__ import annotations
 
@@ -56,17 +56,22 @@ def test_the_total_correlation_is_larger_for_dependent_codings_than_for_independ
 
 @pytest.mark.slow
 @pytest.mark.parametrize(
-    ("model", "objective", "auxiliary"),
+    ("model", "objective", "auxiliary", "options"),
     [
-        ("wae", ("reconstruction", "mmd"), ()),
-        ("info-vae", ("reconstruction", "kl"), ("mmd",)),
-        ("rae", ("reconstruction", "coding"), ("decay",)),
+        ("wae", ("reconstruction", "mmd"), (), {}),
+        ("info-vae", ("reconstruction", "kl"), ("mmd",), {}),
+        ("rae", ("reconstruction", "coding"), ("decay",), {}),
+        ("dip-vae", ("reconstruction", "kl"), ("dip",), {}),
+        ("factor-vae", ("reconstruction", "kl"), ("tc", "discriminator"), {"critic_hidden": (16,)}),
+        ("aae", ("reconstruction",), ("adversarial", "discriminator"), {"critic_hidden": (16,)}),
     ],
 )
 def test_each_model_trains_reports_its_terms_and_selects_on_its_objective(
-    model, objective, auxiliary, tiny_npz, tmp_path
+    model, objective, auxiliary, options, tiny_npz, tmp_path
 ):
-    run = genmodels.train(model, dataset=str(tiny_npz), run_dir=tmp_path / model, epochs=2, hidden=(32,), verbose=0)
+    run = genmodels.train(
+        model, dataset=str(tiny_npz), run_dir=tmp_path / model, epochs=2, hidden=(32,), verbose=0, **options
+    )
     for record in run.history:
         valid = record["valid"]
         assert set(valid) == {"loss", *objective, *auxiliary}

@@ -14,7 +14,7 @@ from conftest import run_main
 from genmodels import SamplerSpec, hookimpl
 from genmodels.core.errors import DatasetError, UnknownNameError
 from genmodels.plugins.loader import build_registry
-from genmodels.samplers.fitting import check_sampler_name, fitted_sampler, sampler_path
+from genmodels.samplers.fitting import check_sampler_name, drawn_codings, fitted_sampler, sampler_path
 from genmodels.samplers.sampler import PRIOR, FittedSampler
 from genmodels_plugins.samplers import GaussianMixture, fit_gmm, fit_mixture
 
@@ -145,11 +145,75 @@ def test_a_fitted_sampler_is_kept_for_its_weights_and_fitted_again_when_they_cha
     assert fitted_sampler(PRIOR, registry, _Encoder(), dataset, run_dir=tmp_path, weights=weights) is None
 
 
+class _MapEncoder:
+    """A stand-in model whose codings are maps: the images' first twelve pixels as a 2x2 map of 3-value vectors."""
+
+    coding_dim, coding_shape, conditional = 12, (2, 2, 3), False
+
+    def encode(self, rows, labels=None):
+        return rows[:, :12]
+
+
+class _Maps(FittedSampler):
+    def __init__(self, first):
+        self.first = np.asarray(first)
+
+    def sample(self, n, seed):  # maps shaped as the codings, (n, 2, 2, 3)
+        return np.repeat(self.first[None].astype(np.float32), n, axis=0)
+
+    def arrays(self):
+        return {"first": self.first}
+
+
+SHAPES: list = []  # the shapes of the training and validation codings that ShapePlugin's sampler was given
+
+
+class ShapePlugin:
+    """A plugin whose sampler records the shapes of the codings it is fitted to and draws the first training map."""
+
+    @staticmethod
+    @hookimpl
+    def register_samplers(register):
+        def fit(train, valid, seed):
+            SHAPES.append((train.shape, valid.shape))
+            return _Maps(train[0])
+
+        register(SamplerSpec(name="shapes", description="the first map", fit=fit, load=lambda a: _Maps(a["first"])))
+
+
+def test_samplers_are_given_the_codings_in_their_shape_and_their_draws_are_decoded_flat():
+    SHAPES.clear()
+    rng = np.random.default_rng(0)
+    dataset = SimpleNamespace(train=rng.random((40, 16)), valid=rng.random((10, 16)), scale=1.0)
+    registry = build_registry([ShapePlugin()])
+    maps = fitted_sampler("shapes", registry, _MapEncoder(), dataset)
+    assert SHAPES == [((40, 2, 2, 3), (10, 2, 2, 3))]
+    np.testing.assert_allclose(maps.first.reshape(-1), dataset.train[0, :12], rtol=1e-6)  # row-major: (h, w, d)
+    drawn = drawn_codings(maps, 5, seed=0)
+    assert drawn.shape == (5, 12)
+    np.testing.assert_allclose(drawn[3], dataset.train[0, :12], rtol=1e-6)
+    fitted_sampler("shapes", registry, _Encoder(), dataset)  # a model without coding_shape: flat rows
+    assert SHAPES[-1] == ((40, 2), (10, 2))
+    empty = SimpleNamespace(train=dataset.train, valid=dataset.valid[:0], scale=1.0)
+    fitted_sampler("shapes", registry, _MapEncoder(), empty)
+    assert SHAPES[-1] == ((40, 2, 2, 3), (0, 2, 2, 3))
+
+
+def test_the_gmm_fits_maps_of_codings_as_it_fits_their_flat_rows():
+    train, valid = clusters(CENTRES, 100, 0.3, 0), clusters(CENTRES, 20, 0.3, 1)
+    train, valid = np.concatenate([train] * 4, axis=1), np.concatenate([valid] * 4, axis=1)  # 12 values
+    flat = fit_gmm(train, valid, seed=0)
+    maps = fit_gmm(train.reshape(-1, 2, 2, 3), valid.reshape(-1, 2, 2, 3), seed=0)
+    for name, array in flat.arrays().items():
+        np.testing.assert_array_equal(maps.arrays()[name], array)
+    assert maps.sample(7, seed=1).shape == (7, 12)
+
+
 def test_an_unknown_sampler_name_lists_the_prior_and_the_registered_ones():
     with pytest.raises(UnknownNameError) as refused:
         check_sampler_name("gm", build_registry())
     known = str(refused.value).partition("Known samplers:")[2]
-    assert {"gmm", "maf", "two-stage", "prior"} <= {name.strip(" .") for name in known.split(",")}
+    assert {"gmm", "maf", "pixelcnn", "two-stage", "prior"} <= {name.strip(" .") for name in known.split(",")}
     check_sampler_name(PRIOR, build_registry())
     check_sampler_name("gmm", build_registry())
 
@@ -237,6 +301,13 @@ def test_fit_sampler_keeps_the_runs_fit_refits_on_request_and_refuses_the_prior(
     run_main(capsys, "fit-sampler", "vae", "--run-dir", run_dir, "--sampler", "prior").assert_one_error_line(
         "prior", "genmodels list"
     )
+
+
+def test_fit_sampler_refuses_the_pixelcnn_for_codings_that_are_not_maps(trained, capsys):
+    run_main(capsys, "fit-sampler", "vae", "--run-dir", trained.run_dir, "--sampler", "pixelcnn").assert_one_error_line(
+        "pixelcnn", "maps of codes", "flat rows of 2 values", "gmm"
+    )
+    assert not sampler_path(trained.run_dir, "pixelcnn").exists()
 
 
 @pytest.mark.slow

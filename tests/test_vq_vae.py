@@ -59,3 +59,32 @@ def test_a_vq_vae_is_selected_on_its_reconstruction_and_draws_maps_of_its_codes(
     for sampler in ("gmm", "prior"):
         images = run.sample(6, seed=0, sampler=sampler)
         assert images.shape == (6, 28, 28, 1) and np.all((images >= 0) & (images <= 1))
+
+
+def test_a_moving_average_codebook_follows_the_vectors_each_code_is_given_and_no_gradient():
+    import keras
+    import tensorflow as tf
+    from keras import ops
+
+    from genmodels_plugins.vq_vae import VQConfig, build
+
+    config = VQConfig(codes=8, channels=(4, 8), codebook_update="ema", decay=0.5).fitted_to((28, 28, 1), "binary", "t")
+    model = build(config)
+    model.build_for(784)
+    model.compile(optimizer=keras.optimizers.Adam(1e-3))
+    book = model.encoder.codebook
+    assert all(variable is not book.codes for variable in model.trainable_variables)
+    before_codes, before_counts, before_sums = (np.array(v) for v in (book.codes, book.counts, book.sums))
+    images = tf.constant(random_binary_images(20, seed=5).astype(np.float32))
+    rows = np.reshape(np.array(model.encoder(images).encoded), (-1, config.latent_dim))  # what the step will see
+    given = np.eye(8)[np.array(book.nearest(ops.convert_to_tensor(rows)))]
+    model.train_step(images)
+    counts = 0.5 * before_counts + 0.5 * given.sum(axis=0)
+    sums = 0.5 * before_sums + 0.5 * given.T @ rows
+    np.testing.assert_allclose(np.array(book.counts), counts, rtol=1e-5)
+    np.testing.assert_allclose(np.array(book.sums), sums, rtol=1e-4, atol=1e-6)
+    smoothed = (counts + 1e-5) / (counts.sum() + 8e-5) * counts.sum()
+    np.testing.assert_allclose(np.array(book.codes), sums / smoothed[:, None], rtol=1e-4, atol=1e-6)
+    assert not np.allclose(np.array(book.codes), before_codes)
+    model.test_step(images)  # evaluating changes no code
+    np.testing.assert_allclose(np.array(book.codes), sums / smoothed[:, None], rtol=1e-4, atol=1e-6)

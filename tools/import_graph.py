@@ -32,6 +32,7 @@ LAYERS = [
     "genmodels.plugins",
     "genmodels.workflows",
     "genmodels.api",
+    "genmodels.serve",
     "genmodels.cli",
 ]
 # a subpackage's __init__ that forwards the names of its old module: a face, though it shares the layer's name

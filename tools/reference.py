@@ -67,7 +67,7 @@ SECTIONS: list[tuple[str, str, list[tuple[ModuleType, list[str]]]]] = [
         "Model parts",
         "The parts a model is made of (`genmodels.interfaces`), the model that joins them, and the distributions they pass.",
         [
-            (interfaces, ["Encoder", "Decoder", "LatentPrior", "Loss", "ForwardPass"]),
+            (interfaces, ["Encoder", "Decoder", "LatentPrior", "Loss", "ForwardPass", "Critic", "StepUpdate"]),
             (model, ["GenerativeModel"]),
             (distributions, ["Distribution", "DiagonalGaussian", "Bernoulli", "PointMass"]),
             (likelihoods, ["PixelLikelihood", "Gaussian", "DiscretizedLogistic", "DiscretizedLogisticMixture"]),

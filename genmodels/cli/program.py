@@ -2,7 +2,7 @@
 user can act on turned into one line. TensorFlow is imported only by the commands that need it.
 
 The commands live by group: `catalog` (list, info), `training` (train), `pictures` (sample, reconstruct, interpolate,
-latent, curves), `evaluating` (evaluate, features, compare) and `exporting` (export); `common` holds the app and
+latent, curves), `evaluating` (evaluate, features, compare), `exporting` (export) and `serving` (serve); `common` holds the app and
 the options they share, `loading` what they load from a run.
 """
 
@@ -16,7 +16,7 @@ import warnings
 import typer
 
 # each command module registers its commands on `app` when imported, in this order (that of `genmodels --help`)
-from genmodels.cli import catalog, training, pictures, evaluating, exporting  # noqa: F401
+from genmodels.cli import catalog, training, pictures, evaluating, exporting, serving  # noqa: F401
 from genmodels.cli.common import app, command_name
 from genmodels.core.errors import GenmodelsError, GenmodelsWarning
 from genmodels.plugins.loader import STRICT_VARIABLE, get_registry

@@ -29,7 +29,12 @@ PUBLIC: dict[str, tuple[str, ...]] = {
     "genmodels.pixels": ("genmodels.core.pixels",),
     "genmodels.plots": ("genmodels.core.plots",),
     "genmodels.data": ("genmodels.data.dataset", "genmodels.data.arrays", "genmodels.data.store", "genmodels.data.npz"),
-    "genmodels.components": ("genmodels.nn.components", "genmodels.nn.priors", "genmodels.nn.losses"),
+    "genmodels.components": (
+        "genmodels.nn.components",
+        "genmodels.nn.priors",
+        "genmodels.nn.losses",
+        "genmodels.nn.flows",
+    ),
     "genmodels.distributions": ("genmodels.nn.distributions",),
     "genmodels.interfaces": ("genmodels.nn.interfaces",),
     "genmodels.likelihoods": ("genmodels.nn.likelihoods",),

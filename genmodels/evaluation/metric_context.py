@@ -19,6 +19,7 @@ from genmodels.core.errors import CacheWarning
 from genmodels.core.pixels import BINARY
 from genmodels.data.dataset import Dataset, TrainingImages
 from genmodels.data.store import features_dir
+from genmodels.samplers.fitting import drawn_codings
 from genmodels.samplers.sampler import PRIOR
 
 if TYPE_CHECKING:
@@ -77,7 +78,7 @@ class MetricContext:
             seed_generator = keras.random.SeedGenerator(self.seed)
             rng = np.random.default_rng(self.seed)
             fitted = None if self.sampler is None else self.sampler()
-            codings = None if fitted is None else fitted.sample(self.samples, self.seed)
+            codings = drawn_codings(fitted, self.samples, self.seed)
             batches = []
             for start in range(0, self.samples, GENERATE_BATCH):
                 count = min(GENERATE_BATCH, self.samples - start)

@@ -85,12 +85,12 @@ def run_metrics(
             figures = dict(spec.compute(context))
         except NotApplicableError as exc:
             results[name] = {"skipped": str(exc)}
-            continue
         except GenmodelsError:
             raise
         except Exception as exc:  # a plugin's bug is reported as its own, not as genmodels'
             raise GenmodelsError(f"the metric {name!r} ({spec.plugin}) failed: {type(exc).__name__}: {exc}") from exc
-        results[name] = {**figures, "seed": context.seed, "seconds": round(time.perf_counter() - started, 2)}
+        else:
+            results[name] = {**figures, "seed": context.seed, "seconds": round(time.perf_counter() - started, 2)}
         if done is not None:
             done(dict(results))
     return results

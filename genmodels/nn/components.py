@@ -15,7 +15,7 @@ from genmodels.core.pixels import AUTO
 from genmodels.nn.convolutions import Conv2D, Conv2DTranspose  # noqa: F401  (Keras' layers, fast under XLA on a CPU)
 from genmodels.nn.distributions import DiagonalGaussian, PointMass
 from genmodels.nn.hierarchical import TwoLayerEncoder, TwoLayerPosterior, TwoLayerPrior  # noqa: F401  (two layers of codings)
-from genmodels.nn.interfaces import Decoder, Encoder, LatentPrior, Loss
+from genmodels.nn.interfaces import Critic, Decoder, Encoder, ForwardPass, LatentPrior, Loss
 from genmodels.nn.likelihoods import PixelLikelihood
 from genmodels.nn.losses import KLDivergence, Reconstruction
 from genmodels.nn.priors import StandardNormalPrior
@@ -246,15 +246,26 @@ def dropout_of(config) -> float:
     return 0.0 if rate == AUTO else float(rate)
 
 
-def mlp_vae(config, *, prior=None, losses: Sequence[Loss] | None = None, classes: int = 0):
+def mlp_vae(
+    config,
+    *,
+    prior=None,
+    losses: Sequence[Loss] | None = None,
+    classes: int = 0,
+    encoder: Encoder | None = None,
+    critics: Sequence[Critic] = (),
+):
     """The seed's VAE from an MLPConfig: Gaussian MLP encoder, an MLP decoder mirroring it (with the config's likelihood,
-    Bernoulli for the seed), N(0, I) prior, reconstruction and KL losses. A variant passes the one part it changes; `prior`
-    may be a LatentPrior or a function of the encoder that returns one (a prior built on the encoder);
-    `classes` > 0 makes it conditional on labels, which the encoder and decoder receive with their input."""
+    Bernoulli for the seed), N(0, I) prior, reconstruction and KL losses. A variant passes the parts it changes: `prior`
+    may be a LatentPrior or a function of the encoder that returns one (a prior built on the encoder); `encoder`
+    replaces the Gaussian one (a flow posterior's, `FlowMLPEncoder`); `critics` are trained against the model
+    (`genmodels.interfaces.Critic`); `classes` > 0 makes it conditional on labels, which the encoder and decoder
+    receive with their input."""
     from genmodels.nn.model import GenerativeModel
 
     mlp = dict(activation=config.activation, initializer=config.initializer)
-    encoder = GaussianMLPEncoder(config.latent_dim, hidden=config.hidden, **mlp)
+    if encoder is None:
+        encoder = GaussianMLPEncoder(config.latent_dim, hidden=config.hidden, **mlp)
     if prior is None:
         prior = StandardNormalPrior(config.latent_dim)
     elif not isinstance(prior, LatentPrior):
@@ -271,12 +282,14 @@ def mlp_vae(config, *, prior=None, losses: Sequence[Loss] | None = None, classes
         prior=prior,
         losses=list(losses) if losses is not None else [Reconstruction(), KLDivergence()],
         classes=classes,
+        critics=critics,
     )
 
 
-def mlp_autoencoder(config, *, prior: LatentPrior, losses: Sequence[Loss]):
+def mlp_autoencoder(config, *, prior: LatentPrior, losses: Sequence[Loss], critics: Sequence[Critic] = ()):
     """An autoencoder from an MLPConfig: the VAE's MLPs with a deterministic coding (DeterministicMLPEncoder), the
-    decoder mirroring it with the config's likelihood, and the given prior and loss terms (ae's, wae's, rae's)."""
+    decoder mirroring it with the config's likelihood, and the given prior, loss terms (ae's, wae's, rae's) and
+    critics (an adversarial autoencoder's discriminator)."""
     from genmodels.nn.model import GenerativeModel
 
     mlp = dict(activation=config.activation, initializer=config.initializer)
@@ -291,4 +304,54 @@ def mlp_autoencoder(config, *, prior: LatentPrior, losses: Sequence[Loss]):
         ),
         prior=prior,
         losses=list(losses),
+        critics=critics,
     )
+
+
+class CodingCritic(Critic):
+    """A discriminator of codings: an MLP from a coding to one logit, trained to tell `real(forward)` codings (logit
+    high) from `fake(forward)` ones (logit low) by the logistic loss softplus(-logit(real)) + softplus(logit(fake)) per
+    example. By default real codings are draws of the prior and fake ones the batch's codings, as an adversarial
+    autoencoder's discriminator sees them; a subclass overrides `real` and `fake` (FactorVAE's tells the codings from
+    the same codings with each dimension shuffled across the batch)."""
+
+    def __init__(
+        self,
+        hidden: Sequence[int] = (1000, 1000),
+        activation: str = "leaky_relu",
+        learning_rate: float = 1e-4,
+        **kwargs: Any,
+    ):
+        super().__init__(**kwargs)
+        self.hidden = tuple(int(units) for units in hidden)
+        self.activation = activation
+        self.learning_rate = float(learning_rate)
+        self.body = mlp(self.hidden, activation, "he_normal", name="mlp")
+        self.head = keras.layers.Dense(1, name="logit")
+
+    def logit(self, z, training: bool = False):
+        """The critic's logit for each coding: high for codings it takes for real."""
+        return self(z, training=training)
+
+    def call(self, z, training: bool = False):
+        return ops.squeeze(self.head(self.body(z, training=training)), -1)
+
+    def real(self, forward: ForwardPass):
+        """The codings the critic should call real: as many draws of the prior as the batch has images."""
+        return ops.cast(forward.prior.sample(ops.shape(forward.z)[0], seed=forward.seed), forward.z.dtype)
+
+    def fake(self, forward: ForwardPass):
+        """The codings the critic should call fake: the batch's codings."""
+        return forward.z
+
+    def critic_loss(self, forward: ForwardPass):
+        real, fake = self.logit(self.real(forward), True), self.logit(self.fake(forward), True)
+        return ops.softplus(-real) + ops.softplus(fake)
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "hidden": list(self.hidden),
+            "activation": self.activation,
+            "learning_rate": self.learning_rate,
+        }

@@ -115,3 +115,34 @@ class Loss(ABC):
 
     def get_config(self) -> dict[str, Any]:
         return {"name": self.name, "weight": self.weight, "warmup": self.warmup, "auxiliary": self.auxiliary}
+
+
+class Critic(keras.layers.Layer):
+    """A network trained against the model on an optimizer of its own: a discriminator, as FactorVAE's (which tells
+    codings from codings with their dimensions shuffled) or an adversarial autoencoder's (codings from prior draws).
+
+    Each training step first updates the model on its cost, then takes one step of the critic on the mean of
+    `critic_loss(forward)`, the same pass over the batch: its tensors are data there, gradients reach only the
+    critic's weights. The model's optimizer never changes the critic's weights and the critic's optimizer never
+    the model's, whatever loss term calls the critic. `critic_loss` is reported as a metric under the critic's
+    `name` (not part of `loss`); the critic's optimizer, `make_optimizer()`, is saved with every checkpoint.
+    """
+
+    learning_rate: float = 1e-4
+
+    def make_optimizer(self) -> keras.optimizers.Optimizer:
+        """The critic's own optimizer; this default is Adam(learning_rate, beta_1=0.5, beta_2=0.9), as GAN critics use."""
+        return keras.optimizers.Adam(self.learning_rate, beta_1=0.5, beta_2=0.9)
+
+    def critic_loss(self, forward: ForwardPass) -> Any:  # pragma: no cover - abstract
+        """The critic's loss for each example of the batch, shaped (batch,)."""
+        raise NotImplementedError
+
+
+class StepUpdate(ABC):
+    """A change to the model's variables that no gradient makes (an exponential moving average of a codebook's
+    entries): called with each training step's pass after the optimizers' steps, never while evaluating."""
+
+    @abstractmethod
+    def __call__(self, forward: ForwardPass) -> None:
+        """Assign new values to some of the model's variables, from this training step's `forward`."""

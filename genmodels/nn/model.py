@@ -12,7 +12,7 @@ import tensorflow as tf
 from keras import ops
 
 from genmodels.core.errors import DatasetError
-from genmodels.nn.interfaces import Decoder, Encoder, ForwardPass, LatentPrior, Loss
+from genmodels.nn.interfaces import Critic, Decoder, Encoder, ForwardPass, LatentPrior, Loss, StepUpdate
 
 
 class GenerativeModel(keras.Model):
@@ -24,6 +24,10 @@ class GenerativeModel(keras.Model):
     A conditional model (`classes` > 0) is given each image's class label: its steps take
     `(images, labels)`, and its encoder and decoder receive the labels one-hot as `condition=`.
     An unconditional model ignores labels, and its parts are never passed a condition.
+
+    `critics` are networks trained against the model on optimizers of their own (`Critic`: a discriminator),
+    one step each after every step of the model; `updates` change variables without gradients after every
+    training step (`StepUpdate`: an exponential moving average). Both are for models that need them; most have none.
     """
 
     def __init__(
@@ -35,12 +39,19 @@ class GenerativeModel(keras.Model):
         *,
         seed: int | None = None,
         classes: int = 0,
+        critics: Sequence[Critic] = (),
+        updates: Sequence[StepUpdate] = (),
         **kwargs,
     ):
         super().__init__(**kwargs)
         names = [term.name for term in losses]
         if not names or len(set(names)) != len(names) or "loss" in names:
             raise ValueError(f"loss terms need distinct names other than 'loss'; received {names}.")
+        critic_names = [critic.name for critic in critics]
+        if len(set(names + critic_names)) != len(names) + len(critic_names):
+            raise ValueError(
+                f"critics need distinct names, none of them a loss term's; received {critic_names} beside {names}."
+            )
         self.encoder = encoder
         self.decoder = decoder
         self.prior = prior
@@ -50,6 +61,10 @@ class GenerativeModel(keras.Model):
         self.warmup_steps = 0  # optimizer steps over which warm-up terms reach their weight (`warm_up_over`)
         self.loss_tracker = keras.metrics.Mean(name="loss")
         self.term_trackers = [keras.metrics.Mean(name=name) for name in names]
+        self.critics = list(critics)
+        self.critic_optimizers = [critic.make_optimizer() for critic in self.critics]  # saved with the weights
+        self.critic_trackers = [keras.metrics.Mean(name=name) for name in critic_names]
+        self.step_updates = list(updates)
 
     def warm_up_over(self, steps: int) -> None:
         """Raise the weight of every warm-up loss term (`Loss.warmup`, the KL's) linearly from 0 to its own over the
@@ -58,7 +73,13 @@ class GenerativeModel(keras.Model):
 
     @property
     def metrics(self):
-        return [self.loss_tracker, *self.term_trackers]
+        return [self.loss_tracker, *self.term_trackers, *self.critic_trackers]
+
+    @property
+    def generative_variables(self) -> list:
+        """The trainable variables the model's own optimizer updates: every one but its critics'."""
+        owned = {id(variable) for critic in self.critics for variable in critic.trainable_variables}
+        return [variable for variable in self.trainable_variables if id(variable) not in owned]
 
     @property
     def conditional(self) -> bool:
@@ -98,7 +119,10 @@ class GenerativeModel(keras.Model):
 
     def loss_terms_of(self, x, labels=None, training: bool = False) -> dict:
         """Each loss term for each example of `x` (with its label, for a conditional model)."""
-        forward = self.forward(x, labels, training=training)
+        return self.terms_of(self.forward(x, labels, training=training))
+
+    def terms_of(self, forward: ForwardPass) -> dict:
+        """Each loss term for each example of a pass."""
         return {term.name: term(forward) for term in self.loss_terms}
 
     def _cost(self, terms: dict):
@@ -131,26 +155,46 @@ class GenerativeModel(keras.Model):
             return value * (weight * ops.minimum(done, 1.0))
         return value if weight == 1.0 else value * weight
 
-    def _record(self, terms: dict) -> dict:
+    def _record(self, terms: dict, critic_losses: Sequence = ()) -> dict:
         # Per-example values, so each metric is the exact mean over images, whatever the batch sizes.
         self.loss_tracker.update_state(self.objective(terms))
         for tracker, value in zip(self.term_trackers, terms.values()):
+            tracker.update_state(value)
+        for tracker, value in zip(self.critic_trackers, critic_losses):
             tracker.update_state(value)
         return {metric.name: metric.result() for metric in self.metrics}
 
     def train_step(self, data):
         x, labels = _unpack(data)
+        variables = self.generative_variables
         with tf.GradientTape() as tape:
-            terms = self.loss_terms_of(x, labels, training=True)
+            forward = self.forward(x, labels, training=True)
+            terms = self.terms_of(forward)
             cost = self._cost(terms)
-        gradients = tape.gradient(cost, self.trainable_variables)
-        self.optimizer.apply(gradients, self.trainable_variables)
-        return self._record(terms)
+        gradients = tape.gradient(cost, variables)
+        self.optimizer.apply(gradients, variables)
+        critic_losses = self.train_critics(forward)
+        for update in self.step_updates:
+            update(forward)
+        return self._record(terms, critic_losses)
+
+    def train_critics(self, forward: ForwardPass) -> list:
+        """One step of each critic on its loss over `forward`, whose tensors were computed outside the critic's
+        gradient tape (so they are data to it); each critic's loss per example."""
+        losses = []
+        for critic, optimizer in zip(self.critics, self.critic_optimizers):
+            with tf.GradientTape() as tape:
+                loss = critic.critic_loss(forward)
+                mean = ops.mean(loss)
+            optimizer.apply(tape.gradient(mean, critic.trainable_variables), critic.trainable_variables)
+            losses.append(loss)
+        return losses
 
     def test_step(self, data):
         x, labels = _unpack(data)
-        terms = self.loss_terms_of(x, labels, training=False)
-        return self._record(terms)
+        forward = self.forward(x, labels, training=False)
+        terms = self.terms_of(forward)
+        return self._record(terms, [critic.critic_loss(forward) for critic in self.critics])
 
     def encode(self, x, labels=None):
         """The mean coding of each input."""
@@ -186,10 +230,25 @@ class GenerativeModel(keras.Model):
         when it is wider (a hierarchical model's codings join its layers, as hvae's [z1, z2])."""
         return int(getattr(self.encoder, "latent_dim", 0) or self.prior.latent_dim)
 
+    @property
+    def coding_shape(self) -> tuple[int, ...]:
+        """The shape of one coding: (coding_dim,), unless the encoder states a `coding_shape` of as many values
+        (vq-vae's (7, 7, 16) for digits: a map of code vectors). `encode` and `decode` use flat rows of coding_dim
+        values, the shape's values in row-major order; samplers are given the codings in this shape."""
+        shape = tuple(int(n) for n in (getattr(self.encoder, "coding_shape", None) or (self.coding_dim,)))
+        if int(np.prod(shape)) != self.coding_dim:
+            raise ValueError(f"the encoder's coding_shape {shape} does not hold {self.coding_dim} values.")
+        return shape
+
     def build_for(self, input_dim: int) -> None:
         """Create every weight by running one tiny batch through the model."""
         if not self.prior.built:
             self.prior.build(None)
+        if self.critics:  # built first, so that the model's own build finds every part built
+            forward = self.forward(ops.zeros((2, input_dim)), ops.zeros((2,), "int32") if self.conditional else None)
+            for critic, optimizer in zip(self.critics, self.critic_optimizers):
+                critic.critic_loss(forward)
+                optimizer.build(critic.trainable_variables)
         self(ops.zeros((1, input_dim)), ops.zeros((1,), "int32") if self.conditional else None)
 
 

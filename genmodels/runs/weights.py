@@ -14,7 +14,7 @@ from pathlib import Path
 from genmodels.core.errors import RunError
 
 MAX_DIFFERENCES_SHOWN = 1
-OPTIMIZER_GROUP = "optimizer/"  # its arrays mirror the model's; the model's own arrays tell what differs
+OPTIMIZER_GROUPS = ("optimizer/", "critic_optimizers/")  # they mirror the model's arrays, which tell what differs
 
 
 def load_weights(model, path: Path, architecture: str) -> None:
@@ -37,7 +37,7 @@ def array_shapes(path: Path) -> dict[str, tuple[int, ...]]:
 
     with h5py.File(path, "r") as handle:
         handle.visititems(visit)
-    return {name: shape for name, shape in shapes.items() if not name.startswith(OPTIMIZER_GROUP)}
+    return {name: shape for name, shape in shapes.items() if not name.startswith(OPTIMIZER_GROUPS)}
 
 
 def _diagnose(model, path: Path, architecture: str, error: Exception) -> str:

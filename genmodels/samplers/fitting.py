@@ -53,8 +53,12 @@ def check_sampler_name(name: str, registry: SamplerCatalog) -> None:
 
 
 def drawn_codings(sampler: FittedSampler | None, n: int, seed: int | None) -> np.ndarray | None:
-    """`n` codings from `sampler` for `seed` (None: the prior's, left to the model to draw)."""
-    return None if sampler is None else sampler.sample(n, seed)
+    """`n` codings from `sampler` for `seed` (None: the prior's, left to the model to draw), as the flat rows that
+    the model decodes: a sampler may draw them in the codings' shape, (n, *coding_shape), or flat, (n, D)."""
+    if sampler is None:
+        return None
+    codings = np.asarray(sampler.sample(n, seed))
+    return codings.reshape(len(codings), int(np.prod(codings.shape[1:])))
 
 
 def sampler_path(run_dir: Path, name: str) -> Path:
@@ -62,15 +66,23 @@ def sampler_path(run_dir: Path, name: str) -> Path:
     return Path(run_dir) / SAMPLER_FILE.format(name=name.replace(":", "--"))
 
 
+def coding_shape(model: GenerativeModel) -> tuple[int, ...]:
+    """The shape of one of `model`'s codings: its `coding_shape` ((7, 7, 16) for vq-vae's map of codes), or
+    (coding_dim,) for a model that states none."""
+    return tuple(getattr(model, "coding_shape", None) or (model.coding_dim,))
+
+
 def split_codings(model: GenerativeModel, dataset: Dataset, split: str) -> np.ndarray:
-    """The posterior means of one split's images (given their labels, for a conditional model), float64."""
+    """The posterior means of one split's images (given their labels, for a conditional model), float64, shaped
+    (N, *coding_shape): flat rows for most models, maps for a model whose codings are maps."""
     from genmodels.nn.latent import encode
 
     images = getattr(dataset, split)
     if images is None or len(images) == 0:
-        return np.zeros((0, model.coding_dim))
+        return np.zeros((0, *coding_shape(model)))
     labels = getattr(dataset, f"{split}_labels") if model.conditional else None
-    return encode(model, images, labels, scale=dataset.scale).astype(np.float64)
+    codings = encode(model, images, labels, scale=dataset.scale).astype(np.float64)
+    return codings.reshape(len(codings), *coding_shape(model))
 
 
 def fitted_sampler(

@@ -22,7 +22,8 @@ class FittedSampler(ABC):
 
     @abstractmethod
     def sample(self, n: int, seed: int) -> np.ndarray:
-        """`n` codings, (n, D) float32; the same seed gives the same codings."""
+        """`n` codings, float32, shaped as the model's codings, (n, *coding_shape), or flat, (n, D); the same seed
+        gives the same codings."""
 
     @abstractmethod
     def arrays(self) -> dict[str, np.ndarray]:
@@ -38,12 +39,18 @@ class SamplerSpec:
     """A latent sampler fitted after training (`genmodels sample MODEL --sampler NAME`, `evaluate --sampler`).
 
     `fit(train_codings, valid_codings, seed)` receives the posterior means of the run's training and validation
-    images, (N, D) float64 arrays (the validation ones may be empty), and returns a
-    `genmodels.samplers.FittedSampler`: what `sample` and the sample metrics then draw codings from. Choose any
-    setting of the fit on the validation codings, never on test images. `load(arrays)` rebuilds a fitted sampler
-    from the arrays its `arrays()` returned (genmodels saves them in the run directory, with the digest of the
-    weights they were fitted to, and fits again when the weights change). `load` and the sampler's `sample` run
-    without TensorFlow; `fit` may import it inside itself (the two-stage sampler trains a second VAE).
+    images, float64 arrays shaped (N, *coding_shape) (`GenerativeModel.coding_shape`: (N, D) rows for most
+    models, (N, 7, 7, 16) maps of code vectors for vq-vae on digits; the validation ones may be empty; a sampler
+    that treats codings as rows flattens them), and returns a `genmodels.samplers.FittedSampler`: what `sample`
+    and the sample metrics then draw codings from. Its draws may be shaped as the codings or flat; genmodels
+    flattens them, in row-major order, before decoding. A sampler that cannot model the codings it is given
+    raises ConfigError with one line that says why (the pixelcnn sampler refuses flat rows). Choose any setting
+    of the fit on the validation codings, never on test images. `load(arrays)` rebuilds a fitted sampler from the
+    arrays its `arrays()` returned (genmodels saves them in the run directory, with the digest of the weights
+    they were fitted to, and fits again when the weights change). `load` and the sampler's `sample` run without
+    TensorFlow (the maf, two-stage and pixelcnn samplers run their networks in NumPy from weights kept as
+    arrays); `fit` may import it inside itself (the two-stage sampler trains a second VAE, the pixelcnn sampler
+    a PixelCNN).
     """
 
     name: str

@@ -311,7 +311,7 @@ class DistributedLoop:
         labels = None if self.labels is None else tf.gather(self.labels, rows)
         sums, gradients = self.terms(batch, labels, size, start, stop - start)
         if self.training:
-            self.model.optimizer.apply(gradients, self.model.trainable_variables)
+            self.model.optimizer.apply(gradients, self.model.generative_variables)
         return context.all_reduce("SUM", sums)  # in the step: no collective of its own afterwards
 
     def _terms(self, batch, labels, size, start, rows):
@@ -327,7 +327,7 @@ class DistributedLoop:
         sums = tf.stack([total, *[tf.reduce_sum(value) for value in terms.values()]])
         if not self.training:
             return sums, []
-        return sums, tape.gradient(cost, model.trainable_variables)
+        return sums, tape.gradient(cost, model.generative_variables)
 
 
 # what a collective raises when another worker died, cannot be reached or did not answer in time

@@ -193,7 +193,12 @@ def _train(
             model = spec.build(model_config)
         model.build_for(model_config.input_dim)
         model.compile(optimizer=keras.optimizers.Adam(train_config.learning_rate))
-        model.optimizer.build(model.trainable_variables)
+        model.optimizer.build(model.generative_variables)
+    if group is not None and (model.critics or model.step_updates):
+        raise ConfigError(
+            f"{spec.name} trains a critic or updates variables without gradients, which genmodels runs in one "
+            "process only: train it without --distribute."
+        )
     labels = labels_for(model, dataset)  # a conditional model's labels are checked before anything is written
     run_config = RunConfig(
         model=spec.name,
