@@ -80,3 +80,42 @@ def test_each_model_trains_reports_its_terms_and_selects_on_its_objective(
     assert run.epoch == best
     images = run.sample(8, seed=0)
     assert images.shape == (8, 28, 28, 1) and np.all((images >= 0) & (images <= 1))
+
+
+def test_the_dip_penalty_is_near_zero_for_codings_of_identity_covariance_and_grows_with_their_correlation():
+    from genmodels.distributions import DiagonalGaussian
+    from genmodels_plugins.dip_vae import DIPVAEConfig, build
+
+    model = build(DIPVAEConfig(latent_dim=3, hidden=(8,)).fitted_to((28, 28, 1), "binary", "test"))
+    dip = next(term for term in model.loss_terms if term.name == "dip")
+    assert dip.auxiliary
+    rng = np.random.default_rng(1)
+
+    def penalty(loc):
+        posterior = DiagonalGaussian(loc.astype(np.float32), np.zeros(loc.shape, np.float32))
+        values = np.asarray(dip(ForwardPass(x=None, posterior=posterior, z=None, likelihood=None, prior=None)))
+        assert np.all(values == values[0])  # the batch's penalty, to every image
+        return float(values[0])
+
+    independent = rng.standard_normal((4000, 3))
+    correlated = independent @ np.array([[1.0, 0.9, 0.0], [0.0, 0.5, 0.0], [0.0, 0.0, 1.0]])
+    assert penalty(independent) < 1.0 < 10.0 < penalty(correlated)
+
+
+def test_the_factor_vae_critic_tells_the_codings_from_each_dimension_shuffled_on_its_own():
+    import tensorflow as tf
+
+    from genmodels_plugins.factor_vae import FactorVAEConfig, build
+
+    model = build(FactorVAEConfig(latent_dim=4, hidden=(8,), critic_hidden=(8,)).fitted_to((28, 28, 1), "binary", "t"))
+    critic = model.critics[0]
+    z = tf.constant(np.arange(400, dtype=np.float32).reshape(100, 4))
+    forward = ForwardPass(x=None, posterior=None, z=z, likelihood=None, prior=None, seed=keras.random.SeedGenerator(0))
+    real, fake = np.asarray(critic.real(forward)), np.asarray(critic.fake(forward))
+    np.testing.assert_array_equal(real, z)
+    for d in range(4):  # every column a permutation of its own values
+        np.testing.assert_array_equal(np.sort(fake[:, d]), np.asarray(z)[:, d])
+    rows = (fake // 4).astype(int)  # which image each value came from, column by column
+    assert not np.all(rows == rows[:, :1])  # the columns were shuffled apart, not rows moved whole
+    tc = next(term for term in model.loss_terms if term.name == "tc")
+    np.testing.assert_allclose(tc(forward), critic.logit(z), rtol=1e-6)  # the total correlation's estimate
