@@ -31,7 +31,6 @@ from genmodels.runs.checkpoints import kept_epoch
 from genmodels.runs.format import RunConfig, read_metrics
 from genmodels.runs.loading import load_run
 from genmodels.samplers.fitting import check_sampler_name, drawn_codings
-from genmodels.samplers.sampler import DEFAULT_SAMPLER
 
 if TYPE_CHECKING:
     from genmodels.samplers.sampler import FittedSampler
@@ -190,9 +189,10 @@ class Run:
         return run_dataset(get_registry(), self.train_config)
 
     def sample(
-        self, n: int = 60, seed: int | None = 0, labels=None, draw: bool = False, sampler: str = DEFAULT_SAMPLER
+        self, n: int = 60, seed: int | None = 0, labels=None, draw: bool = False, sampler: str | None = None
     ) -> np.ndarray:
-        """`n` new images decoded from codings drawn from `sampler` (`fitted_sampler`; "prior": the model's prior);
+        """`n` new images decoded from codings drawn from `sampler` (`fitted_sampler`; "prior": the model's prior;
+        None: the model's own sampler, `spec.sampler`, gmm for most models and pixelcnn for vq-vae);
         the same seed gives the same images (as `genmodels sample --seed`). A conditional model draws `labels`'
         classes, by default every class in turn. The images are the decoder's mean, or with `draw` each pixel drawn
         from the decoder's likelihood (`sample --draw`)."""
@@ -211,12 +211,15 @@ class Run:
             )
         )
 
-    def fitted_sampler(self, name: str = DEFAULT_SAMPLER) -> FittedSampler | None:
-        """The latent sampler `name` fitted to this run's training codings (genmodels.samplers), as `sample` and
-        `metrics` use it: loaded from the run directory, or fitted now and saved there; None for "prior"."""
+    def fitted_sampler(self, name: str | None = None) -> FittedSampler | None:
+        """The latent sampler `name` (None: the model's own, `spec.sampler`) fitted to this run's training codings
+        (genmodels.samplers), as `sample` and `metrics` use it: loaded from the run directory, or fitted now and
+        saved there; None for "prior"."""
         from genmodels.workflows import run_sampler
 
-        return run_sampler(get_registry(), name, self.model, self.train_config, self.run_dir, self.dataset)
+        return run_sampler(
+            get_registry(), name or self.spec.sampler, self.model, self.train_config, self.run_dir, self.dataset
+        )
 
     def encode(self, x, labels=None) -> np.ndarray:
         """The mean coding of each image, (N, latent_dim)."""
@@ -270,10 +273,10 @@ class Run:
         split: str = "test",
         samples: int = 10_000,
         seed: int = 0,
-        sampler: str = DEFAULT_SAMPLER,
+        sampler: str | None = None,
     ) -> dict[str, dict[str, Any]]:
         """Each named metric's figures (`genmodels evaluate --metrics`, without its `nll`), scoring the samples (their
-        codings drawn from `sampler`) against the images of `split`: {"fid": {"fid": ..., "floor": ..., ...}, ...};
+        codings drawn from `sampler`, by default the model's own) against the images of `split`: {"fid": {"fid": ..., "floor": ..., ...}, ...};
         nothing is written to the run directory but a newly fitted sampler."""
         from genmodels.data.dataset import SPLITS
         from genmodels.evaluation.metrics import NLL, check_metric_names, run_metrics
@@ -285,6 +288,7 @@ class Run:
             raise ConfigError("metrics() computes the plugin metrics; the likelihood is log_likelihood(x).")
         if split not in SPLITS:
             raise ConfigError(f"split must be one of {', '.join(SPLITS)}, received {split!r}.")
+        sampler = sampler or self.spec.sampler
         check_sampler_name(sampler, registry)
         data = self.dataset()
         labels = getattr(data, f"{split}_labels") if self.model.conditional else None
@@ -314,14 +318,15 @@ class Run:
         seed: int = 0,
         batch_size: int = 100,
         n: int | None = None,
-        sampler: str = DEFAULT_SAMPLER,
+        sampler: str | None = None,
         allow_data_change: bool = False,
     ) -> dict[str, Any]:
         """What `genmodels evaluate` computes, by the same steps: the loss terms, negative ELBO and importance-weighted
         NLL (`nll`, with `k` samples per image, beside the independent-pixel baseline) of the images of `split` (or `n`
-        of them drawn with `seed`), then each other named metric, its samples' codings drawn from `sampler`. The
-        figures are written to the run directory's evaluation-SPLIT.json (evaluation-SPLIT-nN.json for N images)
-        beside those of earlier evaluations of other metrics, and returned as written."""
+        of them drawn with `seed`), then each other named metric, its samples' codings drawn from `sampler` (by
+        default the model's own). The figures are written to the run directory's evaluation-SPLIT.json
+        (evaluation-SPLIT-nN.json for N images) beside those of earlier evaluations of other metrics, and returned
+        as written."""
         import json
 
         from genmodels.evaluation.metrics import NLL, check_metric_names
@@ -329,6 +334,7 @@ class Run:
 
         registry = get_registry()
         chosen = check_metric_names(list(metrics), registry)
+        sampler = sampler or self.spec.sampler
         check_sampler_name(sampler, registry)
         subject = evaluation_subject(
             registry,
@@ -345,12 +351,17 @@ class Run:
         subject_metrics(registry, result, chosen, subject, samples=samples, sampler=sampler)
         return json.loads(subject.path.read_text())
 
-    def export(self, out_dir: PathLike, *, force: bool = False) -> Path:
-        """Write the model as a TensorFlow SavedModel with `sample`, `encode` and `decode` signatures, as
-        `genmodels export` does (docs/export.md); `force` replaces an earlier export there."""
-        from genmodels.runs.export import export_saved_model
+    def export(self, out_dir: PathLike, *, sampler: str | None = None, force: bool = False) -> Path:
+        """Write the model as a TensorFlow SavedModel with `sample`, `sample_prior`, `sample_codings`, `encode` and
+        `decode` signatures, as `genmodels export` does (docs/export.md): its `sample` draws codings from `sampler`
+        (None: the model's own, gmm for most; "prior": the model's prior), fitted now if the run keeps none. `force`
+        replaces an earlier export there."""
+        from genmodels.runs.export import check_out_dir, export_saved_model
+        from genmodels.workflows import export_sampler
 
-        return export_saved_model(self, Path(out_dir), force=force)
+        check_out_dir(Path(out_dir).resolve(), force)
+        name, fitted = export_sampler(get_registry(), sampler, self.spec, self.fitted_sampler)
+        return export_saved_model(self, Path(out_dir), sampler=fitted, sampler_name=name, force=force)
 
     def _rows(self, x) -> np.ndarray:
         """Images as the model's float32 rows in [0, 1], checked against the run's image shape."""

@@ -145,6 +145,37 @@ def run_sampler(
     )
 
 
+def export_sampler(
+    registry: Registry,
+    name: str | None,
+    spec: ModelSpec,
+    fitted: Callable[[str], FittedSampler | None],
+) -> tuple[str, FittedSampler | None]:
+    """(name, sampler) that an export's `sample` draws codings from: the sampler `name` (None: the model's own,
+    `spec.sampler`), `fitted(name)` giving the run's fit (fitted now if it keeps none). A sampler that cannot draw
+    in a TensorFlow graph (no `graph_sample`) is refused when named, and replaced by the prior, with an
+    ExportWarning, when it is only the model's default."""
+    import warnings
+
+    from genmodels.core.errors import ExportWarning
+
+    chosen = name or spec.sampler
+    check_sampler_name(chosen, registry)
+    sampler = fitted(chosen)
+    if sampler is None or sampler.in_graph:
+        return chosen, sampler
+    reason = f"the {chosen} sampler draws its codings in NumPy and cannot go into a SavedModel"
+    if name is not None:
+        raise ConfigError(f"{reason}: export with --sampler gmm (or prior).")
+    warnings.warn(
+        f"{reason}; the export's sample draws from {spec.name}'s prior. Its decode takes the codings that "
+        f"Run.fitted_sampler({chosen!r}).sample(n, seed) draws, or export with --sampler gmm.",
+        ExportWarning,
+        stacklevel=3,
+    )
+    return PRIOR, None
+
+
 def metric_context(
     registry: Registry,
     *,

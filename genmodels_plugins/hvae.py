@@ -3,10 +3,11 @@
     q(z1, z2 | x) = q(z2 | x) q(z1 | x, z2),        p(x, z1, z2) = p(x | z1, z2) p(z1 | z2) p(z2)
 
 with p(z2) a VampPrior (or N(0, I) with `-o components=0`), trained on the ELBO or, with `-o k=5`,
-on iwae's importance-weighted bound. The coding the core sees is z = [z1, z2]: the encoder and
-prior that join the two layers are `genmodels.components.TwoLayerEncoder` and `TwoLayerPrior`
-(any networks that return a Distribution fit them), here with MLPs; the decoder reads both layers;
-the losses, the KL (its Monte Carlo estimate) and every command are the core's.
+on iwae's importance-weighted bound; `-o flows=4` makes q(z1 | x, z2) an inverse autoregressive flow
+(the steps of iaf-vae). The coding the core sees is z = [z1, z2]: the encoder and prior that join the
+two layers are `genmodels.components.TwoLayerEncoder` and `TwoLayerPrior` (any networks that return a
+Distribution fit them), here with MLPs; the decoder reads both layers; the losses, the KL (its Monte
+Carlo estimate) and every command are the core's.
 """
 
 from __future__ import annotations
@@ -38,6 +39,13 @@ class HVAEConfig(MLPConfig):
         minimum=0,
     )
     k: int = option(1, "Importance samples per image: 1 trains on the ELBO, more on iwae's k-sample bound.")
+    flows: int = option(
+        0,
+        "Inverse autoregressive steps after q(z1 | x, z2)'s Gaussian (0: none), as iaf-vae has after its encoder.",
+        minimum=0,
+    )
+    made_hidden: tuple[int, ...] = option((300, 300), "With flows: hidden layers of each step's MADE, comma-separated.")
+    context: int = option(100, "With flows: width of the context h that q(z1 | x, z2) gives every step.", minimum=1)
 
     def validate(self) -> None:
         super().validate()
@@ -50,6 +58,7 @@ class HVAEConfig(MLPConfig):
 def build(config: HVAEConfig):
     """Two Gaussian layers of codings between an MLP encoder and an MLP decoder (Bernoulli for binary images)."""
     from genmodels.components import (
+        FlowMLPEncoder,
         GaussianMLPEncoder,
         ImportanceWeightedBound,
         KLDivergence,
@@ -59,6 +68,7 @@ def build(config: HVAEConfig):
         TwoLayerEncoder,
         TwoLayerPrior,
         VampPrior,
+        autoregressive_steps,
         dropout_of,
         likelihood_of,
     )
@@ -66,11 +76,14 @@ def build(config: HVAEConfig):
 
     d1, d2, last = config.latent_dim, config.top_dim, config.hidden[-1:]
     options = dict(activation=config.activation, initializer=config.initializer)
+    if config.flows:  # q(z1 | x, z2) as a Gaussian pushed through IAF steps, their order reversed in turn
+        steps = autoregressive_steps(config.flows, d1, config.context, config.made_hidden)
+        bottom = FlowMLPEncoder(d1, steps, hidden=last, **options, branches=config.branches, name="bottom")
+    else:
+        bottom = GaussianMLPEncoder(d1, hidden=last, **options, branches=config.branches, name="bottom")
     encoder = TwoLayerEncoder(
         top=GaussianMLPEncoder(d2, hidden=config.hidden, **options, name="top"),  # q(z2 | x)
-        bottom=GaussianMLPEncoder(
-            d1, hidden=last, **options, branches=config.branches, name="bottom"
-        ),  # q(z1 | x, z2): x with z2 as its condition
+        bottom=bottom,  # q(z1 | x, z2): x with z2 as its condition
         input_dim=config.input_dim,
     )
     # with branches (the paper's wiring) the decoder's branches and one joint layer, and a deeper p(z1 | z2)

@@ -36,12 +36,9 @@ class IAFVAEConfig(MLPConfig):
 
 def build(config: IAFVAEConfig):
     """The seed's VAE whose encoder ends in `flows` IAF steps, each given a context from the encoder's hidden layers."""
-    from genmodels.components import AutoregressiveStep, FlowMLPEncoder, mlp_vae
+    from genmodels.components import FlowMLPEncoder, autoregressive_steps, mlp_vae
 
-    steps = [
-        AutoregressiveStep(config.latent_dim, config.context, config.made_hidden, reverse=i % 2 == 1, name=f"iaf{i}")
-        for i in range(config.flows)
-    ]
+    steps = autoregressive_steps(config.flows, config.latent_dim, config.context, config.made_hidden)
     encoder = FlowMLPEncoder(
         config.latent_dim, steps, hidden=config.hidden, activation=config.activation, initializer=config.initializer
     )

@@ -58,6 +58,20 @@ class GaussianMixture(FittedSampler):
         noise = rng.standard_normal((n, self.means.shape[1]))
         return (self.means[component] + np.sqrt(self.variances[component]) * noise).astype(np.float32)
 
+    def graph_sample(self, n, seed):
+        """The same draws in TensorFlow: a component from the weights, then its Gaussian, each from stateless seeds
+        [seed, 0] and [seed, 1]."""
+        import tensorflow as tf
+
+        seed = tf.cast(seed, tf.int64)
+        logits = tf.constant(np.log(self.weights / self.weights.sum())[None, :], tf.float32)
+        component = tf.random.stateless_categorical(logits, n, seed=tf.stack([seed, tf.constant(0, tf.int64)]))[0]
+        means = tf.gather(tf.constant(self.means, tf.float32), component)
+        scales = tf.gather(tf.constant(np.sqrt(self.variances), tf.float32), component)
+        return means + scales * tf.random.stateless_normal(
+            tf.shape(means), seed=tf.stack([seed, tf.constant(1, tf.int64)])
+        )
+
     def arrays(self) -> dict[str, np.ndarray]:
         arrays = {"weights": self.weights, "means": self.means, "variances": self.variances}
         if self.valid_log_likelihood is not None:

@@ -231,5 +231,6 @@ def register_models(register):
                 xla=False,
                 epoch_images=EPOCH_IMAGES,
             ),
+            sampler="pixelcnn",  # its samples come from a PixelCNN over the maps of codes, fitted after training
         )
     )

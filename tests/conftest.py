@@ -163,18 +163,22 @@ def snapshot(folder: Path) -> dict[str, bytes]:
 
 @pytest.fixture(scope="session")
 def served_runs(tiny_run, tiny_npz, tmp_path_factory) -> Path:
-    """A folder of runs for `genmodels serve`: `a/vae` (tiny_run, with a made-up test evaluation), `b-vae` (trained
-    for two epochs through the Python API) and `broken` (config.json beside a weights file of garbage); a test
-    adds a symbolic link `link` out of it."""
+    """A folder of runs for `genmodels serve`: `a/vae` (tiny_run, with a made-up test evaluation, keeping its fitted
+    gmm sampler), `b-vae` (trained for two epochs through the Python API; it keeps no fitted sampler), `cvae` (a
+    conditional model with 12-D codings, on small labelled images of 3 classes, keeping its gmm sampler) and
+    `broken` (config.json beside a weights file of garbage); a test adds a symbolic link `link` out of it."""
     import json
     import shutil
+    import warnings
 
     import genmodels
+    from genmodels.core.errors import TrainingWarning
 
     root = tmp_path_factory.mktemp("served") / "runs"
     first = Path(shutil.copytree(tiny_run, root / "a" / "vae"))
     figures = {"nll": 543.21, "bits_per_dim": 0.9995, "terms": {}, "metrics": {"fid": {"fid": 87.5, "floor": 1.25}}}
     (first / "evaluation-test.json").write_text(json.dumps(figures))
+    genmodels.load(first).fitted_sampler("gmm")  # loaded when training kept it, else fitted and saved now
     genmodels.train(
         "vae",
         dataset=str(tiny_npz),
@@ -187,6 +191,39 @@ def served_runs(tiny_run, tiny_npz, tmp_path_factory) -> Path:
         batch_size=100,
         keep="last",
     )
+    for kept in (root / "b-vae").glob("sampler-*.npz"):
+        kept.unlink()
+
+    def labelled_blocks(count: int, seed: int, classes: int = 3, side: int = 12):
+        """0/1 images where each class lights its own band of rows, over sparse noise, with their labels."""
+        rng = np.random.default_rng(seed)
+        labels = rng.integers(0, classes, size=count)
+        images = rng.random((count, side, side)) < 0.1
+        band = side // classes
+        for index, label in enumerate(labels):
+            images[index, label * band : (label + 1) * band] |= rng.random((band, side)) < 0.8
+        return images.astype(np.uint8), labels
+
+    train, train_labels = labelled_blocks(600, seed=0)
+    test, test_labels = labelled_blocks(60, seed=1)
+    labelled = tmp_path_factory.mktemp("labelled-blocks") / "blocks.npz"
+    np.savez(labelled, train=train, train_labels=train_labels, test=test, test_labels=test_labels)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", TrainingWarning)  # three epochs are short of convergence, on purpose
+        conditional = genmodels.train(
+            "cvae",
+            dataset=str(labelled),
+            run_dir=root / "cvae",
+            epochs=3,
+            classes=3,
+            hidden=(32,),
+            latent_dim=12,
+            verbose=0,
+            epoch_images=0,
+            batch_size=50,
+            keep="last",
+        )
+    conditional.fitted_sampler("gmm")
     broken = Path(shutil.copytree(tiny_run, root / "broken"))
     (broken / "model.weights.h5").write_bytes(b"garbage, not an HDF5 file")
     return root

@@ -1,5 +1,6 @@
 """`genmodels export`: a TensorFlow SavedModel that a program with TensorFlow alone loads and runs, whose
-`sample`, `encode` and `decode` give genmodels' own figures (the same images for the same seed)."""
+`sample_prior`, `encode` and `decode` give genmodels' own figures (the same images for the same seed), and whose
+`sample` decodes codings drawn, in the graph, from the run's fitted sampler."""
 
 from __future__ import annotations
 
@@ -60,7 +61,11 @@ TENSORFLOW_ONLY = textwrap.dedent(
         given = {"labels": x["labels"]} if job["conditional"] else {}
         n, seed = job["n"], job["seed"]
         arrays[f"{name}/sample"] = exported.sample(n=n, seed=seed, **given).numpy()
-        arrays[f"{name}/sample_other_seed"] = exported.sample(n=n, seed=job["other_seed"], **given).numpy()
+        arrays[f"{name}/sample_again"] = exported.sample(n=n, seed=seed, **given).numpy()
+        arrays[f"{name}/sample_codings"] = exported.sample_codings(n=n, seed=seed).numpy()
+        arrays[f"{name}/decoded_codings"] = exported.decode(arrays[f"{name}/sample_codings"], **given).numpy()
+        arrays[f"{name}/sample_prior"] = exported.sample_prior(n=n, seed=seed, **given).numpy()
+        arrays[f"{name}/sample_other_seed"] = exported.sample_prior(n=n, seed=job["other_seed"], **given).numpy()
         arrays[f"{name}/encode"] = exported.encode(x["images"], **given).numpy()
         arrays[f"{name}/decode"] = exported.decode(x["codings"], **given).numpy()
         serving = exported.signatures  # as TF Serving calls them: tensors in, a dictionary out
@@ -69,8 +74,10 @@ TENSORFLOW_ONLY = textwrap.dedent(
         arrays[f"{name}/served_encode"] = serving["encode"](images=tf.constant(x["images"]), **tensors)["codings"].numpy()
         arrays[f"{name}/served_decode"] = serving["decode"](codings=tf.constant(x["codings"]), **tensors)["images"].numpy()
         if job["conditional"]:
-            arrays[f"{name}/every_class"] = exported.sample(n=n, seed=seed, labels=np.zeros(0, np.int32)).numpy()
-            arrays[f"{name}/one_class"] = exported.sample(n=n, seed=seed, labels=[2]).numpy()
+            arrays[f"{name}/every_class"] = exported.sample_prior(n=n, seed=seed, labels=np.zeros(0, np.int32)).numpy()
+            arrays[f"{name}/one_class"] = exported.sample_prior(n=n, seed=seed, labels=[2]).numpy()
+        if name == "vae":
+            arrays["vae/many_codings"] = exported.sample_codings(n=20000, seed=5).numpy()
         report["signatures"][name] = {
             key: {
                 "inputs": {k: [v.dtype.name, v.shape.as_list()] for k, v in function.structured_input_signature[1].items()},
@@ -131,8 +138,6 @@ def genmodels_decode(run, codings, labels=None):
 def exported(tmp_path_factory):
     """Each model of MODELS trained for an epoch and exported; per model what genmodels gives (`expected`)
     and what the export gives (`got`) in the TensorFlow-only program, and that program's `report`."""
-    from genmodels.runs.export import export_saved_model
-
     folder = tmp_path_factory.mktemp("export")
     images = (tiny_data().test[:N].reshape(-1, 28, 28, 1)).astype(np.float32)  # 0/1 pixels, as floats in [0, 1]
     jobs, expected, runs = {}, {}, {}
@@ -141,7 +146,7 @@ def exported(tmp_path_factory):
         labels = LABELS if run.model.conditional else None
         codings = run.encode(images, labels)
         expected[name] = {
-            "sample": run.sample(N, seed=SEED, labels=labels, sampler="prior"),
+            "sample_prior": run.sample(N, seed=SEED, labels=labels, sampler="prior"),
             "sample_other_seed": run.sample(N, seed=OTHER_SEED, labels=labels, sampler="prior"),
             "encode": codings,
             "decode": genmodels_decode(run, codings, labels),
@@ -151,7 +156,7 @@ def exported(tmp_path_factory):
             expected[name]["one_class"] = run.sample(N, seed=SEED, labels=2, sampler="prior")
         np.savez(folder / f"inputs-{name}.npz", images=images, codings=codings, labels=LABELS)
         jobs[name] = {
-            "dir": str(export_saved_model(run, folder / f"export-{name}")),
+            "dir": str(run.export(folder / f"export-{name}")),  # its sample draws from the run's gmm sampler
             "inputs": str(folder / f"inputs-{name}.npz"),
             "conditional": run.model.conditional,
             "n": N,
@@ -189,13 +194,43 @@ def test_the_program_that_used_the_exports_could_not_import_genmodels(exported):
 
 
 @pytest.mark.parametrize("name", MODELS)
-def test_sample_with_a_seed_gives_the_images_genmodels_gives_for_that_seed(exported, name):
+def test_sample_prior_with_a_seed_gives_the_images_genmodels_gives_for_that_seed(exported, name):
     expected, got = exported["expected"][name], exported["got"][name]
-    assert got["sample"].shape == (N, 28, 28, 1) and got["sample"].dtype == np.float32
-    np.testing.assert_allclose(got["sample"], expected["sample"], **EXACT)
+    assert got["sample_prior"].shape == (N, 28, 28, 1) and got["sample_prior"].dtype == np.float32
+    np.testing.assert_allclose(got["sample_prior"], expected["sample_prior"], **EXACT)
     np.testing.assert_allclose(got["sample_other_seed"], expected["sample_other_seed"], **EXACT)
-    assert np.abs(got["sample"] - got["sample_other_seed"]).max() > 0.01  # another seed, other images
-    assert 0.0 <= got["sample"].min() and got["sample"].max() <= 1.0
+    assert np.abs(got["sample_prior"] - got["sample_other_seed"]).max() > 0.01  # another seed, other images
+    assert 0.0 <= got["sample_prior"].min() and got["sample_prior"].max() <= 1.0
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_sample_decodes_the_codings_of_the_fitted_sampler_the_same_for_the_same_seed(exported, name):
+    got = exported["got"][name]
+    width = 4 if name == "hvae" else 2
+    assert got["sample_codings"].shape == (N, width) and got["sample"].shape == (N, 28, 28, 1)
+    np.testing.assert_array_equal(got["sample"], got["sample_again"])
+    if name != "cvae":  # cvae's sample draws every class in turn; decode was given LABELS
+        np.testing.assert_allclose(got["sample"], got["decoded_codings"], **EXACT)
+    assert np.abs(got["sample"] - got["sample_prior"]).max() > 0.01  # the sampler's codings, not the prior's
+
+
+@pytest.mark.slow
+def test_the_exported_sampler_draws_codings_from_the_fitted_mixture(exported):
+    """20 000 codings drawn in the SavedModel have the fitted mixture's mean and variance, and each component
+    is drawn about as often as its weight says."""
+    run = exported["runs"]["vae"]
+    mixture = run.fitted_sampler("gmm")
+    codings = exported["got"]["vae"]["many_codings"].astype(np.float64)
+    weights = mixture.weights / mixture.weights.sum()
+    mean = weights @ mixture.means
+    variance = weights @ (mixture.variances + mixture.means**2) - mean**2
+    assert codings.shape == (20000, 2)
+    np.testing.assert_allclose(codings.mean(axis=0), mean, atol=4 * np.sqrt(variance / 20000).max())
+    np.testing.assert_allclose(codings.var(axis=0), variance, rtol=0.05)
+    drawn_by_numpy = mixture.sample(20000, seed=5).astype(np.float64)  # genmodels' own draws: the same law
+    np.testing.assert_allclose(codings.var(axis=0), drawn_by_numpy.var(axis=0), rtol=0.06)
+    info = json.loads((exported["folder"] / "export-vae" / "genmodels-export.json").read_text())
+    assert info["sampler"] == "gmm"
 
 
 @pytest.mark.parametrize("name", MODELS)
@@ -223,16 +258,16 @@ def test_a_conditional_model_samples_the_labels_it_is_given_one_label_or_every_c
     np.testing.assert_allclose(
         got["one_class"], expected["one_class"], **EXACT
     )  # labels=[2]: as Run.sample(n, seed, labels=2)
-    assert np.abs(got["every_class"] - got["sample"]).max() > 0.01  # other labels, other images, from the same codings
+    assert np.abs(got["every_class"] - got["sample_prior"]).max() > 0.01  # other labels, other images, same codings
 
 
 def test_signatures_are_named_and_shaped_for_serving(exported):
     signatures = exported["report"]["signatures"]
+    draw = {"n": ["int32", []], "seed": ["int64", []]}
     assert signatures["vae"] == {
-        "sample": {
-            "inputs": {"n": ["int32", []], "seed": ["int64", []]},
-            "outputs": {"images": ["float32", [None, 28, 28, 1]]},
-        },
+        "sample": {"inputs": draw, "outputs": {"images": ["float32", [None, 28, 28, 1]]}},
+        "sample_prior": {"inputs": draw, "outputs": {"images": ["float32", [None, 28, 28, 1]]}},
+        "sample_codings": {"inputs": draw, "outputs": {"codings": ["float32", [None, 2]]}},
         "encode": {
             "inputs": {"images": ["float32", [None, 28, 28, 1]]},
             "outputs": {"codings": ["float32", [None, 2]]},
@@ -244,7 +279,9 @@ def test_signatures_are_named_and_shaped_for_serving(exported):
     }
     labels = {"labels": ["int32", [None]]}
     assert {key: value["inputs"] for key, value in signatures["cvae"].items()} == {
-        "sample": {"n": ["int32", []], "seed": ["int64", []], **labels},
+        "sample": {**draw, **labels},
+        "sample_prior": {**draw, **labels},
+        "sample_codings": draw,
         "encode": {"images": ["float32", [None, 28, 28, 1]], **labels},
         "decode": {"codings": ["float32", [None, 2]], **labels},
     }
@@ -297,7 +334,12 @@ def test_genmodels_export_writes_a_saved_model_that_samples_as_genmodels_sample(
         "variables",
     ]
     loaded = tf.saved_model.load(str(tmp_path / "vae"))
-    np.testing.assert_allclose(loaded.sample(n=60, seed=3).numpy(), run.sample(60, seed=3, sampler="prior"), **EXACT)
+    np.testing.assert_allclose(
+        loaded.sample_prior(n=60, seed=3).numpy(), run.sample(60, seed=3, sampler="prior"), **EXACT
+    )
+    np.testing.assert_allclose(
+        loaded.sample(n=60, seed=3).numpy(), run.decode(loaded.sample_codings(n=60, seed=3).numpy()), **EXACT
+    )
     assert [path.name for path in tmp_path.iterdir()] == ["vae"]  # no temporary folder left beside it
 
 
@@ -332,7 +374,9 @@ def test_force_replaces_only_the_files_the_earlier_export_wrote(capsys, exported
     assert (out / "other-model" / "weights.bin").read_bytes() == b"not genmodels'"
     assert (out / "variables" / "mine.txt").is_file()
     loaded = tf.saved_model.load(str(out))
-    np.testing.assert_allclose(loaded.sample(n=4, seed=3).numpy(), run.sample(4, seed=3, sampler="prior"), **EXACT)
+    np.testing.assert_allclose(
+        loaded.sample_prior(n=4, seed=3).numpy(), run.sample(4, seed=3, sampler="prior"), **EXACT
+    )
     assert sorted(path.name for path in tmp_path.iterdir()) == ["vae"]  # nothing left beside it
 
 

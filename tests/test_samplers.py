@@ -86,7 +86,7 @@ def test_a_mixture_rebuilds_from_its_arrays_and_refuses_inconsistent_ones():
 class _Encoder:
     """A stand-in model whose codings are the images' first two pixels (no TensorFlow)."""
 
-    coding_dim, conditional = 2, False
+    coding_dim, coding_shape, conditional = 2, (2,), False
 
     def encode(self, rows, labels=None):
         return rows[:, :2]
@@ -380,3 +380,45 @@ def test_each_maf_output_depends_only_on_the_dimensions_before_it():
             np.testing.assert_array_equal(before[:, : d + 1], after[:, : d + 1])
             if d < 3:
                 assert not np.allclose(before[:, d + 1 :], after[:, d + 1 :])  # the later ones do see it
+
+
+def test_a_model_spec_names_the_sampler_its_samples_draw_from_unless_told():
+    registry = build_registry()
+    assert registry.model("vae").sampler == "gmm"
+    assert registry.model("vq-vae").sampler == "pixelcnn"  # a PixelCNN over its maps of codes
+    for spec in registry.models:  # every default is a sampler the registry holds, or the prior
+        check_sampler_name(spec.sampler, registry)
+
+
+def test_an_export_takes_a_sampler_that_draws_in_a_graph_and_refuses_or_skips_one_that_cannot():
+    from genmodels.core.errors import ConfigError, ExportWarning
+    from genmodels.workflows import export_sampler
+
+    registry = build_registry()
+    numpy_only = _Counting([0.0, 0.0])  # draws in NumPy alone: no graph_sample
+    mixture = GaussianMixture(np.ones(1), np.zeros((1, 2)), np.ones((1, 2)))
+    assert mixture.in_graph and not numpy_only.in_graph
+    spec = registry.model("vae")
+    assert export_sampler(registry, None, spec, lambda name: mixture) == ("gmm", mixture)
+    assert export_sampler(registry, "prior", spec, lambda name: None) == ("prior", None)
+    with pytest.raises(ConfigError, match="maf"):  # named: refused in one line
+        export_sampler(registry, "maf", spec, lambda name: numpy_only)
+    vq = registry.model("vq-vae")
+    with pytest.warns(ExportWarning, match="pixelcnn"):  # the model's own default: the prior instead, said aloud
+        assert export_sampler(registry, None, vq, lambda name: numpy_only) == ("prior", None)
+
+
+def test_the_mixture_draws_in_a_tensorflow_graph_from_the_law_it_draws_from_in_numpy():
+    import tensorflow as tf
+
+    mixture = GaussianMixture(np.array([0.25, 0.75]), np.array([[-5.0, 0.0], [5.0, 1.0]]), np.array([[1.0, 4.0]] * 2))
+    draw = tf.function(lambda n, seed: mixture.graph_sample(n, seed))
+    codings = draw(tf.constant(20000), tf.constant(3, tf.int64)).numpy()
+    np.testing.assert_array_equal(codings, draw(tf.constant(20000), tf.constant(3, tf.int64)).numpy())
+    assert np.abs(codings - draw(tf.constant(20000), tf.constant(4, tf.int64)).numpy()).max() > 0.1
+    right = codings[:, 0] > 0
+    assert right.mean() == pytest.approx(0.75, abs=0.015)  # each component as often as its weight
+    np.testing.assert_allclose(codings[right].mean(axis=0), [5.0, 1.0], atol=0.05)
+    np.testing.assert_allclose(codings[right].var(axis=0), [1.0, 4.0], rtol=0.06)
+    numpy_draws = mixture.sample(20000, seed=3)
+    assert (numpy_draws[:, 0] > 0).mean() == pytest.approx(0.75, abs=0.015)

@@ -56,6 +56,8 @@ def test_a_vq_vae_is_selected_on_its_reconstruction_and_draws_maps_of_its_codes(
     codings = run.encode(run.dataset().test[:5]).reshape(-1, dim)  # every position holds one of the codes
     distances = ((codings[:, None, :] - codebook[None, :, :]) ** 2).sum(axis=-1)
     assert codings.shape == (5 * positions, dim) and np.allclose(distances.min(axis=1), 0.0, atol=1e-8)
+    assert (run.run_dir / "sampler-pixelcnn.npz").is_file()  # its own sampler, fitted at the end of training
+    np.testing.assert_array_equal(run.sample(6, seed=0), run.sample(6, seed=0, sampler="pixelcnn"))
     for sampler in ("gmm", "prior"):
         images = run.sample(6, seed=0, sampler=sampler)
         assert images.shape == (6, 28, 28, 1) and np.all((images >= 0) & (images <= 1))

@@ -44,14 +44,15 @@ SeedOption = Annotated[
 ]
 
 SamplerOption = Annotated[
-    str,
+    Optional[str],
     typer.Option(
         "--sampler",
         metavar="NAME",
+        show_default=False,
         help=(
             f"Where the codings of samples come from: a sampler fitted after training to the training images' codings "
             f"(gmm, or a plugin's: genmodels list; fitted on first use and kept in the run directory), or {PRIOR}, the "
-            f"model's own prior."
+            f"model's own prior. Default: the model's sampler (gmm; pixelcnn for vq-vae), which train fits at its end."
         ),
     ),
 ]

@@ -27,7 +27,6 @@ from genmodels.evaluation.metric_context import DEFAULT_SAMPLES
 from genmodels.evaluation.metrics import DEFAULT_METRICS, check_metric_names
 from genmodels.plugins.loader import get_registry
 from genmodels.samplers.fitting import check_sampler_name
-from genmodels.samplers.sampler import DEFAULT_SAMPLER
 
 
 class Split(str, Enum):
@@ -81,7 +80,7 @@ def evaluate(
             help="Score the split although its images differ from those the run recorded when it was trained.",
         ),
     ] = False,
-    sampler: SamplerOption = DEFAULT_SAMPLER,
+    sampler: SamplerOption = None,
 ) -> None:
     """Score MODEL: its loss terms, the negative ELBO and the importance-weighted NLL in nats per image, and the
     quality of its samples (FID and precision/recall against the split's images, each beside its real-data floor).
@@ -91,6 +90,7 @@ def evaluate(
     (see genmodels features).
     """
     chosen = check_metric_names(metrics.split(","), get_registry())
+    sampler = sampler or get_registry().model(model).sampler
     check_sampler_name(sampler, get_registry())  # before the likelihood is computed
     if distribute:  # before TensorFlow starts: collectives are configured at program startup
         get_registry().model(model)

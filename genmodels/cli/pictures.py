@@ -24,7 +24,6 @@ from genmodels.cli.loading import (
 from genmodels.core.errors import ConfigError, RunError
 from genmodels.plugins.loader import get_registry
 from genmodels.samplers.fitting import drawn_codings
-from genmodels.samplers.sampler import DEFAULT_SAMPLER
 
 
 @app.command()
@@ -52,7 +51,7 @@ def sample(
             help="Draw each pixel from the decoder's likelihood instead of showing its mean (0/1 pixels, 8-bit levels).",
         ),
     ] = False,
-    sampler: SamplerOption = DEFAULT_SAMPLER,
+    sampler: SamplerOption = None,
 ) -> None:
     """Draw N codings and decode them into a PNG grid of new images.
 
@@ -80,9 +79,9 @@ def sample(
             f"Ask for fewer, or for several grids with different --seed values."
         )
     labels = None if label is None else np.full(n, class_label(spec.name, loaded, label), dtype=np.int32)
-    fitted = fitted_sampler_of(sampler, _registry, loaded, config, run_dir)
+    fitted = fitted_sampler_of(sampler or spec.sampler, _registry, loaded, config, run_dir)
     images = generate_in_chunks(loaded, n, seed=seed, labels=labels, draw=draw, codings=drawn_codings(fitted, n, seed))
-    drawn = ("-drawn" if draw else "") + ("" if sampler == DEFAULT_SAMPLER else f"-{sampler.replace(':', '--')}")
+    drawn = ("-drawn" if draw else "") + ("" if sampler in (None, spec.sampler) else f"-{sampler.replace(':', '--')}")
     out = out or run_dir / (
         f"samples-{n}-seed{seed}{drawn}.png" if label is None else f"samples-{n}-label{label}-seed{seed}{drawn}.png"
     )

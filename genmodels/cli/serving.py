@@ -29,9 +29,11 @@ def serve(
     cache: Annotated[int, typer.Option("--cache", min=1, help="How many runs' models are kept loaded at once.")] = 4,
 ) -> None:
     """Explore the runs below RUNS_FOLDER in a web browser: a sortable table of their figures, validation-loss curves
-    side by side, and each run's samples, reconstructions, interpolations and latent sliders, decoded live.
+    side by side, and each run's samples (from the latent sampler it keeps, else the prior), reconstructions,
+    interpolations and latent sliders (ranked by KL), decoded live.
 
-    Read-only: nothing is written into the runs folder, and no path outside it is served. Needs the serve extra.
+    Read-only: nothing is written into the runs folder (no sampler is fitted), and no path outside it is served.
+    Needs the serve extra.
     """
     try:
         import starlette  # noqa: F401

@@ -15,7 +15,7 @@ from genmodels.cli.loading import fitted_sampler_of, open_run, run_dir_or_defaul
 from genmodels.core.config import MAX_SEED
 from genmodels.core.train_config import TrainConfig
 from genmodels.plugins.loader import get_registry
-from genmodels.samplers.sampler import DEFAULT_SAMPLER, PRIOR
+from genmodels.samplers.sampler import PRIOR
 
 
 def train(
@@ -183,7 +183,7 @@ app.command()(_recipe_options(train))  # registered once its recipe options are 
 def fit_sampler(
     model: ModelArgument,
     run_dir: RunDirOption = None,
-    sampler: SamplerOption = DEFAULT_SAMPLER,
+    sampler: SamplerOption = None,
     refit: Annotated[
         bool, typer.Option("--refit", help="Fit again, replacing the fit the run keeps for its weights.")
     ] = False,
@@ -195,6 +195,7 @@ def fit_sampler(
     from genmodels.samplers.fitting import check_sampler_name, sampler_path
 
     registry = get_registry()
+    sampler = sampler or registry.model(model).sampler
     check_sampler_name(sampler, registry)
     if sampler == PRIOR:
         raise ConfigError(f"the {PRIOR} is the model's own and is not fitted; name a sampler (genmodels list).")

@@ -66,5 +66,9 @@ class TrainingWarning(GenmodelsWarning):
     """A training finished, but its figures say it would do better otherwise (its validation loss was still falling)."""
 
 
+class ExportWarning(GenmodelsWarning):
+    """An export was written, but without something the run has (a fitted sampler that cannot run in TensorFlow)."""
+
+
 class CacheWarning(GenmodelsWarning):
     """A cache (feature networks, real images' features) could not be written; the work goes on without it."""

@@ -13,6 +13,10 @@ from genmodels.core.model_config import ModelConfig
 from genmodels.core.train_config import TrainConfig
 
 
+# the sampler a model's samples draw their codings from unless its spec or the user names another: a Gaussian
+# mixture fitted to the training codings (genmodels.samplers)
+DEFAULT_SAMPLER = "gmm"
+
 # A registered name: lower-case letters, digits, '.', '_' and '-'.
 NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 
@@ -26,6 +30,9 @@ class ModelSpec:
 
     `build` receives an instance of `config` and returns a `genmodels.GenerativeModel`. Import
     TensorFlow inside `build` (not at module level) so that `genmodels list` stays instant.
+    `sampler` names the latent sampler that `train` fits at its end and that `sample`, `evaluate`, the
+    Python API and `genmodels serve` draw codings from unless told otherwise ("prior": the model's own prior;
+    vq-vae names "pixelcnn").
     """
 
     name: str
@@ -33,5 +40,6 @@ class ModelSpec:
     build: Callable[[ModelConfig], Any]  # returns a genmodels.GenerativeModel
     config: type[ModelConfig] = ModelConfig
     train: TrainConfig = field(default_factory=TrainConfig)
+    sampler: str = DEFAULT_SAMPLER
     plugin: str = ""
     package: str = ""

@@ -246,6 +246,18 @@ def dropout_of(config) -> float:
     return 0.0 if rate == AUTO else float(rate)
 
 
+def _mirrored_decoder(config) -> MLPDecoder:
+    """The MLP decoder of an MLPConfig: the encoder's hidden layers in reverse, the config's likelihood and dropout."""
+    return MLPDecoder(
+        config.input_dim,
+        hidden=config.hidden[::-1],
+        likelihood=likelihood_of(config),
+        dropout=dropout_of(config),
+        activation=config.activation,
+        initializer=config.initializer,
+    )
+
+
 def mlp_vae(
     config,
     *,
@@ -272,13 +284,7 @@ def mlp_vae(
         prior = prior(encoder)
     return GenerativeModel(
         encoder=encoder,
-        decoder=MLPDecoder(
-            config.input_dim,
-            hidden=config.hidden[::-1],
-            likelihood=likelihood_of(config),
-            dropout=dropout_of(config),
-            **mlp,
-        ),
+        decoder=_mirrored_decoder(config),
         prior=prior,
         losses=list(losses) if losses is not None else [Reconstruction(), KLDivergence()],
         classes=classes,
@@ -292,16 +298,11 @@ def mlp_autoencoder(config, *, prior: LatentPrior, losses: Sequence[Loss], criti
     critics (an adversarial autoencoder's discriminator)."""
     from genmodels.nn.model import GenerativeModel
 
-    mlp = dict(activation=config.activation, initializer=config.initializer)
     return GenerativeModel(
-        encoder=DeterministicMLPEncoder(config.latent_dim, hidden=config.hidden, **mlp),
-        decoder=MLPDecoder(
-            config.input_dim,
-            hidden=config.hidden[::-1],
-            likelihood=likelihood_of(config),
-            dropout=dropout_of(config),
-            **mlp,
+        encoder=DeterministicMLPEncoder(
+            config.latent_dim, hidden=config.hidden, activation=config.activation, initializer=config.initializer
         ),
+        decoder=_mirrored_decoder(config),
         prior=prior,
         losses=list(losses),
         critics=critics,

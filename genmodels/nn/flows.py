@@ -143,6 +143,14 @@ class AutoregressiveStep(FlowStep):
         }
 
 
+def autoregressive_steps(
+    count: int, dim: int, context_dim: int, hidden: Sequence[int] = (320, 320)
+) -> list[AutoregressiveStep]:
+    """`count` inverse autoregressive steps over `dim` dimensions, the order of the dimensions reversed from one step
+    to the next (as Kingma et al. do), named iaf0, iaf1, ..."""
+    return [AutoregressiveStep(dim, context_dim, hidden, reverse=i % 2 == 1, name=f"iaf{i}") for i in range(int(count))]
+
+
 class FlowPosterior(Distribution):
     """q(z|x): `base`, a diagonal Gaussian, pushed through `steps` in turn, each with its per-image context.
 
@@ -187,7 +195,8 @@ class FlowPosterior(Distribution):
 
 class FlowMLPEncoder(_MLPPart, Encoder):
     """The Gaussian MLP encoder with a flow after it: heads for the base's mean and log-variance and for each step's
-    context from the same hidden layers; `call` gives a `FlowPosterior` through `steps`."""
+    context from the same hidden layers; `call` gives a `FlowPosterior` through `steps`. `condition`, `branches`
+    and `split` are those of `GaussianMLPEncoder` (so it can be q(z1 | x, z2) of a two-layer model)."""
 
     def __init__(
         self,
@@ -196,10 +205,12 @@ class FlowMLPEncoder(_MLPPart, Encoder):
         hidden=(500, 500),
         activation="elu",
         initializer="he_normal",
+        branches: int = 0,
+        split: int = 0,
         **kwargs: Any,
     ):
         super().__init__(**kwargs)
-        self._mlp_init(hidden, activation, initializer)
+        self._mlp_init(hidden, activation, initializer, branches, split)
         self.latent_dim = int(latent_dim)
         self.mean_head = self._dense(latent_dim, "mean")
         self.log_var_head = self._dense(latent_dim, "log_var")

@@ -27,28 +27,36 @@ def split(z, bottom_dim: int):
 class TwoLayerPosterior(Distribution):
     """q(z2 | x) q(z1 | x, z2) over [z1, z2]: `top` is q(z2 | x), `bottom(x, condition=z2)` gives q(z1 | x, z2).
 
-    The last z drawn keeps its q(z1 | x, z2), which `log_prob` reuses when it scores that same z.
+    The codings it produced (its draws and its mean) keep their q(z1 | x, z2) and their z1, which `log_prob`
+    reuses when it scores that same z: so q(z1 | x, z2) may be a flow posterior, whose density is known only
+    at its own codings.
     """
 
     def __init__(self, x, top: Distribution, bottom, bottom_dim: int):
         self.x, self.top, self.bottom, self.bottom_dim = x, top, bottom, bottom_dim
-        self._drawn = (None, None)
+        self._known: list[tuple[Any, Distribution, Any]] = []
+
+    def _join(self, z2, lower: Distribution, z1):
+        z = ops.concatenate([z1, z2], axis=-1)
+        self._known.append((z, lower, z1))
+        return z
 
     def sample(self, seed=None):
         z2 = self.top.sample(seed)
         lower = self.bottom(self.x, condition=z2)
-        z = ops.concatenate([lower.sample(seed), z2], axis=-1)
-        self._drawn = (z, lower)
-        return z
+        return self._join(z2, lower, lower.sample(seed))
 
     def mean(self):
         z2 = self.top.mean()
-        return ops.concatenate([self.bottom(self.x, condition=z2).mean(), z2], axis=-1)
+        lower = self.bottom(self.x, condition=z2)
+        return self._join(z2, lower, lower.mean())
 
     def log_prob(self, z):
         z1, z2 = split(z, self.bottom_dim)
-        lower = self._drawn[1] if z is self._drawn[0] else self.bottom(self.x, condition=z2)
-        return self.top.log_prob(z2) + lower.log_prob(z1)
+        for known, lower, drawn in self._known:
+            if z is known:
+                return self.top.log_prob(z2) + lower.log_prob(drawn)
+        return self.top.log_prob(z2) + self.bottom(self.x, condition=z2).log_prob(z1)
 
     def repeat(self, k):
         return TwoLayerPosterior(ops.tile(self.x, [k, 1]), self.top.repeat(k), self.bottom, self.bottom_dim)

@@ -2,20 +2,27 @@
 
     import tensorflow as tf
     exported = tf.saved_model.load("exported/vae")
-    images = exported.sample(n=60, seed=0)                      # = genmodels.load(run).sample(60, seed=0)
-    codings = exported.encode(images)                          # = run.encode(images)
-    images = exported.decode(codings)                          # = run.decode(codings)
+    images = exported.sample(n=60, seed=0)               # codings from the run's fitted sampler (gmm), decoded
+    images = exported.sample_prior(n=60, seed=0)         # = genmodels.load(run).sample(60, seed=0, sampler="prior")
+    codings = exported.sample_codings(n=60, seed=0)      # what sample decodes: sample = decode(sample_codings)
+    codings = exported.encode(images)                    # = run.encode(images)
+    images = exported.decode(codings)                    # = run.decode(codings)
     images = exported.signatures["sample"](n=60, seed=0)["images"]   # the same, as TF Serving calls it
 
-The SavedModel holds three `tf.function`s, also saved as serving signatures of the same names;
-a conditional model's (cvae) take one label per image as well:
+The SavedModel holds five `tf.function`s, also saved as serving signatures of the same names;
+a conditional model's (cvae) take one label per image as well (sample_codings does not):
 
     sample(n: int32 [], seed: int64 [] [, labels: int32 [None]])  -> images  float32 (n, H, W, C) in [0, 1]
+    sample_prior(n, seed [, labels])                              -> images  float32 (n, H, W, C) in [0, 1]
+    sample_codings(n, seed)                                       -> codings float32 (n, latent)
     encode(images: float32 (None, H, W, C) [, labels])            -> codings float32 (None, latent)
     decode(codings: float32 (None, latent) [, labels])            -> images  float32 (None, H, W, C)
 
 Images are the decoder's means, as `genmodels sample` gives them; codings the mean of q(z|x).
-`genmodels-export.json` beside `saved_model.pb` describes them for people.
+`sample` draws its codings from the sampler fitted after training that the export was given (its
+`graph_sample`, TensorFlow operations with the fitted arrays as constants): the same distribution as
+`genmodels sample --sampler NAME`, other random numbers. Without one, `sample` is `sample_prior`.
+`genmodels-export.json` beside `saved_model.pb` describes them for people, and names the sampler.
 
 Seeded draws are the same as genmodels': `GenerativeModel.generate(n, seed)` draws the prior's
 noise from `keras.random.SeedGenerator(seed)`, whose state starts at [seed, 0] and whose k-th draw
@@ -46,28 +53,50 @@ SAVED_MODEL_FILE = "saved_model.pb"
 FORMAT_VERSION = 1
 
 
-def export_saved_model(run, out_dir, *, force: bool = False) -> Path:
+def export_saved_model(run, out_dir, *, sampler=None, sampler_name: str = "prior", force: bool = False) -> Path:
     """Write `run` (a `genmodels.Run`, as `genmodels.load` returns) as a SavedModel in `out_dir`; returns `out_dir`.
+    Its `sample` draws codings from `sampler` (a fitted sampler that can draw in a graph, named `sampler_name`), or
+    from the model's prior when it is None (`Run.export` chooses the sampler).
 
     `out_dir` must not exist or be empty; with `force`, an earlier export there is replaced: the files
     it wrote (which its genmodels-export.json lists) and nothing else, so a file of yours beside them
     stays. The SavedModel is written to a temporary folder beside `out_dir` and moved into place only
     when complete: a failure leaves `out_dir` as it was.
     """
-    return export_model(run.model, out_dir, name=run.name, image_shape=run.image_shape, pixels=run.pixels, force=force)
+    return export_model(
+        run.model,
+        out_dir,
+        name=run.name,
+        image_shape=run.image_shape,
+        pixels=run.pixels,
+        sampler=sampler,
+        sampler_name=sampler_name,
+        force=force,
+    )
 
 
-def export_model(model, out_dir, *, name: str, image_shape, pixels: str, force: bool = False) -> Path:
+def export_model(
+    model,
+    out_dir,
+    *,
+    name: str,
+    image_shape,
+    pixels: str,
+    sampler=None,
+    sampler_name: str = "prior",
+    force: bool = False,
+) -> Path:
     """Write the Keras `model` (a GenerativeModel) of images shaped `image_shape` (height, width, channels)
-    as a SavedModel in `out_dir`, with `genmodels-export.json` naming it `name` with `pixels`; see
-    `export_saved_model`."""
+    as a SavedModel in `out_dir`, with `genmodels-export.json` naming it `name` with `pixels` and its
+    sampler `sampler_name`; see `export_saved_model`."""
     given, out_dir = Path(out_dir), Path(out_dir).resolve()
     check_out_dir(out_dir, force)
     image_shape = tuple(int(size) for size in image_shape)
     if len(image_shape) != 3:
         raise ConfigError(f"image_shape must be (height, width, channels), received {image_shape}.")
-    module, serving = exportable(model, image_shape)
+    module, serving = exportable(model, image_shape, sampler)
     info = describe(serving, name, image_shape, pixels, module.latent_dim, module.classes)
+    info["sampler"] = sampler_name if sampler is not None else "prior"
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     remove_abandoned_partials(out_dir)
     partial = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f"{TEMPORARY_PREFIX}{out_dir.name}-"))
@@ -257,10 +286,11 @@ def coding_size(model) -> int:
     return model.coding_dim
 
 
-def exportable(model, image_shape):
+def exportable(model, image_shape, sampler=None):
     """(module, serving): a `tf.Module` with the weights of `model` (a GenerativeModel of images shaped (height,
-    width, channels)) and its `sample`, `encode` and `decode` as tf.functions of fixed input signatures; and a
-    dictionary of the serving signatures by name, tf.functions returning {"images": ...} or {"codings": ...}.
+    width, channels)) and its `sample`, `sample_prior`, `sample_codings`, `encode` and `decode` as tf.functions of
+    fixed input signatures; and a dictionary of the serving signatures by name, tf.functions returning
+    {"images": ...} or {"codings": ...}. `sample` draws its codings from `sampler`'s `graph_sample` (None: the prior).
 
     The Keras model itself is not saved, only its variables (as `keras.export.ExportArchive` does): a program
     that loads the export needs TensorFlow alone, and Keras' own serving function, which calls the model on
@@ -300,9 +330,24 @@ def exportable(model, image_shape):
         """The model's own `generate(n, seed, labels)`, given a SeedGenerator(seed) made from the seed tensor."""
         return images_of(model.generate(n, seed=seed_class(seed), labels=labels))
 
+    def sample_codings(n, seed):
+        """Codings from the fitted sampler, flat rows (a sampler may draw them in the codings' shape)."""
+        if sampler is None:
+            return tf.cast(model.prior.sample(n, seed=seed_class(seed)), tf.float32)
+        return tf.reshape(tf.cast(sampler.graph_sample(n, seed), tf.float32), [-1, latent_dim])
+
+    def drawn(n, seed, labels=None):
+        """sample: the prior's draws (sample_prior's), or the fitted sampler's codings decoded."""
+        if sampler is None:
+            return generate(n, seed, labels)
+        return images_of(model.decode(sample_codings(n, seed), labels))
+
     if classes:
 
         def sample(n, seed, labels):
+            return drawn(n, seed, labels_to_draw(n, labels))
+
+        def sample_prior(n, seed, labels):
             return generate(n, seed, labels_to_draw(n, labels))
 
         def encode(images, labels):
@@ -313,6 +358,9 @@ def exportable(model, image_shape):
     else:
 
         def sample(n, seed):
+            return drawn(n, seed)
+
+        def sample_prior(n, seed):
             return generate(n, seed)
 
         def encode(images):
@@ -322,15 +370,23 @@ def exportable(model, image_shape):
             return images_of(model.decode(codings))
 
     labels = [tf.TensorSpec([None], tf.int32, name="labels")] if classes else []
+    draw = [tf.TensorSpec([], tf.int32, name="n"), tf.TensorSpec([], tf.int64, name="seed")]
     endpoints = {
-        "sample": (sample, [tf.TensorSpec([], tf.int32, name="n"), tf.TensorSpec([], tf.int64, name="seed")], "images"),
-        "encode": (encode, [tf.TensorSpec([None, height, width, channels], tf.float32, name="images")], "codings"),
-        "decode": (decode, [tf.TensorSpec([None, latent_dim], tf.float32, name="codings")], "images"),
+        "sample": (sample, draw, "images", labels),
+        "sample_prior": (sample_prior, draw, "images", labels),
+        "sample_codings": (sample_codings, draw, "codings", []),
+        "encode": (
+            encode,
+            [tf.TensorSpec([None, height, width, channels], tf.float32, name="images")],
+            "codings",
+            labels,
+        ),
+        "decode": (decode, [tf.TensorSpec([None, latent_dim], tf.float32, name="codings")], "images", labels),
     }
     module = tf.Module(name="genmodels_export")
     module.model_variables = list(model.variables)
     serving = {}
-    for name, (function, specs, output) in endpoints.items():
+    for name, (function, specs, output, labels) in endpoints.items():
         traced = tf.function(function, input_signature=specs + labels, autograph=False)
         setattr(module, name, traced)
         serving[name] = tf.function(_returning(traced, output), input_signature=specs + labels, autograph=False)

@@ -66,12 +66,6 @@ def sampler_path(run_dir: Path, name: str) -> Path:
     return Path(run_dir) / SAMPLER_FILE.format(name=name.replace(":", "--"))
 
 
-def coding_shape(model: GenerativeModel) -> tuple[int, ...]:
-    """The shape of one of `model`'s codings: its `coding_shape` ((7, 7, 16) for vq-vae's map of codes), or
-    (coding_dim,) for a model that states none."""
-    return tuple(getattr(model, "coding_shape", None) or (model.coding_dim,))
-
-
 def split_codings(model: GenerativeModel, dataset: Dataset, split: str) -> np.ndarray:
     """The posterior means of one split's images (given their labels, for a conditional model), float64, shaped
     (N, *coding_shape): flat rows for most models, maps for a model whose codings are maps."""
@@ -79,10 +73,10 @@ def split_codings(model: GenerativeModel, dataset: Dataset, split: str) -> np.nd
 
     images = getattr(dataset, split)
     if images is None or len(images) == 0:
-        return np.zeros((0, *coding_shape(model)))
+        return np.zeros((0, *model.coding_shape))
     labels = getattr(dataset, f"{split}_labels") if model.conditional else None
     codings = encode(model, images, labels, scale=dataset.scale).astype(np.float64)
-    return codings.reshape(len(codings), *coding_shape(model))
+    return codings.reshape(len(codings), *model.coding_shape)
 
 
 def fitted_sampler(
@@ -140,6 +134,16 @@ def fitted_sampler(
                 stacklevel=2,
             )
     return sampler
+
+
+def stored_sampler(name: str, registry: SamplerCatalog, run_dir: Path, weights: Path) -> FittedSampler | None:
+    """The sampler `name` that `run_dir` keeps for the `weights` file, or None when it keeps none for them (or for
+    the prior). Read only: nothing is fitted or written (`genmodels serve` draws from it this way)."""
+    if name == PRIOR or not Path(weights).is_file():
+        return None
+    spec = registry.sampler(name)
+    path = sampler_path(run_dir, spec.name)
+    return _load(path, spec, sha256_of(weights)) if path.is_file() else None
 
 
 def _load(path: Path, spec, digest: str) -> FittedSampler | None:

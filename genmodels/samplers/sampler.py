@@ -14,8 +14,6 @@ import numpy as np
 
 PRIOR = "prior"  # the model's own prior, fitted to nothing
 
-DEFAULT_SAMPLER = "gmm"  # what `sample` and `evaluate` draw codings from unless told otherwise
-
 
 class FittedSampler(ABC):
     """A density over codings, fitted after training: what a `SamplerSpec`'s `fit` returns and `load` rebuilds."""
@@ -32,6 +30,19 @@ class FittedSampler(ABC):
     def info(self) -> dict[str, Any]:
         """JSON-ready facts about the fit (its settings, its score on the validation codings), shown and stored."""
         return {}
+
+    def graph_sample(self, n, seed):
+        """Optional: `n` codings drawn with TensorFlow operations only (import TensorFlow inside), for an exported
+        model's `sample` to run in its SavedModel. `n` is a scalar int32 tensor and `seed` a scalar int64 tensor;
+        the same seed must give the same codings (use stateless random operations seeded from `seed`). The draws
+        follow the distribution of `sample`'s, not its numbers (NumPy's generator is not TensorFlow's). A sampler
+        without it (the default raises NotImplementedError) is not exported: see `in_graph`."""
+        raise NotImplementedError(f"{type(self).__name__} draws its codings in NumPy only.")
+
+    @property
+    def in_graph(self) -> bool:
+        """Whether this sampler can draw inside a TensorFlow graph (its class overrides `graph_sample`)."""
+        return type(self).graph_sample is not FittedSampler.graph_sample
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,8 @@
 
     /                          every run below the folder (read without TensorFlow)
     /runs/PATH                 a run's page (its model loaded on first use, in a worker thread)
-    /png/sample/PATH           ?seed=&n=&label=        samples from the prior
+    /png/sample/PATH           ?seed=&n=&label=&sampler=  samples: codings from the run's fitted sampler
+                                                      (the prior when it keeps none, or with sampler=prior)
     /png/reconstruct/PATH      ?indices=0,1,2          test images above their reconstructions
     /png/interpolate/PATH      ?a=&b=&steps=           decoded path between two test images' codings
     /png/decode/PATH           ?z=0.1,-1,...&label=    one coding decoded (the latent sliders)
@@ -25,6 +26,7 @@ from starlette.routing import Route
 
 from genmodels.core.config import MAX_SEED
 from genmodels.core.errors import GenmodelsError
+from genmodels.samplers.sampler import PRIOR
 from genmodels.serve.images import png_bytes
 from genmodels.serve.models import LoadFailed, ModelCache, finite, one_line
 from genmodels.serve.pages import error_page, run_page, runs_page
@@ -47,7 +49,7 @@ class BadRequest(GenmodelsError):
 def create_app(root: Path, *, cache_size: int = 4, load: Callable | None = None) -> Starlette:
     """The app serving the runs below `root`; `cache_size` models are kept loaded (`load`: genmodels.api.load)."""
     root = Path(root).resolve()
-    models = ModelCache(cache_size, load)
+    models = ModelCache(cache_size, load, data_folders=(root, root.parent))
 
     def table() -> list[dict]:
         return [summary(root, run_dir) for run_dir in find_runs(root)]
@@ -85,7 +87,8 @@ def create_app(root: Path, *, cache_size: int = 4, load: Callable | None = None)
             def draw() -> bytes:
                 loaded = models.get(run_dir)
                 if kind == "sample":
-                    return png_bytes(loaded.sample(integer(query, "n", 60), integer(query, "seed", 0), label))
+                    prior = drawn_from_prior(query, loaded.drawing_sampler()[1]["name"])
+                    return png_bytes(loaded.sample(integer(query, "n", 60), integer(query, "seed", 0), label, prior))
                 if kind == "reconstruct":
                     images = loaded.reconstruct(integers(query, "indices"))
                     return png_bytes(images, columns=len(images) // 2)
@@ -143,6 +146,14 @@ def integer(query, name: str, default=...) -> int | None:
     if name == "seed" and not 0 <= value <= MAX_SEED:
         raise BadRequest(f"seed must be from 0 to {MAX_SEED}; received {value}.")
     return value
+
+
+def drawn_from_prior(query, own: str) -> bool:
+    """Whether `sampler=` asks for the prior rather than the run's own sampler `own` (the default)."""
+    asked = query.get("sampler", "")
+    if asked not in ("", PRIOR, own):
+        raise BadRequest(f"sampler must be {own} (the run's own) or {PRIOR}; received {asked[:40]!r}.")
+    return asked == PRIOR
 
 
 def integers(query, name: str) -> list[int]:

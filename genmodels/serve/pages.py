@@ -67,34 +67,45 @@ def _model_sections(info: dict[str, Any]) -> str:
     if info.get("conditional"):
         options = "".join(f"<option value={c}>{c}</option>" for c in range(info["classes"]))
         label = f"<p class=controls>Label (conditional model): <select id=label>{options}</select></p>"
+    sampler = info.get("sampler") or {"name": "prior", "drawn_from": "prior", "note": "drawn from the model's prior"}
+    source = ""
+    if sampler["drawn_from"] != "prior":
+        source = (
+            f"Codings from <select id=source><option value=''>the {escape(sampler['name'])} sampler</option>"
+            "<option value=prior>the prior</option></select> "
+        )
     sections = [
         label,
-        "<h2>Samples</h2><p class=muted>Codings drawn from the model's prior and decoded; the same seed gives the same"
-        " images.</p><p class=controls>Seed <input id=seed type=number min=0 value=0> Images"
-        " <input id=count type=number min=1 max=100 value=60> <button id=draw>Draw</button>"
+        f"<h2>Samples</h2><p class=muted>Decoded codings, <span id=sampler-note>{escape(sampler['note'])}</span>; the"
+        f" same seed gives the same images.</p><p class=controls>{source}Seed <input id=seed type=number min=0 value=0>"
+        " Images <input id=count type=number min=1 max=100 value=60> <button id=draw>Draw</button>"
         " <button id=again>Draw again</button></p><p id=samples-error class=error-text></p>"
         "<img id=samples class=pixels alt='sample grid'>",
     ]
     if info.get("test_images"):
         last = info["test_images"] - 1
+        examples = info.get("examples") or [0]
+        first, second = examples[0], examples[min(3, len(examples) - 1)]
+        found = f"<p class=muted id=data-note>{escape(info['data_note'])}.</p>" if info.get("data_note") else ""
         sections.append(
-            "<h2>Reconstructions</h2><p class=muted>Test images (top) above their reconstructions (bottom); indices "
-            f"from 0 to {last}.</p><p class=controls>Test images <input id=indices size=30 value='0,1,2,3,4,5,6,7,8,9'>"
+            f"<h2>Reconstructions</h2>{found}<p class=muted>Test images (top) above their reconstructions (bottom);"
+            f" indices from 0 to {last}.</p><p class=controls>Test images"
+            f" <input id=indices size=40 value='{','.join(map(str, examples))}'>"
             " <button id=rebuild>Reconstruct</button></p><p id=reconstructions-error class=error-text></p>"
             "<img id=reconstructions class=pixels alt=reconstructions>"
             "<h2>Interpolation</h2><p class=controls>From test image"
-            f" <input id=first type=number min=0 max={last} value=0> to <input id=second type=number min=0"
-            f" max={last} value=1> in <input id=steps type=number min=2 max=20 value=10> steps"
+            f" <input id=first type=number min=0 max={last} value={first}> to <input id=second type=number min=0"
+            f" max={last} value={second}> in <input id=steps type=number min=2 max=20 value=10> steps"
             " <button id=between>Interpolate</button></p><p id=interpolation-error class=error-text></p>"
             "<img id=interpolation class=pixels alt=interpolation>"
         )
     elif info.get("data_error"):
         sections.append(f"<h2>Reconstructions</h2><p class=error>{escape(info['data_error'])}</p>")
-    dims = info["latent_dim"]
-    ranked = "the most active first (by the variance of test codings)" if dims > len(info["sliders"]) else "all of them"
+    dims, shown = info["latent_dim"], len(info["sliders"])
+    others = " the others stay at 0;" if dims > shown else ""
     sections.append(
-        f"<h2>Latent sliders</h2><p class=muted>{len(info['sliders'])} of {dims} latent dimensions, {ranked}; the "
-        "others stay at 0. Each move is decoded on the server.</p><div class=row><div id=sliders class=sliders></div>"
+        f"<h2>Latent sliders</h2><p class=muted id=ranking>{shown} of {dims} latent dimensions, {_ranked(info)};"
+        f"{others} each move is decoded on the server.</p><div class=row><div id=sliders class=sliders></div>"
         "<div><img id=decoded class=pixels alt='decoded coding'><p id=decoded-error class=error-text></p>"
         "<button id=reset>Reset to 0</button></div></div>"
     )
@@ -106,6 +117,24 @@ def _model_sections(info: dict[str, Any]) -> str:
             "<img id=manifold class=pixels alt='manifold grid'>"
         )
     return "\n".join(sections)
+
+
+def _ranked(info: dict[str, Any]) -> str:
+    """How the sliders' dimensions were ranked, as the page says it."""
+    ranking = info.get("ranking") or {}
+    images = ranking.get("images", 0)
+    if ranking.get("by") == "kl":
+        return (
+            f"ranked by KL(q(z_d|x) || N(0, 1)) averaged over {images} test images, the most informative first"
+            " (KL beside each)"
+        )
+    if ranking.get("by") == "variance":
+        return (
+            f"ranked by the variance of the posterior means over {images} test images, the most active first: this"
+            " model's KL per dimension has no closed form (its posterior is not a diagonal Gaussian, or its prior"
+            " not N(0, I))"
+        )
+    return "in index order (the test images that rank them cannot be read)"
 
 
 def error_page(status: int, message: str) -> str:

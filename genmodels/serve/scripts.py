@@ -30,9 +30,9 @@ function svgEl(name, attrs) {
   return el;
 }
 // series: [{name, values: [per epoch, from 1]}]; a vertical rule and the values under the pointer follow the mouse
-function lineChart(svg, series, title) {
+function lineChart(svg, series, title, W = 640, H = 300) {
   while (svg.firstChild) svg.removeChild(svg.firstChild);
-  const W = 640, H = 300, L = 60, R = 10, T = 24, B = 30;
+  const L = 60, R = 10, T = 24, B = 30;
   svg.setAttribute("viewBox", `0 0 ${W} ${H}`); svg.setAttribute("width", W); svg.setAttribute("height", H);
   svg.appendChild(svgEl("text", {x: L, y: 15})).textContent = title || "";
   const all = series.flatMap(s => s.values.filter(v => v !== null && isFinite(v)));
@@ -149,10 +149,13 @@ const terms = {};
 for (const name in details.curves) { const [split, term] = name.split(" "); (terms[term] = terms[term] || []).push(split); }
 for (const term in terms) {
   const svg = $("curves").appendChild(svgEl("svg", {class: "chart", "data-term": term}));
-  lineChart(svg, terms[term].map(split => ({name: split, values: details.curves[`${split} ${term}`]})), term);
+  lineChart(svg, terms[term].map(split => ({name: split, values: details.curves[`${split} ${term}`]})), term, 520, 250);
 }
 function label() { const select = $("label"); return select ? {label: select.value} : {}; }
-function drawSamples() { showPng("samples", png("sample", {seed: $("seed").value, n: $("count").value, ...label()}), "samples-error"); }
+function source() { const select = $("source"); return select && select.value ? {sampler: select.value} : {}; }
+function drawSamples() {
+  showPng("samples", png("sample", {seed: $("seed").value, n: $("count").value, ...label(), ...source()}), "samples-error");
+}
 function drawReconstructions() { showPng("reconstructions", png("reconstruct", {indices: $("indices").value}), "reconstructions-error"); }
 function drawInterpolation() {
   showPng("interpolation", png("interpolate", {a: $("first").value, b: $("second").value, steps: $("steps").value}), "interpolation-error");
@@ -167,13 +170,15 @@ function sliderMoved(dim, input) {
 function drawManifold() { showPng("manifold", png("manifold", {side: $("side").value, ...label()}), "manifold-error"); }
 if (info) {
   const sliders = $("sliders");
-  for (const dim of info.sliders) {
-    sliders.appendChild(document.createElement("label")).textContent = `z${dim}`;
+  const ranking = info.ranking || {}, unit = ranking.by === "kl" ? "KL" : "var";
+  info.sliders.forEach((dim, i) => {
+    const score = ranking.scores ? ` (${unit} ${fmt(ranking.scores[i], 2)})` : "";
+    sliders.appendChild(document.createElement("label")).textContent = `z${dim}${score}`;
     const input = sliders.appendChild(document.createElement("input"));
     Object.assign(input, {type: "range", min: -3, max: 3, step: 0.05, value: 0, id: `slider-${dim}`});
     input.oninput = () => sliderMoved(dim, input);
     const value = sliders.appendChild(document.createElement("span")); value.id = `value-${dim}`; value.textContent = "0.00";
-  }
+  });
   $("reset").onclick = () => {
     coding.fill(0);
     info.sliders.forEach(d => { $(`slider-${d}`).value = 0; $(`value-${d}`).textContent = "0.00"; });
@@ -182,6 +187,12 @@ if (info) {
   $("draw").onclick = drawSamples;
   $("again").onclick = () => { $("seed").value = Number($("seed").value) + 1; drawSamples(); };
   $("seed").onchange = drawSamples;
+  if ($("source")) $("source").onchange = () => {
+    $("sampler-note").textContent = $("source").value === "prior"
+      ? `drawn from the model's prior, as chosen (the ${info.sampler.name} sampler fitted after training is the default)`
+      : info.sampler.note;
+    drawSamples();
+  };
   if ($("label")) $("label").onchange = () => { drawSamples(); drawDecoded(); if ($("manifold")) drawManifold(); };
   drawSamples(); drawDecoded();
   if (info.test_images) {

@@ -50,7 +50,7 @@ from genmodels.runs.format import (
 from genmodels.runs.lock import run_lock
 from genmodels.runs.weights import load_weights
 from genmodels.samplers.fitting import SamplerCatalog, drawn_codings, fitted_sampler
-from genmodels.samplers.sampler import DEFAULT_SAMPLER
+from genmodels.samplers.sampler import PRIOR
 from genmodels.training.distributed import ProcessGroup
 from genmodels.training.epochs import EpochRunner
 from genmodels.training.tracker_list import Trackers
@@ -137,8 +137,9 @@ def train(
     (`genmodels.training.distributed`); only the chief takes the lock, writes the run and calls the trackers.
     `strategy` replaces the strategy `distribute` would choose (a MirroredStrategy over devices of your choice).
     A resumed run refuses data whose splits differ from those it recorded (`genmodels.runs.check_same_data`)
-    unless `allow_data_change`. With a `registry`, the default latent sampler (`genmodels.samplers`) is fitted to
-    the kept weights' training codings at the end, saved in the run, and draws samples.png; without, the prior does.
+    unless `allow_data_change`. With a `registry`, the model's latent sampler (`spec.sampler`, genmodels.samplers)
+    is fitted to the kept weights' training codings at the end, saved in the run, and draws samples.png; without,
+    the prior does.
     """
     run_dir = Path(run_dir)
     if strategy is not None and not train_config.distribute:
@@ -263,11 +264,19 @@ def _train(
         load_weights(model, run_dir / BEST_WEIGHTS_FILE, "the best epoch's weights")
         model.prior.adapt(encode(model, dataset.train, labels[0], scale=dataset.scale))
         save_best_weights(model, run_dir)
+    if registry is not None and verbose and spec.sampler != PRIOR:
+        print(f"Fitting the {spec.sampler} sampler to the training images' codings (samples draw from it)...")
     sampler = (
         None
         if registry is None
         else fitted_sampler(
-            DEFAULT_SAMPLER, registry, model, dataset, run_dir=run_dir, weights=kept_weights(run_dir, train_config)
+            spec.sampler,
+            registry,
+            model,
+            dataset,
+            run_dir=run_dir,
+            weights=kept_weights(run_dir, train_config),
+            log=print if verbose else None,
         )
     )
     codings = drawn_codings(sampler, SAMPLE_GRID_SIZE, train_config.seed)
