@@ -40,11 +40,12 @@ def masks(width: int) -> tuple[np.ndarray, np.ndarray]:
     return first, np.concatenate([second, second], axis=1)
 
 
-def _made(layer: dict[str, np.ndarray], x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    h = np.maximum(x @ layer["w1"] + layer["b1"], 0.0)
+def _made(layer: dict[str, Any], x, math: Any = np) -> tuple[Any, Any]:
+    """One layer's (mu, alpha) for x: NumPy arrays, or with `math` = tf.math TensorFlow tensors."""
+    h = math.maximum(x @ layer["w1"] + layer["b1"], 0.0)
     out = h @ layer["w2"] + layer["b2"]
     width = x.shape[1]
-    return out[:, :width], ALPHA_LIMIT * np.tanh(out[:, width:] / ALPHA_LIMIT)
+    return out[:, :width], ALPHA_LIMIT * math.tanh(out[:, width:] / ALPHA_LIMIT)
 
 
 class MaskedAutoregressiveFlow(FittedSampler):
@@ -75,6 +76,26 @@ class MaskedAutoregressiveFlow(FittedSampler):
                 mu, alpha = _made(layer, x)
                 x[:, d] = u[:, d] * np.exp(alpha[:, d]) + mu[:, d]
         return (x * self.scale + self.center).astype(np.float32)
+
+    def graph_sample(self, n, seed):
+        """`sample`'s inversion in TensorFlow, from a stateless normal draw seeded [seed, 0]."""
+        import tensorflow as tf
+
+        width = self.center.shape[0]
+        x = tf.random.stateless_normal(
+            tf.stack([n, width]), seed=tf.stack([tf.cast(seed, tf.int64), tf.constant(0, tf.int64)])
+        )
+        for index, layer in reversed(list(enumerate(self.layers))):
+            if index < len(self.layers) - 1:
+                x = x[:, ::-1]
+            weights = {name: tf.constant(value, tf.float32) for name, value in layer.items()}
+            u, x = x, tf.zeros_like(x)
+            for d in range(width):  # x_d needs x_<d; x's column d is 0 until it is set
+                mu, alpha = _made(weights, x, tf.math)
+                x = x + tf.one_hot(d, width)[None, :] * (
+                    u[:, d : d + 1] * tf.exp(alpha[:, d : d + 1]) + mu[:, d : d + 1]
+                )
+        return x * tf.constant(self.scale, tf.float32) + tf.constant(self.center, tf.float32)
 
     def arrays(self) -> dict[str, np.ndarray]:
         layers = {f"{name}_{index}": layer[name] for index, layer in enumerate(self.layers) for name in NAMES}

@@ -46,10 +46,7 @@ class TwoStageSampler(FittedSampler):
         self.facts = facts
 
     def decode(self, u: np.ndarray) -> np.ndarray:
-        layers = self.layers
-        h = np.maximum(u @ layers["kernel_1"] + layers["bias_1"], 0.0)
-        h = np.maximum(h @ layers["kernel_2"] + layers["bias_2"], 0.0)
-        return (h @ layers["kernel_3"] + layers["bias_3"]) * self.scale + self.center
+        return _decode(self.layers, u, self.scale, self.center)
 
     def sample(self, n: int, seed: int) -> np.ndarray:
         """Draws of the second VAE's density: u ~ N(0, I), its decoded mean plus the learned likelihood's noise
@@ -58,6 +55,21 @@ class TwoStageSampler(FittedSampler):
         u = rng.standard_normal((n, self.layers["kernel_1"].shape[0]))
         noise = np.exp(0.5 * self.log_gamma) * rng.standard_normal((n, self.center.shape[0]))
         return (self.decode(u) + noise * self.scale).astype(np.float32)
+
+    def graph_sample(self, n, seed):
+        """`sample` in TensorFlow: u and the noise from stateless normal draws seeded [seed, 0] and [seed, 1]."""
+        import tensorflow as tf
+
+        seed = tf.cast(seed, tf.int64)
+        u = tf.random.stateless_normal(
+            tf.stack([n, self.layers["kernel_1"].shape[0]]), seed=tf.stack([seed, tf.constant(0, tf.int64)])
+        )
+        noise = float(np.exp(0.5 * self.log_gamma)) * tf.random.stateless_normal(
+            tf.stack([n, self.center.shape[0]]), seed=tf.stack([seed, tf.constant(1, tf.int64)])
+        )
+        constants = {name: tf.constant(value, tf.float32) for name, value in self.layers.items()}
+        scale, center = tf.constant(self.scale, tf.float32), tf.constant(self.center, tf.float32)
+        return _decode(constants, u, scale, center, tf.math) + noise * scale
 
     def arrays(self) -> dict[str, np.ndarray]:
         facts = {f"fact_{key}": np.float64(value) for key, value in self.facts.items()}
@@ -92,6 +104,13 @@ class TwoStageSampler(FittedSampler):
 
     def info(self) -> dict[str, Any]:
         return {key.replace("_", " "): round(value, 3) for key, value in self.facts.items()}
+
+
+def _decode(layers: dict[str, Any], u, scale, center, math: Any = np):
+    """The second VAE's decoded mean of u, de-standardized: NumPy arrays, or with `math` = tf.math tensors."""
+    h = math.maximum(u @ layers["kernel_1"] + layers["bias_1"], 0.0)
+    h = math.maximum(h @ layers["kernel_2"] + layers["bias_2"], 0.0)
+    return (h @ layers["kernel_3"] + layers["bias_3"]) * scale + center
 
 
 def fit_two_stage(train: np.ndarray, valid: np.ndarray, seed: int = 0) -> TwoStageSampler:

@@ -92,6 +92,16 @@ class _Encoder:
         return rows[:, :2]
 
 
+def graph_draws(sampler, n, seed):
+    """`sampler.graph_sample` run inside a tf.function, as an exported model runs it."""
+    import tensorflow as tf
+
+    draw = tf.function(lambda n, seed: sampler.graph_sample(n, seed))
+    first = draw(tf.constant(n), tf.constant(seed, tf.int64)).numpy()
+    np.testing.assert_array_equal(first, draw(tf.constant(n), tf.constant(seed, tf.int64)).numpy())
+    return first.astype(np.float64)
+
+
 class _Counting(FittedSampler):
     def __init__(self, mean):
         self.mean = np.asarray(mean)
@@ -328,6 +338,12 @@ def test_the_two_stage_sampler_learns_where_the_codings_are_and_rebuilds_from_it
     near_first = np.linalg.norm(draws - [4.0, -2.0, 1.0], axis=1) < 1.5
     near_second = np.linalg.norm(draws - [-3.0, 3.0, 0.0], axis=1) < 1.5
     assert (near_first | near_second).mean() > 0.9 and 0.5 < near_first.mean() < 0.8
+    graph = graph_draws(sampler, 3000, seed=1)  # as an export draws them: the same law, TensorFlow's numbers
+    assert graph.shape == (3000, 3) and sampler.in_graph
+    graph_first = np.linalg.norm(graph - [4.0, -2.0, 1.0], axis=1) < 1.5
+    graph_second = np.linalg.norm(graph - [-3.0, 3.0, 0.0], axis=1) < 1.5
+    assert (graph_first | graph_second).mean() > 0.9 and abs(graph_first.mean() - near_first.mean()) < 0.05
+    np.testing.assert_allclose(graph.std(axis=0), draws.std(axis=0), rtol=0.1)
     assert 200 <= sampler.info()["kept step"] <= 6000 and "validation negative elbo" in sampler.info()
     rebuilt = TwoStageSampler.from_arrays(sampler.arrays())
     np.testing.assert_array_equal(rebuilt.sample(50, seed=2), sampler.sample(50, seed=2))
@@ -350,6 +366,10 @@ def test_the_maf_sampler_learns_where_the_codings_are_scores_them_and_rebuilds_f
     draws = flow.sample(2000, seed=1)
     assert draws.shape == (2000, 3) and draws.dtype == np.float32
     assert np.mean(np.abs(draws[:, 1] - draws[:, 0] ** 2) < 0.5) > 0.85  # on the band, not in the box around it
+    graph = graph_draws(flow, 2000, seed=1)  # the inversion in TensorFlow, as an export runs it
+    assert graph.shape == (2000, 3) and flow.in_graph
+    assert np.mean(np.abs(graph[:, 1] - graph[:, 0] ** 2) < 0.5) > 0.85
+    np.testing.assert_allclose(graph.mean(axis=0), draws.mean(axis=0), atol=0.15)
     held_out = codings(500)
     gaussian = -0.5 * (
         ((held_out - held_out.mean(0)) / held_out.std(0)) ** 2 + np.log(2 * np.pi * held_out.var(0))
