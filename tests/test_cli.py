@@ -52,6 +52,13 @@ def test_list_shows_the_builtin_models_with_their_plugin():
     assert any(line.strip().startswith("binarized-mnist") for line in lines)
 
 
+def test_info_names_the_sampler_a_models_samples_draw_from():
+    for model, sampler in (("vae", "gmm"), ("vq-vae", "pixelcnn")):
+        result = run_cli("info", model)
+        assert result.returncode == 0, result.stderr
+        assert any(line.startswith(f"sampler: {sampler} ") for line in result.stdout.splitlines()), result.stdout
+
+
 def test_the_documented_option_names_exist():
     train_help = run_cli("train", "--help").stdout
     for name in (

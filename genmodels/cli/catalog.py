@@ -33,9 +33,12 @@ def list_command() -> None:
 
 @app.command()
 def info(model: ModelArgument) -> None:
-    """Show a model's options (for `train -o KEY=VALUE`) and its training defaults."""
+    """Show a model's options (for `train -o KEY=VALUE`), its sampler and its training defaults."""
     spec = get_registry().model(model)
-    typer.echo(f"{spec.name}: {spec.description}\nplugin: {provider_of(spec)}\n\nModel options (-o KEY=VALUE):")
+    typer.echo(
+        f"{spec.name}: {spec.description}\nplugin: {provider_of(spec)}\nsampler: {spec.sampler} (where samples' codings "
+        f"come from unless --sampler names another; train fits it at its end)\n\nModel options (-o KEY=VALUE):"
+    )
     print_table([(name, value_text(default), text) for name, _kind, default, text in spec.config.describe()])
     typer.echo("\nTraining defaults:")
     print_table(
