@@ -206,6 +206,49 @@ class PixelCNN(FittedSampler):
         indices = np.concatenate(chunks) if chunks else np.zeros((0, *self.shape[:2]), np.int64)
         return self.codebook[indices].astype(np.float32)
 
+    def graph_log_probs(self, indices):
+        """`position_log_probs` in TensorFlow, for maps of code indices (N, H, W) given as a tensor: every masked
+        convolution one convolution of the map padded above and at both sides (the kernels are stored masked)."""
+        import tensorflow as tf
+
+        def conv(x, kernel, bias):
+            rows_above, half = kernel.shape[0] - 1, (kernel.shape[1] - 1) // 2
+            padded = tf.pad(x, [[0, 0], [rows_above, 0], [half, half], [0, 0]])
+            return tf.nn.conv2d(padded, tf.constant(kernel), strides=1, padding="VALID") + tf.constant(bias)
+
+        def dense(x, kernel, bias):
+            return tf.tensordot(x, tf.constant(kernel), 1) + tf.constant(bias)
+
+        net = self.network
+        x = conv(tf.gather(tf.constant(net["embedding"]), indices), net["first_kernel"], net["first_bias"])
+        for block in self.blocks:
+            inner = tf.nn.relu(dense(tf.nn.relu(x), block["in_kernel"], block["in_bias"]))
+            x = x + dense(
+                tf.nn.relu(conv(inner, block["kernel"], block["bias"])), block["out_kernel"], block["out_bias"]
+            )
+        head = tf.nn.relu(dense(tf.nn.relu(x), net["head_kernel"], net["head_bias"]))
+        return tf.nn.log_softmax(dense(head, net["logits_kernel"], net["logits_bias"]), axis=-1)
+
+    def graph_sample(self, n, seed):
+        """`sample` in TensorFlow: position by position in raster order, each code drawn from its conditional given
+        the codes before it (a pass of the network over the map each time), from stateless seeds [seed, position]."""
+        import tensorflow as tf
+
+        height, width = self.shape[:2]
+        seed = tf.cast(seed, tf.int64)
+
+        def draw_one(position, indices):  # one symbolic loop: the graph holds the network once
+            r, c = position // width, position % width
+            logits = tf.gather(tf.gather(self.graph_log_probs(indices), r, axis=1), c, axis=1)
+            step_seed = tf.stack([seed, tf.cast(position, tf.int64)])
+            drawn = tf.random.stateless_categorical(logits, 1, seed=step_seed, dtype=tf.int32)[:, 0]
+            place = tf.reshape(tf.one_hot(position, height * width, dtype=tf.int32), [1, height, width])
+            return position + 1, indices + place * drawn[:, None, None]
+
+        indices = tf.zeros(tf.stack([n, height, width]), tf.int32)  # positions not drawn yet hold code 0: unseen
+        _, indices = tf.while_loop(lambda position, _: position < height * width, draw_one, (tf.constant(0), indices))
+        return tf.gather(tf.constant(self.codebook, tf.float32), indices)
+
     def arrays(self) -> dict[str, np.ndarray]:
         blocks = {f"block{index}_{name}": block[name] for index, block in enumerate(self.blocks) for name in BLOCK}
         facts = {f"fact_{key}": np.float64(value) for key, value in self.facts.items()}

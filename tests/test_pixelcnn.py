@@ -159,3 +159,34 @@ def test_a_fitted_pixelcnn_scores_the_validation_maps_better_than_independent_po
         nats, abs=2e-3
     )  # the NumPy network that samples is the one TensorFlow fitted
     assert PixelCNN.from_arrays(sampler.arrays()).info() == facts
+
+
+def test_the_tensorflow_network_an_export_runs_gives_the_numpy_networks_conditionals():
+    import tensorflow as tf
+
+    sampler = random_network()
+    indices = np.random.default_rng(3).integers(0, CODES, size=(6, HEIGHT, WIDTH))
+    in_graph = sampler.graph_log_probs(tf.constant(indices, tf.int32)).numpy()
+    np.testing.assert_allclose(in_graph, sampler.position_log_probs(indices), atol=1e-5)
+
+
+def test_drawing_in_a_tensorflow_graph_follows_the_law_numpy_draws_from():
+    import tensorflow as tf
+
+    sampler = random_network()
+    draw = tf.function(lambda n, seed: sampler.graph_sample(n, seed))
+    drawn = draw(tf.constant(3000), tf.constant(1, tf.int64)).numpy()
+    assert sampler.in_graph and drawn.shape == (3000, HEIGHT, WIDTH, DEPTH)
+    np.testing.assert_array_equal(drawn, draw(tf.constant(3000), tf.constant(1, tf.int64)).numpy())
+    in_graph = nearest_codes(drawn.astype(np.float64), sampler.codebook)
+    in_numpy = nearest_codes(sampler.sample(3000, seed=1).astype(np.float64), sampler.codebook)
+    # maps drawn from one law score alike under it (the mean log-likelihood estimates minus its entropy) ...
+    scores = [sampler.log_likelihoods(codes) for codes in (in_graph, in_numpy)]
+    spread = np.hypot(scores[0].std(), scores[1].std()) / np.sqrt(3000)
+    assert abs(scores[0].mean() - scores[1].mean()) < 4 * spread
+    # ... and give each position's codes the same frequencies (the last position: it depends on all the others)
+    for codes_at in ((0, 0), (HEIGHT - 1, WIDTH - 1)):
+        frequencies = [
+            np.bincount(codes[:, codes_at[0], codes_at[1]], minlength=CODES) / 3000 for codes in (in_graph, in_numpy)
+        ]
+        np.testing.assert_allclose(frequencies[0], frequencies[1], atol=0.04)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -61,6 +63,15 @@ def test_a_vq_vae_is_selected_on_its_reconstruction_and_draws_maps_of_its_codes(
     for sampler in ("gmm", "prior"):
         images = run.sample(6, seed=0, sampler=sampler)
         assert images.shape == (6, 28, 28, 1) and np.all((images >= 0) & (images <= 1))
+    import tensorflow as tf
+
+    exported = tf.saved_model.load(str(run.export(tmp_path / "export")))  # the pixelcnn goes into the SavedModel
+    codings = exported.sample_codings(n=5, seed=3).numpy().reshape(-1, dim)
+    distances = ((codings[:, None, :] - codebook[None, :, :]) ** 2).sum(axis=-1)
+    assert codings.shape == (5 * positions, dim) and np.allclose(distances.min(axis=1), 0.0, atol=1e-8)
+    np.testing.assert_array_equal(exported.sample(n=5, seed=3).numpy(), exported.sample(n=5, seed=3).numpy())
+    info = json.loads((tmp_path / "export" / "genmodels-export.json").read_text())
+    assert info["sampler"] == "pixelcnn"
 
 
 def test_a_moving_average_codebook_follows_the_vectors_each_code_is_given_and_no_gradient():
