@@ -1,6 +1,6 @@
 """How fast `genmodels serve` answers a latent slider: the latency of decoding one coding into a PNG over HTTP.
 
-    python benchmarks/serve_latency.py                                  # /work/exp/runs/A-vae if present, else a 1-epoch vae
+    python benchmarks/serve_latency.py                                  # a vae trained for 1 epoch here
     python benchmarks/serve_latency.py --run-dir runs/vae --requests 200
 
 Starts `genmodels serve` on the run's parent folder as a process on 127.0.0.1 (a free port), loads the model with one
@@ -26,7 +26,6 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from conv_performance import cpu_flags  # noqa: E402  (the CPU flags every benchmark reports)
 
-DEFAULT_RUN = Path("/work/exp/runs/A-vae")
 TARGET_P95_MS = 100.0
 
 
@@ -59,15 +58,13 @@ def get(connection: http.client.HTTPConnection, path: str) -> tuple[int, bytes]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
-        "--run-dir", type=Path, help=f"a trained run [default: {DEFAULT_RUN} if present, else a 1-epoch vae]"
+        "--run-dir", type=Path, help="a trained run (the vae's default recipe, say) [default: a 1-epoch vae]"
     )
     parser.add_argument("--requests", type=int, default=200)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     scratch = tempfile.TemporaryDirectory()
-    run_dir = args.run_dir or (
-        DEFAULT_RUN if (DEFAULT_RUN / "config.json").is_file() else one_epoch_vae(Path(scratch.name))
-    )
+    run_dir = args.run_dir or one_epoch_vae(Path(scratch.name))
     run_dir = run_dir.resolve()
     port = free_port()
     server = subprocess.Popen(
