@@ -23,6 +23,7 @@ trainings (2000 steps took 2 min, but left the validation maps 1 nat worse and t
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -331,10 +332,17 @@ def marginal_nll(train: np.ndarray, valid: np.ndarray, codes: int) -> float:
     return total
 
 
-def fit_pixelcnn(train: np.ndarray, valid: np.ndarray, seed: int = 0, *, steps: int | None = None) -> PixelCNN:
+def fit_pixelcnn(
+    train: np.ndarray,
+    valid: np.ndarray,
+    seed: int = 0,
+    *,
+    steps: int | None = None,
+    log: Callable[[str], None] | None = None,
+) -> PixelCNN:
     """The network fitted to the training maps' code indices by maximum likelihood (`steps` Adam steps, by default
-    `fit_steps(len(train))`); the step kept is chosen on the validation maps. Refuses (ConfigError) codings that are
-    not maps of codes."""
+    `fit_steps(len(train))`); the step kept is chosen on the validation maps, whose score `log` is given at every
+    check. Refuses (ConfigError) codings that are not maps of codes."""
     train, valid = np.asarray(train, np.float64), np.asarray(valid, np.float64)
     if train.ndim != 4:
         raise ConfigError(_shape_refusal(train))
@@ -343,7 +351,7 @@ def fit_pixelcnn(train: np.ndarray, valid: np.ndarray, seed: int = 0, *, steps: 
     steps = fit_steps(len(train)) if steps is None else steps
     codebook, train_codes = codebook_of(train)
     valid_codes = nearest_codes(valid, codebook) if len(valid) else None
-    network, blocks, kept_step, best = _train(train_codes, valid_codes, len(codebook), seed, steps)
+    network, blocks, kept_step, best = _train(train_codes, valid_codes, len(codebook), seed, steps, log)
     height, width = train.shape[1:3]
     facts: dict[str, float] = {"codes": len(codebook), "kept_step": kept_step}
     if valid_codes is not None:
@@ -359,7 +367,14 @@ def fit_steps(maps: int) -> int:
     return int(min(STEPS, max(MIN_STEPS, MOST_PASSES * math.ceil(maps / BATCH_SIZE))))
 
 
-def _train(train: np.ndarray, valid: np.ndarray | None, codes: int, seed: int, steps: int):
+def _train(
+    train: np.ndarray,
+    valid: np.ndarray | None,
+    codes: int,
+    seed: int,
+    steps: int,
+    log: Callable[[str], None] | None = None,
+):
     """TensorFlow's maximum-likelihood fit: the kept (masked) weights as arrays, the kept step and its score."""
     import genmodels.backend  # noqa: F401  (TensorFlow, imported quietly)
 
@@ -367,6 +382,7 @@ def _train(train: np.ndarray, valid: np.ndarray | None, codes: int, seed: int, s
     import tensorflow as tf
 
     height, width = train.shape[1:]
+    positions = height * width
     first_rows = max(FIRST_ROWS, height - 1 - BLOCKS)
     rng = np.random.default_rng(seed)
 
@@ -452,6 +468,10 @@ def _train(train: np.ndarray, valid: np.ndarray | None, codes: int, seed: int, s
             score = validation_nll() if valid is not None else -done
             if score < best:
                 best, weights, kept_step = score, kept(), done
+            if log is not None:
+                bits = score / math.log(2) / positions
+                figure = f", validation {bits:.3f} bits per position" if valid is not None else ""
+                log(f"pixelcnn sampler: step {done} of {steps}{figure}")
     return (*weights, kept_step, best)
 
 

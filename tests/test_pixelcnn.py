@@ -7,6 +7,8 @@ structure, scores it better than independent positions, repeats its draws for a 
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 
@@ -190,3 +192,24 @@ def test_drawing_in_a_tensorflow_graph_follows_the_law_numpy_draws_from():
             np.bincount(codes[:, codes_at[0], codes_at[1]], minlength=CODES) / 3000 for codes in (in_graph, in_numpy)
         ]
         np.testing.assert_allclose(frequencies[0], frequencies[1], atol=0.04)
+
+
+def test_a_long_fit_reports_its_progress_through_the_log_it_is_given(tmp_path):
+    from genmodels.plugins.loader import build_registry
+    from genmodels.samplers.fitting import fitted_sampler
+
+    train, _ = column_maps(300, seed=0)
+    valid, _ = column_maps(50, seed=1)
+    lines: list[str] = []
+
+    class Maps:  # a stand-in model whose codings are the maps themselves
+        coding_dim, coding_shape, conditional = HEIGHT * WIDTH * DEPTH, (HEIGHT, WIDTH, DEPTH), False
+
+        def encode(self, rows, labels=None):
+            return rows
+
+    data = SimpleNamespace(train=train.reshape(300, -1), valid=valid.reshape(50, -1), scale=1.0)
+    fitted_sampler("pixelcnn", build_registry(), Maps(), data, log=lines.append)
+    progress = [line for line in lines if line.startswith("pixelcnn sampler: step ")]
+    assert progress and progress[-1].startswith("pixelcnn sampler: step 200 of 200")  # 20 passes of 5 batches < 200
+    assert "bits per position" in progress[-1] and lines[-1].startswith("Fitted the pixelcnn sampler")

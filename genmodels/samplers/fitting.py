@@ -13,6 +13,7 @@ they change. This module imports no TensorFlow; encoding the images does, throug
 
 from __future__ import annotations
 
+import inspect
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -107,7 +108,8 @@ def fitted_sampler(
     if callable(dataset):
         dataset = dataset()
     train, valid = split_codings(model, dataset, "train"), split_codings(model, dataset, "valid")
-    sampler = spec.fit(train, valid, seed)
+    reports = log is not None and "log" in inspect.signature(spec.fit).parameters
+    sampler = spec.fit(train, valid, seed, log=log) if reports else spec.fit(train, valid, seed)
     if log is not None:
         facts = ", ".join(f"{key} {value}" for key, value in sampler.info().items())
         log(

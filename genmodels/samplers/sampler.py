@@ -58,7 +58,9 @@ class SamplerSpec:
     raises ConfigError with one line that says why (the pixelcnn sampler refuses flat rows). Choose any setting
     of the fit on the validation codings, never on test images. `load(arrays)` rebuilds a fitted sampler from the
     arrays its `arrays()` returned (genmodels saves them in the run directory, with the digest of the weights
-    they were fitted to, and fits again when the weights change). `load` and the sampler's `sample` run without
+    they were fitted to, and fits again when the weights change). A `fit` that takes a keyword argument `log`
+    is given a function that shows one line of progress to the user (the pixelcnn sampler reports every
+    500th of its steps), or None. `load` and the sampler's `sample` run without
     TensorFlow (the maf, two-stage and pixelcnn samplers run their networks in NumPy from weights kept as
     arrays); `fit` may import it inside itself (the two-stage sampler trains a second VAE, the pixelcnn sampler
     a PixelCNN).
