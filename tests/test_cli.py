@@ -12,7 +12,7 @@ import pytest
 from matplotlib import image as mpimg
 from typer.testing import CliRunner
 
-from genmodels.cli.common import app
+from genmodels.cli.program import app  # the app with every command registered
 from genmodels.core.plots import PAD, SCALE
 
 

@@ -9,7 +9,7 @@ import pytest
 from matplotlib import image as mpimg
 from typer.testing import CliRunner
 
-from genmodels.cli.common import app
+from genmodels.cli.program import app  # the app with every command registered
 
 from test_cli import grid_size, run_cli
 
@@ -61,6 +61,22 @@ def test_the_curves_scale_to_the_later_epochs_and_show_a_changing_step_size():
     assert [axes.get_title() for axes in scheduled.axes] == ["loss", "learning rate"]
     short = training_curves_figure(_records(5))  # a short run keeps its whole range
     assert short.axes[0].get_ylim()[1] > 480
+
+
+def test_a_few_diverging_epochs_are_left_off_the_scale_and_counted():
+    from genmodels.core.plots import training_curves_figure
+
+    records = _records(400)
+    for epoch in (150, 151, 300):  # a divergence and a one-epoch spike, far above the curves
+        records[epoch - 1]["train"]["loss"] = 1e8 if epoch == 151 else 300.0
+    figure = training_curves_figure(records)
+    low, high = figure.axes[0].get_ylim()
+    later = [value for r in records[40:] for value in (r["train"]["loss"], r["valid"]["loss"]) if value < 200]
+    assert low <= min(later) and max(later) <= high < 150  # every ordinary value on the scale, the spikes off it
+    notes = [text.get_text() for text in figure.axes[0].texts]
+    assert any(note.startswith("3 values off the scale") for note in notes), notes
+    calm = training_curves_figure(_records(400))
+    assert not calm.axes[0].texts  # no spikes, no note
 
 
 @pytest.mark.slow

@@ -142,7 +142,9 @@ def training_curves_figure(records: list[dict], kept: int | None = None):
 
 def _fit_scale_to_later_epochs(axes, curves: list[list]) -> None:
     """Limit the y axis to the values after the first tenth of the epochs (from 20 epochs on) when the whole
-    range is more than three times theirs."""
+    range is more than three times theirs; and below spikes of a few later epochs (values above the later
+    values' 90th percentile by more than three times its distance to their 10th), which are counted in a note
+    at the foot of the panel, so that one diverging epoch does not flatten the curves."""
     later = np.array(
         [value for curve in curves for value in curve[len(curve) // 10 :] if value is not None], dtype=float
     )
@@ -151,6 +153,19 @@ def _fit_scale_to_later_epochs(axes, curves: list[list]) -> None:
     if len(curves[0]) < 20 or not len(later):
         return
     low, high = later.min(), later.max()
+    tenth, ninetieth = np.percentile(later, [10, 90])
+    ceiling = ninetieth + 3 * (ninetieth - tenth)
+    spikes = later > ceiling
+    if spikes.any() and ninetieth > tenth:
+        high = later[~spikes].max()
+        axes.annotate(
+            f"{int(spikes.sum())} values off the scale (up to {later.max():.4g})",
+            xy=(0.02, 0.03),
+            xycoords="axes fraction",
+            va="bottom",
+            fontsize=8,
+            color="dimgrey",
+        )
     span = max(high - low, 1e-6)
     if every.max() - every.min() > 3 * span:
         axes.set_ylim(low - 0.1 * span, high + 0.1 * span)
