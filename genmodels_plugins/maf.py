@@ -16,7 +16,7 @@ import numpy as np
 
 from genmodels import hookimpl
 from genmodels.errors import DatasetError
-from genmodels.samplers import FittedSampler
+from genmodels.samplers import FittedSampler, standardized_rows
 from genmodels.specs import SamplerSpec
 
 LAYERS = 5
@@ -137,13 +137,8 @@ def fit_maf(train: np.ndarray, valid: np.ndarray, seed: int = 0) -> MaskedAutore
     import keras
     import tensorflow as tf
 
-    train, valid = (np.asarray(c, np.float64).reshape(len(c), int(np.prod(np.shape(c)[1:]))) for c in (train, valid))
     rng = np.random.default_rng(seed)
-    if len(train) > MAX_FIT_CODINGS:
-        train = train[rng.choice(len(train), MAX_FIT_CODINGS, replace=False)]
-    center, scale = train.mean(axis=0), train.std(axis=0) + 1e-6
-    x_train = ((train - center) / scale).astype(np.float32)
-    x_valid = ((valid - center) / scale).astype(np.float32) if len(valid) else None
+    x_train, x_valid, center, scale = standardized_rows(train, valid, rng, MAX_FIT_CODINGS)
     width = x_train.shape[1]
     first, second = (tf.constant(mask, tf.float32) for mask in masks(width))
     keras.utils.set_random_seed(seed)

@@ -400,3 +400,14 @@ def test_photo_patches_are_a_class_folder_and_an_npz_whose_test_patches_come_fro
     image = np.arange(100)[:, None].repeat(40, 1).astype(np.uint8)  # each row holds its own number
     assert photo_patches.cut(image, (10, 8), 50, test_rows, rng).min() >= 75
     assert photo_patches.cut(image, (10, 8), 50, train_rows, rng).max() < 75
+
+
+def test_train_times_project_the_recipe_from_the_later_epochs_and_keep_the_rest_fixed():
+    train_times = load("train_times")
+    short = train_times.project(wall=40.0, seconds=[12.0, 5.0, 7.0, 6.0], full_epochs=50)
+    assert short["fixed_s"] == 10.0  # 40 s of wall, 30 of them in epochs
+    assert short["epoch_s"] == 6.0  # the median of the epochs after the first, which traces the graphs
+    assert short["projected_s"] == 10.0 + 12.0 + 6.0 * 49
+    assert short["measured_s"] is None
+    whole = train_times.project(wall=30.0, seconds=[12.0, 6.0], full_epochs=2)
+    assert whole["projected_s"] == whole["measured_s"] == 30.0

@@ -45,6 +45,21 @@ class FittedSampler(ABC):
         return type(self).graph_sample is not FittedSampler.graph_sample
 
 
+def standardized_rows(
+    train: np.ndarray, valid: np.ndarray, rng: np.random.Generator, limit: int
+) -> tuple[np.ndarray, np.ndarray | None, np.ndarray, np.ndarray]:
+    """Codings as a sampler that works on standardized rows fits them: `train` and `valid` flattened to rows, at most
+    `limit` training rows (drawn with `rng`), each dimension centred and scaled by the training rows' mean and
+    standard deviation. Returns (train rows, validation rows or None when there are none, center, scale), the rows
+    float32; a draw x in that space is x * scale + center in the codings'."""
+    train, valid = (np.asarray(c, np.float64).reshape(len(c), int(np.prod(np.shape(c)[1:]))) for c in (train, valid))
+    if len(train) > limit:
+        train = train[rng.choice(len(train), limit, replace=False)]
+    center, scale = train.mean(axis=0), train.std(axis=0) + 1e-6
+    x_valid = ((valid - center) / scale).astype(np.float32) if len(valid) else None
+    return ((train - center) / scale).astype(np.float32), x_valid, center, scale
+
+
 @dataclass(frozen=True)
 class SamplerSpec:
     """A latent sampler fitted after training (`genmodels sample MODEL --sampler NAME`, `evaluate --sampler`).
