@@ -259,6 +259,21 @@ class Run:
             what=self.name,
         )
 
+    def loss_terms(self, x, labels=None, batch_size: int = 500) -> dict[str, np.ndarray]:
+        """Each of the model's loss terms (reconstruction, kl, ...) for each image, in nats, with one coding drawn per
+        image, as training's validation pass scores them: the terms of single images, to find the few that move a
+        split's mean (`benchmarks/loss_outliers.py`). Draws differ from call to call."""
+        rows = self._rows(x)
+        labels = self._labels(labels, len(rows))
+        parts: dict[str, list[np.ndarray]] = {}
+        for start in range(0, len(rows), batch_size):
+            batch_labels = None if labels is None else labels[start : start + batch_size]
+            for name, value in self.model.loss_terms_of(rows[start : start + batch_size], batch_labels).items():
+                parts.setdefault(name, []).append(
+                    np.broadcast_to(np.asarray(value), (len(rows[start : start + batch_size]),))
+                )
+        return {name: np.concatenate(values) for name, values in parts.items()}
+
     def baseline_log_likelihood(self, x) -> np.ndarray:
         """log p(x) in nats of each image under the independent-pixel baseline of the run's training split (what
         `genmodels evaluate` prints beside the NLL: genmodels.evaluation.baselines): minus its mean is the baseline's NLL."""

@@ -80,6 +80,18 @@ def test_samples_are_the_cli_samples_for_the_same_seed(twin_runs, tmp_path, caps
     assert not np.array_equal(images, run.sample(12, seed=8))
 
 
+def test_loss_terms_score_each_image_as_the_validation_pass_does(twin_runs):
+    run = twin_runs[0]
+    valid = run.dataset().valid
+    terms = run.loss_terms(valid, batch_size=7)  # batches of 7 images give each image its own figures
+    assert set(terms) == {"reconstruction", "kl"}
+    assert all(values.shape == (len(valid),) and np.all(np.isfinite(values)) for values in terms.values())
+    assert np.all(terms["kl"] >= 0)  # the N(0, I) prior's KL is exact and never negative
+    recorded = next(record for record in run.history if record["epoch"] == run.epoch)["valid"]
+    for name, values in terms.items():  # one coding drawn per image: the same figure as the pass, to draw noise
+        assert values.mean() == pytest.approx(recorded[name], rel=0.03)
+
+
 def test_log_likelihoods_are_the_per_image_figures_of_cli_evaluate(twin_runs, capsys):
     run, cli_dir = twin_runs
     outcome = run_main(capsys, "evaluate", "vae", "--run-dir", cli_dir, "--metrics", "nll", "--k", 30, "--seed", 2)

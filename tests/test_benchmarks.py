@@ -5,6 +5,7 @@ from __future__ import annotations
 import collections
 import importlib.util
 
+import numpy as np
 import pytest
 
 from conftest import REPO
@@ -411,3 +412,16 @@ def test_train_times_project_the_recipe_from_the_later_epochs_and_keep_the_rest_
     assert short["measured_s"] is None
     whole = train_times.project(wall=30.0, seconds=[12.0, 6.0], full_epochs=2)
     assert whole["projected_s"] == whole["measured_s"] == 30.0
+
+
+def test_loss_outliers_name_the_images_far_above_the_median_and_their_share_of_the_mean():
+    loss_outliers = load("loss_outliers")
+    values = np.full((3, 100), 20.0)  # three draws of 100 images' KL
+    values[1, 52] = 10_000.0  # one heavy draw of image 52
+    values[:, 7] = 90.0  # image 7 always 70 above the median
+    found = loss_outliers.outliers(values, margin=50.0)
+    assert found["images"] == [52, 7]  # worst first
+    assert found["draws_above"] == 4
+    assert found["share_of_mean"] == pytest.approx((10_000 + 3 * 90) / values.sum())
+    assert found["mean_without"] == pytest.approx(20.0)
+    assert loss_outliers.outliers(np.full((2, 10), 5.0), margin=1.0)["images"] == []
