@@ -43,12 +43,6 @@ EXTRA_CASES = [("hvae -o flows=4", "hvae", ["-o", "flows=4"])]
 LABELLED = {"cvae"}
 
 
-def recipe_epochs(model: str) -> int:
-    from genmodels.plugins.loader import build_registry
-
-    return build_registry().model(model).train.epochs
-
-
 def labelled_split(folder: Path, data_dir: str) -> Path:
     """The labelled MNIST test set split 8000 / 2000, as benchmarks/labelled_mnist.py writes it."""
     path = folder / "t10k-split.npz"
@@ -58,8 +52,10 @@ def labelled_split(folder: Path, data_dir: str) -> Path:
     return path
 
 
-def time_case(label: str, model: str, extra: list[str], epochs: int | None, folder: Path, data_dir: str) -> dict:
-    """Train one case for `epochs` epochs (its whole recipe when None) and split its wall time."""
+def time_case(
+    label: str, model: str, extra: list[str], recipe: int, epochs: int | None, folder: Path, data_dir: str
+) -> dict:
+    """Train one case for `epochs` epochs (its whole recipe of `recipe` epochs when None) and split its wall time."""
     run_dir = folder / label.replace(" ", "_").replace("=", "-")
     command = [sys.executable, "-m", "genmodels", "train", model, *extra, "--run-dir", str(run_dir), "--force"]
     if model in LABELLED:
@@ -72,12 +68,12 @@ def time_case(label: str, model: str, extra: list[str], epochs: int | None, fold
     if done.returncode != 0:
         return {"case": label, "error": (done.stderr or done.stdout).strip().splitlines()[-1:]}
     seconds = [json.loads(line)["seconds"] for line in (run_dir / "metrics.jsonl").read_text().splitlines() if line]
-    recipe = json.loads((run_dir / "config.json").read_text())
+    config = json.loads((run_dir / "config.json").read_text())
     return {
         "case": label,
-        **project(wall, seconds, recipe_epochs(model)),
+        **project(wall, seconds, recipe),
         "sampler": _sampler_of(run_dir),
-        "dataset": recipe["train"]["dataset"],
+        "dataset": config["train"]["dataset"],
     }
 
 
@@ -121,7 +117,8 @@ def main() -> None:
 
     from genmodels.plugins.loader import build_registry
 
-    registered = sorted(spec.name for spec in build_registry().models)
+    recipes = {spec.name: spec.train.epochs for spec in build_registry().models}
+    registered = sorted(recipes)
     cases = [(name, name, []) for name in (args.models or registered)]
     if not args.models:
         cases += EXTRA_CASES
@@ -130,7 +127,8 @@ def main() -> None:
     rows = []
     with tempfile.TemporaryDirectory(prefix="train-times-") as tmp:
         for label, model, extra in cases:
-            row = time_case(label, model, extra, None if args.full else args.epochs, Path(tmp), args.data_dir)
+            epochs = None if args.full else args.epochs
+            row = time_case(label, model, extra, recipes[model], epochs, Path(tmp), args.data_dir)
             rows.append(row)
             if "error" in row:
                 print(f"{label:<18} failed: {row['error']}", flush=True)

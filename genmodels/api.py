@@ -267,11 +267,10 @@ class Run:
         labels = self._labels(labels, len(rows))
         parts: dict[str, list[np.ndarray]] = {}
         for start in range(0, len(rows), batch_size):
+            batch = rows[start : start + batch_size]
             batch_labels = None if labels is None else labels[start : start + batch_size]
-            for name, value in self.model.loss_terms_of(rows[start : start + batch_size], batch_labels).items():
-                parts.setdefault(name, []).append(
-                    np.broadcast_to(np.asarray(value), (len(rows[start : start + batch_size]),))
-                )
+            for name, value in self.model.loss_terms_of(batch, batch_labels).items():
+                parts.setdefault(name, []).append(np.broadcast_to(np.asarray(value), (len(batch),)))
         return {name: np.concatenate(values) for name, values in parts.items()}
 
     def baseline_log_likelihood(self, x) -> np.ndarray:
